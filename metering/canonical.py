@@ -1,0 +1,66 @@
+"""Canonical form of a usage event and the seal chain's hashes (pure: no Django).
+
+One event has exactly one canonical byte string, whatever key order or number spelling
+the caller used, so that a resend hashes the same and any stored change does not.
+"""
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+
+GENESIS_HASH = "0" * 64
+
+
+def metric_value(value: int | Decimal) -> int | str:
+    """Integral values as JSON integers, others as the shortest exact decimal string."""
+    if isinstance(value, int):
+        return value
+    if value == value.to_integral_value():
+        return int(value)
+    return format(value.normalize(), "f")
+
+
+def timestamp_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_content_hash(
+    *,
+    customer_pk: int,
+    event_id: str,
+    timestamp: datetime,
+    model: str,
+    feature: str,
+    metrics: dict,
+    properties: dict,
+    counting: str,
+    provider: str,
+) -> str:
+    canonical = orjson.dumps(
+        {
+            "customer": customer_pk,
+            "event_id": event_id,
+            "timestamp": timestamp_text(timestamp),
+            "model": model,
+            "feature": feature,
+            "metrics": {name: metric_value(_as_number(v)) for name, v in metrics.items()},
+            "properties": properties,
+            "counting": counting,
+            "provider": provider,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def seal_hash(*, previous_hash: str, sequence: int, content_hashes: list[str]) -> str:
+    digest = hashlib.sha256(f"{previous_hash}:{sequence}:".encode())
+    for content_hash in content_hashes:
+        digest.update(content_hash.encode())
+    return digest.hexdigest()
+
+
+def _as_number(value: int | str | Decimal) -> int | Decimal:
+    return Decimal(value) if isinstance(value, str) else value

@@ -1,0 +1,90 @@
+"""The usage event log: append-only facts, sealed batch by batch into a hash chain."""
+
+from django.db import models
+
+from contracts.models import Customer
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete a stored fact."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: no UPDATE.")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: no DELETE.")
+
+
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never changed (on PostgreSQL a trigger enforces it too)."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only: no UPDATE.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only: no DELETE.")
+
+
+class EventSeal(AppendOnlyModel):
+    """One accepted batch: a SHA-256 over its events' canonical hashes and the previous seal.
+
+    `sequence` orders the chain; the unique constraints make a fork impossible even if two
+    writers raced past the chain lock.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    sequence = models.BigIntegerField(unique=True)
+    previous_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+    event_count = models.PositiveIntegerField()
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"seal #{self.sequence} ({self.event_count} events)"
+
+
+class UsageEvent(AppendOnlyModel):
+    """A model call as a service reported it. Never updated; a correction is a new event.
+
+    `content_hash` is the SHA-256 of the event's canonical form (see `metering.canonical`):
+    it tells a resend (same hash: duplicate) from a conflict (same `event_id`, other hash),
+    and it is what the seal chain covers.
+    """
+
+    class Counting(models.TextChoices):
+        REPORTED = "reported", "Reported by the caller or provider"
+        TOKENIZED = "tokenized", "Counted by tokentill from text"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_events")
+    event_id = models.CharField(max_length=255)
+    timestamp = models.DateTimeField()
+    model = models.CharField(max_length=200)
+    feature = models.CharField(max_length=200, blank=True)
+    metrics = models.JSONField()
+    properties = models.JSONField(default=dict, blank=True)
+    counting = models.CharField(max_length=16, choices=Counting.choices)
+    provider = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField()
+    content_hash = models.CharField(max_length=64)
+    seal = models.ForeignKey(EventSeal, on_delete=models.PROTECT, related_name="events")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "event_id"], name="usage_event_unique_id")
+        ]
+        indexes = [models.Index(fields=["customer", "timestamp"], name="usage_event_cust_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.model})"

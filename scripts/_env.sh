@@ -1,0 +1,29 @@
+# Shared by scripts/demo and scripts/test: a virtual environment kept in step with
+# pyproject.toml, and the tiktoken cache beside the project when there is one.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+ensure_venv() {  # ensure_venv EXTRAS  e.g. "" or "[dev]"
+    local extras="$1"
+    local stamp=".venv/.installed$extras"
+    local want
+    want="$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ ! -x .venv/bin/python ]; then
+        "$PYTHON" -m venv .venv
+    fi
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "Installing tokentill$extras into .venv ..."
+        .venv/bin/pip install --quiet --disable-pip-version-check -e ".$extras" 2>&1 \
+            | grep -v "is ignored: it is neither" || true
+        .venv/bin/python -c "import django" || { echo "install failed" >&2; exit 1; }
+        echo "$want" > "$stamp"
+    fi
+}
+
+if [ -z "${TIKTOKEN_CACHE_DIR:-}" ] && [ -d "$ROOT/../shared/tiktoken" ]; then
+    TIKTOKEN_CACHE_DIR="$(cd "$ROOT/../shared/tiktoken" && pwd)"
+    export TIKTOKEN_CACHE_DIR
+fi

@@ -1,0 +1,33 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from contracts.services import api_key_create, customer_create
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def operator_key(db) -> str:
+    """The plain text of a fresh operator API key."""
+    _, key = api_key_create(name="test operator")
+    return key
+
+
+@pytest.fixture
+def api(operator_key) -> APIClient:
+    """An API client that sends a valid operator key."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {operator_key}")
+    return client
+
+
+@pytest.fixture
+def acme(db):
+    return customer_create(
+        external_id="acme", name="Acme Corp", currency="USD", email="billing@acme.example"
+    )
