@@ -7,6 +7,12 @@ from rest_framework.test import APIClient
 from contracts.services import api_key_create, customer_create
 
 
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    """Tests talk plain HTTP to the test client; production redirects to HTTPS."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 

@@ -1,0 +1,35 @@
+"""The event log in the admin: read-only, filterable, searchable by event id."""
+
+from django.contrib import admin
+
+from .models import EventSeal, UsageEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Facts are shown, never added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "customer", "timestamp", "model", "feature", "counting"]
+    list_filter = ["customer", "model", "feature", "counting", "timestamp"]
+    list_select_related = ["customer"]
+    search_fields = ["=event_id"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in UsageEvent._meta.fields]
+
+
+@admin.register(EventSeal)
+class EventSealAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "event_count", "sealed_at", "hash"]
+    readonly_fields = [f.name for f in EventSeal._meta.fields]
+    show_full_result_count = False

@@ -1,0 +1,100 @@
+"""Shapes of the metering API. Ingestion validates with `metering.intake` (bulk, no
+serializer per item); the serializers here describe it in the OpenAPI schema and render
+stored events."""
+
+from rest_framework import serializers
+
+from metering.models import UsageEvent
+
+
+class EventInSerializer(serializers.Serializer):
+    event_id = serializers.CharField(max_length=255, help_text="Idempotency key, per customer.")
+    customer_id = serializers.CharField(help_text="The customer's external id.")
+    timestamp = serializers.DateTimeField(help_text="RFC 3339 with offset or Z.")
+    model = serializers.CharField(max_length=200)
+    feature = serializers.CharField(max_length=200, required=False)
+    metrics = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Metric name → non-negative integer or decimal string.",
+    )
+    provider = serializers.ChoiceField(["openai", "anthropic", "google"], required=False)
+    usage = serializers.DictField(
+        required=False, help_text="The provider's own usage object (with `provider`)."
+    )
+    text = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='{"input": "...", "output": "..."}: counted with tiktoken.',
+    )
+    messages = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Chat messages, counted with tiktoken (with text.output for the reply).",
+    )
+    properties = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class EventBatchInSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True)
+
+
+class ItemErrorSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(["accepted", "duplicate", "rejected"])
+    errors = ItemErrorSerializer(many=True, required=False)
+
+
+class IngestResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    items = ItemResultSerializer(many=True)
+
+
+class EventOutSerializer(serializers.ModelSerializer):
+    customer_id = serializers.CharField(source="customer.external_id")
+    seal = serializers.IntegerField(source="seal.sequence", read_only=True)
+
+    class Meta:
+        model = UsageEvent
+        fields = [
+            "event_id",
+            "customer_id",
+            "timestamp",
+            "model",
+            "feature",
+            "metrics",
+            "properties",
+            "counting",
+            "provider",
+            "received_at",
+            "seal",
+        ]
+
+
+class TokenCountInSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=200)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    messages = serializers.ListField(child=serializers.DictField(), required=False)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(unknown)})
+        if ("text" in attrs) == ("messages" in attrs):
+            raise serializers.ValidationError("send exactly one of text or messages")
+        return attrs
+
+
+class TokenCountOutSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    encoding = serializers.CharField()
+    tokens = serializers.IntegerField()

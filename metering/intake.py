@@ -1,0 +1,287 @@
+"""Validation and normalisation of one incoming usage event (pure: no Django).
+
+The ingest path is bulk work, so this is plain code rather than a DRF serializer per item.
+`event_parse` turns one JSON item into an `EventDraft` (canonical metrics, UTC timestamp)
+or a list of `ItemError`s that say what is wrong and where. Customers are resolved by the
+caller, which has the database.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from .providers import PROVIDERS, UsageError, usage_to_metrics
+from .tokens import TokenizeError, count_messages, count_text
+
+EVENT_FIELDS = frozenset(
+    {
+        "event_id",
+        "customer_id",
+        "timestamp",
+        "model",
+        "feature",
+        "metrics",
+        "usage",
+        "provider",
+        "text",
+        "messages",
+        "properties",
+    }
+)
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DECIMAL_TEXT = re.compile(r"^\d{1,13}(\.\d{1,12})?$")
+MAX_METRIC = 10**12
+MAX_METRICS = 32
+MAX_PROPERTIES = 50
+MAX_PROPERTY_KEY = 64
+MAX_PROPERTY_VALUE = 512
+MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class ItemError:
+    field: str
+    message: str
+    code: str = "invalid"
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class EventDraft:
+    event_id: str
+    customer_id: str
+    timestamp: datetime
+    model: str
+    feature: str
+    metrics: dict[str, int | Decimal]
+    properties: dict[str, str]
+    counting: str  # "reported" or "tokenized"
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """Bounds that depend on the moment of receipt and on settings."""
+
+    now: datetime
+    lateness: timedelta
+    future_tolerance: timedelta
+    default_encoding: str
+
+
+@dataclass
+class _Errors:
+    items: list[ItemError] = field(default_factory=list)
+
+    def add(self, path: str, message: str, code: str = "invalid") -> None:
+        self.items.append(ItemError(path, message, code))
+
+
+def event_parse(item, *, rules: IntakeRules) -> EventDraft | list[ItemError]:
+    if not isinstance(item, dict):
+        return [ItemError("", "an event must be a JSON object")]
+    errors = _Errors()
+    for name in sorted(item.keys() - EVENT_FIELDS):
+        errors.add(name, f"unknown field '{name}'", "unknown_field")
+
+    event_id = _text(item, "event_id", errors, MAX_ID_LENGTH, required=True)
+    customer_id = _text(item, "customer_id", errors, 100, required=True)
+    model = _text(item, "model", errors, MAX_NAME_LENGTH, required=True)
+    feature = _text(item, "feature", errors, MAX_NAME_LENGTH, required=False)
+    timestamp = _timestamp(item.get("timestamp"), errors, rules)
+    properties = _properties(item.get("properties"), errors)
+    metrics, counting, provider = _metrics(item, model, errors, rules)
+
+    if errors.items:
+        return errors.items
+    return EventDraft(
+        event_id=event_id,
+        customer_id=customer_id,
+        timestamp=timestamp,
+        model=model,
+        feature=feature,
+        metrics=metrics,
+        properties=properties,
+        counting=counting,
+        provider=provider,
+    )
+
+
+def _text(item: dict, name: str, errors: _Errors, max_length: int, *, required: bool) -> str:
+    value = item.get(name)
+    if value is None:
+        if required:
+            errors.add(name, "this field is required", "required")
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        errors.add(name, "must be a non-empty string")
+        return ""
+    if len(value) > max_length:
+        errors.add(name, f"must be at most {max_length} characters")
+    elif not value.isprintable():
+        errors.add(name, "must not contain control characters")
+    return value
+
+
+def _timestamp(value, errors: _Errors, rules: IntakeRules) -> datetime | None:
+    if value is None:
+        errors.add("timestamp", "this field is required", "required")
+        return None
+    if not isinstance(value, str):
+        errors.add("timestamp", "must be an RFC 3339 string such as 2026-11-02T10:15:00Z")
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        errors.add("timestamp", f"'{value[:40]}' is not an RFC 3339 timestamp")
+        return None
+    if moment.tzinfo is None:
+        errors.add("timestamp", "must include a UTC offset or 'Z'")
+        return None
+    if moment > rules.now + rules.future_tolerance:
+        minutes = int(rules.future_tolerance.total_seconds() // 60)
+        errors.add("timestamp", f"is more than {minutes} minutes in the future", "future")
+        return None
+    if moment < rules.now - rules.lateness:
+        errors.add(
+            "timestamp",
+            f"is older than the lateness window of {rules.lateness.days} days",
+            "too_late",
+        )
+        return None
+    return moment
+
+
+def _properties(value, errors: _Errors) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.add("properties", "must be an object of string keys to string values")
+        return {}
+    if len(value) > MAX_PROPERTIES:
+        errors.add("properties", f"must have at most {MAX_PROPERTIES} keys")
+        return {}
+    for key, text in value.items():
+        path = f"properties.{key[:MAX_PROPERTY_KEY]}"
+        if not 0 < len(key) <= MAX_PROPERTY_KEY:
+            errors.add(path, f"keys must be 1 to {MAX_PROPERTY_KEY} characters")
+        elif not isinstance(text, str):
+            errors.add(path, "must be a string (properties are a flat string map)")
+        elif len(text) > MAX_PROPERTY_VALUE:
+            errors.add(path, f"must be at most {MAX_PROPERTY_VALUE} characters")
+    return value
+
+
+def _metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules):
+    """Canonical metrics from exactly one source: metrics, a provider's usage, or text."""
+    sources = [name for name in ("metrics", "usage", "text", "messages") if name in item]
+    if "messages" in sources and "text" in sources:
+        sources.remove("text")  # messages with text.output: one source, checked below
+    if len(sources) != 1:
+        found = ", ".join(sources) if sources else "none"
+        errors.add(
+            "metrics",
+            "send exactly one of metrics, usage (with provider), text or messages "
+            f"(found: {found})",
+            "required" if not sources else "invalid",
+        )
+        return {}, "", ""
+    if "provider" in item and sources != ["usage"]:
+        errors.add("provider", "provider goes with usage")
+
+    source = sources[0]
+    if source == "metrics":
+        return _reported_metrics(item["metrics"], errors), "reported", ""
+    if source == "usage":
+        return _provider_metrics(item, errors)
+    if not model:
+        return {}, "", ""  # model is required to choose an encoding; already reported
+    return _tokenized_metrics(item, model, errors, rules), "tokenized", ""
+
+
+def _reported_metrics(value, errors: _Errors) -> dict[str, int | Decimal]:
+    if not isinstance(value, dict) or not value:
+        errors.add("metrics", "must be a non-empty object of metric names to values")
+        return {}
+    if len(value) > MAX_METRICS:
+        errors.add("metrics", f"must have at most {MAX_METRICS} metrics")
+        return {}
+    metrics = {}
+    for name, raw in value.items():
+        path = f"metrics.{name[:64]}"
+        if not METRIC_NAME.match(name):
+            errors.add(path, "metric names are lowercase identifiers such as input_tokens")
+            continue
+        number = _metric_value(raw)
+        if isinstance(number, str):
+            errors.add(path, number)
+        else:
+            metrics[name] = number
+    return metrics
+
+
+def _metric_value(raw) -> int | Decimal | str:
+    """The value as int or Decimal, or the reason it is refused."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return 'must be a non-negative integer or a decimal string such as "12.5"'
+    if isinstance(raw, str):
+        if not DECIMAL_TEXT.match(raw):
+            return f"'{raw[:40]}' is not a non-negative decimal string with up to 12 places"
+        raw = Decimal(raw)
+    if raw < 0:
+        return "must not be negative"
+    if raw > MAX_METRIC:
+        return f"must be at most {MAX_METRIC:,}"
+    return raw
+
+
+def _provider_metrics(item: dict, errors: _Errors):
+    provider = item.get("provider")
+    if provider not in PROVIDERS:
+        errors.add("provider", f"usage needs provider, one of: {', '.join(PROVIDERS)}")
+        return {}, "", ""
+    try:
+        return usage_to_metrics(provider, item["usage"]), "reported", provider
+    except UsageError as error:
+        errors.add(f"usage.{error.path}" if error.path else "usage", error.message)
+        return {}, "", ""
+
+
+def _tokenized_metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules) -> dict:
+    text = item.get("text", {})
+    if (
+        not isinstance(text, dict)
+        or text.keys() - {"input", "output"}
+        or not (text or "messages" in item)
+    ):
+        errors.add("text", 'must be an object with "input" and/or "output" strings')
+        return {}
+    if "messages" in item and "input" in text:
+        errors.add("text.input", "send the prompt either as messages or as text.input")
+        return {}
+    encoding = rules.default_encoding
+    input_tokens = output_tokens = 0
+    try:
+        if "messages" in item:
+            input_tokens = count_messages(
+                model=model, messages=item["messages"], default_encoding=encoding
+            ).tokens
+        elif "input" in text:
+            input_tokens = _count(model, text["input"], "text.input", encoding)
+        if "output" in text:
+            output_tokens = _count(model, text["output"], "text.output", encoding)
+    except TokenizeError as error:
+        errors.add(error.path, error.message)
+        return {}
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens}
+
+
+def _count(model: str, value, path: str, encoding: str) -> int:
+    try:
+        return count_text(model=model, text=value, default_encoding=encoding).tokens
+    except TokenizeError as error:
+        raise TokenizeError(path, error.message) from error

@@ -1,0 +1,280 @@
+"""Writes to the usage event log.
+
+`events_ingest` takes a batch as the API received it and judges it item by item. Accepted
+events go in with one INSERT ... ON CONFLICT DO NOTHING: the unique constraint on
+(customer, event_id) decides between a new event and a resend inside the insert itself,
+so two copies racing in from different processes can never both be stored. The accepted
+events are then sealed, chained to the previous seal, in the same transaction.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contracts.selectors import customer_ids_by_external_id
+
+from .canonical import GENESIS_HASH, event_content_hash, metric_value, seal_hash
+from .intake import EventDraft, IntakeRules, ItemError, event_parse
+from .models import EventSeal, UsageEvent
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key that serialises sealing
+
+
+@dataclass
+class ItemResult:
+    index: int
+    event_id: str | None
+    status: str = ACCEPTED
+    errors: list[ItemError] = field(default_factory=list)
+
+    def reject(self, error: ItemError) -> None:
+        self.status = REJECTED
+        self.errors.append(error)
+
+    def as_dict(self) -> dict:
+        answer = {"index": self.index, "event_id": self.event_id, "status": self.status}
+        if self.errors:
+            answer["errors"] = [error.as_dict() for error in self.errors]
+        return answer
+
+
+@dataclass
+class IngestResult:
+    items: list[ItemResult]
+
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.count(ACCEPTED),
+            "duplicates": self.count(DUPLICATE),
+            "rejected": self.count(REJECTED),
+            "items": [item.as_dict() for item in self.items],
+        }
+
+
+@dataclass
+class _Candidate:
+    result: ItemResult
+    draft: EventDraft
+    customer_pk: int
+    content_hash: str
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.customer_pk, self.draft.event_id)
+
+
+def intake_rules() -> IntakeRules:
+    return IntakeRules(
+        now=timezone.now(),
+        lateness=timedelta(days=settings.TOKENTILL_LATENESS_WINDOW_DAYS),
+        future_tolerance=timedelta(seconds=settings.TOKENTILL_FUTURE_TOLERANCE_SECONDS),
+        default_encoding=settings.TOKENTILL_DEFAULT_ENCODING,
+    )
+
+
+def events_ingest(*, items: list) -> IngestResult:
+    """Validate, deduplicate, store and seal a batch of events; nothing refused is stored."""
+    rules = intake_rules()
+    results, drafts = [], []
+    for index, item in enumerate(items):
+        event_id = item.get("event_id") if isinstance(item, dict) else None
+        result = ItemResult(index=index, event_id=event_id if isinstance(event_id, str) else None)
+        results.append(result)
+        parsed = event_parse(item, rules=rules)
+        if isinstance(parsed, list):
+            result.status = REJECTED
+            result.errors = parsed
+        else:
+            drafts.append((result, parsed))
+
+    candidates, repeats = _candidates(drafts)
+    if candidates:
+        _store(candidates, received_at=rules.now)
+    for repeat, first in repeats:
+        _judge_repeat(repeat.result, repeat.content_hash, first.content_hash)
+        if repeat.result.status == DUPLICATE and first.result.status == REJECTED:
+            repeat.result.status = REJECTED
+            repeat.result.errors = list(first.result.errors)
+    return IngestResult(items=results)
+
+
+def _candidates(drafts: list[tuple[ItemResult, EventDraft]]):
+    """Resolve customers; the first copy of each (customer, event_id) goes on to the insert.
+
+    Returns the first copies and the (repeat, first copy) pairs, judged after the insert.
+    """
+    customer_pks = customer_ids_by_external_id(external_ids=[d.customer_id for _, d in drafts])
+    first_copies: dict[tuple[int, str], _Candidate] = {}
+    repeats: list[tuple[_Candidate, _Candidate]] = []
+    for result, draft in drafts:
+        customer_pk = customer_pks.get(draft.customer_id)
+        if customer_pk is None:
+            result.reject(
+                ItemError("customer_id", f"unknown customer '{draft.customer_id}'", "not_found")
+            )
+            continue
+        candidate = _Candidate(result, draft, customer_pk, _content_hash(customer_pk, draft))
+        if candidate.key in first_copies:
+            repeats.append((candidate, first_copies[candidate.key]))
+        else:
+            first_copies[candidate.key] = candidate
+    return list(first_copies.values()), repeats
+
+
+def _judge_repeat(result: ItemResult, content_hash: str, stored_hash: str) -> None:
+    if content_hash == stored_hash:
+        result.status = DUPLICATE
+    else:
+        result.reject(
+            ItemError(
+                "event_id",
+                f"event_id '{result.event_id}' was already used for this customer "
+                "with different content",
+                "conflict",
+            )
+        )
+
+
+def _content_hash(customer_pk: int, draft: EventDraft) -> str:
+    return event_content_hash(
+        customer_pk=customer_pk,
+        event_id=draft.event_id,
+        timestamp=draft.timestamp,
+        model=draft.model,
+        feature=draft.feature,
+        metrics=draft.metrics,
+        properties=draft.properties,
+        counting=draft.counting,
+        provider=draft.provider,
+    )
+
+
+def _store(candidates: list[_Candidate], *, received_at) -> None:
+    seal_id = uuid.uuid4()
+    with transaction.atomic():
+        inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
+        by_key = {candidate.key: candidate for candidate in candidates}
+        _settle_not_inserted([c for c in candidates if c.key not in inserted])
+        if inserted:
+            in_order = sorted(inserted.items(), key=lambda key_and_pk: key_and_pk[1])
+            _seal(seal_id, [by_key[key].content_hash for key, _ in in_order], sealed_at=received_at)
+
+
+def _settle_not_inserted(candidates: list[_Candidate]) -> None:
+    """Events the constraint turned away were stored before: a duplicate or a conflict."""
+    if not candidates:
+        return
+    condition = Q()
+    for candidate in candidates:
+        condition |= Q(customer_id=candidate.customer_pk, event_id=candidate.draft.event_id)
+    stored = {
+        (customer_pk, event_id): content_hash
+        for customer_pk, event_id, content_hash in UsageEvent.objects.filter(condition).values_list(
+            "customer_id", "event_id", "content_hash"
+        )
+    }
+    for candidate in candidates:
+        _judge_repeat(candidate.result, candidate.content_hash, stored[candidate.key])
+
+
+def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at) -> EventSeal:
+    """Chain the batch to the newest seal, under a lock held only until commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_CHAIN_LOCK])
+    # On SQLite the IMMEDIATE transaction already holds the only write lock.
+    last = EventSeal.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    sequence, previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    return EventSeal.objects.create(
+        id=seal_id,
+        sequence=sequence,
+        previous_hash=previous_hash,
+        hash=seal_hash(
+            previous_hash=previous_hash, sequence=sequence, content_hashes=content_hashes
+        ),
+        event_count=len(content_hashes),
+        sealed_at=sealed_at,
+    )
+
+
+# --- the bulk insert --------------------------------------------------------------------
+
+_COLUMNS = (
+    "customer_id",
+    "event_id",
+    "timestamp",
+    "model",
+    "feature",
+    "metrics",
+    "properties",
+    "counting",
+    "provider",
+    "content_hash",
+    "received_at",
+    "seal_id",
+)
+
+
+def _row(candidate: _Candidate) -> tuple:
+    draft = candidate.draft
+    metrics = {name: metric_value(value) for name, value in draft.metrics.items()}
+    return (
+        candidate.customer_pk,
+        draft.event_id,
+        draft.timestamp,
+        draft.model,
+        draft.feature,
+        orjson.dumps(metrics).decode(),
+        orjson.dumps(draft.properties).decode(),
+        draft.counting,
+        draft.provider,
+        candidate.content_hash,
+    )
+
+
+def _insert_events(candidates, *, seal_id, received_at) -> dict[tuple[int, str], int]:
+    """Insert what is new in one statement; return {(customer_pk, event_id): pk} of those."""
+    table = connection.ops.quote_name(UsageEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(name) for name in _COLUMNS)
+    conflict = "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id, customer_id, event_id"
+    rows = [_row(candidate) for candidate in candidates]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column: a thousand rows bind as ten parameters, not 12,000.
+            types = ("bigint", "text", "timestamptz", "text", "text", "jsonb", "jsonb")
+            types += ("text", "text", "text")
+            arrays = ", ".join(f"%s::{t.replace('jsonb', 'text')}[]" for t in types)
+            casts = ", ".join(f"u.c{i}::{t}" for i, t in enumerate(types))
+            names = ", ".join(f"c{i}" for i in range(len(types)))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {casts}, %s, %s "  # noqa: S608
+                f"FROM unnest({arrays}) AS u({names}) {conflict}",
+                [received_at, seal_id, *[list(column) for column in zip(*rows, strict=True)]],
+            )
+            returned = cursor.fetchall()
+        else:
+            stamp = connection.ops.adapt_datetimefield_value(received_at)
+            placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+            params = []
+            for row in rows:
+                params.extend(row[:2])
+                params.append(connection.ops.adapt_datetimefield_value(row[2]))
+                params.extend(row[3:])
+                params.extend((stamp, seal_id.hex))
+            values = ", ".join([placeholders] * len(rows))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} {conflict}",  # noqa: S608
+                params,
+            )
+            returned = cursor.fetchall()
+    return {(customer_pk, event_id): pk for pk, customer_pk, event_id in returned}
