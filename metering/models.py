@@ -52,7 +52,7 @@ class EventSeal(AppendOnlyModel):
         ordering = ["sequence"]
 
     def __str__(self) -> str:
-        return f"seal #{self.sequence} ({self.event_count} events)"
+        return f"seal #{self.sequence}"
 
 
 class UsageEvent(AppendOnlyModel):
