@@ -50,7 +50,7 @@ def test_seals_chain_in_order(logged):
 def test_an_edited_metric_is_named(logged):
     event = UsageEvent.objects.get(event_id="b2")
     tamper(
-        f"UPDATE metering_usageevent SET metrics = {_json_param()} WHERE id = %s",
+        f"UPDATE metering_usageevent SET metrics = {_json_param()} WHERE id = %s",  # noqa: S608
         ['{"input_tokens": 1, "output_tokens": 350, "cached_input_tokens": 1000}', event.pk],
     )
 
@@ -128,9 +128,9 @@ def test_postgresql_refuses_updates_and_deletes_in_the_database(logged, sql):
     if connection.vendor != "postgresql":
         pytest.skip("the append-only triggers are PostgreSQL's")
 
-    with pytest.raises((InternalError, ProgrammingError), match="is append-only"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql)
+    refused = pytest.raises((InternalError, ProgrammingError), match="is append-only")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
 
     assert UsageEvent.objects.filter(model="gpt-4o").count() == 6
     assert event_log_verify().ok

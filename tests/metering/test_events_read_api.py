@@ -83,8 +83,9 @@ def test_the_token_count_endpoint_matches_tiktoken(api):
     o200k = tiktoken.get_encoding("o200k_base")
     messages = [{"role": "user", "content": PROMPT}]
 
-    text = api.post("/api/v1/tokens/count", {"model": "gpt-4o", "text": PROMPT}, format="json")
-    chat = api.post("/api/v1/tokens/count", {"model": "gpt-4o", "messages": messages}, format="json")
+    url = "/api/v1/tokens/count"
+    text = api.post(url, {"model": "gpt-4o", "text": PROMPT}, format="json")
+    chat = api.post(url, {"model": "gpt-4o", "messages": messages}, format="json")
 
     assert text.status_code == 200
     assert text.json() == {
@@ -121,9 +122,7 @@ def some_events(api, acme):
     events = [
         an_event(event_id="a", timestamp=iso(start), model="gpt-4o"),
         an_event(event_id="b", timestamp=iso(start + timedelta(hours=1)), model="gpt-4o-mini"),
-        an_event(
-            event_id="c", timestamp=iso(start + timedelta(hours=2)), feature="code-review"
-        ),
+        an_event(event_id="c", timestamp=iso(start + timedelta(hours=2)), feature="code-review"),
         an_event(event_id="d", timestamp=iso(start + timedelta(hours=3)), customer_id="globex"),
     ]
     assert post(api, {"events": events}).json()["accepted"] == 4

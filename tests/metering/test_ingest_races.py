@@ -24,31 +24,33 @@ def _postgres_only():
         pytest.skip("races between processes are tested on PostgreSQL")
 
 
-def _ingest_in_child(barrier, items, answers):
+def _ingest_in_child(number, barrier, items, answers):
     connections.close_all()  # the inherited connection belongs to the parent
     barrier.wait(timeout=30)
     result = events_ingest(items=items)
-    answers.put([(item.event_id, item.status, [e.code for e in item.errors]) for item in result.items])
+    answer = [(item.event_id, item.status, [e.code for e in item.errors]) for item in result.items]
+    answers.put((number, answer))
     connections.close_all()
 
 
 def race(batches: list[list[dict]]) -> list[list[tuple]]:
-    """Run each batch in its own process, all released at once; return their answers."""
+    """Run each batch in its own process, all released at once; return their answers
+    in the order of the batches."""
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(len(batches))
     answers = context.Queue()
     connections.close_all()
     children = [
-        context.Process(target=_ingest_in_child, args=(barrier, batch, answers))
-        for batch in batches
+        context.Process(target=_ingest_in_child, args=(number, barrier, batch, answers))
+        for number, batch in enumerate(batches)
     ]
     for child in children:
         child.start()
-    results = [answers.get(timeout=60) for _ in children]
+    results = dict(answers.get(timeout=60) for _ in children)
     for child in children:
         child.join(timeout=30)
         assert child.exitcode == 0
-    return results
+    return [results[number] for number in range(len(batches))]
 
 
 def test_the_same_batch_from_many_processes_is_stored_once(acme):
