@@ -1,5 +1,6 @@
 """`Authorization: Bearer <key>` for every API call."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .selectors import api_key_get_active
@@ -20,7 +21,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         scheme, _, key = header.partition(" ")
-        if scheme != self.keyword or not key.strip():
+        if scheme.lower() != self.keyword.lower() or not key.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
         api_key = api_key_get_active(key=key.strip())
         if api_key is None:
@@ -45,3 +46,17 @@ class OperatorUser:
 
     def __str__(self) -> str:
         return f"api-key:{self.api_key.prefix}"
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Bearer <key>` as the API's security scheme."""
+
+    target_class = "contracts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An operator API key, `tt_<prefix>_<secret>`.",
+        }

@@ -21,3 +21,16 @@ def customer_ids_by_external_id(*, external_ids) -> dict[str, int]:
     return dict(
         Customer.objects.filter(external_id__in=set(external_ids)).values_list("external_id", "pk")
     )
+
+
+def customer_list(*, status: str | None = None):
+    """Customers ordered by external_id, optionally only those with `status`."""
+    customers = Customer.objects.order_by("external_id")
+    if status is not None:
+        customers = customers.filter(status=status)
+    return customers
+
+
+def customer_get(*, external_id: str) -> Customer | None:
+    """The customer known to services as `external_id`, or None."""
+    return Customer.objects.filter(external_id=external_id).first()

@@ -3,7 +3,8 @@
 import secrets
 from datetime import timedelta
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import KEY_PREFIX_LENGTH, ApiKey, Customer, api_key_hash
@@ -13,9 +14,17 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def customer_create(*, external_id: str, name: str, currency: str, email: str = "") -> Customer:
+    """Create a customer; a second create with the same external_id, even one racing this
+    one, is refused with the same ValidationError as `full_clean` gives."""
     customer = Customer(external_id=external_id, name=name, currency=currency, email=email)
     customer.full_clean()
-    customer.save()
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError:
+        raise ValidationError(
+            {"external_id": ValidationError("already exists", code="unique")}
+        ) from None
     return customer
 
 

@@ -67,7 +67,11 @@ class UsageEvent(AppendOnlyModel):
         REPORTED = "reported", "Reported by the caller or provider"
         TOKENIZED = "tokenized", "Counted by tokentill from text"
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_events")
+    # No single-column indexes on the foreign keys: the composite indexes below lead with
+    # customer, and seals are read by walking the chain; each index costs every insert.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="usage_events", db_index=False
+    )
     event_id = models.CharField(max_length=255)
     timestamp = models.DateTimeField()
     model = models.CharField(max_length=200)
@@ -78,7 +82,9 @@ class UsageEvent(AppendOnlyModel):
     provider = models.CharField(max_length=16, blank=True)
     received_at = models.DateTimeField()
     content_hash = models.CharField(max_length=64)
-    seal = models.ForeignKey(EventSeal, on_delete=models.PROTECT, related_name="events")
+    seal = models.ForeignKey(
+        EventSeal, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
 
     class Meta:
         constraints = [
