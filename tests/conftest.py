@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite."""
 
 import pytest
+import tiktoken
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -37,3 +38,23 @@ def acme(db):
     return customer_create(
         external_id="acme", name="Acme Corp", currency="USD", email="billing@acme.example"
     )
+
+
+def _encoding_or_skip(name: str):
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception as error:  # no cache folder and no internet: tiktoken raises many kinds
+        pytest.skip(
+            f"tiktoken's {name} cannot be loaded ({type(error).__name__}); set "
+            "TIKTOKEN_CACHE_DIR to a folder holding it (scripts/test uses ../shared/tiktoken)"
+        )
+
+
+@pytest.fixture
+def o200k():
+    return _encoding_or_skip("o200k_base")
+
+
+@pytest.fixture
+def cl100k():
+    return _encoding_or_skip("cl100k_base")

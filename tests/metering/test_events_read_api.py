@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import tiktoken
 from rest_framework.test import APIClient
 
 from contracts.services import customer_create
@@ -23,10 +22,7 @@ def cookbook_message_tokens(encoding, messages) -> int:
     return total
 
 
-def test_text_is_counted_with_the_models_encoding(api, acme):
-    o200k = tiktoken.get_encoding("o200k_base")
-    cl100k = tiktoken.get_encoding("cl100k_base")
-
+def test_text_is_counted_with_the_models_encoding(api, acme, o200k, cl100k):
     post(api, an_event(event_id="t1", metrics=..., text={"input": PROMPT, "output": REPLY}))
     post(api, an_event(event_id="t2", model="gpt-4", metrics=..., text={"input": PROMPT}))
 
@@ -39,8 +35,7 @@ def test_text_is_counted_with_the_models_encoding(api, acme):
     assert (t1.counting, t2.counting) == ("tokenized", "tokenized")
 
 
-def test_chat_messages_are_counted_with_formatting_overhead(api, acme):
-    o200k = tiktoken.get_encoding("o200k_base")
+def test_chat_messages_are_counted_with_formatting_overhead(api, acme, o200k):
     messages = [
         {"role": "system", "content": "You are a helpful support agent."},
         {"role": "user", "name": "dana", "content": PROMPT},
@@ -55,8 +50,7 @@ def test_chat_messages_are_counted_with_formatting_overhead(api, acme):
     }
 
 
-def test_an_unknown_model_is_counted_with_the_default_encoding(api, acme):
-    o200k = tiktoken.get_encoding("o200k_base")
+def test_an_unknown_model_is_counted_with_the_default_encoding(api, acme, o200k):
 
     post(api, an_event(model="claude-sonnet-4-5", metrics=..., text={"input": PROMPT}))
 
@@ -79,8 +73,7 @@ def test_messages_and_text_input_together_are_refused(api, acme):
     assert UsageEvent.objects.count() == 0
 
 
-def test_the_token_count_endpoint_matches_tiktoken(api):
-    o200k = tiktoken.get_encoding("o200k_base")
+def test_the_token_count_endpoint_matches_tiktoken(api, o200k):
     messages = [{"role": "user", "content": PROMPT}]
 
     url = "/api/v1/tokens/count"
@@ -108,7 +101,7 @@ def test_the_token_count_endpoint_matches_tiktoken(api):
         ),
     ],
 )
-def test_the_token_count_endpoint_refuses_bad_input(api, body, answer):
+def test_the_token_count_endpoint_refuses_bad_input(api, body, answer, o200k):
     response = api.post("/api/v1/tokens/count", body, format="json")
 
     assert response.status_code == 400

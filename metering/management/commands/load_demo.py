@@ -8,18 +8,14 @@ Some are sent as OpenAI, Anthropic and Gemini usage objects, so the demo exercis
 provider mapping as well as plain metrics.
 """
 
-import os
 import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from contracts.models import ApiKey, Customer
 from contracts.services import api_key_create, customer_create
@@ -31,7 +27,6 @@ ADMIN_PASSWORD = "tokentill-demo"  # noqa: S105 - the documented login of a loca
 API_KEY_NAME = "demo"
 BATCH_SIZE = 1000
 DAYS = 7
-VERIFY_TASK_NAME = "Verify the event log"
 
 
 @dataclass(frozen=True)
@@ -120,18 +115,14 @@ AS_USAGE_OBJECT = {"openai": 0.5, "anthropic": 0.6, "google": 0.4}
 class Command(BaseCommand):
     help = (
         "Load demo data: the admin login, four customers, an operator API key named "
-        "'demo', a daily 'Verify the event log' schedule and a week of usage events. "
+        "'demo' and a week of usage events. "
         "Running it again adds nothing."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--seed", type=int, default=2026, help="Random seed (default 2026).")
-        parser.add_argument(
-            "--key-file",
-            help="Also write a newly created API key to this file (mode 600), for scripts.",
-        )
 
-    def handle(self, *args, seed: int, key_file: str | None, **options):
+    def handle(self, *args, seed: int, **options):
         self.stdout.write(self.style.MIGRATE_HEADING("Loading tokentill demo data"))
         self._admin_ensure()
         customers, created = self._customers_ensure()
@@ -139,8 +130,7 @@ class Command(BaseCommand):
             f"  customers    {len(customers)} demo customers ({created} created): "
             + ", ".join(f"{c.external_id} ({c.currency})" for c in customers)
         )
-        self._api_key_ensure(key_file)
-        self._verify_schedule_ensure()
+        self._api_key_ensure()
         self._events_ensure(seed)
 
     # --- pieces ------------------------------------------------------------------------
@@ -174,7 +164,7 @@ class Command(BaseCommand):
             customers.append(customer)
         return customers, created
 
-    def _api_key_ensure(self, key_file: str | None) -> None:
+    def _api_key_ensure(self) -> None:
         if ApiKey.objects.filter(name=API_KEY_NAME).exists():
             self.stdout.write(
                 f"  API key      a key named '{API_KEY_NAME}' already exists; its text was "
@@ -183,33 +173,10 @@ class Command(BaseCommand):
             )
             return
         api_key, plain_key = api_key_create(name=API_KEY_NAME)
-        if key_file:
-            path = Path(key_file)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(plain_key + "\n")
         self.stdout.write(
             f"  API key      {plain_key}\n"
             f"               ('{api_key.name}', created: copy it now, it is not shown again)"
         )
-
-    def _verify_schedule_ensure(self) -> None:
-        with transaction.atomic():
-            crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute="0",
-                hour="3",
-                day_of_week="*",
-                day_of_month="*",
-                month_of_year="*",
-                timezone="UTC",
-            )
-            _, created = PeriodicTask.objects.get_or_create(
-                name=VERIFY_TASK_NAME,
-                defaults={"task": "metering.tasks.event_log_verify", "crontab": crontab},
-            )
-        state = "created" if created else "already scheduled; edit it in the admin"
-        self.stdout.write(f"  schedule     '{VERIFY_TASK_NAME}' daily at 03:00 UTC ({state})")
 
     def _events_ensure(self, seed: int) -> None:
         demo_ids = [d.external_id for d in CUSTOMERS]
