@@ -6,21 +6,52 @@ from .models import KEY_PATTERN, ApiKey, Customer, api_key_hash
 
 
 def api_key_get_active(*, key: str) -> ApiKey | None:
-    """The active key matching `key`, or None for a malformed, unknown or revoked one."""
+    """The active key matching `key`, or None for a malformed, unknown or revoked one.
+
+    Every API call asks, so this is one raw indexed SELECT: no ORM query to compile.
+    """
     match = KEY_PATTERN.match(key)
     if not match:
         return None
-    api_key = ApiKey.objects.filter(prefix=match.group(1), revoked_at__isnull=True).first()
+    table = ApiKey._meta.db_table
+    api_key = next(
+        iter(
+            ApiKey.objects.raw(
+                f"SELECT id, name, prefix, key_hash, last_used_at FROM {table} "  # noqa: S608
+                "WHERE prefix = %s AND revoked_at IS NULL",
+                [match.group(1)],
+            )
+        ),
+        None,
+    )
     if api_key is None or not hmac.compare_digest(api_key.key_hash, api_key_hash(key)):
         return None
     return api_key
 
 
+# external_id -> pk. Both are fixed once a customer exists and customers are never deleted
+# (they are closed), so a mapping once read stays true; unknown ids are always asked again.
+_customer_pks: dict[str, int] = {}
+_CUSTOMER_PKS_MAX = 100_000
+
+
 def customer_ids_by_external_id(*, external_ids) -> dict[str, int]:
-    """Map external ids to primary keys in one query (ids that do not exist are absent)."""
-    return dict(
-        Customer.objects.filter(external_id__in=set(external_ids)).values_list("external_id", "pk")
-    )
+    """Map external ids to primary keys (ids that do not exist are absent); the database
+    is asked only about ids this process has not seen yet."""
+    wanted = set(external_ids)
+    unseen = wanted - _customer_pks.keys()
+    if unseen:
+        if len(_customer_pks) > _CUSTOMER_PKS_MAX:
+            _customer_pks.clear()
+        _customer_pks.update(
+            Customer.objects.filter(external_id__in=unseen).values_list("external_id", "pk")
+        )
+    return {known: _customer_pks[known] for known in wanted & _customer_pks.keys()}
+
+
+def customer_ids_forget() -> None:
+    """Drop the remembered mapping (tests that reuse primary keys after a rollback)."""
+    _customer_pks.clear()
 
 
 def customer_list(*, status: str | None = None):

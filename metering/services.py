@@ -187,24 +187,33 @@ def _settle_not_inserted(candidates: list[_Candidate]) -> None:
         _judge_repeat(candidate.result, candidate.content_hash, stored[candidate.key])
 
 
-def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at) -> EventSeal:
-    """Chain the batch to the newest seal, under a lock held only until commit."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at) -> None:
+    """Chain the batch to the newest seal, under a lock held only until commit.
+
+    Raw statements on one cursor: this runs on every accepted request, under the lock.
+    """
+    table = EventSeal._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_CHAIN_LOCK])
-    # On SQLite the IMMEDIATE transaction already holds the only write lock.
-    last = EventSeal.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    return EventSeal.objects.create(
-        id=seal_id,
-        sequence=sequence,
-        previous_hash=previous_hash,
-        hash=seal_hash(
-            previous_hash=previous_hash, sequence=sequence, content_hashes=content_hashes
-        ),
-        event_count=len(content_hashes),
-        sealed_at=sealed_at,
-    )
+        # On SQLite the IMMEDIATE transaction already holds the only write lock.
+        cursor.execute(f"SELECT sequence, hash FROM {table} ORDER BY sequence DESC LIMIT 1")  # noqa: S608
+        last = cursor.fetchone()
+        sequence, previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        cursor.execute(
+            f"INSERT INTO {table} (id, sequence, previous_hash, hash, event_count, sealed_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                EventSeal._meta.pk.get_db_prep_value(seal_id, connection),
+                sequence,
+                previous_hash,
+                seal_hash(
+                    previous_hash=previous_hash, sequence=sequence, content_hashes=content_hashes
+                ),
+                len(content_hashes),
+                connection.ops.adapt_datetimefield_value(sealed_at),
+            ],
+        )
 
 
 # --- the bulk insert --------------------------------------------------------------------

@@ -5,7 +5,14 @@ import tiktoken
 from django.db import connection
 from rest_framework.test import APIClient
 
+from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
+
+
+@pytest.fixture(autouse=True)
+def _fresh_customer_ids():
+    """Rolled-back tests can hand the same primary key to another customer."""
+    customer_ids_forget()
 
 
 @pytest.fixture(autouse=True)
