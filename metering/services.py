@@ -8,6 +8,7 @@ events are then sealed, chained to the previous seal, in the same transaction.
 """
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -174,9 +175,12 @@ def _settle_not_inserted(candidates: list[_Candidate]) -> None:
     """Events the constraint turned away were stored before: a duplicate or a conflict."""
     if not candidates:
         return
-    condition = Q()
+    event_ids_by_customer = defaultdict(list)
     for candidate in candidates:
-        condition |= Q(customer_id=candidate.customer_pk, event_id=candidate.draft.event_id)
+        event_ids_by_customer[candidate.customer_pk].append(candidate.draft.event_id)
+    condition = Q()
+    for customer_pk, event_ids in event_ids_by_customer.items():
+        condition |= Q(customer_id=customer_pk, event_id__in=event_ids)
     stored = {
         (customer_pk, event_id): content_hash
         for customer_pk, event_id, content_hash in UsageEvent.objects.filter(condition).values_list(
