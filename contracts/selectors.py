@@ -1,6 +1,10 @@
 """Reads for customers and API keys."""
 
 import hmac
+from datetime import UTC
+
+from django.db import connection
+from django.utils import timezone
 
 from .models import KEY_PATTERN, ApiKey, Customer, api_key_hash
 
@@ -8,25 +12,26 @@ from .models import KEY_PATTERN, ApiKey, Customer, api_key_hash
 def api_key_get_active(*, key: str) -> ApiKey | None:
     """The active key matching `key`, or None for a malformed, unknown or revoked one.
 
-    Every API call asks, so this is one raw indexed SELECT: no ORM query to compile.
+    Every API call asks, so this is one plain indexed SELECT: no ORM query to compile.
     """
     match = KEY_PATTERN.match(key)
     if not match:
         return None
-    table = ApiKey._meta.db_table
-    api_key = next(
-        iter(
-            ApiKey.objects.raw(
-                f"SELECT id, name, prefix, key_hash, last_used_at FROM {table} "  # noqa: S608
-                "WHERE prefix = %s AND revoked_at IS NULL",
-                [match.group(1)],
-            )
-        ),
-        None,
-    )
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, api_key_hash(key)):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, name, key_hash, last_used_at FROM {ApiKey._meta.db_table} "  # noqa: S608
+            "WHERE prefix = %s AND revoked_at IS NULL",
+            [match.group(1)],
+        )
+        row = cursor.fetchone()
+    if row is None or not hmac.compare_digest(row[2], api_key_hash(key)):
         return None
-    return api_key
+    pk, name, key_hash, last_used_at = row
+    if last_used_at is not None and timezone.is_naive(last_used_at):  # SQLite keeps UTC naive
+        last_used_at = timezone.make_aware(last_used_at, UTC)
+    return ApiKey(
+        pk=pk, name=name, prefix=match.group(1), key_hash=key_hash, last_used_at=last_used_at
+    )
 
 
 # external_id -> pk. Both are fixed once a customer exists and customers are never deleted

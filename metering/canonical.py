@@ -23,7 +23,8 @@ def metric_value(value: int | Decimal) -> int | str:
 
 
 def timestamp_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC to the microsecond, e.g. 2026-11-02T10:15:00.000000Z."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def event_content_hash(
@@ -38,6 +39,8 @@ def event_content_hash(
     counting: str,
     provider: str,
 ) -> str:
+    """SHA-256 of the event's canonical JSON; `metrics` are in stored form (`metric_value`),
+    so the hash of a row read back from the database is computed the same way."""
     canonical = orjson.dumps(
         {
             "customer": customer_pk,
@@ -45,7 +48,7 @@ def event_content_hash(
             "timestamp": timestamp_text(timestamp),
             "model": model,
             "feature": feature,
-            "metrics": {name: metric_value(_as_number(v)) for name, v in metrics.items()},
+            "metrics": metrics,
             "properties": properties,
             "counting": counting,
             "provider": provider,
@@ -60,7 +63,3 @@ def seal_hash(*, previous_hash: str, sequence: int, content_hashes: list[str]) -
     for content_hash in content_hashes:
         digest.update(content_hash.encode())
     return digest.hexdigest()
-
-
-def _as_number(value: int | str | Decimal) -> int | Decimal:
-    return Decimal(value) if isinstance(value, str) else value

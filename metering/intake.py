@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from .canonical import metric_value
 from .providers import PROVIDERS, UsageError, usage_to_metrics
 from .tokens import TokenizeError, count_messages, count_text
 
@@ -57,7 +58,7 @@ class EventDraft:
     timestamp: datetime
     model: str
     feature: str
-    metrics: dict[str, int | Decimal]
+    metrics: dict[str, int | str]  # stored form: see canonical.metric_value
     properties: dict[str, str]
     counting: str  # "reported" or "tokenized"
     provider: str = ""
@@ -203,7 +204,7 @@ def _metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules):
     return _tokenized_metrics(item, model, errors, rules), "tokenized", ""
 
 
-def _reported_metrics(value, errors: _Errors) -> dict[str, int | Decimal]:
+def _reported_metrics(value, errors: _Errors) -> dict[str, int | str]:
     if not isinstance(value, dict) or not value:
         errors.add("metrics", "must be a non-empty object of metric names to values")
         return {}
@@ -220,7 +221,7 @@ def _reported_metrics(value, errors: _Errors) -> dict[str, int | Decimal]:
         if isinstance(number, str):
             errors.add(path, number)
         else:
-            metrics[name] = number
+            metrics[name] = metric_value(number)
     return metrics
 
 

@@ -110,6 +110,11 @@ def event_log_verify(*, chunk_size: int = 5000) -> LogVerification:
         previous_hash = seal.hash
     if pending is not None:
         return LogVerification(seal_count, event_count, f"event {pending[0]} has no valid seal")
+    unsealed = UsageEvent.objects.count() - event_count
+    if unsealed:
+        return LogVerification(
+            seal_count, event_count, f"{unsealed} stored events are covered by no seal"
+        )
     return LogVerification(seal_count, event_count)
 
 

@@ -7,6 +7,7 @@ so two copies racing in from different processes can never both be stored. The a
 events are then sealed, chained to the previous seal, in the same transaction.
 """
 
+import functools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from contracts.selectors import customer_ids_by_external_id
 
-from .canonical import GENESIS_HASH, event_content_hash, metric_value, seal_hash
+from .canonical import GENESIS_HASH, event_content_hash, seal_hash
 from .intake import EventDraft, IntakeRules, ItemError, event_parse
 from .models import EventSeal, UsageEvent
 
@@ -222,37 +223,36 @@ def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at) -> None:
 
 # --- the bulk insert --------------------------------------------------------------------
 
-# The inserted columns with their PostgreSQL types; received_at and seal_id are the same
-# for the whole batch and are bound once.
-_COLUMN_TYPES = (
-    ("customer_id", "bigint"),
-    ("event_id", "text"),
-    ("timestamp", "timestamptz"),
-    ("model", "text"),
-    ("feature", "text"),
-    ("metrics", "jsonb"),
-    ("properties", "jsonb"),
-    ("counting", "text"),
-    ("provider", "text"),
-    ("content_hash", "text"),
-)
-_CONFLICT = "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id, customer_id, event_id"
+# The columns each event fills, with their PostgreSQL types; received_at and seal_id are
+# the same for the whole batch and are bound once.
+_COLUMN_TYPES = {
+    "customer_id": "bigint",
+    "event_id": "text",
+    "timestamp": "timestamptz",
+    "model": "text",
+    "feature": "text",
+    "metrics": "jsonb",
+    "properties": "jsonb",
+    "counting": "text",
+    "provider": "text",
+    "content_hash": "text",
+}
 
 
-def _row(candidate: _Candidate) -> tuple:
+def _row(candidate: _Candidate) -> dict:
     draft = candidate.draft
-    return (
-        candidate.customer_pk,
-        draft.event_id,
-        draft.timestamp,
-        draft.model,
-        draft.feature,
-        {name: metric_value(value) for name, value in draft.metrics.items()},
-        draft.properties,
-        draft.counting,
-        draft.provider,
-        candidate.content_hash,
-    )
+    return {
+        "customer_id": candidate.customer_pk,
+        "event_id": draft.event_id,
+        "timestamp": draft.timestamp,
+        "model": draft.model,
+        "feature": draft.feature,
+        "metrics": draft.metrics,
+        "properties": draft.properties,
+        "counting": draft.counting,
+        "provider": draft.provider,
+        "content_hash": candidate.content_hash,
+    }
 
 
 def _insert_events(candidates, *, seal_id, received_at) -> dict[tuple[int, str], int]:
@@ -263,42 +263,43 @@ def _insert_events(candidates, *, seal_id, received_at) -> dict[tuple[int, str],
     return {(customer_pk, event_id): pk for pk, customer_pk, event_id in returned}
 
 
-def _columns_sql(names) -> str:
-    return ", ".join(connection.ops.quote_name(name) for name in names)
+@functools.lru_cache(maxsize=32)
+def _insert_sql(vendor: str, rows: int = 0) -> str:
+    quote = connection.ops.quote_name
+    names = [*_COLUMN_TYPES, "received_at", "seal_id"]
+    head = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(map(quote, names))}) "
+    tail = " ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id, customer_id, event_id"
+    if vendor == "postgresql":
+        record = ", ".join(f"{quote(name)} {kind}" for name, kind in _COLUMN_TYPES.items())
+        select = ", ".join(map(quote, _COLUMN_TYPES))
+        source = f"json_to_recordset(%s::json) AS r({record})"
+        return f"{head}SELECT {select}, %s, %s FROM {source}{tail}"  # noqa: S608
+    values = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * rows)
+    return f"{head}VALUES {values}{tail}"
 
 
 def _insert_postgresql(rows, *, seal_id, received_at) -> list[tuple]:
     """The batch travels as one JSON document that orjson writes and PostgreSQL reads,
     both in C: no per-value adaptation in Python."""
-    names = [name for name, _ in _COLUMN_TYPES]
-    record = ", ".join(f"{connection.ops.quote_name(n)} {t}" for n, t in _COLUMN_TYPES)
-    document = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {UsageEvent._meta.db_table} "  # noqa: S608
-            f"({_columns_sql([*names, 'received_at', 'seal_id'])}) "
-            f"SELECT {_columns_sql(names)}, %s, %s "
-            f"FROM json_to_recordset(%s::json) AS r({record}) {_CONFLICT}",
-            [received_at, seal_id, document.decode()],
+            _insert_sql("postgresql"), [received_at, seal_id, orjson.dumps(rows).decode()]
         )
         return cursor.fetchall()
 
 
 def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
-    names = [name for name, _ in _COLUMN_TYPES] + ["received_at", "seal_id"]
     adapt_time = connection.ops.adapt_datetimefield_value
     tail = (adapt_time(received_at), seal_id.hex)
     params = []
     for row in rows:
-        customer_pk, event_id, timestamp, model, feature, metrics, properties, *rest = row
-        params += [customer_pk, event_id, adapt_time(timestamp), model, feature]
-        params += [orjson.dumps(metrics).decode(), orjson.dumps(properties).decode()]
-        params += [*rest, *tail]
-    values = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * len(rows))
+        for name, value in row.items():
+            if name == "timestamp":
+                value = adapt_time(value)
+            elif name in ("metrics", "properties"):
+                value = orjson.dumps(value).decode()
+            params.append(value)
+        params.extend(tail)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {UsageEvent._meta.db_table} ({_columns_sql(names)}) "  # noqa: S608
-            f"VALUES {values} {_CONFLICT}",
-            params,
-        )
+        cursor.execute(_insert_sql("sqlite", len(rows)), params)
         return cursor.fetchall()

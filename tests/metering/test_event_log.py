@@ -1,5 +1,7 @@
 """The event log is append-only, and its seal chain names the first thing that was changed."""
 
+import uuid
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -95,6 +97,27 @@ def test_a_deleted_event_is_caught(logged):
     tamper("DELETE FROM metering_usageevent WHERE id = %s", [event.pk])
 
     assert event_log_verify().problem == "seal #3 covers 1 events but 0 are stored"
+
+
+def test_an_event_slipped_in_without_a_seal_is_caught(logged):
+    sealed = UsageEvent.objects.get(event_id="c1")
+    UsageEvent.objects.bulk_create(
+        [
+            UsageEvent(
+                customer=sealed.customer,
+                event_id="forged",
+                timestamp=sealed.timestamp,
+                model="gpt-4o",
+                metrics={"input_tokens": 1},
+                counting="reported",
+                received_at=sealed.received_at,
+                content_hash="f" * 64,
+                seal_id=uuid.uuid4(),
+            )
+        ]
+    )
+
+    assert event_log_verify().problem == "1 stored events are covered by no seal"
 
 
 def test_the_model_refuses_updates_and_deletes(logged):

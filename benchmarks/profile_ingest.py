@@ -1,0 +1,283 @@
+"""Where an ingest request's time goes: a stage-by-stage breakdown, in one process.
+
+Run after ``benchmarks/bench_ingest.py`` (which leaves the ``tokentill_bench`` database
+behind), from the project root:
+
+    .venv/bin/python benchmarks/profile_ingest.py               # stage table
+    .venv/bin/python benchmarks/profile_ingest.py --cprofile    # and the top functions
+
+It calls the real WSGI application (``config.wsgi.application``: middleware, DRF,
+authentication, the view, the service, the renderer) in-process, one request after
+another, so there is no HTTP, no gunicorn and no lock contention: what is left is the
+cost of one request. Each stage is measured by wrapping the function that does it
+(timers nest: every figure is *exclusive* time, and "Django + DRF" is what no stage
+claims). The service code is not changed, only wrapped at run time:
+
+    connection health check  BaseDatabaseWrapper.close_if_health_check_failed (SELECT 1)
+    auth: key lookup         contracts.authentication.api_key_get_active (SELECT + sha256)
+    auth: mark used          contracts.authentication.api_key_mark_used (UPDATE, 1/min)
+    body + JSON parse        metering.api.views._ingest_items (request.body, orjson.loads)
+    validation               metering.services.intake_rules + event_parse
+    customer lookup          metering.services.customer_ids_by_external_id (SELECT)
+    content hash             metering.services._content_hash (orjson + sha256 per event)
+    INSERT: build rows       metering.services._row (metric values, orjson of metrics/properties)
+    INSERT: execute          metering.services._insert_events less its rows: column arrays,
+                             psycopg adaptation, the statement's round trip and execution
+    seal                     metering.services._seal (advisory lock, SELECT last, INSERT)
+    COMMIT                   DatabaseWrapper.commit (WAL flush; the seal lock is held to here)
+    service bookkeeping      events_ingest, _candidates and _store less the stages above
+                             (ItemResult/_Candidate objects, dicts, sorting, the atomic block)
+    result as_dict           metering.services.IngestResult.as_dict
+    render (orjson)          config.renderers.ORJSONRenderer.render
+
+It also prints the time the seal chain's advisory lock is held per request (from the
+start of ``_seal`` to the end of COMMIT): every ingest request in every worker queues on
+that lock, so 1 / hold time is a hard ceiling on requests per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+os.environ.update(
+    DATABASE_URL="postgres://postgres@127.0.0.1:5432/tokentill_bench",
+    SECRET_KEY="profile-ingest-secret-key-for-the-bench-database-only-0000000",  # noqa: S106
+    DEBUG="false",
+    SECURE_SSL_REDIRECT="false",
+    ALLOWED_HOSTS="127.0.0.1",
+    CONN_MAX_AGE="600",
+    CELERY_BROKER_URL="",
+    DJANGO_SETTINGS_MODULE="config.settings",
+)
+if (ROOT.parent / "shared" / "tiktoken").is_dir():
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.db.backends.base.base import BaseDatabaseWrapper  # noqa: E402
+from django.db.backends.postgresql.base import DatabaseWrapper  # noqa: E402
+
+import config.renderers  # noqa: E402
+import contracts.authentication  # noqa: E402
+import metering.api.views  # noqa: E402
+import metering.services  # noqa: E402
+from contracts.services import api_key_create  # noqa: E402
+
+application = get_wsgi_application()  # what config.wsgi serves
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ingest import CUSTOMERS, event_make  # noqa: E402
+
+STAGES = [
+    "connection health check",
+    "auth: key lookup",
+    "auth: mark used",
+    "body + JSON parse",
+    "validation",
+    "customer lookup",
+    "content hash",
+    "INSERT: build rows",
+    "INSERT: execute",
+    "duplicate settle",
+    "seal",
+    "COMMIT",
+    "service bookkeeping",
+    "result as_dict",
+    "render (orjson)",
+]
+
+
+class StageClock:
+    """Exclusive wall and CPU time per stage: a nested stage's time leaves its parent's.
+
+    Wall minus CPU is time spent waiting, in practice on PostgreSQL (the round trip and
+    the statement's execution in the backend).
+    """
+
+    def __init__(self):
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.stack: list[list] = []  # [wall started, cpu started, child wall, child cpu]
+        self.seal_started: float | None = None
+        self.lock_held = 0.0
+
+    def wrap(self, label: str, function):
+        clock = self
+
+        def timed(*args, **kwargs):
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            clock.stack.append([started, cpu_started, 0.0, 0.0])
+            try:
+                return function(*args, **kwargs)
+            finally:
+                ended, cpu_ended = time.perf_counter(), time.thread_time()
+                _, _, child_wall, child_cpu = clock.stack.pop()
+                wall, cpu = ended - started, cpu_ended - cpu_started
+                clock.wall[label] += wall - child_wall
+                clock.cpu[label] += cpu - child_cpu
+                if clock.stack:
+                    clock.stack[-1][2] += wall
+                    clock.stack[-1][3] += cpu
+                if label == "seal":
+                    clock.seal_started = started
+                elif label == "COMMIT" and clock.seal_started is not None:
+                    clock.lock_held += ended - clock.seal_started
+                    clock.seal_started = None
+
+        timed.__wrapped__ = function
+        return timed
+
+    def reset(self):
+        self.wall.clear()
+        self.cpu.clear()
+        self.lock_held = 0.0
+
+
+def instrument(clock: StageClock) -> None:
+    def patch(owner, name, label):
+        setattr(owner, name, clock.wrap(label, getattr(owner, name)))
+
+    patch(BaseDatabaseWrapper, "close_if_health_check_failed", "connection health check")
+    patch(contracts.authentication, "api_key_get_active", "auth: key lookup")
+    patch(contracts.authentication, "api_key_mark_used", "auth: mark used")
+    patch(metering.api.views, "_ingest_items", "body + JSON parse")
+    patch(metering.services, "intake_rules", "validation")
+    patch(metering.services, "event_parse", "validation")
+    patch(metering.services, "customer_ids_by_external_id", "customer lookup")
+    patch(metering.services, "_content_hash", "content hash")
+    patch(metering.services, "events_ingest", "service bookkeeping")
+    patch(metering.services, "_candidates", "service bookkeeping")
+    patch(metering.services, "_store", "service bookkeeping")
+    patch(metering.services, "_row", "INSERT: build rows")
+    patch(metering.services, "_insert_events", "INSERT: execute")
+    patch(metering.services, "_settle_not_inserted", "duplicate settle")
+    patch(metering.services, "_seal", "seal")
+    patch(DatabaseWrapper, "commit", "COMMIT")
+    patch(metering.services.IngestResult, "as_dict", "result as_dict")
+    patch(config.renderers.ORJSONRenderer, "render", "render (orjson)")
+
+
+def wsgi_call(body: bytes, key: str) -> None:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/events",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {key}",
+    }
+    statuses = []
+    response = application(environ, lambda status, headers: statuses.append(status))
+    b"".join(response)
+    response.close()
+    if not statuses[0].startswith("202"):
+        raise SystemExit(f"unexpected answer {statuses[0]}")
+
+
+def bodies(kind: str, count: int, tag: str) -> list[bytes]:
+    import random
+
+    rng = random.Random(tag)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    if kind == "single":
+        return [orjson.dumps(event_make(rng, f"{tag}-{n}", now)) for n in range(count)]
+    return [
+        orjson.dumps({"events": [event_make(rng, f"{tag}-{n}-{e}", now) for e in range(1000)]})
+        for n in range(count)
+    ]
+
+
+def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -> None:
+    tag = f"prof{os.getpid()}-{time.time_ns()}-{kind}"
+    for body in bodies(kind, max(5, count // 20), tag + "w"):  # warm
+        wsgi_call(body, key)
+    prepared = bodies(kind, count, tag)
+    clock.reset()
+    profiler = cProfile.Profile() if profile else None
+    started, cpu_started = time.perf_counter(), time.thread_time()
+    if profiler:
+        profiler.enable()
+    for body in prepared:
+        wsgi_call(body, key)
+    if profiler:
+        profiler.disable()
+    total, total_cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+    per = 1e6 / count
+    events = 1 if kind == "single" else 1000
+    print(f"\n{kind}: {count} requests of {events} event(s), one at a time, in-process")
+    unit = "us/request" if events == 1 else "us/event"
+    scale = per / events
+    print(
+        f"  {'stage':<26} {'wall ' + unit:>16} {'share':>6} {'Python CPU':>11} {'waiting (DB)':>13}"
+    )
+
+    def line(name, wall, cpu):
+        print(
+            f"  {name:<26} {wall * scale:>16,.1f} {100 * wall / total:>5.1f}% "
+            f"{cpu * scale:>11,.1f} {max(0.0, wall - cpu) * scale:>13,.1f}"
+        )
+
+    claimed_wall = claimed_cpu = 0.0
+    for stage in STAGES:
+        wall, cpu = clock.wall.get(stage, 0.0), clock.cpu.get(stage, 0.0)
+        claimed_wall += wall
+        claimed_cpu += cpu
+        line(stage, wall, cpu)
+    line("Django + DRF (the rest)", total - claimed_wall, total_cpu - claimed_cpu)
+    line("total (WSGI call)", total, total_cpu)
+    held = clock.lock_held * per
+    print(
+        f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core; "
+        f"seal lock held {held:,.0f} us/request: ceiling {1e6 / held:,.0f} req/s "
+        f"({1e6 / held * events:,.0f} events/s) for all workers together"
+    )
+    if profiler:
+        stats = pstats.Stats(profiler)
+        print("\n  top functions by internal time:")
+        stream = io.StringIO()
+        stats.stream = stream
+        stats.sort_stats("tottime").print_stats(25)
+        print("\n".join("  " + line for line in stream.getvalue().splitlines()[6:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--single", type=int, default=2000, help="single-event requests")
+    parser.add_argument("--batch", type=int, default=40, help="1,000-event requests")
+    parser.add_argument("--cprofile", action="store_true", help="also print the top functions")
+    args = parser.parse_args()
+    _, key = api_key_create(name=f"profile {os.getpid()}")
+    clock = StageClock()
+    instrument(clock)
+    print(f"customers: {', '.join(CUSTOMERS)}; load average {os.getloadavg()[0]:.2f}")
+    measure("single", args.single, key, clock, profile=False)
+    measure("batch", args.batch, key, clock, profile=False)
+    if args.cprofile:
+        measure("single", args.single, key, clock, profile=True)
+        measure("batch", args.batch, key, clock, profile=True)
+
+
+if __name__ == "__main__":
+    main()
