@@ -4,6 +4,7 @@ stored events."""
 
 from rest_framework import serializers
 
+from contracts.api.serializers import StrictSerializer
 from metering.models import UsageEvent
 
 
@@ -80,15 +81,12 @@ class EventOutSerializer(serializers.ModelSerializer):
         ]
 
 
-class TokenCountInSerializer(serializers.Serializer):
+class TokenCountInSerializer(StrictSerializer):
     model = serializers.CharField(max_length=200)
     text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     messages = serializers.ListField(child=serializers.DictField(), required=False)
 
     def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(unknown)})
         if ("text" in attrs) == ("messages" in attrs):
             raise serializers.ValidationError("send exactly one of text or messages")
         return attrs
