@@ -255,3 +255,12 @@ def test_keys_can_be_filtered_by_state(admin_client):
 
     assert [k.name for k in active] == ["active"]
     assert [k.name for k in gone] == ["revoked"]
+
+
+def test_the_admin_is_branded_for_billing_ops(admin_client):
+    response = admin_client.get("/admin/")
+
+    assert response.status_code == 200
+    assert '<div id="site-name"><a href="/admin/">tokentill billing</a></div>' in (
+        response.content.decode()
+    )
