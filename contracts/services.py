@@ -1,13 +1,26 @@
 """Writes for customers and API keys: one function per business action."""
 
+import json
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import KEY_PREFIX_LENGTH, ApiKey, Customer, api_key_hash
+from .models import (
+    KEY_PREFIX_LENGTH,
+    ApiKey,
+    CatalogPrice,
+    Customer,
+    Price,
+    RateCard,
+    RateCardVersion,
+    api_key_hash,
+)
+from .price_builder import catalog_price_formula, catalog_price_rates
 
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -65,3 +78,179 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+
+
+# --- Rate cards -------------------------------------------------------------------------
+
+
+def rate_card_create(
+    *, name: str, currency: str, description: str = "", effective_from=None
+) -> RateCard:
+    """A rate card with an empty first version in force from `effective_from` (now)."""
+    with transaction.atomic():
+        rate_card = RateCard(name=name, currency=currency, description=description)
+        rate_card.full_clean()
+        rate_card.save()
+        RateCardVersion.objects.create(
+            rate_card=rate_card, number=1, effective_from=effective_from or timezone.now()
+        )
+    return rate_card
+
+
+def price_create(*, version: RateCardVersion, **fields) -> Price:
+    """Add a price to a version that has not rated anything yet."""
+    _version_ensure_editable(version)
+    if "position" not in fields:
+        fields["position"] = version.prices.count()
+    price = Price(version=version, **fields)
+    price.full_clean()
+    price.save()
+    return price
+
+
+def price_update(*, price: Price, **fields) -> Price:
+    _version_ensure_editable(price.version)
+    for name, value in fields.items():
+        setattr(price, name, value)
+    price.full_clean()
+    price.save()
+    return price
+
+
+def _version_ensure_editable(version: RateCardVersion) -> None:
+    if version.locked_at is not None:
+        raise ValidationError(
+            f"{version} has rated usage and cannot change: schedule a new version instead."
+        )
+
+
+def rate_card_version_schedule(
+    *, rate_card: RateCard, effective_from, note: str = ""
+) -> RateCardVersion:
+    """A new version from `effective_from`, starting as a copy of the latest one's prices.
+
+    It must start after the latest version; and once that one has rated usage, not in the
+    past (rated money is corrected by re-rating, never by rewriting history).
+    """
+    with transaction.atomic():
+        latest = rate_card.versions.select_for_update().order_by("-number").first()
+        if effective_from <= latest.effective_from:
+            raise ValidationError(
+                {
+                    "effective_from": (
+                        f"Must be after {latest} starts "
+                        f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)."
+                    )
+                }
+            )
+        if latest.locked_at is not None and effective_from < timezone.now():
+            raise ValidationError(
+                {
+                    "effective_from": (
+                        f"{latest} has rated usage: a new version cannot start in the past."
+                    )
+                }
+            )
+        version = RateCardVersion.objects.create(
+            rate_card=rate_card, number=latest.number + 1, effective_from=effective_from, note=note
+        )
+        _prices_copy(source=latest, target=version)
+    return version
+
+
+def rate_card_clone(*, rate_card: RateCard, name: str, effective_from=None) -> RateCard:
+    """A new rate card with the prices of `rate_card`'s latest version."""
+    with transaction.atomic():
+        clone = rate_card_create(
+            name=name,
+            currency=rate_card.currency,
+            description=f"Cloned from {rate_card.name}.",
+            effective_from=effective_from,
+        )
+        _prices_copy(
+            source=rate_card.versions.order_by("-number").first(),
+            target=clone.versions.get(),
+        )
+    return clone
+
+
+def rate_card_version_lock(*, version: RateCardVersion) -> None:
+    """Mark a version as having rated usage (billing calls this when it first rates)."""
+    RateCardVersion.objects.filter(pk=version.pk, locked_at__isnull=True).update(
+        locked_at=timezone.now()
+    )
+
+
+def _prices_copy(*, source: RateCardVersion, target: RateCardVersion) -> None:
+    copies = []
+    for price in source.prices.all():
+        price.pk = None
+        price.version = target
+        copies.append(price)
+    Price.objects.bulk_create(copies)
+
+
+# --- The public price catalog -----------------------------------------------------------
+
+CATALOG_PATH = Path(__file__).resolve().parent / "catalog" / "prices.json"
+
+
+def catalog_load(*, path: Path = CATALOG_PATH) -> tuple[int, int]:
+    """Load the shipped catalog: (created, updated). Safe to run again."""
+    data = json.loads(path.read_text())
+    created = updated = 0
+    with transaction.atomic():
+        for entry in data["models"]:
+            _, was_created = CatalogPrice.objects.update_or_create(
+                provider=entry["provider"],
+                model=entry["model"],
+                effective_from=date.fromisoformat(entry["effective_from"]),
+                defaults={
+                    "match": entry["match"],
+                    "currency": data["currency"],
+                    "rates": entry["rates"],
+                    "long_context": entry.get("long_context"),
+                    "batch_discount": entry.get("batch_discount"),
+                    "source": entry.get("source", ""),
+                    "notes": entry.get("notes", ""),
+                },
+            )
+            created += was_created
+            updated += not was_created
+    return created, updated
+
+
+def rate_card_create_from_catalog(
+    *, name: str, markup: Decimal, providers=None, on: date | None = None
+) -> RateCard:
+    """A rate card with one price per catalog model: the list price in force `on` (today)
+    times (1 + markup), e.g. markup=Decimal("0.20") for catalog cost + 20 %."""
+    on = on or timezone.now().date()
+    entries = CatalogPrice.objects.filter(effective_from__lte=on).order_by(
+        "provider", "model", "-effective_from"
+    )
+    if providers:
+        entries = entries.filter(provider__in=providers)
+    latest = {}
+    for entry in entries:
+        latest.setdefault((entry.provider, entry.model), entry)
+    if not latest:
+        raise ValidationError("The catalog has no prices for that choice: run load_price_catalog.")
+    currencies = {entry.currency for entry in latest.values()}
+    with transaction.atomic():
+        rate_card = rate_card_create(
+            name=name,
+            currency=currencies.pop(),
+            description=f"Catalog list prices on {on:%Y-%m-%d} plus {markup * 100:f} %.",
+        )
+        version = rate_card.versions.get()
+        for position, entry in enumerate(latest.values()):
+            price_create(
+                version=version,
+                position=position,
+                name=entry.model,
+                model_pattern=entry.match,
+                rates=catalog_price_rates(entry.rates, entry.long_context, markup=markup),
+                formula=catalog_price_formula(entry.rates, entry.long_context),
+            )
+    return rate_card
