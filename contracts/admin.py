@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.utils.translation import ngettext
 
-from .models import ApiKey, Customer
+from .models import ApiKey, CatalogPrice, Customer, Price, RateCard, RateCardVersion
 from .services import api_key_create, api_key_revoke, customer_create, customer_update
 
 CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "status")
@@ -122,3 +122,48 @@ class ApiKeyAdmin(admin.ModelAdmin):
             ngettext("Revoked %d key.", "Revoked %d keys.", len(active)) % len(active),
             messages.SUCCESS,
         )
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Shown, not edited here: prices change through the services (a version that has rated
+    usage never changes), which the price builder will call."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PriceInline(admin.TabularInline):
+    model = Price
+    fields = ("position", "name", "model_pattern", "feature", "kind", "rates", "formula")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RateCard)
+class RateCardAdmin(ViewOnlyAdmin):
+    list_display = ("name", "currency", "created_at")
+    search_fields = ("name",)
+
+
+@admin.register(RateCardVersion)
+class RateCardVersionAdmin(ViewOnlyAdmin):
+    list_display = ("rate_card", "number", "effective_from", "locked_at", "note")
+    list_filter = ("rate_card",)
+    inlines = [PriceInline]
+
+
+@admin.register(CatalogPrice)
+class CatalogPriceAdmin(ViewOnlyAdmin):
+    list_display = ("provider", "model", "effective_from", "rates", "batch_discount")
+    list_filter = ("provider",)
+    search_fields = ("model",)

@@ -234,3 +234,19 @@ def test_a_catalog_long_context_price_switches_over_the_threshold(db):
     assert cost(sonnet, short) == Decimal("0.018")  # 1000 * 3/1M + 1000 * 15/1M
     # over 200K input: 150,000 * 6/1M + 60,000 cached * 0.30/1M + 1,000 * 22.50/1M
     assert cost(sonnet, long) == Decimal("0.9405")
+
+
+def test_rate_cards_and_the_catalog_are_shown_in_the_admin(admin_client, version):
+    gpt_4o(version)
+    catalog_load()
+
+    pages = [
+        "/admin/contracts/ratecard/",
+        f"/admin/contracts/ratecardversion/{version.pk}/change/",
+        "/admin/contracts/catalogprice/?provider=openai",
+    ]
+    bodies = [admin_client.get(url).content.decode() for url in pages]
+
+    assert "Standard (USD)" in bodies[0]
+    assert STANDARD in bodies[1]
+    assert "gpt-4o-mini" in bodies[2]
