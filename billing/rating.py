@@ -1,0 +1,513 @@
+"""The rating engine's pure core: from a contract's terms and the usage, the money.
+
+Pure Python, no Django: ``Decimal`` in, ``Decimal`` out, never float.  The models
+and services build :class:`PriceTerms` and :class:`Segment` from the database,
+call these functions, and store what they return; everything about money that a
+person may want to check by hand happens here, by the rules below.
+
+The rules
+---------
+1. **Rates.** A rate is typed as a price list reads, an amount per 1, 1,000 or
+   1,000,000 units; a formula sees it per unit ($2.50 per 1M is 0.0000025),
+   divided exactly.
+2. **Metrics.** A name in a formula that is not one of the price's rates is a
+   metric; an event that lacks it has 0 of it (a call without cached tokens has
+   none), and a negative metric is refused.
+3. **Per-event amounts** are the formula's exact value rounded once, half to
+   even, to 12 decimal places; a negative value is refused with a
+   :class:`RatingError`, because a credit is an adjustment or a credit note,
+   never a price.
+4. **Tiered quantities** (graduated, volume, package) are the formula's value
+   per event, rounded and refused the same way; the tier maths of
+   ``contracts.tiers`` runs on their sum over the period.
+5. **Which price.** The most specific matching selector wins
+   (``contracts.matching``); when none matches, the usage is unpriced, which
+   the caller reports and never treats as free.
+6. **Which terms.** An event is rated with the segment whose half-open
+   ``[start, end)`` holds its timestamp, so an event at an amendment's instant
+   gets the new terms.
+7. **Tiers across an amendment** run on over the period (``contracts.tiers``);
+   a package bought earlier in the period keeps covering its units after an
+   amendment, and new packages, of the size and price in force, start where the
+   paid cover ends.
+8. **Tiered amounts** are rounded to 12 places on the period's running total
+   and each segment is charged the difference, so the segments always sum to
+   the rounded whole.
+9. **Fixed fees, allowances and minimum commitments** are prorated: a segment's
+   share is its amount per full period times covered / period, rounded half to
+   even to 12 places (``contracts.tiers.prorate``).
+10. **Discount.** A segment's discount is taken off that segment's usage
+    (per-event and tiered alike), rounded half to even to 12 places, before the
+    allowance is drawn: the allowance is money at the customer's own prices.
+11. **Allowance.** The segments' allowance shares are pooled and drawn by the
+    period's discounted usage, whichever segment it happened in: allowance used
+    = min(usage after discount, allowance).
+12. **Minimum commitment.** The period's minimum (its segments' shares, summed)
+    is compared with the period's usage after discount and before the
+    allowance, so usage the allowance covers counts toward it: true-up =
+    max(0, minimum - usage after discount).
+13. **Total** = usage after discount - allowance used + fixed fees + true-up.
+
+Why pooled (rules 11 and 12): a period split at an amendment that changes
+nothing then costs what the unsplit period costs, up to the 12th-place rounding
+of the shares; a per-segment allowance would charge a customer who used most of
+their usage early in the period for an amendment they did not feel.
+
+Money is rounded to the currency's minor unit once, on the invoice line
+(DESIGN.md), never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DecimalException,
+    localcontext,
+)
+from itertools import pairwise
+from operator import attrgetter
+from types import MappingProxyType
+
+from contracts.formula import Formula, FormulaError
+from contracts.matching import Selector, selector_choose
+from contracts.tiers import (
+    PRORATE_PLACES,
+    Tier,
+    TierError,
+    graduated_amount_segments,
+    prorate,
+    tiers_validate,
+    volume_amount_segments,
+)
+
+__all__ = [
+    "KINDS",
+    "PER_UNITS",
+    "RATED_PLACES",
+    "PeriodCharges",
+    "PriceTerms",
+    "Rate",
+    "RatingError",
+    "Segment",
+    "event_amount",
+    "event_quantity",
+    "event_values",
+    "period_charges",
+    "price_for_event",
+    "rated",
+    "segment_at",
+    "tiered_charges",
+]
+
+#: Decimal places of every rated amount and quantity: the same as a prorated share's.
+RATED_PLACES = PRORATE_PLACES
+
+#: What a rate's amount may be for: one unit, a thousand or a million.
+PER_UNITS = (1, 1_000, 1_000_000)
+
+PER_EVENT, GRADUATED, VOLUME, PACKAGE = "per_event", "graduated", "volume", "package"
+KINDS = (PER_EVENT, GRADUATED, VOLUME, PACKAGE)
+TIERED_KINDS = (GRADUATED, VOLUME, PACKAGE)
+
+_ZERO = Decimal(0)
+_QUANTUM = Decimal(1).scaleb(-RATED_PLACES)
+_PER_EXPONENT = {1: 0, 1_000: -3, 1_000_000: -6}
+# Exact for + - * on finite operands (the decimal docs' recipe, as in contracts.tiers).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
+
+
+class RatingError(ValueError):
+    """Terms or usage that cannot be rated; the message names the price when there is one.
+
+    Never swallowed into a charge of 0: the caller keeps the event unrated and
+    shows why, as it does for unpriced usage.
+    """
+
+
+def rated(value: Decimal) -> Decimal:
+    """``value`` rounded half to even to 12 places: the one rounding of rated figures.
+
+    Half to even, as ``contracts.tiers.prorate`` does, so the rounding errors of
+    many small amounts do not lean one way.
+    """
+    return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
+
+
+# -- terms -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A named rate as billing ops type it: ``amount`` per ``per`` units (1, 1,000 or 1M)."""
+
+    amount: Decimal
+    per: int = 1
+
+    def __post_init__(self):
+        amount = _number(self.amount, "a rate's amount")
+        if amount < 0:
+            raise RatingError(f"a rate's amount must not be negative, got {amount}")
+        if isinstance(self.per, bool) or self.per not in PER_UNITS:
+            raise RatingError(f"a rate is per 1, 1,000 or 1,000,000 units, not {self.per!r}")
+        object.__setattr__(self, "amount", amount)
+
+    @property
+    def per_unit(self) -> Decimal:
+        """The price of one unit, exactly: a division by a power of ten moves the point."""
+        return self.amount.scaleb(_PER_EXPONENT[self.per], context=_EXACT)
+
+
+@dataclass(frozen=True)
+class PriceTerms:
+    """One price of a rate card version, as the engine needs it.
+
+    ``formula`` is money per event for ``per_event`` prices, and the quantity each
+    event adds to the period for the tiered kinds.  ``tiers`` belong to graduated
+    and volume prices, ``package_size`` and ``package_price`` to package prices.
+    A formula name that is also a rate's name is the rate.
+    """
+
+    price_id: int
+    selector: Selector
+    rates: Mapping[str, Rate]
+    formula: Formula
+    kind: str = PER_EVENT
+    tiers: tuple[Tier, ...] = ()
+    package_size: Decimal | None = None
+    package_price: Decimal | None = None
+    # Worked out once here, not per event: the per-unit rates and the metric names.
+    _rate_values: Mapping[str, Decimal] = field(init=False, repr=False, compare=False)
+    _metric_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        name = f"price {self.price_id}"
+        if self.kind not in KINDS:
+            raise RatingError(f"{name}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if not isinstance(self.formula, Formula):
+            raise RatingError(f"{name}: the formula must be parsed (contracts.formula_parse)")
+        tiers = tuple(self.tiers)
+        if self.kind in (GRADUATED, VOLUME):
+            try:
+                tiers_validate(tiers)
+            except TierError as error:
+                raise RatingError(f"{name}: {error}") from None
+        elif tiers:
+            raise RatingError(f"{name}: only graduated and volume prices have tiers")
+        packaged = (self.package_size, self.package_price)
+        if self.kind == PACKAGE:
+            size = _number(self.package_size, f"{name}: package_size")
+            price = _number(self.package_price, f"{name}: package_price")
+            if size <= 0:
+                raise RatingError(f"{name}: package_size must be greater than 0, got {size}")
+            if price < 0:
+                raise RatingError(f"{name}: package_price must not be negative, got {price}")
+            packaged = (size, price)
+        elif packaged != (None, None):
+            raise RatingError(f"{name}: only package prices have a package size and price")
+        for rate_name, rate in self.rates.items():
+            if not isinstance(rate, Rate):
+                raise RatingError(f"{name}: rate {rate_name!r} must be a Rate")
+        set_ = object.__setattr__
+        set_(self, "tiers", tiers)
+        set_(self, "package_size", packaged[0])
+        set_(self, "package_price", packaged[1])
+        set_(self, "rates", MappingProxyType(dict(self.rates)))
+        set_(self, "_rate_values", {key: rate.per_unit for key, rate in self.rates.items()})
+        set_(self, "_metric_names", tuple(sorted(self.formula.names - self.rates.keys())))
+
+
+def price_for_event(
+    prices: Sequence[PriceTerms], *, model: str, feature: str, properties: Mapping[str, str]
+) -> PriceTerms | None:
+    """The most specific price that matches the event, or None: unpriced, never free."""
+    return selector_choose(
+        prices,
+        selector_of=attrgetter("selector"),
+        model=model,
+        feature=feature,
+        properties=properties,
+    )
+
+
+# -- one event ----------------------------------------------------------------------------
+
+
+def event_values(price: PriceTerms, metrics: Mapping[str, int | str]) -> dict[str, Decimal]:
+    """What the formula sees: each rate per unit, each metric it uses (0 when absent).
+
+    Metric values are ints or decimal strings, as the event log stores them
+    (``metering.canonical.metric_value``); Decimals are taken too, floats never.
+    """
+    values = dict(price._rate_values)
+    for name in price._metric_names:
+        values[name] = _metric(price, name, metrics.get(name, 0))
+    return values
+
+
+def event_amount(price: PriceTerms, metrics: Mapping[str, int | str]) -> Decimal:
+    """The money one event costs under a per-event price, to 12 places (rule 3)."""
+    if price.kind != PER_EVENT:
+        raise RatingError(
+            f"price {price.price_id} is {price.kind}: its events add a quantity "
+            "(event_quantity), priced over the period (tiered_charges)"
+        )
+    return _evaluate(price, metrics, "a charge")
+
+
+def event_quantity(price: PriceTerms, metrics: Mapping[str, int | str]) -> Decimal:
+    """The quantity one event adds to the period under a tiered price, to 12 places (rule 4)."""
+    if price.kind not in TIERED_KINDS:
+        raise RatingError(
+            f"price {price.price_id} is per_event: its events cost an amount (event_amount)"
+        )
+    return _evaluate(price, metrics, "a quantity")
+
+
+def _evaluate(price: PriceTerms, metrics: Mapping[str, int | str], what: str) -> Decimal:
+    try:
+        value = price.formula.evaluate(event_values(price, metrics))
+    except FormulaError as error:  # e.g. a division by a metric that is 0 in this event
+        raise RatingError(f"price {price.price_id}: {error}") from None
+    if value < 0:
+        raise RatingError(
+            f"price {price.price_id}: the formula gives {_plain(value)} for this event, and {what} "
+            "must not be negative (a credit is an adjustment, not a price)"
+        )
+    return rated(value.copy_abs())  # copy_abs: a -0 (e.g. from 0 * -1) is stored as 0
+
+
+def _plain(value: Decimal) -> str:
+    """A value as a person writes it: -0.0075, not -0.00750000 or -7.5E-3."""
+    return format(value.normalize(_EXACT), "f")
+
+
+def _metric(price: PriceTerms, name: str, raw: object) -> Decimal:
+    where = f"price {price.price_id}: metric {name!r}"
+    if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
+        raise RatingError(f"{where} must be an int or a decimal string, not {type(raw).__name__}")
+    try:
+        value = Decimal(raw)
+    except DecimalException:
+        value = None
+    if value is None or not value.is_finite():
+        raise RatingError(f"{where} is not a number: {raw!r}")
+    if value < 0:
+        raise RatingError(f"{where} must not be negative, got {value}")
+    return value
+
+
+# -- a period -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch ``[start, end)`` of a period under one set of contract terms.
+
+    A period without an amendment in it is one segment.  ``fixed_fee``,
+    ``included_allowance`` and ``minimum_commitment`` are money per full period,
+    prorated by the share of the period the segment covers; ``discount`` is the
+    fraction (0 to 1, e.g. 0.1) taken off the segment's usage.
+    """
+
+    start: datetime
+    end: datetime
+    prices: tuple[PriceTerms, ...] = ()
+    fixed_fee: Decimal = _ZERO
+    included_allowance: Decimal = _ZERO
+    discount: Decimal = _ZERO
+    minimum_commitment: Decimal = _ZERO
+
+    def __post_init__(self):
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if not isinstance(moment, datetime) or moment.utcoffset() is None:
+                raise RatingError(f"a segment's {name} must be a timezone-aware datetime")
+        if self.end <= self.start:
+            raise RatingError(f"a segment must end ({self.end}) after it starts ({self.start})")
+        for name in ("fixed_fee", "included_allowance", "discount", "minimum_commitment"):
+            value = _number(getattr(self, name), name)
+            if value < 0:
+                raise RatingError(f"{name} must not be negative, got {value}")
+            object.__setattr__(self, name, value)
+        if self.discount > 1:
+            raise RatingError(f"discount is a fraction from 0 to 1, got {self.discount}")
+        object.__setattr__(self, "prices", tuple(self.prices))
+
+
+def segment_at(segments: Iterable[Segment], at: datetime) -> Segment | None:
+    """The segment whose ``[start, end)`` holds ``at`` (rule 6), or None outside them all."""
+    for segment in segments:
+        if segment.start <= at < segment.end:
+            return segment
+    return None
+
+
+def tiered_charges(segments: Sequence[tuple[Decimal, PriceTerms]]) -> list[Decimal]:
+    """What one tiered price line costs in each segment of a period (rules 7 and 8).
+
+    ``segments`` are in time order, each ``(the quantity the line's events added
+    in the segment, the line's terms in force there)``; a segment where the line
+    does not exist is left out.  All must be of one tiered kind: a line whose
+    kind changes is a new line.  Tier positions run on over the period.
+    """
+    if not segments:
+        return []
+    kinds = {price.kind for _, price in segments}
+    if len(kinds) > 1 or not kinds <= set(TIERED_KINDS):
+        ids = ", ".join(str(price.price_id) for _, price in segments)
+        raise RatingError(f"prices {ids}: one tiered line is of one tiered kind, not {kinds}")
+    checked = []
+    for number, (quantity, price) in enumerate(segments, start=1):
+        quantity = _number(quantity, f"segment {number}: quantity")
+        if quantity < 0:
+            raise RatingError(f"segment {number}: quantity must not be negative, got {quantity}")
+        checked.append((quantity, price))
+    kind = kinds.pop()
+    if kind == GRADUATED:
+        exact = graduated_amount_segments([(q, price.tiers) for q, price in checked])
+    elif kind == VOLUME:
+        exact = volume_amount_segments([(q, price.tiers) for q, price in checked])
+    else:
+        exact = _package_amount_segments(checked)
+    return _rounded_on_running_total(exact)
+
+
+def _package_amount_segments(segments: Sequence[tuple[Decimal, PriceTerms]]) -> list[Decimal]:
+    """Packages bought in each segment, at its size and price, once the paid cover runs out.
+
+    With one size all period this is ``ceil(total / size) * price`` in all,
+    however the period is cut: the cover is always a whole number of packages,
+    so each segment buys ``ceil(used / size) - ceil(used before / size)``.
+    """
+    amounts, used, covered = [], _ZERO, _ZERO
+    with localcontext(_EXACT):
+        for quantity, price in segments:
+            used += quantity
+            packages = _ZERO
+            if used > covered:
+                whole, remainder = divmod(used - covered, price.package_size)
+                packages = whole + (1 if remainder else 0)
+                covered += packages * price.package_size
+            amounts.append(packages * price.package_price)
+    return amounts
+
+
+def _rounded_on_running_total(amounts: Iterable[Decimal]) -> list[Decimal]:
+    """Each amount as the step between the rounded running totals before and after it."""
+    charges, total, charged = [], _ZERO, _ZERO
+    with localcontext(_EXACT):
+        for amount in amounts:
+            total += amount
+            running = rated(total)
+            charges.append(running - charged)
+            charged = running
+    return charges
+
+
+@dataclass(frozen=True)
+class PeriodCharges:
+    """A period's charges, each figure to 12 places, one entry per segment where listed.
+
+    ``total = sum(usage_by_segment) - allowance_used + sum(fixed_fees) + minimum_true_up``.
+    """
+
+    discounts: tuple[Decimal, ...]  # taken off each segment's usage
+    usage_by_segment: tuple[Decimal, ...]  # each segment's usage after its discount
+    fixed_fees: tuple[Decimal, ...]  # each segment's share of its fixed fee
+    allowances: tuple[Decimal, ...]  # each segment's share of its included allowance
+    minimums: tuple[Decimal, ...]  # each segment's share of its minimum commitment
+    allowance_used: Decimal
+    minimum_true_up: Decimal
+    total: Decimal
+
+
+def period_charges(
+    *,
+    period_start: datetime,
+    period_end: datetime,
+    segments: Sequence[Segment],
+    usage_by_segment: Sequence[Decimal],
+) -> PeriodCharges:
+    """A period's fees, allowance, discount and true-up by rules 9 to 13.
+
+    ``segments`` tile ``[period_start, period_end)`` in time order.  Each entry
+    of ``usage_by_segment`` is that segment's rated usage before its discount:
+    the sum of its events' amounts plus its part of each tiered line
+    (:func:`tiered_charges`), at 12 places.
+    """
+    _check_tiling(period_start, period_end, segments)
+    if len(usage_by_segment) != len(segments):
+        raise RatingError(
+            f"{len(usage_by_segment)} usage amounts for {len(segments)} segments; give one each"
+        )
+    usage = [_usage(amount, number) for number, amount in enumerate(usage_by_segment, start=1)]
+    period = period_end - period_start
+
+    def share(amount: Decimal, segment: Segment) -> Decimal:
+        return prorate(amount, covered=segment.end - segment.start, period=period)
+
+    with localcontext(_EXACT):
+        discounts = [rated(amount * s.discount) for amount, s in zip(usage, segments, strict=True)]
+        after = [amount - discount for amount, discount in zip(usage, discounts, strict=True)]
+        fees = [share(s.fixed_fee, s) for s in segments]
+        allowances = [share(s.included_allowance, s) for s in segments]
+        minimums = [share(s.minimum_commitment, s) for s in segments]
+        usage_total = sum(after, _ZERO)
+        allowance_used = min(usage_total, sum(allowances, _ZERO))
+        true_up = max(_ZERO, sum(minimums, _ZERO) - usage_total)
+        total = usage_total - allowance_used + sum(fees, _ZERO) + true_up
+    return PeriodCharges(
+        discounts=tuple(discounts),
+        usage_by_segment=tuple(after),
+        fixed_fees=tuple(fees),
+        allowances=tuple(allowances),
+        minimums=tuple(minimums),
+        allowance_used=allowance_used,
+        minimum_true_up=true_up,
+        total=total,
+    )
+
+
+def _check_tiling(start: datetime, end: datetime, segments: Sequence[Segment]) -> None:
+    if not segments:
+        raise RatingError("a period has at least one segment")
+    if segments[0].start != start:
+        raise RatingError(f"the first segment starts at {segments[0].start}, the period at {start}")
+    for number, (before, after) in enumerate(pairwise(segments), start=2):
+        if after.start != before.end:
+            raise RatingError(
+                f"segment {number} starts at {after.start}, not where segment "
+                f"{number - 1} ends ({before.end})"
+            )
+    if segments[-1].end != end:
+        raise RatingError(f"the last segment ends at {segments[-1].end}, the period at {end}")
+
+
+def _usage(amount: object, number: int) -> Decimal:
+    value = _number(amount, f"segment {number}: usage")
+    if value < 0:
+        raise RatingError(f"segment {number}: usage must not be negative, got {value}")
+    if value != rated(value):
+        raise RatingError(
+            f"segment {number}: usage {value} has more than {RATED_PLACES} decimal places; "
+            "it is a sum of rated amounts"
+        )
+    return value
+
+
+def _number(value: object, what: str) -> Decimal:
+    """``value`` as a finite Decimal; ints are exact, floats and bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise RatingError(f"{what} must be a Decimal, not {type(value).__name__}")
+    value = Decimal(value)
+    if not value.is_finite():
+        raise RatingError(f"{what} must be a finite number, got {value}")
+    return value
