@@ -11,10 +11,9 @@ from moneyed import CURRENCIES
 
 from .formula import Formula, FormulaError, formula_parse
 from .matching import Selector
+from .metrics import METRIC_NAME, STANDARD_METRICS
 from .price_builder import RATE_NAME_PATTERN
 from .tiers import Tier, TierError, tiers_validate
-
-METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
 
@@ -98,19 +97,6 @@ class ApiKey(models.Model):
 
 # --- Rate cards and prices --------------------------------------------------------------
 
-# The metrics every event may carry (their meaning is fixed: see the README); a price may
-# name others of its own in `Price.extra_metrics`.
-STANDARD_METRICS = (
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "web_search_requests",
-)
 RATE_UNITS = {1: "per unit", 1_000: "per 1K", 1_000_000: "per 1M"}
 
 
@@ -273,8 +259,10 @@ def _rates_error(rates) -> str:
             return f"'{name}': give an amount and a unit (per 1, 1000 or 1000000)."
         if rate["per"] not in RATE_UNITS:
             return f"'{name}': the unit must be per 1, 1000 or 1000000 units."
+        if isinstance(rate["amount"], bool) or not isinstance(rate["amount"], str | int):
+            return f"'{name}': write the amount as text, e.g. \"2.50\" (money is never a float)."
         try:
-            amount = Decimal(str(rate["amount"]))
+            amount = Decimal(rate["amount"])
         except ArithmeticError:
             return f"'{name}': '{rate['amount']}' is not a number."
         if not amount.is_finite() or amount < 0:

@@ -237,6 +237,11 @@ def rate_card_create_from_catalog(
     if not latest:
         raise ValidationError("The catalog has no prices for that choice: run load_price_catalog.")
     currencies = {entry.currency for entry in latest.values()}
+    if len(currencies) != 1:
+        raise ValidationError(
+            f"The chosen catalog prices are in {', '.join(sorted(currencies))}: "
+            "a rate card has one currency, so choose providers priced in one."
+        )
     with transaction.atomic():
         rate_card = rate_card_create(
             name=name,

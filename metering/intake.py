@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from contracts.metrics import METRIC_NAME
+
 from .canonical import metric_value
 from .providers import PROVIDERS, UsageError, usage_to_metrics
 from .tokens import TokenizeError, count_messages, count_text
@@ -30,7 +32,6 @@ EVENT_FIELDS = frozenset(
         "properties",
     }
 )
-METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DECIMAL_TEXT = re.compile(r"^\d{1,13}(\.\d{1,12})?$")
 MAX_METRIC = 10**12
 MAX_METRICS = 32

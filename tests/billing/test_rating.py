@@ -4,8 +4,6 @@ Pure functions: no database, no Django. Every expected figure below is worked ou
 by hand in the comment or id beside it.
 """
 
-import ast
-import inspect
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from fractions import Fraction
@@ -14,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing import rating as rating_module
 from billing.rating import (
     PER_UNITS,
     PriceTerms,
@@ -67,23 +64,6 @@ def price(
         kind=kind,
         **extra,
     )
-
-
-def test_the_module_is_pure_python_without_django():
-    tree = ast.parse(inspect.getsource(rating_module))
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module
-    }
-
-    assert "django" not in imported
-    assert imported & {"contracts", "metering", "wallets", "billing", "portal"} == {"contracts"}
 
 
 # -- rates --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from contracts.models import CatalogPrice, Price, RateCard, RateCardVersion
 from contracts.services import (
@@ -76,6 +77,7 @@ REFUSED = [
     ({"rates": {"rate_in": {"amount": "-1", "per": 1}}}, "rates", "at least 0"),
     ({"rates": {"rate_in": {"amount": "abc", "per": 1}}}, "rates", "is not a number"),
     ({"rates": {"rate_in": 2.5}}, "rates", "give an amount and a unit"),
+    ({"rates": {"rate_in": {"amount": 2.5, "per": 1}}}, "rates", "money is never a float"),
     (
         {"formula": "input_tokens * rate_inn"},
         "formula",
@@ -250,3 +252,39 @@ def test_rate_cards_and_the_catalog_are_shown_in_the_admin(admin_client, version
     assert ">Standard</a>" in bodies[0]
     assert STANDARD in bodies[1]
     assert "gpt-4o-mini" in bodies[2]
+
+
+def test_the_catalog_command_makes_a_rate_card_with_a_markup(db, capsys):
+    call_command(
+        "load_price_catalog",
+        "--rate-card",
+        "OpenAI + 20%",
+        "--markup",
+        "0.20",
+        "--provider",
+        "openai",
+    )
+
+    card = RateCard.objects.get(name="OpenAI + 20%")
+    gpt = card.versions.get().prices.get(name="gpt-4o")
+    assert gpt.rates["rate_in"] == {"amount": "3", "per": PER_1M}
+    # 12 OpenAI rows, o3 twice (before and after its price cut): 11 models.
+    assert card.versions.get().prices.count() == 11
+    assert "Rate card 'OpenAI + 20%' (USD): 11 prices." in capsys.readouterr().out
+
+
+def test_the_catalog_command_refuses_a_bad_markup_and_creates_nothing(db):
+    with pytest.raises(CommandError, match="--markup 'lots' is not a number"):
+        call_command("load_price_catalog", "--rate-card", "X", "--markup", "lots")
+
+    assert RateCard.objects.count() == 0
+
+
+def test_a_rate_card_from_prices_in_two_currencies_is_refused(db):
+    catalog_load()
+    CatalogPrice.objects.filter(provider="google").update(currency="EUR")
+
+    with pytest.raises(ValidationError, match="prices are in EUR, USD"):
+        rate_card_create_from_catalog(name="Mixed", markup=Decimal(0))
+
+    assert RateCard.objects.count() == 0

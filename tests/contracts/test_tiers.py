@@ -4,8 +4,6 @@ Pure functions: no database, no Django. Every expected amount below is worked
 out by hand in the comment or id beside it.
 """
 
-import ast
-import inspect
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
 from itertools import pairwise
@@ -14,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts import tiers as tiers_module
 from contracts.tiers import (
     Tier,
     TierError,
@@ -40,22 +37,6 @@ WITH_FEES = [
 # The amendment example of the module docstring: old and new tables.
 OLD = [Tier(D(1000), D(1)), Tier(None, D("0.5"))]
 NEW = [Tier(D(1000), D(2)), Tier(None, D(1))]
-
-
-def test_the_module_is_pure_python_without_django():
-    tree = ast.parse(inspect.getsource(tiers_module))
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module
-    }
-
-    assert "django" not in imported
 
 
 # -- graduated ----------------------------------------------------------------------------
