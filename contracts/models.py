@@ -1,4 +1,4 @@
-"""Customers and the operator API keys that services authenticate with."""
+"""Customers, operator API keys, rate cards and prices, and the contracts that tie them."""
 
 import hashlib
 import re
@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from moneyed import CURRENCIES
 
+from .cycles import period_bounds
 from .formula import Formula, FormulaError, formula_parse
 from .matching import Selector
 from .metrics import METRIC_NAME, STANDARD_METRICS
@@ -116,9 +117,10 @@ class RateCard(models.Model):
 
 
 class RateCardVersion(models.Model):
-    """The prices of a rate card from an instant on: events are rated by the version in
-    force at their timestamp. Once it has rated anything it is `locked_at` and never
-    edited; a change of price is a new version from a later instant."""
+    """The prices of a rate card from an instant on. The version in force at an instant is
+    the highest-numbered one that has started by then, so a correction (a new version from
+    an instant in the past) supersedes what it corrects. Once a version has rated anything
+    it is `locked_at` and never edited; a change of price is a new version."""
 
     rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
@@ -132,9 +134,6 @@ class RateCardVersion(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["rate_card", "number"], name="rate_card_version_number"
-            ),
-            models.UniqueConstraint(
-                fields=["rate_card", "effective_from"], name="rate_card_version_instant"
             ),
         ]
 
@@ -295,3 +294,167 @@ class CatalogPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} from {self.effective_from}"
+
+
+# --- Contracts and their amendments -----------------------------------------------------
+
+
+class Contract(models.Model):
+    """A customer's agreement over ``[starts_at, ends_at)``: how often they are billed, and
+    (in its terms) at which prices and fees.
+
+    The cycle and anchor are fixed for the contract's life: a period cut at a cycle change
+    would belong to neither cycle. To change them, end the contract at a period's end and
+    start a new one there. Everything else changes by amendment (ContractTerms).
+    """
+
+    class Cycle(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        QUARTERLY = "quarterly", "Quarterly"
+        YEARLY = "yearly", "Yearly"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contracts")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: open-ended.")
+    billing_cycle = models.CharField(max_length=16, choices=Cycle.choices, default=Cycle.MONTHLY)
+    anchor_day = models.PositiveSmallIntegerField(
+        help_text="Day of the month periods start on, 1-31 (31: the month's last day)."
+    )
+    anchor_month = models.PositiveSmallIntegerField(
+        default=1, help_text="Quarterly and yearly cycles count their months from this one."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer", "starts_at"]
+        indexes = [models.Index(fields=["customer", "starts_at"], name="contract_cust_start")]
+
+    def __str__(self) -> str:
+        return f"{self.customer.external_id} from {self.starts_at:%Y-%m-%d}"
+
+    def clean(self):
+        errors = {}
+        if not 1 <= (self.anchor_day or 0) <= 31:
+            errors["anchor_day"] = "Use a day from 1 to 31."
+        if not 1 <= (self.anchor_month or 0) <= 12:
+            errors["anchor_month"] = "Use a month from 1 to 12."
+        if self.ends_at is not None and self.starts_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = "A contract must end after it starts."
+        if errors:
+            raise ValidationError(errors)
+
+    def period_bounds(self, at):
+        """The billing period ``[start, end)`` that holds ``at`` (contracts.cycles)."""
+        return period_bounds(
+            at, cycle=self.billing_cycle, anchor_day=self.anchor_day, anchor_month=self.anchor_month
+        )
+
+
+MONEY_DIGITS = {"max_digits": 24, "decimal_places": 6}
+
+
+class ContractTerms(models.Model):
+    """The terms of a contract from `effective_from` on: number 1 is the original contract,
+    each amendment adds the next. Rows are never edited: an amendment is a new row, so the
+    full history stays visible and every rated amount names the terms that produced it.
+
+    Money is per full billing period, in the customer's currency; fixed fee, allowance and
+    minimum are prorated by the share of a period each set of terms covers.
+    """
+
+    class Overage(models.TextChoices):
+        ARREARS = "arrears", "Bill overage in arrears"
+        BLOCK = "block", "Block when credits and allowance are spent"
+
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="terms")
+    number = models.PositiveIntegerField()
+    effective_from = models.DateTimeField()
+    rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, related_name="terms")
+    fixed_fee = models.DecimalField(default=Decimal(0), **MONEY_DIGITS)
+    included_allowance = models.DecimalField(
+        default=Decimal(0), help_text="Usage money included each period.", **MONEY_DIGITS
+    )
+    overage_policy = models.CharField(
+        max_length=16, choices=Overage.choices, default=Overage.ARREARS
+    )
+    minimum_commitment = models.DecimalField(default=Decimal(0), **MONEY_DIGITS)
+    discount_percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=Decimal(0),
+        help_text="Taken off usage, e.g. 10 for 10 %.",
+    )
+    price_overrides = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Rates replaced for this customer, by price name: "
+        '{"gpt-4o": {"rate_in": {"amount": "2.00", "per": 1000000}}}.',
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "contract terms"
+        verbose_name_plural = "contract terms"
+        ordering = ["contract", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "number"], name="contract_terms_number"),
+            models.UniqueConstraint(
+                fields=["contract", "effective_from"], name="contract_terms_instant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = "contract" if self.number == 1 else f"amendment {self.number - 1}"
+        return f"{self.contract}: {kind} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+    @property
+    def discount(self) -> Decimal:
+        """The discount as a fraction (10 % is 0.1), exactly."""
+        return self.discount_percent.scaleb(-2)
+
+    def clean(self):
+        errors = {}
+        for name in ("fixed_fee", "included_allowance", "minimum_commitment"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                errors[name] = "Must not be negative."
+        if self.discount_percent is not None and not 0 <= self.discount_percent <= 100:
+            errors["discount_percent"] = "Use a percentage from 0 to 100."
+        overrides = self.price_overrides
+        if not isinstance(overrides, dict) or not all(
+            isinstance(rates, dict) for rates in overrides.values()
+        ):
+            errors["price_overrides"] = (
+                'Use {"price name": {"rate_in": {"amount": "2.00", "per": 1000000}}}.'
+            )
+        else:
+            for price_name, rates in overrides.items():
+                if message := _rates_error(rates):
+                    errors["price_overrides"] = f"{price_name}: {message}"
+                    break
+        if errors:
+            raise ValidationError(errors)
+
+
+class TermsChange(models.Model):
+    """From `effective_from` on, a customer's terms changed (a contract or an amendment was
+    added, a contract's end moved). Billing reads these and re-rates the usage already
+    rated from that instant, then marks them applied: written in the same transaction as
+    the change, so no change is ever missed."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    effective_from = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(applied_at__isnull=True), name="terms_change_todo"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: terms changed from {self.effective_from:%Y-%m-%d %H:%M}"

@@ -1,12 +1,12 @@
-"""Reads for customers and API keys."""
+"""Reads for customers, API keys, rate cards and contracts."""
 
 import hmac
 from datetime import UTC
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
-from .models import KEY_PATTERN, ApiKey, Customer, api_key_hash
+from .models import KEY_PATTERN, ApiKey, Contract, ContractTerms, Customer, RateCard, api_key_hash
 
 
 def api_key_get_active(*, key: str) -> ApiKey | None:
@@ -70,3 +70,42 @@ def customer_list(*, status: str | None = None):
 def customer_get(*, external_id: str) -> Customer | None:
     """The customer known to services as `external_id`, or None."""
     return Customer.objects.filter(external_id=external_id).first()
+
+
+def contract_list(*, customer: Customer):
+    """A customer's contracts, oldest first, each with its terms (the full history)."""
+    return (
+        Contract.objects.filter(customer=customer)
+        .order_by("starts_at")
+        .prefetch_related(
+            models.Prefetch(
+                "terms",
+                queryset=ContractTerms.objects.select_related("rate_card").order_by("number"),
+            )
+        )
+    )
+
+
+def contract_terms_at(*, customer_id: int, at) -> ContractTerms | None:
+    """The terms in force for a customer at the instant `at`, or None outside any contract."""
+    return (
+        ContractTerms.objects.filter(
+            contract__customer_id=customer_id, contract__starts_at__lte=at, effective_from__lte=at
+        )
+        .filter(models.Q(contract__ends_at__isnull=True) | models.Q(contract__ends_at__gt=at))
+        .select_related("contract", "rate_card")
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+def rate_card_customers(*, rate_card: RateCard, at=None) -> list[Customer]:
+    """Customers whose terms in force at `at` (now) use `rate_card`."""
+    at = at or timezone.now()
+    using = []
+    candidates = Customer.objects.filter(contracts__terms__rate_card=rate_card).distinct()
+    for customer in candidates.order_by("external_id"):
+        terms = contract_terms_at(customer_id=customer.pk, at=at)
+        if terms is not None and terms.rate_card_id == rate_card.pk:
+            using.append(customer)
+    return using

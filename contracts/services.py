@@ -1,23 +1,26 @@
-"""Writes for customers and API keys: one function per business action."""
+"""Writes for customers, API keys, rate cards and contracts: one function per business action."""
 
 import json
 import secrets
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from .models import (
     KEY_PREFIX_LENGTH,
     ApiKey,
     CatalogPrice,
+    Contract,
+    ContractTerms,
     Customer,
     Price,
     RateCard,
     RateCardVersion,
+    TermsChange,
     api_key_hash,
 )
 from .price_builder import catalog_price_formula, catalog_price_rates
@@ -125,16 +128,28 @@ def _version_ensure_editable(version: RateCardVersion) -> None:
 
 
 def rate_card_version_schedule(
-    *, rate_card: RateCard, effective_from, note: str = ""
+    *, rate_card: RateCard, effective_from, note: str = "", correction: bool = False
 ) -> RateCardVersion:
     """A new version from `effective_from`, starting as a copy of the latest one's prices.
 
     It must start after the latest version; and once that one has rated usage, not in the
-    past (rated money is corrected by re-rating, never by rewriting history).
+    past. A `correction` may start in the past (at or after the latest version's start):
+    it supersedes from then on, and usage already rated keeps its money until its period
+    is re-rated (billing shows the difference line by line before applying it).
     """
     with transaction.atomic():
         latest = rate_card.versions.select_for_update().order_by("-number").first()
-        if effective_from <= latest.effective_from:
+        if correction:
+            if effective_from < latest.effective_from:
+                raise ValidationError(
+                    {
+                        "effective_from": (
+                            f"A correction starts at or after {latest} "
+                            f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)."
+                        )
+                    }
+                )
+        elif effective_from <= latest.effective_from:
             raise ValidationError(
                 {
                     "effective_from": (
@@ -143,7 +158,7 @@ def rate_card_version_schedule(
                     )
                 }
             )
-        if latest.locked_at is not None and effective_from < timezone.now():
+        elif latest.locked_at is not None and effective_from < timezone.now():
             raise ValidationError(
                 {
                     "effective_from": (
@@ -179,6 +194,19 @@ def rate_card_version_lock(*, version: RateCardVersion) -> None:
     RateCardVersion.objects.filter(pk=version.pk, locked_at__isnull=True).update(
         locked_at=timezone.now()
     )
+
+
+def rate_card_create_with_price(
+    *, name: str, currency: str, price: dict, description: str = "", effective_from=None
+) -> Price:
+    """A rate card whose first version holds one price (`price`: Price's fields), all or
+    nothing: the admin's price builder makes both from one page, and a price that does not
+    validate must not leave an empty rate card behind."""
+    with transaction.atomic():
+        rate_card = rate_card_create(
+            name=name, currency=currency, description=description, effective_from=effective_from
+        )
+        return price_create(version=rate_card.versions.get(), **price)
 
 
 def _prices_copy(*, source: RateCardVersion, target: RateCardVersion) -> None:
@@ -259,3 +287,209 @@ def rate_card_create_from_catalog(
                 formula=catalog_price_formula(entry.rates, entry.long_context),
             )
     return rate_card
+
+
+# --- Contracts and amendments -----------------------------------------------------------
+
+#: What an amendment may change; everything else about a contract is fixed.
+TERMS_FIELDS = (
+    "rate_card",
+    "fixed_fee",
+    "included_allowance",
+    "overage_policy",
+    "minimum_commitment",
+    "discount_percent",
+    "price_overrides",
+)
+
+
+def contract_create(
+    *,
+    customer: Customer,
+    starts_at,
+    rate_card: RateCard,
+    billing_cycle: str = Contract.Cycle.MONTHLY,
+    anchor_day: int | None = None,
+    anchor_month: int | None = None,
+    ends_at=None,
+    note: str = "",
+    created_by: str = "",
+    **terms,
+) -> Contract:
+    """A contract with its first terms. Periods start on `anchor_day` (default: the day it
+    starts) and, for quarterly and yearly cycles, count from `anchor_month` (default: the
+    month it starts). A customer has at most one contract at any instant.
+
+    It may start in the past: usage already rated from then on is rated again with it.
+    """
+    _terms_check_fields(terms)
+    with transaction.atomic():
+        customer = _customer_lock(customer)
+        contract = Contract(
+            customer=customer,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            billing_cycle=billing_cycle,
+            anchor_day=anchor_day or starts_at.astimezone(UTC).day,
+            anchor_month=anchor_month or starts_at.astimezone(UTC).month,
+        )
+        contract.full_clean()
+        _contract_ensure_alone(contract)
+        contract.save()
+        _terms_add(
+            contract=contract,
+            number=1,
+            effective_from=starts_at,
+            values={"rate_card": rate_card, **terms},
+            note=note,
+            created_by=created_by,
+        )
+        TermsChange.objects.create(customer=customer, effective_from=starts_at)
+    return contract
+
+
+def contract_amend(
+    *, contract: Contract, effective_from, note: str = "", created_by: str = "", **changes
+) -> ContractTerms:
+    """New terms from `effective_from` on: the terms in force until then, with `changes`.
+
+    Usage before the instant keeps the old terms and usage at or after it gets the new
+    ones; fees and allowances are prorated by the share of the period each covers. The
+    instant must come after the latest amendment and inside the contract. An instant in
+    the past re-rates the usage already rated from then on.
+    """
+    _terms_check_fields(changes)
+    with transaction.atomic():
+        _customer_lock(contract.customer)
+        contract = Contract.objects.get(pk=contract.pk)
+        latest = contract.terms.order_by("-number").first()
+        if effective_from <= latest.effective_from:
+            raise ValidationError(
+                {
+                    "effective_from": (
+                        f"Must be after the latest terms start "
+                        f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)."
+                    )
+                }
+            )
+        if contract.ends_at is not None and effective_from >= contract.ends_at:
+            raise ValidationError(
+                {"effective_from": f"The contract ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."}
+            )
+        values = {name: getattr(latest, name) for name in TERMS_FIELDS}
+        terms = _terms_add(
+            contract=contract,
+            number=latest.number + 1,
+            effective_from=effective_from,
+            values={**values, **changes},
+            note=note,
+            created_by=created_by,
+        )
+        TermsChange.objects.create(customer=contract.customer, effective_from=effective_from)
+    return terms
+
+
+def contract_end(*, contract: Contract, ends_at) -> Contract:
+    """End (or re-open, with None) a contract at `ends_at`, after its latest terms start."""
+    with transaction.atomic():
+        _customer_lock(contract.customer)
+        contract = Contract.objects.select_for_update().get(pk=contract.pk)
+        latest = contract.terms.order_by("-number").first()
+        if ends_at is not None and ends_at <= latest.effective_from:
+            raise ValidationError(
+                {
+                    "ends_at": (
+                        f"Must be after the latest terms start "
+                        f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)."
+                    )
+                }
+            )
+        before = contract.ends_at
+        contract.ends_at = ends_at
+        _contract_ensure_alone(contract)
+        contract.save(update_fields=["ends_at"])
+        moved = [moment for moment in (before, ends_at) if moment is not None]
+        if moved:  # usage from the earlier of the two ends on is rated anew
+            TermsChange.objects.create(customer=contract.customer, effective_from=min(moved))
+    return contract
+
+
+def _customer_lock(customer: Customer) -> Customer:
+    """The customer's row, locked: the first lock of every contract change (DESIGN.md order)."""
+    return Customer.objects.select_for_update().get(pk=customer.pk)
+
+
+def _terms_check_fields(values: dict) -> None:
+    unknown = sorted(set(values) - set(TERMS_FIELDS))
+    if unknown:
+        raise TypeError(f"not terms of a contract: {', '.join(unknown)}")
+
+
+def _contract_ensure_alone(contract: Contract) -> None:
+    """Refuse a contract whose span meets another contract of the same customer."""
+    others = Contract.objects.filter(customer_id=contract.customer_id).exclude(pk=contract.pk)
+    if contract.ends_at is not None:
+        others = others.filter(starts_at__lt=contract.ends_at)
+    clash = (
+        others.filter(models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=contract.starts_at))
+        .order_by("starts_at")
+        .first()
+    )
+    if clash is not None:
+        until = f"{clash.ends_at:%Y-%m-%d %H:%M} UTC" if clash.ends_at else "open-ended"
+        raise ValidationError(
+            f"{contract.customer.external_id} already has a contract from "
+            f"{clash.starts_at:%Y-%m-%d %H:%M} UTC ({until}): contracts of a customer "
+            "cannot overlap; end that one first."
+        )
+
+
+def _terms_add(
+    *, contract: Contract, number: int, effective_from, values: dict, note: str, created_by: str
+) -> ContractTerms:
+    terms = ContractTerms(
+        contract=contract,
+        number=number,
+        effective_from=effective_from,
+        note=note,
+        created_by=created_by,
+        **values,
+    )
+    terms.full_clean()
+    customer = contract.customer
+    if terms.rate_card.currency != customer.currency:
+        raise ValidationError(
+            {
+                "rate_card": (
+                    f"{terms.rate_card} is priced in {terms.rate_card.currency}; "
+                    f"{customer.external_id} is billed in {customer.currency}."
+                )
+            }
+        )
+    _overrides_check(terms)
+    terms.save()
+    return terms
+
+
+def _overrides_check(terms: ContractTerms) -> None:
+    """Each override names a price of the rate card and only rates that price has."""
+    rates_by_price = {}
+    for name, rates in Price.objects.filter(version__rate_card=terms.rate_card).values_list(
+        "name", "rates"
+    ):
+        rates_by_price.setdefault(name, set()).update(rates)
+    for price_name, rates in terms.price_overrides.items():
+        if price_name not in rates_by_price:
+            raise ValidationError(
+                {"price_overrides": f"{terms.rate_card.name} has no price named '{price_name}'."}
+            )
+        unknown = sorted(set(rates) - rates_by_price[price_name])
+        if unknown:
+            raise ValidationError(
+                {
+                    "price_overrides": (
+                        f"{price_name}: no rate named {', '.join(unknown)} "
+                        f"(it has {', '.join(sorted(rates_by_price[price_name]))})."
+                    )
+                }
+            )
