@@ -161,6 +161,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = TOKENTILL_INGEST_MAX_BODY_BYTES
 # --- Tokenization -----------------------------------------------------------------------
 TIKTOKEN_CACHE_DIR = env.str("TIKTOKEN_CACHE_DIR", default="")
 TOKENTILL_DEFAULT_ENCODING = env.str("TOKENTILL_DEFAULT_ENCODING", default="o200k_base")
+# Rating: events per transaction, and the most often a process asks the rater to run.
+TOKENTILL_RATING_BATCH = env.int("TOKENTILL_RATING_BATCH", default=1000)
+TOKENTILL_RATING_NUDGE_SECONDS = env.float("TOKENTILL_RATING_NUDGE_SECONDS", default=0.2)
 
 # --- Celery -----------------------------------------------------------------------------
 # No broker: tasks run eagerly in-process. `filesystem://` is kombu's serverless transport

@@ -101,3 +101,25 @@ class UsageEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.model})"
+
+
+class UnratedEvent(models.Model):
+    """An event waiting to be rated: the rating queue.
+
+    Written in the transaction that stores the event, and deleted in the transaction that
+    rates it, so an event can be neither forgotten nor rated twice, whatever crashes in
+    between. Rated events come back here when their terms change or a period is re-rated.
+    """
+
+    # No database constraint: the queue must never stop an event log check (which can
+    # find an event deleted behind tokentill's back); the rater skips what is gone.
+    event = models.OneToOneField(
+        UsageEvent,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+    )
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} to rate"

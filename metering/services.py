@@ -8,12 +8,15 @@ events are then sealed, chained to the previous seal, in the same transaction.
 """
 
 import functools
+import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
@@ -23,10 +26,11 @@ from contracts.selectors import customer_ids_by_external_id
 
 from .canonical import GENESIS_HASH, event_content_hash, seal_hash
 from .intake import EventDraft, IntakeRules, ItemError, event_parse
-from .models import EventSeal, UsageEvent
+from .models import EventSeal, UnratedEvent, UsageEvent
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key that serialises sealing
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -165,6 +169,8 @@ def _store(candidates: list[_Candidate], *, received_at) -> None:
     seal_id = uuid.uuid4()
     with transaction.atomic():
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
+        if inserted:
+            transaction.on_commit(rating_nudge)
         by_key = {candidate.key: candidate for candidate in candidates}
         _settle_not_inserted([c for c in candidates if c.key not in inserted])
         if inserted:
@@ -265,6 +271,7 @@ def _insert_events(candidates, *, seal_id, received_at) -> dict[tuple[int, str],
 
 @functools.lru_cache(maxsize=32)
 def _insert_sql(vendor: str, rows: int = 0) -> str:
+    """The insert; on PostgreSQL it also queues the new events for rating (one statement)."""
     quote = connection.ops.quote_name
     names = [*_COLUMN_TYPES, "received_at", "seal_id"]
     head = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(map(quote, names))}) "
@@ -273,7 +280,11 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
         record = ", ".join(f"{quote(name)} {kind}" for name, kind in _COLUMN_TYPES.items())
         select = ", ".join(map(quote, _COLUMN_TYPES))
         source = f"json_to_recordset(%s::json) AS r({record})"
-        return f"{head}SELECT {select}, %s, %s FROM {source}{tail}"  # noqa: S608
+        return (
+            f"WITH inserted AS ({head}SELECT {select}, %s, %s FROM {source}{tail}), "  # noqa: S608
+            f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id) "
+            "SELECT id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
+        )
     values = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * rows)
     return f"{head}VALUES {values}{tail}"
 
@@ -302,4 +313,51 @@ def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
         params.extend(tail)
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql("sqlite", len(rows)), params)
-        return cursor.fetchall()
+        returned = cursor.fetchall()
+        if returned:
+            cursor.execute(
+                f"INSERT INTO {UnratedEvent._meta.db_table} (event_id) VALUES "  # noqa: S608
+                + ", ".join(["(%s)"] * len(returned)),
+                [pk for pk, _, _ in returned],
+            )
+        return returned
+
+
+# --- the rating queue -------------------------------------------------------------------
+
+RATE_TASK = "billing.rate_pending_usage"
+_last_nudge = float("-inf")
+
+
+def rating_nudge() -> None:
+    """Ask billing's rater to run, at most once per TOKENTILL_RATING_NUDGE_SECONDS per
+    process: it drains the queue and runs again after that delay while it finds work, so
+    an event queued after it looked is still rated within about that delay. Called after
+    commit; if the broker is down the events wait in the queue for the periodic run."""
+    global _last_nudge
+    now = time.monotonic()
+    if now - _last_nudge < settings.TOKENTILL_RATING_NUDGE_SECONDS:
+        return
+    _last_nudge = now
+    try:
+        current_app.tasks[RATE_TASK].delay()
+    except Exception:  # the events are stored and queued: never fail the request for this
+        logger.exception("could not ask for rating; the periodic run will rate the queue")
+
+
+def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:
+    """Put a customer's events with a timestamp in [start, end) back in the rating queue
+    (terms changed, or a period is re-rated): one INSERT ... SELECT, nothing in memory."""
+    adapt = connection.ops.adapt_datetimefield_value
+    bounds, params = "timestamp >= %s", [customer_id, adapt(start)]
+    if end is not None:
+        bounds += " AND timestamp < %s"
+        params.append(adapt(end))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {UnratedEvent._meta.db_table} (event_id) "  # noqa: S608
+            f"SELECT id FROM {UsageEvent._meta.db_table} WHERE customer_id = %s AND {bounds} "
+            "ON CONFLICT (event_id) DO NOTHING",
+            params,
+        )
+        return cursor.rowcount

@@ -5,6 +5,7 @@ import tiktoken
 from django.db import connection
 from rest_framework.test import APIClient
 
+from billing.terms import price_terms_forget
 from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
 
@@ -13,6 +14,7 @@ from contracts.services import api_key_create, customer_create
 def _fresh_customer_ids():
     """Rolled-back tests can hand the same primary key to another customer."""
     customer_ids_forget()
+    price_terms_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,305 @@
+"""Rating: the event log turned into rated usage, continuously and exactly once.
+
+Events wait in metering's queue (`UnratedEvent`, written with the event). A rater takes a
+batch of them (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of workers share the
+queue without waiting on each other; SQLite has one writer at a time anyway), rates each
+with the terms in force at its timestamp, writes a `RatedEvent` per event, adds the batch
+into the `UsageRollup` rows, and deletes the batch from the queue, all in one transaction.
+A crash anywhere rolls all of it back and the events are still queued; an event is never
+in two batches at once, so it is rated exactly once.
+
+Re-rating uses the same path: an event put back in the queue is rated again, its old
+contribution taken out of its old rollup and the new one added, in one transaction.
+"""
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from contracts.models import TermsChange
+from metering.models import UnratedEvent, UsageEvent
+from metering.services import events_queue_for_rating
+
+from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
+from .rating import RatingError, event_amount, event_quantity, price_for_event
+from .terms import TermsBook, calendar_month
+
+logger = logging.getLogger(__name__)
+
+ROLLUP_SUMS = [
+    "event_count",
+    "amount",
+    "quantity",
+    *TOKEN_COLUMNS,
+    "first_event_at",
+    "last_event_at",
+    "updated_at",
+]
+_ZERO = Decimal(0)
+
+
+def usage_rate_pending(*, batch_size: int | None = None) -> int:
+    """Rate what is queued, batch by batch, until the queue is empty; return how many.
+
+    Safe to run in any number of workers at once and to run again after a crash.
+    """
+    batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
+    terms_changes_apply()
+    total = 0
+    while True:
+        rated = _rate_batch(batch_size)
+        total += rated
+        if rated < batch_size:  # empty, or the rest is being rated by another worker
+            return total
+
+
+def terms_changes_apply() -> int:
+    """Queue again the usage rated before a contract change it is subject to."""
+    applied = 0
+    with transaction.atomic():
+        changes = list(
+            TermsChange.objects.select_for_update(skip_locked=True)
+            .filter(applied_at__isnull=True)
+            .order_by("id")[:500]
+        )
+        for change in changes:
+            events_queue_for_rating(customer_id=change.customer_id, start=change.effective_from)
+            applied += 1
+        TermsChange.objects.filter(pk__in=[change.pk for change in changes]).update(
+            applied_at=timezone.now()
+        )
+    return applied
+
+
+@dataclass
+class _Rating:
+    """What rating one event decided."""
+
+    event_pk: int
+    timestamp: datetime
+    key: str
+    rollup: dict  # the rollup's identity fields
+    amount: Decimal | None = None
+    quantity: Decimal | None = None
+    reason: str = ""
+
+
+@dataclass
+class _Delta:
+    """What a batch adds to (or, for re-rated events, takes from) one rollup."""
+
+    events: int = 0
+    amount: Decimal = _ZERO
+    quantity: Decimal = _ZERO
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def __post_init__(self):
+        self.tokens = dict.fromkeys(TOKEN_COLUMNS, 0)
+
+    def add(self, sign: int, metrics: dict, timestamp, amount, quantity) -> None:
+        self.events += sign
+        self.amount += sign * (amount or _ZERO)
+        self.quantity += sign * (quantity or _ZERO)
+        for name in TOKEN_COLUMNS:
+            self.tokens[name] += sign * int(metrics.get(name, 0))
+        if sign > 0:
+            self.first = timestamp if self.first is None else min(self.first, timestamp)
+            self.last = timestamp if self.last is None else max(self.last, timestamp)
+
+
+def _rate_batch(batch_size: int) -> int:
+    with transaction.atomic():
+        pks = _queue_take(batch_size)
+        if not pks:
+            return 0
+        events = list(
+            UsageEvent.objects.filter(pk__in=pks).values_list(
+                "pk", "customer_id", "timestamp", "model", "feature", "properties", "metrics"
+            )
+        )
+        book = TermsBook.load(
+            customer_ids={event[1] for event in events},
+            moments=[(event[1], event[2]) for event in events],
+        )
+        ratings = [_rate_event(book, *event) for event in events]
+        _ratings_store(ratings, metrics={event[0]: event[6] for event in events})
+        UnratedEvent.objects.filter(pk__in=pks).delete()
+    return len(pks)
+
+
+def _queue_take(batch_size: int) -> list[int]:
+    table = UnratedEvent._meta.db_table
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT event_id FROM {table} ORDER BY event_id LIMIT %s{skip_locked}",  # noqa: S608
+            [batch_size],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _rate_event(book: TermsBook, pk, customer_id, timestamp, model, feature, properties, metrics):
+    identity = {"customer_id": customer_id, "model": model, "feature": feature}
+    terms = book.terms_at(customer_id, timestamp)
+    if terms is None:
+        start, end = calendar_month(timestamp)
+        return _unpriced(pk, timestamp, identity, start, end, "no contract in force")
+    start, end = terms.contract.period_bounds(timestamp)
+    identity["terms_id"] = terms.pk
+    version = book.version_at(terms.rate_card_id, timestamp)
+    if version is None:
+        reason = f"{terms.rate_card.name} has no version in force"
+        return _unpriced(pk, timestamp, identity, start, end, reason)
+    price = price_for_event(
+        book.prices(version, terms), model=model, feature=feature, properties=properties
+    )
+    if price is None:
+        where = f" and feature '{feature}'" if feature else ""
+        reason = f"no price of {terms.rate_card.name} v{version.number} matches '{model}'{where}"
+        return _unpriced(pk, timestamp, identity, start, end, reason)
+    row = book.price_row(price.price_id)
+    identity.update(price_id=row.pk, line=row.name)
+    rating = _Rating(pk, timestamp, "", {**identity, "period_start": start, "period_end": end})
+    try:
+        if price.kind == "per_event":
+            rating.amount = event_amount(price, metrics)
+        else:
+            rating.quantity = event_quantity(price, metrics)
+        rating.rollup["status"] = UsageRollup.Status.RATED
+    except RatingError as error:
+        rating.reason = str(error)[:500]
+        rating.rollup["status"] = UsageRollup.Status.FAILED
+        rating.rollup["reason"] = rating.reason
+    rating.key = _rollup_key(rating.rollup)
+    return rating
+
+
+def _unpriced(pk, timestamp, identity: dict, start, end, reason: str) -> _Rating:
+    rollup = {
+        **identity,
+        "period_start": start,
+        "period_end": end,
+        "status": UsageRollup.Status.UNPRICED,
+        "reason": reason,
+    }
+    return _Rating(pk, timestamp, _rollup_key(rollup, with_reason=True), rollup, reason=reason)
+
+
+def _rollup_key(rollup: dict, *, with_reason: bool = False) -> str:
+    """One rollup per customer, period, status, terms, price, model and feature (and, for
+    unpriced usage, reason); a hash, as model and feature names are long."""
+    parts = [
+        rollup["customer_id"],
+        rollup["period_start"].astimezone(UTC).isoformat(),
+        rollup["status"],
+        rollup.get("terms_id") or "",
+        rollup.get("price_id") or "",
+        rollup["model"],
+        rollup["feature"],
+        rollup.get("reason", "") if with_reason else "",
+    ]
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+
+
+def _ratings_store(ratings: list[_Rating], *, metrics: dict) -> None:
+    """Write the batch's ratings and move the rollups by what changed."""
+    now = timezone.now()
+    previous = {
+        rated.event_id: rated
+        for rated in RatedEvent.objects.filter(event_id__in=[r.event_pk for r in ratings])
+    }
+    rollup_ids = _rollups_ensure(ratings, now)
+    deltas: dict[int, _Delta] = defaultdict(_Delta)
+    for rating in ratings:
+        event_metrics, at = metrics[rating.event_pk], rating.timestamp
+        old = previous.get(rating.event_pk)
+        if old is not None:
+            deltas[old.rollup_id].add(-1, event_metrics, at, old.amount, old.quantity)
+        deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
+    _rollups_move(deltas, now)
+    if previous:
+        RatedEvent.objects.filter(event_id__in=list(previous)).delete()
+    RatedEvent.objects.bulk_create(
+        RatedEvent(
+            event_id=rating.event_pk,
+            rollup_id=rollup_ids[rating.key],
+            amount=rating.amount,
+            quantity=rating.quantity,
+            reason=rating.reason,
+            rated_at=now,
+        )
+        for rating in ratings
+    )
+
+
+def _rollups_ensure(ratings: Iterable[_Rating], now) -> dict[str, int]:
+    """The id of each rating's rollup, created empty where missing (in key order, so two
+    raters creating the same rows cannot deadlock)."""
+    wanted = {}
+    for rating in ratings:
+        wanted.setdefault(rating.key, rating)
+    UsageRollup.objects.bulk_create(
+        [
+            UsageRollup(
+                key=key,
+                **wanted[key].rollup,
+                first_event_at=wanted[key].timestamp,
+                last_event_at=wanted[key].timestamp,
+                updated_at=now,
+            )
+            for key in sorted(wanted)
+        ],
+        ignore_conflicts=True,
+    )
+    return dict(UsageRollup.objects.filter(key__in=list(wanted)).values_list("key", "pk"))
+
+
+def _rollups_move(deltas: dict[int, _Delta], now) -> None:
+    """Add each delta to its rollup, in id order (no deadlock between raters).
+
+    PostgreSQL adds in SQL (exact `numeric`), under the row lock the UPDATE takes; SQLite
+    keeps these columns as text, so the sum is done here, in the transaction that holds
+    SQLite's only write lock.
+    """
+    if connection.vendor == "postgresql":
+        for pk in sorted(deltas):
+            delta = deltas[pk]
+            changes = {
+                "event_count": F("event_count") + delta.events,
+                "amount": F("amount") + delta.amount,
+                "quantity": F("quantity") + delta.quantity,
+                "updated_at": now,
+                **{name: F(name) + delta.tokens[name] for name in TOKEN_COLUMNS},
+            }
+            if delta.first is not None:
+                changes["first_event_at"] = Least("first_event_at", delta.first)
+                changes["last_event_at"] = Greatest("last_event_at", delta.last)
+            UsageRollup.objects.filter(pk=pk).update(**changes)
+        return
+    rollups = UsageRollup.objects.in_bulk(sorted(deltas))
+    for pk, delta in deltas.items():
+        rollup = rollups[pk]
+        rollup.event_count += delta.events
+        rollup.amount += delta.amount
+        rollup.quantity += delta.quantity
+        for name in TOKEN_COLUMNS:
+            setattr(rollup, name, getattr(rollup, name) + delta.tokens[name])
+        if delta.first is not None:
+            rollup.first_event_at = min(rollup.first_event_at, delta.first)
+            rollup.last_event_at = max(rollup.last_event_at, delta.last)
+        rollup.updated_at = now
+    UsageRollup.objects.bulk_update(
+        rollups.values(),
+        ROLLUP_SUMS,
+    )

@@ -1,0 +1,134 @@
+"""Contract terms and prices as the rating engine needs them, read once per batch.
+
+`TermsBook.load` reads the terms of a batch's customers and the rate card versions in
+force at its events' timestamps, and locks those versions (`locked_at`) before it reads
+their prices: from then on the prices can no longer change, which is what makes every
+rated amount traceable to the price that produced it, and what lets a process keep the
+parsed prices of a locked version for good.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from contracts.models import ContractTerms, Price, RateCardVersion, tiers_from_json
+
+from .rating import PriceTerms, Rate
+
+# (price pk, the customer's overrides of it) -> PriceTerms; prices of locked versions only.
+_price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
+_PRICE_TERMS_CACHE_MAX = 10_000
+
+
+def calendar_month(at: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (UTC) holding `at`: the period of usage outside any contract."""
+    at = at.astimezone(UTC)
+    start = datetime(at.year, at.month, 1, tzinfo=UTC)
+    end = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def price_terms(price: Price, overrides: dict) -> PriceTerms:
+    """A price as the engine rates it, with a customer's overrides of its rates."""
+    rates = {**price.rates, **overrides.get(price.name, {})}
+    tiered = price.kind in (Price.Kind.GRADUATED, Price.Kind.VOLUME)
+    package = price.kind == Price.Kind.PACKAGE
+    return PriceTerms(
+        price_id=price.pk,
+        selector=price.selector(),
+        rates={name: Rate(Decimal(rate["amount"]), rate["per"]) for name, rate in rates.items()},
+        formula=price.parsed_formula(),
+        kind=price.kind,
+        tiers=tuple(tiers_from_json(price.tiers)) if tiered else (),
+        package_size=price.package_size if package else None,
+        package_price=price.package_price if package else None,
+    )
+
+
+class TermsBook:
+    """Who is on which terms when, which version of each rate card is in force when, and
+    the prices of the versions a batch uses."""
+
+    def __init__(self, terms: Iterable[ContractTerms], versions: Iterable[RateCardVersion]):
+        self._terms = defaultdict(list)  # customer pk -> terms, latest first
+        for terms_row in sorted(terms, key=lambda row: row.effective_from, reverse=True):
+            self._terms[terms_row.contract.customer_id].append(terms_row)
+        self._versions = defaultdict(list)  # rate card pk -> versions, newest number first
+        for version in sorted(versions, key=lambda row: row.number, reverse=True):
+            self._versions[version.rate_card_id].append(version)
+        self._prices: dict[int, list[Price]] = {}
+        self._price_rows: dict[int, Price] = {}
+        self._price_terms: dict[tuple[int, int], tuple[PriceTerms, ...]] = {}
+
+    @classmethod
+    def load(cls, *, customer_ids, moments: Iterable[tuple[int, datetime]]) -> TermsBook:
+        """The book for these customers, with the prices of the versions in force at the
+        (customer pk, timestamp) `moments`, those versions locked first."""
+        terms = list(
+            ContractTerms.objects.filter(contract__customer_id__in=customer_ids).select_related(
+                "contract", "rate_card"
+            )
+        )
+        versions = RateCardVersion.objects.filter(rate_card_id__in={t.rate_card_id for t in terms})
+        book = cls(terms, versions)
+        used = set()
+        for customer_id, at in moments:
+            terms_row = book.terms_at(customer_id, at)
+            version = terms_row and book.version_at(terms_row.rate_card_id, at)
+            if version:
+                used.add(version.pk)
+        RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
+            locked_at=timezone.now()
+        )
+        for price in Price.objects.filter(version_id__in=used).order_by("position", "pk"):
+            book._prices.setdefault(price.version_id, []).append(price)
+            book._price_rows[price.pk] = price
+        return book
+
+    def terms_at(self, customer_id: int, at: datetime) -> ContractTerms | None:
+        """The terms in force at `at`: the latest to start by then, if its contract still
+        runs (contracts of a customer never overlap)."""
+        for terms_row in self._terms.get(customer_id, ()):
+            if terms_row.effective_from <= at:
+                ends_at = terms_row.contract.ends_at
+                return terms_row if ends_at is None or at < ends_at else None
+        return None
+
+    def version_at(self, rate_card_id: int, at: datetime) -> RateCardVersion | None:
+        """The highest-numbered version started by `at` (a correction supersedes)."""
+        for version in self._versions.get(rate_card_id, ()):
+            if version.effective_from <= at:
+                return version
+        return None
+
+    def prices(self, version: RateCardVersion, terms: ContractTerms) -> tuple[PriceTerms, ...]:
+        key = (version.pk, terms.pk)
+        if key not in self._price_terms:
+            self._price_terms[key] = tuple(
+                _price_terms_cached(price, terms.price_overrides)
+                for price in self._prices.get(version.pk, ())
+            )
+        return self._price_terms[key]
+
+    def price_row(self, price_id: int) -> Price:
+        return self._price_rows[price_id]
+
+
+def price_terms_forget() -> None:
+    """Drop the parsed prices kept by this process (tests that reuse primary keys)."""
+    _price_terms_cache.clear()
+
+
+def _price_terms_cached(price: Price, overrides: dict) -> PriceTerms:
+    key = (price.pk, repr(sorted(overrides.get(price.name, {}).items())))
+    cached = _price_terms_cache.get(key)
+    if cached is None:
+        if len(_price_terms_cache) >= _PRICE_TERMS_CACHE_MAX:
+            _price_terms_cache.clear()
+        cached = _price_terms_cache[key] = price_terms(price, overrides)
+    return cached

@@ -1,0 +1,30 @@
+"""Model fields for exact money."""
+
+from decimal import Decimal
+
+from django.db import models
+
+
+class ExactDecimalField(models.DecimalField):
+    """A DecimalField that is exact on SQLite too.
+
+    SQLite stores a NUMERIC column as a REAL when it can, keeping 15 significant digits:
+    99999999.123456789012 would come back as 99999999.12345679. Rated amounts carry 12
+    decimal places, so on SQLite this field is stored as text and read back as the same
+    Decimal; on PostgreSQL it is a plain numeric. SQL arithmetic on it is exact on
+    PostgreSQL only: code that sums it in SQL does so there, and in Python on SQLite.
+    """
+
+    def get_internal_type(self) -> str:
+        # Not "DecimalField": the SQLite backend would convert values through float.
+        return "ExactDecimalField"
+
+    def db_type(self, connection) -> str:
+        if connection.vendor == "sqlite":
+            return "text"
+        return f"numeric({self.max_digits}, {self.decimal_places})"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(value)
