@@ -83,22 +83,10 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
             customer=customer, period_start=start, event_count__gt=0
         ).select_related("price__version__rate_card", "terms")
     )
-    spans = _segments(customer, start, end)
-    index_of_terms = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
-    amounts = _amounts(rollups, index_of_terms)  # rollup pk -> money (tiered ones allocated)
-    usage_by_segment = [_ZERO] * len(spans)
-    for rollup in rollups:
-        if rollup.status == UsageRollup.Status.RATED:
-            usage_by_segment[index_of_terms[rollup.terms_id]] += amounts[rollup.pk]
-    charges = period_charges(
-        period_start=start,
-        period_end=end,
-        segments=[segment for segment, _ in spans],
-        usage_by_segment=usage_by_segment,
-    )
+    spans, amounts, charges = period_money(customer=customer, start=start, end=end, rollups=rollups)
     groups = {name: {} for name in ("price", "model", "feature", "unpriced", "failed")}
     for rollup in rollups:
-        amount = amounts.get(rollup.pk, _ZERO)
+        amount = amounts.get(rollup.key, _ZERO)
         if rollup.status == UsageRollup.Status.RATED:
             version = rollup.price.version
             _add(groups["price"], (rollup.price_id, rollup.terms_id), rollup.line, rollup, amount)
@@ -128,6 +116,25 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
         failed=list(groups["failed"].values()),
         pending_events=UnratedEvent.objects.filter(event__customer=customer).count(),
     )
+
+
+def period_money(*, customer: Customer, start: datetime, end: datetime, rollups):
+    """The period's terms segments, each rated rollup's money by key (tiered lines
+    allocated) and the period's charges, for these rollups (stored or hypothetical)."""
+    spans = _segments(customer, start, end)
+    index_of_terms = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
+    amounts = _amounts(rollups, index_of_terms)
+    usage_by_segment = [_ZERO] * len(spans)
+    for rollup in rollups:
+        if rollup.status == UsageRollup.Status.RATED:
+            usage_by_segment[index_of_terms[rollup.terms_id]] += amounts[rollup.key]
+    charges = period_charges(
+        period_start=start,
+        period_end=end,
+        segments=[segment for segment, _ in spans],
+        usage_by_segment=usage_by_segment,
+    )
+    return spans, amounts, charges
 
 
 def _add(groups: dict, key, name: str, rollup: UsageRollup, amount: Decimal) -> None:
@@ -171,7 +178,7 @@ def _segments(customer: Customer, start: datetime, end: datetime):
 
 
 def _amounts(rollups: list[UsageRollup], index_of_terms: dict[int, int]) -> dict[int, Decimal]:
-    """Each rated rollup's money: its own amount for per-event prices; for tiered prices,
+    """Each rated rollup's money, by key: its own amount for per-event prices; for tiered prices,
     its share of its line's charge in its segment, by quantity (the last share takes the
     remainder, so shares sum to the charge exactly)."""
     amounts, lines = {}, defaultdict(lambda: defaultdict(list))
@@ -182,7 +189,7 @@ def _amounts(rollups: list[UsageRollup], index_of_terms: dict[int, int]) -> dict
             place = (index_of_terms[rollup.terms_id], rollup.price.version.number, rollup.price_id)
             lines[rollup.line][place].append(rollup)
         else:
-            amounts[rollup.pk] = rollup.amount
+            amounts[rollup.key] = rollup.amount
     for places in lines.values():
         ordered = sorted(places)
         pieces = []
@@ -200,9 +207,16 @@ def _share(rollups: list[UsageRollup], charge: Decimal, amounts: dict) -> None:
     given = _ZERO
     for rollup in rollups[:-1]:
         part = rated(charge * rollup.quantity / total) if total else _ZERO
-        amounts[rollup.pk] = part
+        amounts[rollup.key] = part
         given += part
-    amounts[rollups[-1].pk] = charge - given
+    amounts[rollups[-1].key] = charge - given
 
 
-__all__ = ["RATED_PLACES", "PeriodUsage", "UsageGroup", "period_of", "usage_for_period"]
+__all__ = [
+    "RATED_PLACES",
+    "PeriodUsage",
+    "UsageGroup",
+    "period_money",
+    "period_of",
+    "usage_for_period",
+]

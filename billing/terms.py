@@ -66,9 +66,12 @@ class TermsBook:
         self._price_terms: dict[tuple[int, int], tuple[PriceTerms, ...]] = {}
 
     @classmethod
-    def load(cls, *, customer_ids, moments: Iterable[tuple[int, datetime]]) -> TermsBook:
+    def load(
+        cls, *, customer_ids, moments: Iterable[tuple[int, datetime]], lock: bool = True
+    ) -> TermsBook:
         """The book for these customers, with the prices of the versions in force at the
-        (customer pk, timestamp) `moments`, those versions locked first."""
+        (customer pk, timestamp) `moments`, those versions locked first (unless a dry run
+        that stores nothing says `lock=False`)."""
         terms = list(
             ContractTerms.objects.filter(contract__customer_id__in=customer_ids).select_related(
                 "contract", "rate_card"
@@ -82,10 +85,12 @@ class TermsBook:
             version = terms_row and book.version_at(terms_row.rate_card_id, at)
             if version:
                 used.add(version.pk)
-        RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
-            locked_at=timezone.now()
-        )
-        for price in Price.objects.filter(version_id__in=used).order_by("position", "pk"):
+        if lock:
+            RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
+                locked_at=timezone.now()
+            )
+        prices = Price.objects.filter(version_id__in=used).select_related("version__rate_card")
+        for price in prices.order_by("position", "pk"):
             book._prices.setdefault(price.version_id, []).append(price)
             book._price_rows[price.pk] = price
         return book
@@ -115,6 +120,9 @@ class TermsBook:
             )
         return self._price_terms[key]
 
+    def terms_by_pk(self, terms_id: int) -> ContractTerms:
+        return next(row for rows in self._terms.values() for row in rows if row.pk == terms_id)
+
     def price_row(self, price_id: int) -> Price:
         return self._price_rows[price_id]
 
@@ -126,6 +134,8 @@ def price_terms_forget() -> None:
 
 def _price_terms_cached(price: Price, overrides: dict) -> PriceTerms:
     key = (price.pk, repr(sorted(overrides.get(price.name, {}).items())))
+    if price.version.locked_at is None:  # it may still change: never kept
+        return price_terms(price, overrides)
     cached = _price_terms_cache.get(key)
     if cached is None:
         if len(_price_terms_cache) >= _PRICE_TERMS_CACHE_MAX:

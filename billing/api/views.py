@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
@@ -9,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import PeriodUsage, UsageGroup, usage_for_period
+from billing.services import RerateDiff, period_rerate
 from contracts.selectors import customer_get
 
 
@@ -62,6 +64,62 @@ def usage_as_dict(usage: PeriodUsage) -> dict:
     }
 
 
+def rerate_as_dict(diff: RerateDiff) -> dict:
+    return {
+        "period": {"start": diff.period_start, "end": diff.period_end},
+        "events": diff.events,
+        "total": {"now": _money(diff.old_total), "after": _money(diff.new_total)},
+        "applied": diff.applied,
+        "lines": [
+            {
+                "line": line.label,
+                "changed": line.changed,
+                "now": {
+                    "events": line.old_events,
+                    "quantity": _money(line.old_quantity),
+                    "amount": _money(line.old_amount),
+                    "source": line.old_source,
+                },
+                "after": {
+                    "events": line.new_events,
+                    "quantity": _money(line.new_quantity),
+                    "amount": _money(line.new_amount),
+                    "source": line.new_source,
+                },
+            }
+            for line in diff.lines
+        ],
+    }
+
+
+def _customer_or_404(external_id: str):
+    customer = customer_get(external_id=external_id)
+    if customer is None:
+        raise NotFound(f"No customer with external_id '{external_id}'.")
+    return customer
+
+
+def _instant(text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        at = None
+    if at is None or at.utcoffset() is None:
+        raise ValidationError(
+            {field: ["Give an ISO 8601 instant with a timezone, e.g. 2026-10-15T00:00Z."]}
+        )
+    return at
+
+
+AT_PARAMETER = OpenApiParameter(
+    "at",
+    OpenApiTypes.DATETIME,
+    description="An instant inside the period wanted, e.g. 2026-10-15T00:00:00Z (default: now).",
+)
+
+
 class UsageView(APIView):
     @extend_schema(
         summary="A customer's rated usage for a billing period",
@@ -73,27 +131,44 @@ class UsageView(APIView):
             "usage is listed, never counted as free. `pending_events` are stored and not "
             "yet rated (rating runs within about a second of ingestion)."
         ),
-        parameters=[
-            OpenApiParameter(
-                "at",
-                OpenApiTypes.DATETIME,
-                description="An instant inside the period wanted, e.g. 2026-10-15T00:00:00Z.",
-            )
-        ],
+        parameters=[AT_PARAMETER],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, external_id: str):
-        customer = customer_get(external_id=external_id)
-        if customer is None:
-            raise NotFound(f"No customer with external_id '{external_id}'.")
-        at = None
-        if "at" in request.query_params:
-            try:
-                at = datetime.fromisoformat(request.query_params["at"])
-            except ValueError:
-                at = None
-            if at is None or at.utcoffset() is None:
-                raise ValidationError(
-                    {"at": ["Give an ISO 8601 instant with a timezone, e.g. 2026-10-15T00:00Z."]}
-                )
+        customer = _customer_or_404(external_id)
+        at = _instant(request.query_params.get("at"), "at")
         return Response(usage_as_dict(usage_for_period(customer=customer, at=at)))
+
+
+class RerateView(APIView):
+    @extend_schema(
+        summary="Preview re-rating a period from the event log",
+        description=(
+            "Rates the period's events again with today's prices and terms and shows, per "
+            "line, the events, quantity and money now and after; nothing is stored."
+        ),
+        parameters=[AT_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, external_id: str):
+        customer = _customer_or_404(external_id)
+        at = _instant(request.query_params.get("at"), "at") or timezone.now()
+        return Response(rerate_as_dict(period_rerate(customer=customer, at=at)))
+
+    @extend_schema(
+        summary="Re-rate a period from the event log",
+        description=(
+            'Body {"at": instant in the period}. Answers the same diff as the preview and '
+            "queues the period's events for rating again; the usage endpoint shows the new "
+            "figures once `pending_events` is back to 0."
+        ),
+        request=OpenApiTypes.OBJECT,
+        responses={202: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, external_id: str):
+        customer = _customer_or_404(external_id)
+        if not isinstance(request.data, dict) or "at" not in request.data:
+            raise ValidationError({"at": ["Required: an instant inside the period to re-rate."]})
+        at = _instant(request.data["at"], "at")
+        diff = period_rerate(customer=customer, at=at, apply=True)
+        return Response(rerate_as_dict(diff), status=202)
