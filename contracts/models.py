@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -338,7 +339,11 @@ class Contract(models.Model):
             errors["anchor_day"] = "Use a day from 1 to 31."
         if not 1 <= (self.anchor_month or 0) <= 12:
             errors["anchor_month"] = "Use a month from 1 to 12."
-        if self.ends_at is not None and self.starts_at and self.ends_at <= self.starts_at:
+        if (
+            isinstance(self.starts_at, datetime)
+            and isinstance(self.ends_at, datetime)
+            and self.ends_at <= self.starts_at
+        ):
             errors["ends_at"] = "A contract must end after it starts."
         if errors:
             raise ValidationError(errors)
@@ -350,7 +355,10 @@ class Contract(models.Model):
         )
 
 
-MONEY_DIGITS = {"max_digits": 24, "decimal_places": 6}
+# Per-period money of a contract's terms. 15 digits is what SQLite keeps exactly (it stores
+# NUMERIC beyond that as a float and rounds); 4 places is finer than any currency's minor
+# unit. So up to 99,999,999,999.9999, exact on both databases.
+MONEY_DIGITS = {"max_digits": 15, "decimal_places": 4}
 
 
 class ContractTerms(models.Model):
@@ -416,11 +424,13 @@ class ContractTerms(models.Model):
 
     def clean(self):
         errors = {}
+        # A value that is not a Decimal here has already been refused by clean_fields.
         for name in ("fixed_fee", "included_allowance", "minimum_commitment"):
             value = getattr(self, name)
-            if value is not None and value < 0:
+            if isinstance(value, Decimal) and value < 0:
                 errors[name] = "Must not be negative."
-        if self.discount_percent is not None and not 0 <= self.discount_percent <= 100:
+        discount = self.discount_percent
+        if isinstance(discount, Decimal) and not 0 <= discount <= 100:
             errors["discount_percent"] = "Use a percentage from 0 to 100."
         overrides = self.price_overrides
         if not isinstance(overrides, dict) or not all(
@@ -431,7 +441,8 @@ class ContractTerms(models.Model):
             )
         else:
             for price_name, rates in overrides.items():
-                if message := _rates_error(rates):
+                message = _rates_error(rates) or ("" if rates else "name at least one rate.")
+                if message:
                     errors["price_overrides"] = f"{price_name}: {message}"
                     break
         if errors:

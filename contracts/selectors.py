@@ -99,6 +99,30 @@ def contract_terms_at(*, customer_id: int, at) -> ContractTerms | None:
     )
 
 
+def contract_get(*, customer: Customer, contract_id) -> Contract | None:
+    """One of `customer`'s contracts with its terms (oldest first), or None: a contract of
+    another customer is not found, so an id cannot reach across customers."""
+    try:
+        contract_id = int(contract_id)
+    except (TypeError, ValueError):
+        return None
+    return contract_list(customer=customer).filter(pk=contract_id).first()
+
+
+def contract_terms_current(*, contract: Contract, at=None) -> ContractTerms | None:
+    """The terms of `contract` to show as its current ones at `at` (now): those in force
+    then; before it starts, its first terms; once it has ended, its last. Reads
+    `contract.terms.all()`, so a prefetched list (contract_list) costs no query."""
+    at = at or timezone.now()
+    terms = sorted(contract.terms.all(), key=lambda each: each.number)
+    if not terms:
+        return None
+    if contract.ends_at is not None and at >= contract.ends_at:
+        return terms[-1]
+    started = [each for each in terms if each.effective_from <= at]
+    return started[-1] if started else terms[0]
+
+
 def rate_card_customers(*, rate_card: RateCard, at=None) -> list[Customer]:
     """Customers whose terms in force at `at` (now) use `rate_card`."""
     at = at or timezone.now()

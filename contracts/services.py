@@ -1,8 +1,9 @@
 """Writes for customers, API keys, rate cards and contracts: one function per business action."""
 
+import copy
 import json
 import secrets
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -301,6 +302,9 @@ TERMS_FIELDS = (
     "discount_percent",
     "price_overrides",
 )
+TERMS_MONEY_FIELDS = ("fixed_fee", "included_allowance", "minimum_commitment", "discount_percent")
+INSTANT_MESSAGE = "Give a date and time with its UTC offset, e.g. 2026-01-01T00:00:00Z."
+FLOAT_MESSAGE = 'Write the amount as text or a Decimal, e.g. "10.00": money is never a float.'
 
 
 def contract_create(
@@ -317,12 +321,19 @@ def contract_create(
     **terms,
 ) -> Contract:
     """A contract with its first terms. Periods start on `anchor_day` (default: the day it
-    starts) and, for quarterly and yearly cycles, count from `anchor_month` (default: the
-    month it starts). A customer has at most one contract at any instant.
+    starts, in UTC) and, for quarterly and yearly cycles, count from `anchor_month`
+    (default: the month it starts). A customer has at most one contract at any instant.
 
-    It may start in the past: usage already rated from then on is rated again with it.
+    It may start in the past, but not before its rate card has prices: usage already rated
+    from then on is rated again with it. The contract and its first terms are checked
+    together, so one refusal names every field that is wrong; nothing is stored then.
     """
     _terms_check_fields(terms)
+    errors = _instant_errors(starts_at=starts_at, ends_at=ends_at, required=("starts_at",))
+    errors.update(_float_errors(terms))
+    if errors:
+        raise ValidationError(errors)
+    start = starts_at.astimezone(UTC)
     with transaction.atomic():
         customer = _customer_lock(customer)
         contract = Contract(
@@ -330,13 +341,10 @@ def contract_create(
             starts_at=starts_at,
             ends_at=ends_at,
             billing_cycle=billing_cycle,
-            anchor_day=anchor_day or starts_at.astimezone(UTC).day,
-            anchor_month=anchor_month or starts_at.astimezone(UTC).month,
+            anchor_day=start.day if anchor_day is None else anchor_day,
+            anchor_month=start.month if anchor_month is None else anchor_month,
         )
-        contract.full_clean()
-        _contract_ensure_alone(contract)
-        contract.save()
-        _terms_add(
+        first = _terms_build(
             contract=contract,
             number=1,
             effective_from=starts_at,
@@ -344,6 +352,14 @@ def contract_create(
             note=note,
             created_by=created_by,
         )
+        errors = _errors_of(contract.full_clean)
+        errors.update(_errors_of(lambda: _terms_validate(first, customer=customer)))
+        if errors:
+            raise ValidationError(errors)
+        _contract_ensure_alone(contract)
+        contract.save()
+        first.contract = contract
+        first.save()
         TermsChange.objects.create(customer=customer, effective_from=starts_at)
     return contract
 
@@ -351,33 +367,34 @@ def contract_create(
 def contract_amend(
     *, contract: Contract, effective_from, note: str = "", created_by: str = "", **changes
 ) -> ContractTerms:
-    """New terms from `effective_from` on: the terms in force until then, with `changes`.
+    """New terms from `effective_from` on: the latest terms (those in force until then)
+    with `changes`.
 
     Usage before the instant keeps the old terms and usage at or after it gets the new
     ones; fees and allowances are prorated by the share of the period each covers. The
-    instant must come after the latest amendment and inside the contract. An instant in
-    the past re-rates the usage already rated from then on.
+    instant must come after the latest terms start and before the contract ends. An
+    instant in the past re-rates the usage already rated from then on.
     """
     _terms_check_fields(changes)
+    errors = _instant_errors(effective_from=effective_from, required=("effective_from",))
+    errors.update(_float_errors(changes))
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
-        _customer_lock(contract.customer)
+        customer = _customer_lock(contract.customer)
         contract = Contract.objects.get(pk=contract.pk)
         latest = contract.terms.order_by("-number").first()
         if effective_from <= latest.effective_from:
-            raise ValidationError(
-                {
-                    "effective_from": (
-                        f"Must be after the latest terms start "
-                        f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)."
-                    )
-                }
+            errors["effective_from"] = (
+                f"Must be after the latest terms start ({_when(latest.effective_from)})."
             )
-        if contract.ends_at is not None and effective_from >= contract.ends_at:
-            raise ValidationError(
-                {"effective_from": f"The contract ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."}
+        elif contract.ends_at is not None and effective_from >= contract.ends_at:
+            errors["effective_from"] = (
+                f"Must be before the contract ends ({_when(contract.ends_at)})."
             )
         values = {name: getattr(latest, name) for name in TERMS_FIELDS}
-        terms = _terms_add(
+        values["price_overrides"] = copy.deepcopy(values["price_overrides"])
+        terms = _terms_build(
             contract=contract,
             number=latest.number + 1,
             effective_from=effective_from,
@@ -385,33 +402,45 @@ def contract_amend(
             note=note,
             created_by=created_by,
         )
-        TermsChange.objects.create(customer=contract.customer, effective_from=effective_from)
+        errors.update(_errors_of(lambda: _terms_validate(terms, customer=customer)))
+        if errors:
+            raise ValidationError(errors)
+        terms.save()
+        TermsChange.objects.create(customer=customer, effective_from=effective_from)
     return terms
 
 
 def contract_end(*, contract: Contract, ends_at) -> Contract:
-    """End (or re-open, with None) a contract at `ends_at`, after its latest terms start."""
+    """End a contract at `ends_at` (after its latest terms start), move its end, or re-open
+    it with None. Usage from the earlier of the old and new ends on is rated anew; ending
+    it where it already ends changes nothing.
+
+    The cycle and anchor never change: to bill on another cycle, end the contract (at a
+    period's end, so no period is cut) and create a new one from that instant.
+    """
+    errors = _instant_errors(ends_at=ends_at)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
         _customer_lock(contract.customer)
         contract = Contract.objects.select_for_update().get(pk=contract.pk)
+        before = contract.ends_at
+        if ends_at == before:
+            return contract
         latest = contract.terms.order_by("-number").first()
         if ends_at is not None and ends_at <= latest.effective_from:
-            raise ValidationError(
-                {
-                    "ends_at": (
-                        f"Must be after the latest terms start "
-                        f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)."
-                    )
-                }
-            )
-        before = contract.ends_at
+            start = _when(latest.effective_from)
+            raise ValidationError({"ends_at": f"Must be after the latest terms start ({start})."})
         contract.ends_at = ends_at
         _contract_ensure_alone(contract)
         contract.save(update_fields=["ends_at"])
         moved = [moment for moment in (before, ends_at) if moment is not None]
-        if moved:  # usage from the earlier of the two ends on is rated anew
-            TermsChange.objects.create(customer=contract.customer, effective_from=min(moved))
+        TermsChange.objects.create(customer=contract.customer, effective_from=min(moved))
     return contract
+
+
+def _when(moment) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _customer_lock(customer: Customer) -> Customer:
@@ -425,6 +454,35 @@ def _terms_check_fields(values: dict) -> None:
         raise TypeError(f"not terms of a contract: {', '.join(unknown)}")
 
 
+def _instant_errors(*, required=(), **instants) -> dict:
+    """Instants must be timezone-aware datetimes: a naive one has no single meaning."""
+    errors = {}
+    for name, value in instants.items():
+        if value is None:
+            if name in required:
+                errors[name] = "This field is required."
+        elif not isinstance(value, datetime) or value.utcoffset() is None:
+            errors[name] = INSTANT_MESSAGE
+    return errors
+
+
+def _float_errors(values: dict) -> dict:
+    return {
+        name: FLOAT_MESSAGE
+        for name in TERMS_MONEY_FIELDS
+        if isinstance(values.get(name), float | bool)
+    }
+
+
+def _errors_of(check) -> dict:
+    """The `{field: [errors]}` that `check()` raises, or {}."""
+    try:
+        check()
+    except ValidationError as error:
+        return error.update_error_dict({})
+    return {}
+
+
 def _contract_ensure_alone(contract: Contract) -> None:
     """Refuse a contract whose span meets another contract of the same customer."""
     others = Contract.objects.filter(customer_id=contract.customer_id).exclude(pk=contract.pk)
@@ -436,18 +494,18 @@ def _contract_ensure_alone(contract: Contract) -> None:
         .first()
     )
     if clash is not None:
-        until = f"{clash.ends_at:%Y-%m-%d %H:%M} UTC" if clash.ends_at else "open-ended"
+        until = f"until {_when(clash.ends_at)}" if clash.ends_at else "open-ended"
         raise ValidationError(
             f"{contract.customer.external_id} already has a contract from "
-            f"{clash.starts_at:%Y-%m-%d %H:%M} UTC ({until}): contracts of a customer "
+            f"{_when(clash.starts_at)} ({until}): contracts of a customer "
             "cannot overlap; end that one first."
         )
 
 
-def _terms_add(
+def _terms_build(
     *, contract: Contract, number: int, effective_from, values: dict, note: str, created_by: str
 ) -> ContractTerms:
-    terms = ContractTerms(
+    return ContractTerms(
         contract=contract,
         number=number,
         effective_from=effective_from,
@@ -455,24 +513,43 @@ def _terms_add(
         created_by=created_by,
         **values,
     )
-    terms.full_clean()
-    customer = contract.customer
-    if terms.rate_card.currency != customer.currency:
+
+
+def _terms_validate(terms: ContractTerms, *, customer: Customer) -> None:
+    """Field rules (model), then what needs the rate card: its currency is the customer's,
+    it has prices when the terms start, and the overrides name its prices and rates.
+
+    The (contract, number) and (contract, instant) constraints are not checked here: the
+    services choose both under the customer's lock, and the database enforces them.
+    """
+    terms.full_clean(exclude=["contract"], validate_constraints=False)
+    rate_card = terms.rate_card
+    if rate_card.currency != customer.currency:
         raise ValidationError(
             {
                 "rate_card": (
-                    f"{terms.rate_card} is priced in {terms.rate_card.currency}; "
+                    f"{rate_card} is priced in {rate_card.currency}; "
                     f"{customer.external_id} is billed in {customer.currency}."
                 )
             }
         )
+    first = rate_card.versions.order_by("effective_from").first()
+    if first is None or terms.effective_from < first.effective_from:
+        since = f"from {_when(first.effective_from)}" if first else "none yet"
+        raise ValidationError(
+            {
+                "rate_card": (
+                    f"{rate_card.name} has no prices at {_when(terms.effective_from)} "
+                    f"({since}): the terms would leave usage unpriced."
+                )
+            }
+        )
     _overrides_check(terms)
-    terms.save()
-    return terms
 
 
 def _overrides_check(terms: ContractTerms) -> None:
-    """Each override names a price of the rate card and only rates that price has."""
+    """Each override names a price of the rate card (in any of its versions) and only rates
+    that price has."""
     rates_by_price = {}
     for name, rates in Price.objects.filter(version__rate_card=terms.rate_card).values_list(
         "name", "rates"
