@@ -109,11 +109,23 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
         period_end=end,
         segments=spans,
         charges=charges,
-        by_price=list(groups["price"].values()),
+        # In time order (segment, then price name and version); the others by name.
+        by_price=[
+            groups["price"][key]
+            for key in sorted(
+                groups["price"],
+                key=lambda key: (
+                    [terms.pk if terms else None for _, terms in spans].index(key[1]),
+                    groups["price"][key].name,
+                    groups["price"][key].details["version"],
+                    key[0],
+                ),
+            )
+        ],
         by_model=sorted(groups["model"].values(), key=lambda group: group.name),
         by_feature=sorted(groups["feature"].values(), key=lambda group: group.name),
-        unpriced=list(groups["unpriced"].values()),
-        failed=list(groups["failed"].values()),
+        unpriced=[groups["unpriced"][key] for key in sorted(groups["unpriced"])],
+        failed=[groups["failed"][key] for key in sorted(groups["failed"])],
         pending_events=UnratedEvent.objects.filter(event__customer=customer).count(),
     )
 

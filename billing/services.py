@@ -112,10 +112,25 @@ class _Delta:
         self.amount += sign * (amount or _ZERO)
         self.quantity += sign * (quantity or _ZERO)
         for name in TOKEN_COLUMNS:
-            self.tokens[name] += sign * int(metrics.get(name, 0))
+            self.tokens[name] += sign * _token_count(metrics.get(name, 0))
         if sign > 0:
             self.first = timestamp if self.first is None else min(self.first, timestamp)
             self.last = timestamp if self.last is None else max(self.last, timestamp)
+
+
+def _token_count(value) -> int:
+    """A token metric as the whole number a rollup sums. Ingestion takes a decimal string
+    for any metric, so a token count can arrive as "12.5": it counts 0 here, and its event
+    fails to rate and says why (`_tokens_check`), rather than stopping the queue."""
+    number = Decimal(value)
+    return int(number) if number == number.to_integral_value() else 0
+
+
+def _tokens_check(metrics: dict) -> None:
+    for name in TOKEN_COLUMNS:
+        value = metrics.get(name, 0)
+        if Decimal(value) != Decimal(value).to_integral_value():
+            raise RatingError(f"{name} is {value}: token counts are whole numbers")
 
 
 def _rate_batch(batch_size: int) -> int:
@@ -172,6 +187,7 @@ def _rate_event(book: TermsBook, pk, customer_id, timestamp, model, feature, pro
     identity.update(price_id=row.pk, line=row.name)
     rating = _Rating(pk, timestamp, "", {**identity, "period_start": start, "period_end": end})
     try:
+        _tokens_check(metrics)
         if price.kind == "per_event":
             rating.amount = event_amount(price, metrics)
         else:

@@ -70,3 +70,102 @@ def rate() -> int:
 
 def money(text: str) -> Decimal:
     return Decimal(text)
+
+
+# --- Events at exact instants, snapshots of rated usage, the usage endpoint -------------
+
+#: A call that costs exactly 0.010000000000 at gpt-4o's rates:
+#: 1,000 x 2.50/1M + 500 x 10.00/1M + 2,000 x 1.25/1M = 0.0025 + 0.005 + 0.0025.
+CALL = {"input_tokens": 1000, "output_tokens": 500, "cached_input_tokens": 2000}
+
+
+def event(
+    event_id: str,
+    timestamp: datetime,
+    *,
+    model: str = "gpt-4o",
+    metrics: dict | None = None,
+    feature: str = "",
+    properties: dict | None = None,
+    customer: str = "acme",
+) -> dict:
+    """One event as a service sends it, at an exact instant (CALL's metrics unless given)."""
+    item = {
+        "event_id": event_id,
+        "customer_id": customer,
+        "timestamp": timestamp.isoformat(),
+        "model": model,
+        "metrics": CALL if metrics is None else metrics,
+    }
+    if feature:
+        item["feature"] = feature
+    if properties:
+        item["properties"] = properties
+    return item
+
+
+def ingest(*items: dict) -> None:
+    """Store the events; every one must be accepted."""
+    result = events_ingest(items=list(items))
+    assert result.count("accepted") == len(items), result.as_dict()
+
+
+def rollups() -> list[dict]:
+    """Every rollup with its figures (not its ids or clock columns), in a stable order."""
+    from billing.models import UsageRollup
+
+    fields = [
+        "customer__external_id",
+        "period_start",
+        "period_end",
+        "status",
+        "terms__number",
+        "price__name",
+        "line",
+        "model",
+        "feature",
+        "reason",
+        "event_count",
+        "amount",
+        "quantity",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_creation_input_tokens",
+        "reasoning_tokens",
+        "first_event_at",
+        "last_event_at",
+    ]
+    return list(UsageRollup.objects.order_by("key").values(*fields))
+
+
+def ratings() -> dict[str, tuple]:
+    """event_id -> (amount, quantity, reason, status, price name, terms number) of its rating."""
+    from billing.models import RatedEvent
+
+    return {
+        rated.event.event_id: (
+            rated.amount,
+            rated.quantity,
+            rated.reason,
+            rated.rollup.status,
+            rated.rollup.price.name if rated.rollup.price else None,
+            rated.rollup.terms.number if rated.rollup.terms else None,
+        )
+        for rated in RatedEvent.objects.select_related(
+            "event", "rollup__price", "rollup__terms"
+        ).order_by("event__event_id")
+    }
+
+
+def queued() -> int:
+    from metering.models import UnratedEvent
+
+    return UnratedEvent.objects.count()
+
+
+def usage_of(api, customer: str = "acme", **params) -> dict:
+    """The usage endpoint's answer (it must be 200)."""
+    response = api.get(f"/api/v1/customers/{customer}/usage", params)
+    assert response.status_code == 200, response.content
+    return response.json()
