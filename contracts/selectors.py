@@ -77,6 +77,7 @@ def contract_list(*, customer: Customer):
     return (
         Contract.objects.filter(customer=customer)
         .order_by("starts_at")
+        .select_related("customer")
         .prefetch_related(
             models.Prefetch(
                 "terms",
