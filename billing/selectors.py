@@ -14,12 +14,12 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from contracts.models import ContractTerms, Customer
+from contracts.models import Contract, ContractTerms, Customer
 from metering.models import UnratedEvent
 
 from .models import TOKEN_COLUMNS, UsageRollup
 from .rating import RATED_PLACES, PeriodCharges, Segment, period_charges, rated, tiered_charges
-from .terms import calendar_month, price_terms
+from .terms import period_holding, price_terms
 
 _ZERO = Decimal(0)
 TIERED = ("graduated", "volume", "package")
@@ -60,19 +60,9 @@ class PeriodUsage:
 
 
 def period_of(*, customer: Customer, at: datetime) -> tuple[datetime, datetime]:
-    """The billing period holding `at`: the contract's, or the calendar month outside one."""
-    terms = (
-        ContractTerms.objects.filter(
-            contract__customer=customer, contract__starts_at__lte=at, effective_from__lte=at
-        )
-        .select_related("contract")
-        .order_by("-effective_from")
-        .first()
-    )
-    contract = terms.contract if terms else None
-    if contract is not None and (contract.ends_at is None or at < contract.ends_at):
-        return contract.period_bounds(at)
-    return calendar_month(at)
+    """The billing period holding `at`: a contract's, or outside them the calendar month
+    (billing.terms.period_holding, the rule rating uses)."""
+    return period_holding(Contract.objects.filter(customer=customer), at)
 
 
 def usage_for_period(*, customer: Customer, at: datetime | None = None) -> PeriodUsage:

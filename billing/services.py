@@ -26,13 +26,13 @@ from django.db.models import F
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from contracts.models import TermsChange
+from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
 
 from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
 from .rating import RatingError, event_amount, event_quantity, price_for_event
-from .terms import TermsBook, calendar_month
+from .terms import TermsBook, period_holding
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +73,23 @@ def terms_changes_apply() -> int:
             .order_by("id")[:500]
         )
         for change in changes:
-            events_queue_for_rating(customer_id=change.customer_id, start=change.effective_from)
+            events_queue_for_rating(customer_id=change.customer_id, start=_rerate_from(change))
             applied += 1
         TermsChange.objects.filter(pk__in=[change.pk for change in changes]).update(
             applied_at=timezone.now()
         )
     return applied
+
+
+def _rerate_from(change: TermsChange) -> datetime:
+    """Where re-rating for a change starts: at its instant; or, when a contract starts there
+    after time under none, at the start of the contract's first period, as the usage of that
+    period from before the contract moves into it from a calendar month (`period_holding`)."""
+    at = change.effective_from
+    contracts = list(Contract.objects.filter(customer_id=change.customer_id))
+    if any(c.starts_at < at and (c.ends_at is None or at <= c.ends_at) for c in contracts):
+        return at
+    return min(at, period_holding(contracts, at)[0])
 
 
 @dataclass
@@ -168,7 +179,7 @@ def _rate_event(book: TermsBook, pk, customer_id, timestamp, model, feature, pro
     identity = {"customer_id": customer_id, "model": model, "feature": feature}
     terms = book.terms_at(customer_id, timestamp)
     if terms is None:
-        start, end = calendar_month(timestamp)
+        start, end = book.period_at(customer_id, timestamp)
         return _unpriced(pk, timestamp, identity, start, end, "no contract in force")
     start, end = terms.contract.period_bounds(timestamp)
     identity["terms_id"] = terms.pk

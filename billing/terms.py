@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 
-from contracts.models import ContractTerms, Price, RateCardVersion, tiers_from_json
+from contracts.models import Contract, ContractTerms, Price, RateCardVersion, tiers_from_json
 
 from .rating import PriceTerms, Rate
 
@@ -30,6 +30,35 @@ def calendar_month(at: datetime) -> tuple[datetime, datetime]:
     at = at.astimezone(UTC)
     start = datetime(at.year, at.month, 1, tzinfo=UTC)
     end = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def period_holding(contracts: Iterable[Contract], at: datetime) -> tuple[datetime, datetime]:
+    """The billing period holding `at`, for a customer with these contracts.
+
+    A contract's periods run on before it starts and after it ends (contracts.cycles): from
+    the start of the period it starts in to the end of the period it ends in, every instant
+    is in one of its periods, and usage there, priced or not, belongs to that period. (The
+    contract in force at `at` decides first; where the periods of two contracts meet, the
+    later contract's.) Outside every contract's periods the period is the calendar month
+    (UTC), cut where a contract's periods begin or end, so no instant is in two periods.
+    """
+    contracts = sorted(contracts, key=lambda contract: contract.starts_at, reverse=True)
+    for contract in contracts:
+        if contract.starts_at <= at and (contract.ends_at is None or at < contract.ends_at):
+            return contract.period_bounds(at)
+    start, end = calendar_month(at)
+    for contract in contracts:
+        first = contract.period_bounds(contract.starts_at)[0]
+        last = None
+        if contract.ends_at is not None:
+            last = contract.period_bounds(contract.ends_at - timedelta(microseconds=1))[1]
+        if first <= at and (last is None or at < last):
+            return contract.period_bounds(at)
+        if at < first:
+            end = min(end, first)
+        elif last is not None:
+            start = max(start, last)
     return start, end
 
 
@@ -56,8 +85,12 @@ class TermsBook:
 
     def __init__(self, terms: Iterable[ContractTerms], versions: Iterable[RateCardVersion]):
         self._terms = defaultdict(list)  # customer pk -> terms, latest first
+        self._contracts = defaultdict(dict)  # customer pk -> {contract pk: contract}
         for terms_row in sorted(terms, key=lambda row: row.effective_from, reverse=True):
             self._terms[terms_row.contract.customer_id].append(terms_row)
+            self._contracts[terms_row.contract.customer_id][terms_row.contract_id] = (
+                terms_row.contract
+            )
         self._versions = defaultdict(list)  # rate card pk -> versions, newest number first
         for version in sorted(versions, key=lambda row: row.number, reverse=True):
             self._versions[version.rate_card_id].append(version)
@@ -103,6 +136,10 @@ class TermsBook:
                 ends_at = terms_row.contract.ends_at
                 return terms_row if ends_at is None or at < ends_at else None
         return None
+
+    def period_at(self, customer_id: int, at: datetime) -> tuple[datetime, datetime]:
+        """The billing period holding `at` for the customer (`period_holding`)."""
+        return period_holding(self._contracts[customer_id].values(), at)
 
     def version_at(self, rate_card_id: int, at: datetime) -> RateCardVersion | None:
         """The highest-numbered version started by `at` (a correction supersedes)."""

@@ -1,6 +1,6 @@
 """Rated usage over the API: thin; it parses, calls a selector and shapes the answer."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -110,7 +110,13 @@ def _instant(text: str | None, field: str) -> datetime | None:
         raise ValidationError(
             {field: ["Give an ISO 8601 instant with a timezone, e.g. 2026-10-15T00:00Z."]}
         )
+    if at >= LATEST_INSTANT:  # its period must end within the calendar
+        raise ValidationError({field: ["Give an instant before 9000-01-01T00:00Z."]})
     return at
+
+
+# The calendar ends with 9999, and the period (up to a year) holding an instant must too.
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 AT_PARAMETER = OpenApiParameter(

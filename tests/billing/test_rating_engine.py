@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from billing import services
 from billing.models import RatedEvent, UsageRollup
 from billing.services import usage_rate_pending
-from contracts.models import Price, RateCardVersion, TermsChange
+from billing.terms import period_holding
+from contracts.models import Contract, Price, RateCardVersion, TermsChange
 from contracts.services import (
     contract_amend,
     contract_create,
@@ -611,7 +612,8 @@ def test_a_contract_created_after_events_arrived_rates_them(acme, rate_card, api
 
     contract_create(customer=acme, starts_at=day(10, 0), rate_card=rate_card, anchor_day=1)
 
-    assert rate() == 1  # only the event from the contract's start on is queued again
+    # Its first period, from November 1, is rated again: the early event stays unpriced.
+    assert rate() == 2
     assert ratings() == {
         "early": (None, None, "no contract in force", "unpriced", None, None),
         "late": (CENT, None, "", "rated", "gpt-4o", 1),
@@ -622,6 +624,47 @@ def test_a_contract_created_after_events_arrived_rates_them(acme, rate_card, api
     assert [(g["name"], g["events"], g["reason"]) for g in usage["unpriced"]] == [
         ("gpt-4o", 1, "no contract in force")
     ]
+
+
+def test_a_contract_takes_in_the_usage_of_its_first_period_from_before_it_started(
+    acme, rate_card, api
+):
+    # Periods start on the 5th and the contract on the 10th: the usage from the 5th on
+    # belongs to its first period (unpriced until the 10th); the usage before the 5th to
+    # what is left of the calendar month, so no instant is in two periods.
+    ingest(event("nov3", day(3)), event("nov7", day(7)), event("nov12", day(12)))
+    rate()
+
+    contract_create(customer=acme, starts_at=day(10, 0), rate_card=rate_card, anchor_day=5)
+
+    assert rate() == 2  # re-rated from the start of the contract's first period
+    periods = {
+        rated.event.event_id: (rated.rollup.period_start, rated.rollup.status)
+        for rated in RatedEvent.objects.select_related("event", "rollup")
+    }
+    assert periods == {
+        "nov3": (NOVEMBER, "unpriced"),
+        "nov7": (day(5, 0), "unpriced"),
+        "nov12": (day(5, 0), "rated"),
+    }
+    before = usage_of(api, at="2026-11-03T00:00:00Z")
+    assert before["period"] == {
+        "start": "2026-11-01T00:00:00+00:00",
+        "end": "2026-11-05T00:00:00+00:00",
+    }
+    assert [(g["events"], g["reason"]) for g in before["unpriced"]] == [(1, "no contract in force")]
+    first = usage_of(api, at="2026-11-07T00:00:00Z")
+    assert first == usage_of(api)
+    assert first["period"] == {
+        "start": "2026-11-05T00:00:00+00:00",
+        "end": "2026-12-05T00:00:00+00:00",
+    }
+    assert [(t["start"], t["terms"]) for t in first["terms"]] == [
+        ("2026-11-05T00:00:00+00:00", None),
+        ("2026-11-10T00:00:00+00:00", 1),
+    ]
+    assert [(g["events"], g["reason"]) for g in first["unpriced"]] == [(1, "no contract in force")]
+    assert first["total"] == "0.010000000000"
 
 
 def test_ending_a_contract_rates_the_events_after_its_end_as_unpriced(contract, api):
@@ -663,6 +706,66 @@ def test_an_amendment_in_the_past_rates_again_what_it_covers(contract):
         (1, 1, CENT),
         (2, 1, D("0.020000000000")),
     ]
+
+
+# -- which period ---------------------------------------------------------------------------
+
+
+def _monthly(starts_at: datetime, ends_at: datetime | None = None, anchor_day: int = 5):
+    return Contract(starts_at=starts_at, ends_at=ends_at, anchor_day=anchor_day)
+
+
+def _utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("contracts", "at", "period"),
+    [
+        pytest.param([], day(15), (NOVEMBER, DECEMBER), id="no-contract-calendar-month"),
+        pytest.param(
+            [_monthly(day(10, 0))], day(12), (day(5, 0), _utc(2026, 12, 5)), id="in-force"
+        ),
+        pytest.param(
+            [_monthly(day(10, 0))],
+            day(7),
+            (day(5, 0), _utc(2026, 12, 5)),
+            id="before-the-start-in-its-first-period",
+        ),
+        pytest.param(
+            [_monthly(day(10, 0))],
+            day(5, 0) - MICROSECOND,
+            (NOVEMBER, day(5, 0)),
+            id="before-its-first-period-the-month-is-cut",
+        ),
+        pytest.param(
+            [_monthly(_utc(2026, 9, 5), day(20, 0))],
+            day(25),
+            (day(5, 0), _utc(2026, 12, 5)),
+            id="after-the-end-in-its-last-period",
+        ),
+        pytest.param(
+            [_monthly(_utc(2026, 9, 5), day(20, 0))],
+            _utc(2026, 12, 10),
+            (_utc(2026, 12, 5), _utc(2027, 1, 1)),
+            id="after-its-last-period-the-month-is-cut",
+        ),
+        pytest.param(
+            [_monthly(_utc(2026, 9, 5), day(20, 0))],
+            _utc(2027, 1, 3),
+            (_utc(2027, 1, 1), _utc(2027, 2, 1)),
+            id="long-after-calendar-months",
+        ),
+        pytest.param(
+            [_monthly(_utc(2026, 9, 1), day(10, 0), 1), _monthly(day(20, 0), None, 1)],
+            day(15),
+            (NOVEMBER, DECEMBER),
+            id="between-two-contracts-in-their-shared-period",
+        ),
+    ],
+)
+def test_the_period_holding_an_instant(contracts, at, period):
+    assert period_holding(contracts, at) == period
 
 
 # -- a crash mid-batch ----------------------------------------------------------------------
