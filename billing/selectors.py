@@ -116,7 +116,7 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
         by_feature=sorted(groups["feature"].values(), key=lambda group: group.name),
         unpriced=[groups["unpriced"][key] for key in sorted(groups["unpriced"])],
         failed=[groups["failed"][key] for key in sorted(groups["failed"])],
-        pending_events=UnratedEvent.objects.filter(event__customer=customer).count(),
+        pending_events=UnratedEvent.objects.filter(customer_id=customer.pk).count(),
     )
 
 

@@ -12,6 +12,7 @@ Re-rating uses the same path: an event put back in the queue is rated again, its
 contribution taken out of its old rollup and the new one added, in one transaction.
 """
 
+import functools
 import hashlib
 import logging
 from collections import defaultdict
@@ -20,10 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from contracts.models import Contract, TermsChange
@@ -31,7 +31,7 @@ from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
 
 from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
-from .rating import RatingError, event_amount, event_quantity, price_for_event
+from .rating import RatingError, event_amount, event_quantity
 from .terms import TermsBook, period_holding
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,8 @@ def _token_count(value) -> int:
     """A token metric as the whole number a rollup sums. Ingestion takes a decimal string
     for any metric, so a token count can arrive as "12.5": it counts 0 here, and its event
     fails to rate and says why (`_tokens_check`), rather than stopping the queue."""
+    if type(value) is int:  # nearly always: skip the Decimal
+        return value
     number = Decimal(value)
     return int(number) if number == number.to_integral_value() else 0
 
@@ -140,7 +142,7 @@ def _token_count(value) -> int:
 def _tokens_check(metrics: dict) -> None:
     for name in TOKEN_COLUMNS:
         value = metrics.get(name, 0)
-        if Decimal(value) != Decimal(value).to_integral_value():
+        if type(value) is not int and Decimal(value) != Decimal(value).to_integral_value():
             raise RatingError(f"{name} is {value}: token counts are whole numbers")
 
 
@@ -149,30 +151,56 @@ def _rate_batch(batch_size: int) -> int:
         pks = _queue_take(batch_size)
         if not pks:
             return 0
-        events = list(
-            UsageEvent.objects.filter(pk__in=pks).values_list(
-                "pk", "customer_id", "timestamp", "model", "feature", "properties", "metrics"
-            )
-        )
+        events = _events_fetch(pks)
         book = TermsBook.load(
             customer_ids={event[1] for event in events},
             moments=[(event[1], event[2]) for event in events],
         )
         ratings = [_rate_event(book, *event) for event in events]
         _ratings_store(ratings, metrics={event[0]: event[6] for event in events})
-        UnratedEvent.objects.filter(pk__in=pks).delete()
     return len(pks)
 
 
 def _queue_take(batch_size: int) -> list[int]:
+    """Take a batch off the queue, in this transaction: if it rolls back, they are back.
+
+    On PostgreSQL, rows another rater has taken are skipped, never waited for.
+    """
     table = UnratedEvent._meta.db_table
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {table} "  # noqa: S608
+                "ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING event_id",
+                [batch_size],
+            )
+            return [row[0] for row in cursor.fetchall()]
         cursor.execute(
-            f"SELECT event_id FROM {table} ORDER BY event_id LIMIT %s{skip_locked}",  # noqa: S608
+            f"SELECT event_id FROM {table} ORDER BY event_id LIMIT %s",  # noqa: S608
             [batch_size],
         )
-        return [row[0] for row in cursor.fetchall()]
+        pks = [row[0] for row in cursor.fetchall()]
+        if pks:
+            marks = ", ".join(["%s"] * len(pks))
+            cursor.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", pks)  # noqa: S608
+        return pks
+
+
+def _events_fetch(pks: list[int]) -> list[tuple]:
+    """The events behind queue rows (one that was deleted behind our back is skipped)."""
+    columns = ("pk", "customer_id", "timestamp", "model", "feature", "properties", "metrics")
+    if connection.vendor != "postgresql":
+        return list(UsageEvent.objects.filter(pk__in=pks).values_list(*columns))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, customer_id, timestamp, model, feature, properties::text, "  # noqa: S608
+            f"metrics::text FROM {UsageEvent._meta.db_table} WHERE id = ANY(%s)",
+            [pks],
+        )
+        return [
+            (pk, customer, at, model, feature, orjson.loads(properties), orjson.loads(metrics))
+            for pk, customer, at, model, feature, properties, metrics in cursor.fetchall()
+        ]
 
 
 def _rate_event(book: TermsBook, pk, customer_id, timestamp, model, feature, properties, metrics):
@@ -181,15 +209,13 @@ def _rate_event(book: TermsBook, pk, customer_id, timestamp, model, feature, pro
     if terms is None:
         start, end = book.period_at(customer_id, timestamp)
         return _unpriced(pk, timestamp, identity, start, end, "no contract in force")
-    start, end = terms.contract.period_bounds(timestamp)
+    start, end = book.contract_period(terms.contract, timestamp)
     identity["terms_id"] = terms.pk
     version = book.version_at(terms.rate_card_id, timestamp)
     if version is None:
         reason = f"{terms.rate_card.name} has no version in force"
         return _unpriced(pk, timestamp, identity, start, end, reason)
-    price = price_for_event(
-        book.prices(version, terms), model=model, feature=feature, properties=properties
-    )
+    price = book.price_for(version, terms, model=model, feature=feature, properties=properties)
     if price is None:
         where = f" and feature '{feature}'" if feature else ""
         reason = f"no price of {terms.rate_card.name} v{version.number} matches '{model}'{where}"
@@ -226,48 +252,95 @@ def _unpriced(pk, timestamp, identity: dict, start, end, reason: str) -> _Rating
 def _rollup_key(rollup: dict, *, with_reason: bool = False) -> str:
     """One rollup per customer, period, status, terms, price, model and feature (and, for
     unpriced usage, reason); a hash, as model and feature names are long."""
-    parts = [
-        rollup["customer_id"],
-        rollup["period_start"].astimezone(UTC).isoformat(),
-        rollup["status"],
-        rollup.get("terms_id") or "",
-        rollup.get("price_id") or "",
-        rollup["model"],
-        rollup["feature"],
-        rollup.get("reason", "") if with_reason else "",
-    ]
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return _key_hash(
+        (
+            rollup["customer_id"],
+            rollup["period_start"],
+            rollup["status"],
+            rollup.get("terms_id") or "",
+            rollup.get("price_id") or "",
+            rollup["model"],
+            rollup["feature"],
+            rollup.get("reason", "") if with_reason else "",
+        )
+    )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(parts: tuple) -> str:
+    """A batch has thousands of events and a few rollups: each key is hashed once."""
+    text = [parts[0], parts[1].astimezone(UTC).isoformat(), *parts[2:]]
+    return hashlib.sha256("\x1f".join(map(str, text)).encode()).hexdigest()
 
 
 def _ratings_store(ratings: list[_Rating], *, metrics: dict) -> None:
     """Write the batch's ratings and move the rollups by what changed."""
     now = timezone.now()
-    previous = {
-        rated.event_id: rated
-        for rated in RatedEvent.objects.filter(event_id__in=[r.event_pk for r in ratings])
-    }
+    previous = _ratings_take_previous([rating.event_pk for rating in ratings])
     rollup_ids = _rollups_ensure(ratings, now)
     deltas: dict[int, _Delta] = defaultdict(_Delta)
     for rating in ratings:
         event_metrics, at = metrics[rating.event_pk], rating.timestamp
         old = previous.get(rating.event_pk)
         if old is not None:
-            deltas[old.rollup_id].add(-1, event_metrics, at, old.amount, old.quantity)
+            rollup_id, amount, quantity = old
+            deltas[rollup_id].add(-1, event_metrics, at, amount, quantity)
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
     _rollups_move(deltas, now)
+    _ratings_insert(ratings, rollup_ids, now)
+
+
+def _ratings_take_previous(event_pks: list[int]) -> dict[int, tuple]:
+    """Delete the events' earlier ratings (re-rating) and return them by event pk as
+    (rollup id, amount, quantity), to take out of their rollups."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {RatedEvent._meta.db_table} WHERE event_id = ANY(%s) "  # noqa: S608
+                "RETURNING event_id, rollup_id, amount, quantity",
+                [event_pks],
+            )
+            return {row[0]: row[1:] for row in cursor.fetchall()}
+    earlier = RatedEvent.objects.filter(event_id__in=event_pks)
+    previous = {
+        row[0]: row[1:]
+        for row in earlier.values_list("event_id", "rollup_id", "amount", "quantity")
+    }
     if previous:
-        RatedEvent.objects.filter(event_id__in=list(previous)).delete()
-    RatedEvent.objects.bulk_create(
-        RatedEvent(
-            event_id=rating.event_pk,
-            rollup_id=rollup_ids[rating.key],
-            amount=rating.amount,
-            quantity=rating.quantity,
-            reason=rating.reason,
-            rated_at=now,
+        earlier.delete()
+    return previous
+
+
+def _ratings_insert(ratings: list[_Rating], rollup_ids: dict[str, int], now) -> None:
+    """One statement on PostgreSQL: the batch's columns as arrays, unnested."""
+    if connection.vendor != "postgresql":
+        RatedEvent.objects.bulk_create(
+            RatedEvent(
+                event_id=rating.event_pk,
+                rollup_id=rollup_ids[rating.key],
+                amount=rating.amount,
+                quantity=rating.quantity,
+                reason=rating.reason,
+                rated_at=now,
+            )
+            for rating in ratings
         )
-        for rating in ratings
-    )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RatedEvent._meta.db_table} "  # noqa: S608
+            "(event_id, rollup_id, amount, quantity, reason, rated_at) "
+            "SELECT *, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], "
+            "%s::numeric[], %s::text[])",
+            [
+                now,
+                [rating.event_pk for rating in ratings],
+                [rollup_ids[rating.key] for rating in ratings],
+                [rating.amount for rating in ratings],
+                [rating.quantity for rating in ratings],
+                [rating.reason for rating in ratings],
+            ],
+        )
 
 
 def _rollups_ensure(ratings: Iterable[_Rating], now) -> dict[str, int]:
@@ -300,19 +373,7 @@ def _rollups_move(deltas: dict[int, _Delta], now) -> None:
     SQLite's only write lock.
     """
     if connection.vendor == "postgresql":
-        for pk in sorted(deltas):
-            delta = deltas[pk]
-            changes = {
-                "event_count": F("event_count") + delta.events,
-                "amount": F("amount") + delta.amount,
-                "quantity": F("quantity") + delta.quantity,
-                "updated_at": now,
-                **{name: F(name) + delta.tokens[name] for name in TOKEN_COLUMNS},
-            }
-            if delta.first is not None:
-                changes["first_event_at"] = Least("first_event_at", delta.first)
-                changes["last_event_at"] = Greatest("last_event_at", delta.last)
-            UsageRollup.objects.filter(pk=pk).update(**changes)
+        _rollups_move_postgresql(deltas, now)
         return
     rollups = UsageRollup.objects.in_bulk(sorted(deltas))
     for pk, delta in deltas.items():
@@ -326,10 +387,52 @@ def _rollups_move(deltas: dict[int, _Delta], now) -> None:
             rollup.first_event_at = min(rollup.first_event_at, delta.first)
             rollup.last_event_at = max(rollup.last_event_at, delta.last)
         rollup.updated_at = now
-    UsageRollup.objects.bulk_update(
-        rollups.values(),
-        ROLLUP_SUMS,
+    UsageRollup.objects.bulk_update(rollups.values(), ROLLUP_SUMS)
+
+
+_MOVE_SQL = """
+UPDATE {table} AS r SET
+    event_count = r.event_count + d.events, amount = r.amount + d.amount,
+    quantity = r.quantity + d.quantity, {tokens},
+    first_event_at = LEAST(r.first_event_at, d.first_at),
+    last_event_at = GREATEST(r.last_event_at, d.last_at), updated_at = %s
+FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[], {token_arrays},
+            %s::timestamptz[], %s::timestamptz[])
+    AS d(id, events, amount, quantity, {token_names}, first_at, last_at)
+WHERE r.id = d.id
+"""
+
+
+def _rollups_move_postgresql(deltas: dict[int, _Delta], now) -> None:
+    """Two statements: lock the rollups in id order (two raters never deadlock), then add
+    every delta in one UPDATE over arrays (LEAST and GREATEST skip a NULL)."""
+    pks = sorted(deltas)
+    table = UsageRollup._meta.db_table
+    sql = _MOVE_SQL.format(
+        table=table,
+        tokens=", ".join(f"{name} = r.{name} + d.{name}" for name in TOKEN_COLUMNS),
+        token_arrays=", ".join(["%s::bigint[]"] * len(TOKEN_COLUMNS)),
+        token_names=", ".join(TOKEN_COLUMNS),
     )
+    ordered = [deltas[pk] for pk in pks]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+            [pks],
+        )
+        cursor.execute(
+            sql,
+            [
+                now,
+                pks,
+                [delta.events for delta in ordered],
+                [delta.amount for delta in ordered],
+                [delta.quantity for delta in ordered],
+                *([delta.tokens[name] for delta in ordered] for name in TOKEN_COLUMNS),
+                [delta.first for delta in ordered],
+                [delta.last for delta in ordered],
+            ],
+        )
 
 
 # --- Re-rating ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from contracts.models import Contract, ContractTerms, Price, RateCardVersion, tiers_from_json
 
-from .rating import PriceTerms, Rate
+from .rating import PriceTerms, Rate, price_for_event
 
 # (price pk, the customer's overrides of it) -> PriceTerms; prices of locked versions only.
 _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
@@ -97,6 +97,8 @@ class TermsBook:
         self._prices: dict[int, list[Price]] = {}
         self._price_rows: dict[int, Price] = {}
         self._price_terms: dict[tuple[int, int], tuple[PriceTerms, ...]] = {}
+        self._matches: dict[tuple, PriceTerms | None] = {}
+        self._periods: dict[int, tuple[datetime, datetime]] = {}
 
     @classmethod
     def load(
@@ -137,6 +139,13 @@ class TermsBook:
                 return terms_row if ends_at is None or at < ends_at else None
         return None
 
+    def contract_period(self, contract: Contract, at: datetime) -> tuple[datetime, datetime]:
+        """`contract.period_bounds(at)`, remembered: a batch's events share few periods."""
+        bounds = self._periods.get(contract.pk)
+        if bounds is None or not bounds[0] <= at < bounds[1]:
+            bounds = self._periods[contract.pk] = contract.period_bounds(at)
+        return bounds
+
     def period_at(self, customer_id: int, at: datetime) -> tuple[datetime, datetime]:
         """The billing period holding `at` for the customer (`period_holding`)."""
         return period_holding(self._contracts[customer_id].values(), at)
@@ -159,6 +168,16 @@ class TermsBook:
 
     def terms_by_pk(self, terms_id: int) -> ContractTerms:
         return next(row for rows in self._terms.values() for row in rows if row.pk == terms_id)
+
+    def price_for(self, version, terms, *, model: str, feature: str, properties: dict):
+        """The price an event gets (rating.price_for_event), worked out once per batch for
+        each kind of event: a batch holds thousands of calls of a few models."""
+        key = (version.pk, terms.pk, model, feature, tuple(sorted(properties.items())))
+        if key not in self._matches:
+            self._matches[key] = price_for_event(
+                self.prices(version, terms), model=model, feature=feature, properties=properties
+            )
+        return self._matches[key]
 
     def price_row(self, price_id: int) -> Price:
         return self._price_rows[price_id]

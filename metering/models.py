@@ -120,6 +120,9 @@ class UnratedEvent(models.Model):
         related_name="+",
         db_constraint=False,
     )
+    # The event's customer, so "how much of this customer's usage is not rated yet" is
+    # answered without joining the queue to the log.
+    customer_id = models.BigIntegerField(db_index=True)
 
     def __str__(self) -> str:
         return f"event {self.event_id} to rate"

@@ -282,8 +282,8 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
         source = f"json_to_recordset(%s::json) AS r({record})"
         return (
             f"WITH inserted AS ({head}SELECT {select}, %s, %s FROM {source}{tail}), "  # noqa: S608
-            f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id) "
-            "SELECT id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
+            f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "
+            "SELECT id, customer_id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
         )
     values = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * rows)
     return f"{head}VALUES {values}{tail}"
@@ -316,9 +316,9 @@ def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
         returned = cursor.fetchall()
         if returned:
             cursor.execute(
-                f"INSERT INTO {UnratedEvent._meta.db_table} (event_id) VALUES "  # noqa: S608
-                + ", ".join(["(%s)"] * len(returned)),
-                [pk for pk, _, _ in returned],
+                f"INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "  # noqa: S608
+                "VALUES " + ", ".join(["(%s, %s)"] * len(returned)),
+                [value for pk, customer_pk, _ in returned for value in (pk, customer_pk)],
             )
         return returned
 
@@ -347,7 +347,13 @@ def rating_nudge() -> None:
 
 def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:
     """Put a customer's events with a timestamp in [start, end) back in the rating queue
-    (terms changed, or a period is re-rated): one INSERT ... SELECT, nothing in memory."""
+    (terms changed, or a period is re-rated): one INSERT ... SELECT, nothing in memory.
+
+    An event still queued may be in a batch a rater took before this change committed,
+    and rated with what it read then. So a queued event is not skipped (DO NOTHING would
+    not wait for the rater): DO UPDATE locks it, which waits for that rater to commit and
+    delete it, and then the event is queued again, to be rated with what is now in force.
+    In id order, so two of these for one customer do not deadlock."""
     adapt = connection.ops.adapt_datetimefield_value
     bounds, params = "timestamp >= %s", [customer_id, adapt(start)]
     if end is not None:
@@ -355,9 +361,11 @@ def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:
         params.append(adapt(end))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {UnratedEvent._meta.db_table} (event_id) "  # noqa: S608
-            f"SELECT id FROM {UsageEvent._meta.db_table} WHERE customer_id = %s AND {bounds} "
-            "ON CONFLICT (event_id) DO NOTHING",
+            f"INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "  # noqa: S608
+            f"SELECT id, customer_id FROM {UsageEvent._meta.db_table} "
+            f"WHERE customer_id = %s AND {bounds} "
+            "ORDER BY id ON CONFLICT (event_id) DO UPDATE SET event_id = excluded.event_id "
+            "WHERE 1 = 0",
             params,
         )
         return cursor.rowcount

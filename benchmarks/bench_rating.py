@@ -1,0 +1,381 @@
+"""Rating benchmark: throughput, memory, the usage endpoint, and ingest-to-money latency.
+
+Run from the project root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379):
+
+    .venv/bin/python benchmarks/bench_rating.py            # the full run (about 5 minutes)
+    .venv/bin/python benchmarks/bench_rating.py --quick    # a smoke test (about a minute)
+
+What it does, in order:
+
+1. Drops and creates the PostgreSQL database ``tokentill_bench_rating``, migrates it, loads
+   the price catalog, and through the real services creates a rate card from it (+20 %),
+   six customers on monthly contracts whose current period started 10 days ago, a
+   "bench-probe" customer, and an API key.
+2. Backlog: N events (default 1,000,000) for one customer, spread over its current period,
+   written straight into the log with one INSERT ... SELECT and queued for rating, as
+   after a long downtime. Then R rater processes run ``usage_rate_pending`` at once until
+   the queue is empty: events/s, and each rater's peak memory (ru_maxrss).
+3. The usage endpoint for that customer (N events in the period), through gunicorn over
+   HTTP: p50 and p99 of 200 reads.
+4. Re-rating preview of that period (reads all N events in bounded batches): time and
+   peak memory.
+5. Latency: gunicorn (3 sync workers) and a Celery worker on Redis (db 12, 2 processes)
+   run as in production. Clients POST batches of fresh events at the target rate
+   (5,000 events/s) for five customers; meanwhile a probe sends one event every 0.25 s
+   for "bench-probe", each with a feature of its own, and polls the usage endpoint every
+   10 ms until that feature's money shows. Latency = from the 202 answer to the first
+   read that shows it. Prints the achieved ingest rate and the probes' p50/p99/max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ingest import (
+    CUSTOMERS,
+    PYTHON,
+    ROOT,
+    Gunicorn,
+    django_env,
+    machine_info,
+    manage,
+    pg_connect,
+)
+
+DB_NAME = "tokentill_bench_rating"
+BIG = "bench-big"
+PROBE = "bench-probe"
+BROKER = "redis://127.0.0.1:6379/12"
+PRICED_MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
+TARGET_LATENCY_P99_S = 1.0
+TARGET_ENDPOINT_MS = 50.0
+
+
+def bench_env(**extra) -> dict:
+    env = django_env()
+    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    env.update(extra)
+    return env
+
+
+def setup(env: dict) -> str:
+    with pg_connect("postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    for args in (("migrate", "--noinput"), ("load_price_catalog",)):
+        done = manage(env, *args, check=False)
+        if done.returncode:
+            raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    code = f"""
+from datetime import timedelta
+from decimal import Decimal
+from django.utils import timezone
+from contracts.services import *
+card = rate_card_create_from_catalog(name="Bench list +20%", markup=Decimal("0.20"))
+start = (timezone.now() - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
+card.versions.update(effective_from=start - timedelta(days=30))  # list prices since then
+for ext in {[*CUSTOMERS, BIG, PROBE]!r}:
+    customer = customer_create(external_id=ext, name=ext, currency="USD")
+    contract_create(customer=customer, starts_at=start - timedelta(days=30), rate_card=card,
+                    anchor_day=start.day, fixed_fee=Decimal("100"),
+                    included_allowance=Decimal("50"))
+_, key = api_key_create(name="rating benchmark")
+print("BENCH-KEY " + key)
+"""
+    done = manage(env, "shell", "-c", code, check=False)
+    keys = [line for line in done.stdout.splitlines() if line.startswith("BENCH-KEY ")]
+    if done.returncode or not keys:
+        raise SystemExit(f"seeding failed:\n{done.stdout}\n{done.stderr}")
+    return keys[-1].removeprefix("BENCH-KEY ")
+
+
+def backlog_load(events: int) -> float:
+    """N events for BIG in its current period, written and queued in SQL; seconds taken."""
+    started = time.perf_counter()
+    models = "ARRAY[" + ", ".join(f"'{model}'" for model in PRICED_MODELS) + "]"
+    with pg_connect(DB_NAME) as conn:
+        (customer,) = conn.execute(
+            "SELECT id FROM contracts_customer WHERE external_id = %s", [BIG]
+        ).fetchone()
+        conn.execute(
+            f"""
+            INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature,
+                metrics, properties, counting, provider, received_at, content_hash, seal_id)
+            SELECT %(customer)s, 'big-' || n,
+                   now() - (n::float / %(events)s) * interval '9 days',
+                   ({models})[1 + n %% 4], (ARRAY['chat', 'search', 'agent'])[1 + n %% 3],
+                   jsonb_build_object('input_tokens', 200 + n %% 1800,
+                                      'output_tokens', 50 + n %% 700,
+                                      'cached_input_tokens', (n %% 5) * 300),
+                   '{{}}'::jsonb, 'reported', '', now(), md5(n::text), gen_random_uuid()
+            FROM generate_series(1, %(events)s) AS n
+            """,
+            {"customer": customer, "events": events},
+        )
+        conn.execute(
+            "INSERT INTO metering_unratedevent (event_id) "
+            "SELECT id FROM metering_usageevent WHERE customer_id = %s",
+            [customer],
+        )
+        conn.commit()
+    return time.perf_counter() - started
+
+
+RATER = """
+import json, resource, time, django
+django.setup()
+from billing.services import usage_rate_pending
+started = time.perf_counter()
+rated = usage_rate_pending()
+print(json.dumps({"rated": rated, "seconds": time.perf_counter() - started,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PREVIEW = """
+import json, resource, time, django
+django.setup()
+from django.utils import timezone
+from billing.services import period_rerate
+from contracts.models import Customer
+customer = Customer.objects.get(external_id=%r)
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+started = time.perf_counter()
+diff = period_rerate(customer=customer, at=timezone.now())
+print(json.dumps({"events": diff.events, "seconds": time.perf_counter() - started,
+                  "changed": len(diff.changed), "rss_before_mb": rss_before,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def python_run(env: dict, code: str, count: int = 1) -> list[dict]:
+    procs = [
+        subprocess.Popen(
+            [str(PYTHON), "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"a child process failed (exit {proc.returncode}): {out}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+class Api:
+    def __init__(self, port: int, key: str):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        self.conn.request(method, path, body=body, headers=self.headers)
+        answer = self.conn.getresponse()
+        return answer.status, answer.read()
+
+
+def endpoint_measure(port: int, key: str, reads: int) -> tuple[list[float], dict]:
+    api, times, body = Api(port, key), [], b""
+    for _ in range(reads + 5):
+        started = time.perf_counter()
+        status, body = api.call("GET", f"/api/v1/customers/{BIG}/usage")
+        times.append(time.perf_counter() - started)
+        assert status == 200, body[:300]
+    return times[5:], json.loads(body)
+
+
+def load_run(port: int, key: str, rate: int, seconds: float, stop: threading.Event, sent: list):
+    """POST batches of 250 fresh events at `rate` events/s until `seconds` pass."""
+    api, batch, number = Api(port, key), 250, 0
+    interval = batch / rate
+    started = time.perf_counter()
+    while not stop.is_set() and time.perf_counter() - started < seconds:
+        moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        events = []
+        for _ in range(batch):
+            number += 1
+            events.append(
+                {
+                    "event_id": f"load-{threading.get_ident()}-{number}",
+                    "customer_id": CUSTOMERS[number % len(CUSTOMERS)],
+                    "timestamp": moment,
+                    "model": PRICED_MODELS[number % len(PRICED_MODELS)],
+                    "metrics": {"input_tokens": 800 + number % 900, "output_tokens": 200},
+                }
+            )
+        status, answer = api.call("POST", "/api/v1/events", json.dumps({"events": events}).encode())
+        assert status == 202, answer[:300]
+        sent.append(batch)
+        delay = started + len(sent) * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def probe_run(port: int, key: str, probes: int, latencies: list[float]) -> None:
+    api = Api(port, key)
+    for number in range(probes):
+        feature = f"probe-{number}"
+        event = {
+            "event_id": f"probe-{number}",
+            "customer_id": PROBE,
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "model": "gpt-4o",
+            "feature": feature,
+            "metrics": {"input_tokens": 1000, "output_tokens": 500},
+        }
+        status, answer = api.call("POST", "/api/v1/events", json.dumps(event).encode())
+        assert status == 202, answer[:300]
+        accepted = time.perf_counter()
+        while True:
+            _, body = api.call("GET", f"/api/v1/customers/{PROBE}/usage")
+            usage = json.loads(body)
+            if any(g["name"] == feature and g["events"] for g in usage["by_feature"]):
+                latencies.append(time.perf_counter() - accepted)
+                break
+            if time.perf_counter() - accepted > 30:
+                latencies.append(float("inf"))
+                break
+            time.sleep(0.01)
+        time.sleep(max(0.0, 0.25 - (time.perf_counter() - accepted)))
+
+
+def latency_measure(key: str, rate: int, seconds: float, logdir: Path) -> dict:
+    env = bench_env(CELERY_BROKER_URL=BROKER)
+    subprocess.run(["redis-cli", "-n", "12", "FLUSHDB"], capture_output=True, check=False)
+    with open(logdir / "celery.log", "wb") as log:
+        worker = subprocess.Popen(
+            [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "--concurrency", "2",
+             "--loglevel", "warning", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    server = Gunicorn(env, {"worker_class": "sync", "workers": 3, "threads": 1}, logdir)
+    try:
+        server.start()
+        time.sleep(3)  # the worker connects to the broker
+        stop, sent, latencies = threading.Event(), [], []
+        loaders = [
+            threading.Thread(
+                target=load_run, args=(server.port, key, rate // 2, seconds, stop, sent)
+            )
+            for _ in range(2)
+        ]
+        started = time.perf_counter()
+        for thread in loaders:
+            thread.start()
+        probe_run(server.port, key, int(seconds / 0.3), latencies)
+        stop.set()
+        for thread in loaders:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.stop()
+        worker.terminate()
+        worker.wait(timeout=30)
+    return {"ingested_per_s": sum(sent) / elapsed, "latencies": latencies}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--raters", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=5_000, help="ingest events/s")
+    parser.add_argument("--seconds", type=float, default=40.0, help="latency phase length")
+    parser.add_argument("--quick", action="store_true", help="100k events, 15 s of load")
+    options = parser.parse_args()
+    if options.quick:
+        options.events, options.seconds = 100_000, 15.0
+    logdir = ROOT / ".tokentill" / "bench"
+    logdir.mkdir(parents=True, exist_ok=True)
+    env = bench_env()
+    machine = machine_info()
+
+    print(f"1. setup: database {DB_NAME}, catalog rate card, contracts ...", flush=True)
+    key = setup(env)
+
+    print(f"2. backlog: {options.events:,} events queued ...", flush=True)
+    loaded = backlog_load(options.events)
+    print(f"   written and queued in {loaded:.1f} s; {options.raters} raters start", flush=True)
+    started = time.perf_counter()
+    raters = python_run(env, RATER, options.raters)
+    rating_seconds = time.perf_counter() - started
+    rated = sum(rater["rated"] for rater in raters)
+    print(
+        f"   rated {rated:,} events in {rating_seconds:.1f} s = "
+        f"{rated / rating_seconds:,.0f} events/s; peak memory per rater: "
+        + ", ".join(f"{rater['max_rss_mb']:.0f} MB" for rater in raters),
+        flush=True,
+    )
+
+    print(f"3. usage endpoint for {BIG} ({options.events:,} events in the period) ...")
+    server = Gunicorn(env, {"worker_class": "sync", "workers": 1, "threads": 1}, logdir)
+    try:
+        server.start()
+        times, usage = endpoint_measure(server.port, key, 200)
+    finally:
+        server.stop()
+    p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
+    events_seen = sum(group["events"] for group in usage["by_model"])
+    print(
+        f"   {events_seen:,} events, total {usage['total']} USD; p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+
+    print("4. re-rating preview of that period ...", flush=True)
+    (preview,) = python_run(env, PREVIEW % BIG)
+    print(
+        f"   {preview['events']:,} events in {preview['seconds']:.1f} s "
+        f"({preview['events'] / preview['seconds']:,.0f} events/s), {preview['changed']} lines "
+        f"changed; peak memory {preview['max_rss_mb']:.0f} MB "
+        f"(after start-up {preview['rss_before_mb']:.0f} MB)",
+        flush=True,
+    )
+
+    print(f"5. latency at {options.rate:,} events/s for {options.seconds:.0f} s ...", flush=True)
+    result = latency_measure(key, options.rate, options.seconds, logdir)
+    latencies = result["latencies"]
+    lat50, lat99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    print(
+        f"   ingested {result['ingested_per_s']:,.0f} events/s; {len(latencies)} probes: "
+        f"acceptance to money p50 {lat50 * 1000:.0f} ms, p99 {lat99 * 1000:.0f} ms, "
+        f"max {max(latencies) * 1000:.0f} ms"
+    )
+
+    latency_met = lat99 < TARGET_LATENCY_P99_S and result["ingested_per_s"] >= 0.95 * options.rate
+    print("\nSummary")
+    for name, value in machine.items():
+        print(f"  {name:<11} {value}")
+    print(
+        f"  rating      {rated / rating_seconds:,.0f} events/s with {options.raters} raters, "
+        f"peak {max(r['max_rss_mb'] for r in raters):.0f} MB per rater"
+    )
+    print(
+        f"  endpoint    p50 {p50:.1f} ms, p99 {p99:.1f} ms for {options.events:,} events "
+        f"(target < {TARGET_ENDPOINT_MS:.0f} ms): {'met' if p99 < TARGET_ENDPOINT_MS else 'MISSED'}"
+    )
+    print(
+        f"  re-rating   {preview['events']:,} events previewed, peak {preview['max_rss_mb']:.0f} MB"
+    )
+    print(
+        f"  latency     p99 {lat99 * 1000:.0f} ms at {result['ingested_per_s']:,.0f} events/s "
+        f"(target < {TARGET_LATENCY_P99_S * 1000:.0f} ms at {options.rate:,}): "
+        f"{'met' if latency_met else 'MISSED'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
