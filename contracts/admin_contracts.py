@@ -1,1 +1,497 @@
-"""Contracts and their amendments in the admin; every write goes through contracts.services."""
+"""Contracts and their amendments in the admin; every write goes through contracts.services.
+
+A contract is shown with the full history of its terms, oldest first, and is never edited
+or deleted here: it is created (with its first terms) on the add page, amended from an
+instant on the Amend page, and ended (or its end moved) on the End page. Each page calls
+one service; a refusal becomes form errors and stores nothing.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AdminSplitDateTime, AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dates import MONTHS
+from django.utils.html import format_html
+
+from .models import Contract, ContractTerms, Customer, RateCard
+from .selectors import contract_terms_current
+from .services import TERMS_FIELDS, contract_amend, contract_create, contract_end
+
+INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
+
+
+# --- forms --------------------------------------------------------------------------------
+
+
+def _overrides_text(overrides) -> str:
+    """Overrides as JSON with sorted keys: PostgreSQL's jsonb does not keep the order they
+    were written in, and the page should read the same on either database."""
+    return json.dumps(overrides, sort_keys=True, ensure_ascii=False)
+
+
+class OverridesField(forms.JSONField):
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return _overrides_text(value)
+
+
+class TermsForm(forms.Form):
+    """The terms a contract starts with, or an amendment sets (prefilled from the latest)."""
+
+    rate_card = forms.ModelChoiceField(queryset=RateCard.objects.order_by("name"))
+    fixed_fee = forms.DecimalField(
+        max_digits=15, decimal_places=4, initial=0, help_text="Per full billing period."
+    )
+    included_allowance = forms.DecimalField(
+        max_digits=15,
+        decimal_places=4,
+        initial=0,
+        help_text="Usage money included each period.",
+    )
+    overage_policy = forms.ChoiceField(
+        choices=ContractTerms.Overage.choices, initial=ContractTerms.Overage.ARREARS
+    )
+    minimum_commitment = forms.DecimalField(
+        max_digits=15,
+        decimal_places=4,
+        initial=0,
+        help_text="Usage money billed at least each period (0: none).",
+    )
+    discount_percent = forms.DecimalField(
+        label="Discount (%)",
+        max_digits=7,
+        decimal_places=4,
+        initial=0,
+        help_text="Taken off usage, e.g. 10 for 10 %.",
+    )
+    price_overrides = OverridesField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="Rates replaced for this customer, by price name: "
+        '{"gpt-4o": {"rate_in": {"amount": "2.00", "per": 1000000}}}. Amounts in quotes.',
+    )
+    note = forms.CharField(max_length=200, required=False)
+
+    TERMS_FIELDSET = (
+        "Terms",
+        {
+            "fields": (
+                "rate_card",
+                ("fixed_fee", "included_allowance"),
+                ("overage_policy", "minimum_commitment"),
+                "discount_percent",
+                "price_overrides",
+                "note",
+            )
+        },
+    )
+
+    def terms(self) -> dict:
+        values = {name: self.cleaned_data[name] for name in TERMS_FIELDS}
+        if values["price_overrides"] in (None, ""):
+            values["price_overrides"] = {}
+        return {**values, "note": self.cleaned_data["note"]}
+
+
+class ContractAddForm(TermsForm):
+    customer = forms.ModelChoiceField(
+        queryset=Customer.objects.order_by("external_id"),
+        widget=AutocompleteSelect(Contract._meta.get_field("customer"), admin.site),
+    )
+    starts_at = forms.SplitDateTimeField(
+        label="Starts at", widget=AdminSplitDateTime, help_text="UTC."
+    )
+    ends_at = forms.SplitDateTimeField(
+        label="Ends at",
+        widget=AdminSplitDateTime,
+        required=False,
+        help_text="UTC, exclusive. Empty: open-ended.",
+    )
+    billing_cycle = forms.ChoiceField(
+        choices=Contract.Cycle.choices, initial=Contract.Cycle.MONTHLY
+    )
+    anchor_day = forms.IntegerField(
+        required=False,
+        help_text="Day of the month periods start on, 1-31 (31: the month's last day). "
+        "Empty: the start's day.",
+    )
+    anchor_month = forms.TypedChoiceField(
+        choices=[("", "— the start's month —"), *MONTHS.items()],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="Quarterly and yearly periods count their months from this one.",
+    )
+
+    FIELDSETS = (
+        (
+            None,
+            {
+                "fields": ("customer", "starts_at", "ends_at"),
+            },
+        ),
+        (
+            "Billing cycle",
+            {
+                "fields": ("billing_cycle", ("anchor_day", "anchor_month")),
+                "description": "Fixed for the contract's life: to bill on another cycle, end "
+                "the contract (at a period's end) and add a new one from that instant.",
+            },
+        ),
+        TermsForm.TERMS_FIELDSET,
+    )
+
+    def contract(self) -> dict:
+        names = ("customer", "starts_at", "ends_at", "billing_cycle", "anchor_day", "anchor_month")
+        return {name: self.cleaned_data[name] for name in names}
+
+
+class AmendmentForm(TermsForm):
+    effective_from = forms.SplitDateTimeField(
+        label="Effective from", widget=AdminSplitDateTime, help_text=INSTANT_HELP
+    )
+
+    FIELDSETS = (
+        (None, {"fields": ("effective_from",)}),
+        TermsForm.TERMS_FIELDSET,
+    )
+
+
+class ContractEndForm(forms.Form):
+    ends_at = forms.SplitDateTimeField(
+        label="Ends at",
+        widget=AdminSplitDateTime,
+        required=False,
+        help_text="UTC, exclusive: usage from this instant on is no longer under this "
+        "contract. Empty: open-ended (re-opens an ended contract).",
+    )
+
+    FIELDSETS = ((None, {"fields": ("ends_at",)}),)
+
+
+def _add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """A service's refusal as form errors: on the field it names, else on the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _terms_history(contract: Contract) -> list[ContractTerms]:
+    """The contract's terms, oldest first, each with its overrides as JSON text to show."""
+    history = list(contract.terms.select_related("rate_card").order_by("number"))
+    for terms in history:
+        terms.overrides_json = (
+            _overrides_text(terms.price_overrides) if terms.price_overrides else ""
+        )
+    return history
+
+
+# --- the history inline and the contract admin --------------------------------------------
+
+TERMS_COLUMNS = (
+    "number",
+    "effective_from",
+    "rate_card",
+    "fixed_fee",
+    "included_allowance",
+    "overage_policy",
+    "minimum_commitment",
+    "discount_percent",
+    "price_overrides",
+    "note",
+    "created_by",
+    "created_at",
+)
+
+
+class ContractTermsInline(admin.TabularInline):
+    """Every set of terms, oldest first: shown, never edited or deleted."""
+
+    model = ContractTerms
+    verbose_name = "terms"
+    verbose_name_plural = "Terms history (number 1 is the contract, each amendment the next)"
+    fields = TERMS_COLUMNS
+    readonly_fields = TERMS_COLUMNS
+    ordering = ("number",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("rate_card")
+
+
+class CustomerFilter(admin.SimpleListFilter):
+    """One customer's contracts (the list's "all contracts" links): shown while in use."""
+
+    title = "customer"
+    parameter_name = "customer"
+
+    def lookups(self, request, model_admin):
+        # Django applies only filters that show choices: an unknown value gets one too.
+        value = self.value()
+        if value is None:
+            return []
+        customer = self._customer()
+        return [(value, str(customer) if customer else f"no customer {value!r}")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        customer = self._customer()
+        return queryset.filter(customer=customer) if customer else queryset.none()
+
+    def _customer(self) -> Customer | None:
+        value = self.value()
+        if not value or not value.isdigit():
+            return None
+        return Customer.objects.filter(pk=int(value)).first()
+
+
+@admin.register(Contract)
+class ContractAdmin(admin.ModelAdmin):
+    list_display = (
+        "customer",
+        "billing_cycle",
+        "starts_at",
+        "ends_at",
+        "current_rate_card",
+        "customer_contracts",
+    )
+    list_filter = (CustomerFilter, "billing_cycle")
+    search_fields = ("customer__external_id", "customer__name")
+    search_help_text = "Search by the customer's external id or name."
+    list_select_related = ("customer",)
+    ordering = ("customer__external_id", "starts_at")
+    fields = (
+        "customer_link",
+        "starts_at",
+        "ends_at",
+        "billing_cycle",
+        "anchor_day",
+        "anchor_month",
+        "current_period",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = [ContractTermsInline]
+
+    # Contracts change only through the Amend and End pages; nothing is deleted.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_amend_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.change_contract")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                models.Prefetch("terms", queryset=ContractTerms.objects.select_related("rate_card"))
+            )
+        )
+
+    # --- columns and read-only fields ---
+
+    @admin.display(description="customer's contracts")
+    def customer_contracts(self, obj: Contract) -> str:
+        url = reverse("admin:contracts_contract_changelist")
+        return format_html(
+            '<a href="{}?customer={}">all of {}</a>', url, obj.customer_id, obj.customer.external_id
+        )
+
+    @admin.display(description="customer")
+    def customer_link(self, obj: Contract) -> str:
+        customer_url = reverse("admin:contracts_customer_change", args=[obj.customer_id])
+        contracts_url = reverse("admin:contracts_contract_changelist")
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}?customer={}">all contracts</a>',
+            customer_url,
+            obj.customer,
+            contracts_url,
+            obj.customer_id,
+        )
+
+    @admin.display(description="current rate card")
+    def current_rate_card(self, obj: Contract) -> str:
+        terms = contract_terms_current(contract=obj)
+        return terms.rate_card.name if terms else "—"
+
+    @admin.display(description="current period (UTC)")
+    def current_period(self, obj: Contract) -> str:
+        start, end = obj.period_bounds(timezone.now())
+        return f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (periods are [start, end))"
+
+    # --- pages ---
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/amend/",
+                self.admin_site.admin_view(self.amend_view),
+                name="{}_{}_amend".format(*info),
+            ),
+            path(
+                "<path:object_id>/end/",
+                self.admin_site.admin_view(self.end_view),
+                name="{}_{}_end".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "has_amend_permission": self.has_amend_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A contract with its first terms, through contract_create."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ContractAddForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                contract = contract_create(
+                    **form.contract(), **form.terms(), created_by=request.user.get_username()
+                )
+            except ValidationError as error:
+                _add_service_errors(form, error)
+            else:
+                self.log_addition(request, contract, [{"added": {}}])
+                self.message_user(request, f"Contract {contract} added.", messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:contracts_contract_change", args=[contract.pk])
+                )
+        return self._form_page(
+            request,
+            form=form,
+            fieldsets=ContractAddForm.FIELDSETS,
+            title="Add contract",
+            submit="Add contract",
+        )
+
+    def amend_view(self, request, object_id):
+        """New terms from an instant, prefilled with the latest terms (contract_amend)."""
+        if not self.has_amend_permission(request):
+            raise PermissionDenied
+        contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+        latest = contract.terms.select_related("rate_card").order_by("-number").first()
+        initial = {name: getattr(latest, name) for name in TERMS_FIELDS}
+        form = AmendmentForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                terms = contract_amend(
+                    contract=contract,
+                    effective_from=form.cleaned_data["effective_from"],
+                    created_by=request.user.get_username(),
+                    **form.terms(),
+                )
+            except ValidationError as error:
+                _add_service_errors(form, error)
+            else:
+                message = (
+                    f"Amended: terms {terms.number} from {terms.effective_from:%Y-%m-%d %H:%M} UTC."
+                )
+                self.log_change(request, contract, message)
+                self.message_user(request, message, messages.SUCCESS)
+                return self._back_to(contract)
+        return self._form_page(
+            request,
+            form=form,
+            fieldsets=AmendmentForm.FIELDSETS,
+            title=f"Amend {contract}",
+            submit="Amend",
+            contract=contract,
+            intro=(
+                f"The form holds the latest terms (number {latest.number}, from "
+                f"{latest.effective_from:%Y-%m-%d %H:%M} UTC). Change what the amendment "
+                "changes and choose when it takes effect; it may be mid-period (fees and "
+                "allowances are prorated) and must come after the latest terms start."
+            ),
+        )
+
+    def end_view(self, request, object_id):
+        """End the contract, move its end, or re-open it (contract_end)."""
+        if not self.has_amend_permission(request):
+            raise PermissionDenied
+        contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+        form = ContractEndForm(request.POST or None, initial={"ends_at": contract.ends_at})
+        if request.method == "POST" and form.is_valid():
+            before = contract.ends_at
+            try:
+                contract = contract_end(contract=contract, ends_at=form.cleaned_data["ends_at"])
+            except ValidationError as error:
+                _add_service_errors(form, error)
+            else:
+                if contract.ends_at == before:
+                    self.message_user(request, "Nothing changed.", messages.INFO)
+                else:
+                    message = (
+                        f"Ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."
+                        if contract.ends_at
+                        else "Open-ended."
+                    )
+                    self.log_change(request, contract, message)
+                    self.message_user(request, message, messages.SUCCESS)
+                return self._back_to(contract)
+        return self._form_page(
+            request,
+            form=form,
+            fieldsets=ContractEndForm.FIELDSETS,
+            title=f"End {contract}",
+            submit="Save the end",
+            contract=contract,
+            intro=(
+                "The end must come after the latest terms start and may not reach into "
+                "the customer's next contract. To change the billing cycle or anchor, end "
+                "this contract at a period's end and add a new one from that instant."
+            ),
+        )
+
+    def _back_to(self, contract: Contract) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[contract.pk]))
+
+    def _form_page(self, request, *, form, fieldsets, title, submit, contract=None, intro=""):
+        adminform = helpers.AdminForm(form, list(fieldsets), {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "opts": self.opts,
+            "original": contract,
+            "adminform": adminform,
+            "errors": helpers.AdminErrorList(form, []),
+            "media": self.media + adminform.media,
+            "submit_label": submit,
+            "intro": intro,
+            "terms_history": _terms_history(contract) if contract else [],
+        }
+        return TemplateResponse(request, "admin/contracts/contract/contract_form.html", context)
