@@ -180,6 +180,11 @@ class ContractEndForm(forms.Form):
     FIELDSETS = ((None, {"fields": ("ends_at",)}),)
 
 
+def _posted(request):
+    """The POSTed data (even empty, so a bare POST shows what is missing), or None."""
+    return request.POST if request.method == "POST" else None
+
+
 def _add_service_errors(form: forms.Form, error: ValidationError) -> None:
     """A service's refusal as form errors: on the field it names, else on the form."""
     if not hasattr(error, "error_dict"):
@@ -376,7 +381,7 @@ class ContractAdmin(admin.ModelAdmin):
         """A contract with its first terms, through contract_create."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ContractAddForm(request.POST or None)
+        form = ContractAddForm(_posted(request))
         if request.method == "POST" and form.is_valid():
             try:
                 contract = contract_create(
@@ -405,7 +410,7 @@ class ContractAdmin(admin.ModelAdmin):
         contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
         latest = contract.terms.select_related("rate_card").order_by("-number").first()
         initial = {name: getattr(latest, name) for name in TERMS_FIELDS}
-        form = AmendmentForm(request.POST or None, initial=initial)
+        form = AmendmentForm(_posted(request), initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
                 terms = contract_amend(
@@ -443,7 +448,7 @@ class ContractAdmin(admin.ModelAdmin):
         if not self.has_amend_permission(request):
             raise PermissionDenied
         contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
-        form = ContractEndForm(request.POST or None, initial={"ends_at": contract.ends_at})
+        form = ContractEndForm(_posted(request), initial={"ends_at": contract.ends_at})
         if request.method == "POST" and form.is_valid():
             before = contract.ends_at
             try:

@@ -429,6 +429,41 @@ def test_a_refused_contract_shows_form_errors_and_stores_nothing(
     assert LogEntry.objects.count() == 0
 
 
+def test_an_empty_post_names_the_required_fields(admin_client, signed):
+    before = contracts_snapshot()
+
+    responses = [admin_client.post(ADD_URL, {}), admin_client.post(amend_url(signed), {})]
+
+    required = ["This field is required."]
+    assert form_errors(responses[0]) == dict.fromkeys(
+        (
+            "rate_card",
+            "fixed_fee",
+            "included_allowance",
+            "overage_policy",
+            "minimum_commitment",
+            "discount_percent",
+            "customer",
+            "starts_at",
+            "billing_cycle",
+        ),
+        required,
+    )
+    assert form_errors(responses[1]) == dict.fromkeys(
+        (
+            "rate_card",
+            "fixed_fee",
+            "included_allowance",
+            "overage_policy",
+            "minimum_commitment",
+            "discount_percent",
+            "effective_from",
+        ),
+        required,
+    )
+    assert contracts_snapshot() == before
+
+
 def test_a_rate_card_in_another_currency_is_a_form_error(admin_client, acme):
     euro = card_create("Euro", "EUR")
 
