@@ -349,11 +349,13 @@ def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:
     """Put a customer's events with a timestamp in [start, end) back in the rating queue
     (terms changed, or a period is re-rated): one INSERT ... SELECT, nothing in memory.
 
-    An event still queued may be in a batch a rater took before this change committed,
-    and rated with what it read then. So a queued event is not skipped (DO NOTHING would
-    not wait for the rater): DO UPDATE locks it, which waits for that rater to commit and
-    delete it, and then the event is queued again, to be rated with what is now in force.
-    In id order, so two of these for one customer do not deadlock."""
+    An event may be in a batch that a rater took before this change committed and is
+    rating with what it read then: the insert waits for that rater's transaction, which
+    holds the event's queue row, and queues the event again once it commits, to be rated
+    with what is in force now. DO UPDATE, not DO NOTHING: it waits for a row however a
+    rater holds it (taken with DELETE, or only locked FOR UPDATE), where DO NOTHING passes
+    over a row that is only locked and the change is lost (tests/billing/
+    test_rating_races.py). In id order, so two of these for one customer do not deadlock."""
     adapt = connection.ops.adapt_datetimefield_value
     bounds, params = "timestamp >= %s", [customer_id, adapt(start)]
     if end is not None:

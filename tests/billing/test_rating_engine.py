@@ -306,7 +306,10 @@ def test_an_event_queued_again_with_the_same_terms_moves_no_money(contract):
     rate()
     before = rollups()
     UnratedEvent.objects.bulk_create(
-        [UnratedEvent(event_id=pk) for pk in RatedEvent.objects.values_list("event_id", flat=True)]
+        [
+            UnratedEvent(event_id=pk, customer_id=customer)
+            for pk, customer in RatedEvent.objects.values_list("event_id", "event__customer_id")
+        ]
     )
 
     assert rate() == 2
@@ -856,8 +859,10 @@ def test_any_split_into_batches_gives_the_same_rollups(mixed_usage, sizes, again
         # Some events queued again (a re-rate with unchanged terms), rated in other batches.
         pks = RatedEvent.objects.filter(
             event__event_id__in=[f"e{i:03}" for i in again]
-        ).values_list("event_id", flat=True)
-        UnratedEvent.objects.bulk_create([UnratedEvent(event_id=pk) for pk in pks])
+        ).values_list("event_id", "event__customer_id")
+        UnratedEvent.objects.bulk_create(
+            [UnratedEvent(event_id=pk, customer_id=customer) for pk, customer in pks]
+        )
         second = _rated_in(list(reversed(sizes)))
         transaction.set_rollback(True)
 
