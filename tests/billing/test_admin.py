@@ -1,0 +1,133 @@
+"""Rated usage in the admin: read-only lists where unpriced and failed usage shows its reason."""
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from billing.models import RatedEvent, UsageRollup
+from contracts.services import customer_create
+
+from .conftest import event, ingest, rate, rollups
+
+ROLLUPS_URL = "/admin/billing/usagerollup/"
+RATED_URL = "/admin/billing/ratedevent/"
+
+
+def nov(day: int) -> datetime:
+    return datetime(2026, 11, day, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def usage(contract):
+    """acme: two priced calls and one of a model the card does not price; globex: one call
+    and no contract."""
+    customer_create(external_id="globex", name="Globex", currency="USD")
+    ingest(
+        event("a1", nov(3)),
+        event("a2", nov(4), feature="chat"),
+        event("a3", nov(5), model="llama-3-70b"),
+        event("g1", nov(6), customer="globex"),
+    )
+    rate()
+
+
+def listed(response) -> list[tuple]:
+    """(customer, status, model, events, reason) of each row the changelist shows."""
+    return sorted(
+        (r.customer.external_id, r.status, r.model, r.event_count, r.reason)
+        for r in response.context["cl"].result_list
+    )
+
+
+def test_the_rollup_list_shows_unpriced_usage_with_its_reason(admin_client, usage):
+    response = admin_client.get(ROLLUPS_URL)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "no price of Standard v1 matches &#x27;llama-3-70b&#x27;" in page
+    assert "no contract in force" in page
+    assert "gpt-4o (Standard v1)" in page  # the line and the price it was rated by
+    assert "0.010000000000" in page
+    assert listed(response) == [
+        ("acme", "rated", "gpt-4o", 1, ""),
+        ("acme", "rated", "gpt-4o", 1, ""),
+        ("acme", "unpriced", "llama-3-70b", 1, "no price of Standard v1 matches 'llama-3-70b'"),
+        ("globex", "unpriced", "gpt-4o", 1, "no contract in force"),
+    ]
+
+
+def test_unpriced_usage_is_one_filter_away(admin_client, usage):
+    response = admin_client.get(ROLLUPS_URL, {"status__exact": "unpriced"})
+
+    assert response.status_code == 200
+    assert listed(response) == [
+        ("acme", "unpriced", "llama-3-70b", 1, "no price of Standard v1 matches 'llama-3-70b'"),
+        ("globex", "unpriced", "gpt-4o", 1, "no contract in force"),
+    ]
+    assert (
+        admin_client.get(ROLLUPS_URL, {"status__exact": "failed"}).context["cl"].result_count == 0
+    )
+
+
+def test_rollups_are_searched_by_customer_and_model_and_filtered_by_period(admin_client, usage):
+    by_customer = admin_client.get(ROLLUPS_URL, {"q": "globex"})
+    by_model = admin_client.get(ROLLUPS_URL, {"q": "llama"})
+    november = admin_client.get(ROLLUPS_URL, {"period": "2026-11-01T00:00:00+00:00"})
+    october = admin_client.get(ROLLUPS_URL, {"period": "2026-10-01T00:00:00+00:00"})
+
+    assert [row[0] for row in listed(by_customer)] == ["globex"]
+    assert [row[2] for row in listed(by_model)] == ["llama-3-70b"]
+    assert len(listed(november)) == 4
+    assert listed(october) == []
+    assert "from 2026-11-01 00:00 UTC" in november.content.decode()
+
+
+def test_a_rollup_can_be_looked_at_but_not_added_changed_or_deleted(admin_client, usage):
+    rollup = UsageRollup.objects.get(status="unpriced", customer__external_id="globex")
+    before = rollups()
+
+    page = admin_client.get(f"{ROLLUPS_URL}{rollup.pk}/change/")
+    add = admin_client.get(f"{ROLLUPS_URL}add/")
+    change = admin_client.post(f"{ROLLUPS_URL}{rollup.pk}/change/", {"event_count": "0"})
+    delete = admin_client.post(f"{ROLLUPS_URL}{rollup.pk}/delete/", {"post": "yes"})
+    bulk = admin_client.post(
+        ROLLUPS_URL, {"action": "delete_selected", "_selected_action": [rollup.pk], "post": "yes"}
+    )
+
+    assert page.status_code == 200
+    assert "no contract in force" in page.content.decode()
+    assert (add.status_code, change.status_code, delete.status_code) == (403, 403, 403)
+    assert bulk.status_code in (200, 302)
+    assert rollups() == before
+
+
+def test_rated_events_show_their_amount_rollup_and_reason(admin_client, usage):
+    response = admin_client.get(RATED_URL)
+    found = admin_client.get(RATED_URL, {"q": "a3"})
+
+    assert response.status_code == 200
+    rows = {
+        (rated.event.event_id, rated.amount, rated.reason)
+        for rated in response.context["cl"].result_list
+    }
+    assert rows == {
+        ("a1", D("0.010000000000"), ""),
+        ("a2", D("0.010000000000"), ""),
+        ("a3", None, "no price of Standard v1 matches 'llama-3-70b'"),
+        ("g1", None, "no contract in force"),
+    }
+    assert [rated.event.event_id for rated in found.context["cl"].result_list] == ["a3"]
+    rated = RatedEvent.objects.get(event__event_id="a3")
+    assert admin_client.get(f"{RATED_URL}{rated.pk}/change/").status_code == 200
+    assert admin_client.get(f"{RATED_URL}add/").status_code == 403
+    assert admin_client.post(f"{RATED_URL}{rated.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert RatedEvent.objects.count() == 4
+
+
+def test_staff_without_permission_cannot_see_rated_usage(client, django_user_model, usage):
+    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(user)
+
+    assert client.get(ROLLUPS_URL).status_code == 403
+    assert client.get(RATED_URL).status_code == 403
