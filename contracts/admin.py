@@ -2,8 +2,11 @@
 
 from django.contrib import admin, messages
 from django.db import models
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import ngettext
 
+from .admin_price_builder import PriceBuilderAdminMixin, rates_text
 from .models import ApiKey, CatalogPrice, Customer, Price, RateCard, RateCardVersion
 from .services import api_key_create, api_key_revoke, customer_create, customer_update
 
@@ -125,8 +128,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 class ViewOnlyAdmin(admin.ModelAdmin):
-    """Shown, not edited here: prices change through the services (a version that has rated
-    usage never changes), which the price builder will call."""
+    """Shown, not edited here: prices change through the price builder's pages, which call
+    the services (a version that has rated usage never changes)."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -150,9 +153,48 @@ class PriceInline(admin.TabularInline):
 
 
 @admin.register(RateCard)
-class RateCardAdmin(ViewOnlyAdmin):
+class RateCardAdmin(PriceBuilderAdminMixin, ViewOnlyAdmin):
+    """Rate cards are made and priced through the price builder (contracts.admin_price_builder);
+    a card's name and currency stay as created, since contracts and rated usage refer to them."""
+
     list_display = ("name", "currency", "created_at")
     search_fields = ("name",)
+    fields = ("name", "currency", "description", "created_at")
+    actions = ("clone_selected", "schedule_selected")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        versions = RateCardVersion.objects.filter(rate_card_id=object_id).order_by("number")
+        versions = list(versions.prefetch_related("prices"))
+        for version in versions:
+            for price in version.prices.all():
+                price.rates_text = rates_text(price.rates, price.formula)
+        extra_context = {
+            **(extra_context or {}),
+            "versions": versions,
+            "may_add_price": self.has_add_price_permission(request),
+            "may_change_price": self.has_change_price_permission(request),
+            "may_clone": self.has_clone_permission(request),
+            "may_schedule": self.has_schedule_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Clone the selected rate card…", permissions=["clone"])
+    def clone_selected(self, request, queryset):
+        return self._one_selected(request, queryset, "clone")
+
+    @admin.action(
+        description="Schedule a new version of the selected rate card…", permissions=["schedule"]
+    )
+    def schedule_selected(self, request, queryset):
+        return self._one_selected(request, queryset, "schedule")
+
+    def _one_selected(self, request, queryset, page: str):
+        """Both actions ask about one card (a new name, an instant) on a page of their own."""
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one rate card.", messages.WARNING)
+            return None
+        url = reverse(f"admin:contracts_ratecard_{page}", args=[queryset.get().pk])
+        return HttpResponseRedirect(url)
 
 
 @admin.register(RateCardVersion)

@@ -6,7 +6,16 @@ from datetime import UTC
 from django.db import connection, models
 from django.utils import timezone
 
-from .models import KEY_PATTERN, ApiKey, Contract, ContractTerms, Customer, RateCard, api_key_hash
+from .models import (
+    KEY_PATTERN,
+    ApiKey,
+    CatalogPrice,
+    Contract,
+    ContractTerms,
+    Customer,
+    RateCard,
+    api_key_hash,
+)
 
 
 def api_key_get_active(*, key: str) -> ApiKey | None:
@@ -134,3 +143,15 @@ def rate_card_customers(*, rate_card: RateCard, at=None) -> list[Customer]:
         if terms is not None and terms.rate_card_id == rate_card.pk:
             using.append(customer)
     return using
+
+
+def catalog_models() -> list[CatalogPrice]:
+    """The catalog's price in force today for each model, by provider and model: the model
+    picker of the admin's price builder lists them, with their list prices as a hint."""
+    today = timezone.now().date()
+    latest = {}
+    for entry in CatalogPrice.objects.filter(effective_from__lte=today).order_by(
+        "provider", "model", "-effective_from"
+    ):
+        latest.setdefault((entry.provider, entry.model), entry)
+    return list(latest.values())

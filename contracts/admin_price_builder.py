@@ -1,0 +1,1006 @@
+"""The price builder: how billing ops price a model in the admin, without writing code.
+
+One page asks for what a person knows: the model (or a pattern such as `gpt-4o*`) and
+its prices per million input, output and cached-input tokens, plus rows for any other
+metric. The formula that charges them is written from those rates
+(`contracts.price_builder.formula_for_rates`) and shown under "Advanced", where it may be
+written by hand instead. Beside the form, a live preview prices a sample call, term by
+term, exactly as the rating engine will.
+
+The forms here only read and check what was typed (the models' own `full_clean`, run
+early, so every mistake on the page is shown at once); every write is a call to
+`contracts.services`, so the admin holds no pricing rules of its own.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.forms import formset_factory
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from .formula import Formula, FormulaError, formula_parse
+from .metrics import METRIC_NAME, STANDARD_METRICS
+from .models import Price, RateCard, RateCardVersion, validate_currency
+from .price_builder import RATE_NAME_PATTERN, STANDARD_RATES, formula_for_rates
+from .price_preview import money_text, price_preview, rate_per_unit
+from .selectors import catalog_models
+from .services import (
+    price_create,
+    price_update,
+    rate_card_clone,
+    rate_card_create_with_price,
+    rate_card_version_schedule,
+)
+
+PER_1M = 1_000_000
+#: The sample call the preview prices until the user changes it.
+SAMPLE_DEFAULTS = {
+    "input_tokens": 1_000,
+    "output_tokens": 500,
+    "cached_input_tokens": 2_000,
+    "cache_creation_input_tokens": 0,
+}
+SAMPLE_LABELS = {
+    "input_tokens": "Input tokens",
+    "output_tokens": "Output tokens",
+    "cached_input_tokens": "Cached input tokens",
+    "cache_creation_input_tokens": "Cache-write tokens",
+}
+MAX_AMOUNT = Decimal(10) ** 12
+MAX_PLACES = 12
+MAX_OTHER_RATES = 20
+_AMOUNT = re.compile(r"^(\d+(\.\d*)?|\.\d+)$", re.ASCII)
+_COUNT = re.compile(r"^(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$", re.ASCII)
+_DATETIME_INPUT = "%Y-%m-%dT%H:%M"
+
+
+# --- fields ------------------------------------------------------------------------------
+
+
+class AmountField(forms.CharField):
+    """A price as typed, read into an exact Decimal: `2.50` stays 2.50 and is stored as
+    the text "2.50"; floats, exponents and thousands separators are refused, since a
+    misread comma would change a price a thousandfold."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        attrs = {"inputmode": "decimal", "autocomplete": "off", "size": 10, "class": "tt-amount"}
+        kwargs.setdefault("widget", forms.TextInput(attrs=attrs))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        text = super().to_python(value).strip()
+        if not text:
+            return None
+        if not _AMOUNT.match(text):
+            raise ValidationError(
+                f"'{text}' is not an amount: write it like 2.50 (digits and a point)."
+            )
+        amount = Decimal(text)
+        if amount >= MAX_AMOUNT:
+            raise ValidationError("The amount is too large.")
+        if -amount.as_tuple().exponent > MAX_PLACES:
+            raise ValidationError(f"Use at most {MAX_PLACES} decimal places.")
+        return amount
+
+
+class InstantInput(forms.DateTimeInput):
+    """The browser's own date and time picker; the admin's time zone is UTC."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format=_DATETIME_INPUT)
+
+
+def _this_minute() -> datetime:
+    return timezone.now().replace(second=0, microsecond=0)
+
+
+def _next_midnight() -> datetime:
+    return (timezone.now() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- forms -------------------------------------------------------------------------------
+
+
+class RateCardFieldsForm(forms.Form):
+    """The new rate card: a name, its currency and when its first version starts."""
+
+    rate_card_name = forms.CharField(
+        label="Rate card name", max_length=200, help_text="For example “List prices 2026”."
+    )
+    currency = forms.CharField(
+        max_length=3,
+        initial="USD",
+        help_text="ISO code such as USD or EUR; every price on the card is in it.",
+        widget=forms.TextInput(attrs={"size": 4, "autocomplete": "off"}),
+    )
+    effective_from = forms.DateTimeField(
+        label="Effective from (UTC)",
+        required=False,
+        widget=InstantInput,
+        help_text="Usage from this instant on is priced by this card. Empty: now.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_from"].initial = _this_minute
+
+    def clean_currency(self):
+        currency = self.cleaned_data["currency"].strip().upper()
+        validate_currency(currency)
+        return currency
+
+    def clean(self):
+        cleaned = super().clean()
+        if "rate_card_name" in cleaned and "currency" in cleaned:
+            card = RateCard(name=cleaned["rate_card_name"], currency=cleaned["currency"])
+            try:
+                card.full_clean()
+            except ValidationError as error:
+                _add_model_errors(self, error, {"name": "rate_card_name"})
+        return cleaned
+
+
+class OtherRateForm(forms.Form):
+    """A row for a metric beyond the four token prices: web searches, images, audio..."""
+
+    metric = forms.CharField(
+        required=False,
+        max_length=63,
+        widget=forms.TextInput(attrs={"list": "tt-metric-names", "autocomplete": "off"}),
+    )
+    amount = AmountField(label="Price")
+    per = forms.TypedChoiceField(
+        label="Unit",
+        choices=[(PER_1M, "per 1M"), (1_000, "per 1K"), (1, "per unit")],
+        coerce=int,
+        initial=PER_1M,
+    )
+    rate = forms.CharField(
+        label="Rate name",
+        required=False,
+        max_length=45,
+        widget=forms.TextInput(attrs={"placeholder": "rate_ + metric", "autocomplete": "off"}),
+    )
+
+    def clean_metric(self):
+        metric = self.cleaned_data["metric"].strip()
+        if metric and not METRIC_NAME.match(metric):
+            raise ValidationError(
+                f"'{metric}' is not a metric name: lowercase letters, digits and _, "
+                "starting with a letter."
+            )
+        if metric in STANDARD_RATES.values():
+            raise ValidationError(f"{metric} has its own price above.")
+        return metric
+
+    def clean(self):
+        cleaned = super().clean()
+        metric, amount = cleaned.get("metric"), cleaned.get("amount")
+        rate = (cleaned.get("rate") or "").strip() or (f"rate_{metric}" if metric else "")
+        if "metric" in self.errors or "amount" in self.errors:
+            return cleaned
+        if amount is None and (metric or cleaned.get("rate")):
+            self.add_error("amount", f"Enter the price of {metric or rate}.")
+        elif amount is not None and not rate:
+            self.add_error("metric", "Which metric does this price charge?")
+        elif rate and not re.match(RATE_NAME_PATTERN, rate):
+            field = "rate" if cleaned.get("rate") else "metric"
+            self.add_error(
+                field, f"'{rate}' cannot name a rate: use rate_ and up to 40 of a-z, 0-9, _."
+            )
+        cleaned["rate"] = rate
+        return cleaned
+
+
+class BaseOtherRateFormSet(forms.BaseFormSet):
+    def clean(self):
+        if any(self.errors):
+            return
+        rows = {}
+        for number, form in enumerate(self.forms, 1):
+            rate = form.cleaned_data.get("rate")
+            if rate and rate in rows:
+                raise ValidationError(
+                    f"Rows {rows[rate]} and {number} both price {rate}: keep one of them."
+                )
+            rows.setdefault(rate, number)
+
+    def rows(self) -> list[dict]:
+        """The filled rows: metric (may be empty with a hand-written formula), rate, amount, per."""
+        return [form.cleaned_data for form in self.forms if form.cleaned_data.get("rate")]
+
+
+OtherRateFormSet = formset_factory(
+    OtherRateForm,
+    formset=BaseOtherRateFormSet,
+    extra=1,
+    max_num=MAX_OTHER_RATES,
+    validate_max=True,
+)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What the rate fields and the formula add up to, ready to store on a Price."""
+
+    rates: dict[str, dict]
+    written_formula: str
+    formula: str
+    extra_metrics: list[str]
+    parsed: Formula
+
+
+class PricingForm(forms.Form):
+    """The prices and the formula: all the preview needs, and the heart of the builder."""
+
+    rate_in = AmountField(label="Input price", help_text="per 1M input tokens")
+    rate_out = AmountField(label="Output price", help_text="per 1M output tokens")
+    rate_cached = AmountField(
+        label="Cached input price", help_text="per 1M input tokens read from a prompt cache"
+    )
+    rate_cache_write = AmountField(
+        label="Cache write price", help_text="per 1M input tokens written to a prompt cache"
+    )
+    custom_formula = forms.BooleanField(
+        label="Write the formula myself",
+        required=False,
+        help_text="Ticked, the formula below is saved exactly as typed; "
+        "otherwise it is written from the prices.",
+    )
+    formula = forms.CharField(
+        required=False,
+        max_length=2_000,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"}),
+        help_text="Metrics times rates, e.g. input_tokens * rate_in; with min, max, ceil, "
+        "floor, round and if(condition, then, else). In the formula a rate is the price of "
+        "one unit: 2.50 per 1M is 0.0000025.",
+    )
+    extra_metrics = forms.CharField(
+        label="Other metrics the formula uses",
+        required=False,
+        help_text="Metric names separated by commas, for a formula that uses "
+        "a metric without a price row.",
+    )
+
+    def __init__(self, *args, other_rates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.other_rates = other_rates
+        self.pricing: Pricing | None = None
+        self.formula_error: FormulaError | None = None
+        self.written_formula: str | None = None  # None: the prices are not readable yet
+
+    def is_valid(self) -> bool:
+        # The other-metric rows are part of the price: a bad row makes the whole form bad.
+        return super().is_valid() and self.other_rates.is_valid()
+
+    def clean_extra_metrics(self):
+        names = [name for name in re.split(r"[\s,]+", self.cleaned_data["extra_metrics"]) if name]
+        for name in names:
+            if not METRIC_NAME.match(name):
+                raise ValidationError(f"'{name}' is not a metric name.")
+        return names
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.other_rates.is_valid() or any(
+            name in self.errors for name in (*STANDARD_RATES, "extra_metrics")
+        ):
+            return cleaned
+        custom = cleaned.get("custom_formula", False)
+        rates, rate_metrics = {}, {}
+        for rate, metric in STANDARD_RATES.items():
+            if cleaned.get(rate) is not None:
+                rates[rate] = {"amount": f"{cleaned[rate]:f}", "per": PER_1M}
+                rate_metrics[rate] = metric
+        for row in self.other_rates.rows():
+            if row["rate"] in rates:
+                label = self.fields[row["rate"]].label.lower()
+                self.add_error(
+                    None, f"{row['rate']} is priced twice, as the {label} and in a row: keep one."
+                )
+                return cleaned
+            rates[row["rate"]] = {"amount": f"{row['amount']:f}", "per": row["per"]}
+            if row["metric"]:
+                rate_metrics[row["rate"]] = row["metric"]
+            elif not custom:
+                self.add_error(
+                    None, f"Say which metric {row['rate']} charges, or write the formula yourself."
+                )
+                return cleaned
+        self.written_formula = formula_for_rates(rate_metrics)
+        metrics = {*STANDARD_METRICS, *cleaned["extra_metrics"], *rate_metrics.values()}
+        extra = sorted(metrics - set(STANDARD_METRICS))
+        formula = cleaned.get("formula", "") if custom else self.written_formula
+        if not formula.strip():
+            if custom:
+                self.add_error("formula", "Write a formula, or untick “Write the formula myself”.")
+            else:
+                self.add_error(None, "Enter at least one price.")
+            return cleaned
+        try:
+            parsed = formula_parse(formula, allowed_names=[*metrics, *STANDARD_RATES, *rates])
+            unpriced = sorted(parsed.names & (set(STANDARD_RATES) - set(rates)))
+            if unpriced:
+                fields = ", ".join(self.fields[name].label.lower() for name in unpriced)
+                raise FormulaError(f"the formula uses {', '.join(unpriced)}: enter the {fields}")
+        except FormulaError as error:
+            self.formula_error = error
+            self.add_error("formula" if custom else None, f"Formula: {error}")
+            return cleaned
+        self.pricing = Pricing(
+            rates=rates,
+            written_formula=self.written_formula,
+            formula=formula,
+            extra_metrics=extra,
+            parsed=parsed,
+        )
+        return cleaned
+
+
+class PriceBuilderForm(PricingForm):
+    """A whole price: which calls it charges (model, feature, properties) and how."""
+
+    model_pattern = forms.CharField(
+        label="Model",
+        max_length=200,
+        help_text="A model name such as gpt-4o, or a pattern with * such as gpt-4o*.",
+        widget=forms.TextInput(
+            attrs={"list": "tt-catalog-models", "autocomplete": "off", "size": 30}
+        ),
+    )
+    name = forms.CharField(
+        label="Price name",
+        required=False,
+        max_length=200,
+        help_text="Empty: the model. Unique within the version.",
+    )
+    feature = forms.CharField(
+        required=False, max_length=200, help_text="Only calls for this feature. Empty: any."
+    )
+    property_filters = forms.CharField(
+        label="Properties",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 40, "spellcheck": "false"}),
+        help_text="Only calls with these properties, one per line, e.g. inference=batch.",
+    )
+
+    field_order = ["model_pattern", "name", "feature", "property_filters"]
+
+    def __init__(self, *args, version: RateCardVersion | None = None, price=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version, self.price = version, price
+        self.price_fields: dict | None = None
+
+    def clean_model_pattern(self):
+        return self.cleaned_data["model_pattern"].strip()
+
+    def clean_property_filters(self):
+        filters = {}
+        for number, line in enumerate(self.cleaned_data["property_filters"].splitlines(), 1):
+            if not line.strip():
+                continue
+            key, equals, value = line.partition("=")
+            if not equals or not key.strip():
+                raise ValidationError(f"Line {number}: write name=value, e.g. inference=batch.")
+            if key.strip() in filters:
+                raise ValidationError(f"Line {number}: {key.strip()} is given twice.")
+            filters[key.strip()] = value.strip()
+        return filters
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.pricing is None or self.errors:
+            return cleaned
+        name = cleaned["name"].strip() or cleaned["model_pattern"]
+        self.price_fields = {
+            "name": name,
+            "model_pattern": cleaned["model_pattern"],
+            "feature": cleaned["feature"].strip(),
+            "property_filters": cleaned["property_filters"],
+            "rates": self.pricing.rates,
+            "extra_metrics": self.pricing.extra_metrics,
+            "formula": self.pricing.formula,
+        }
+        if self.version is not None:
+            others = self.version.prices.filter(name=name)
+            if self.price is not None:
+                others = others.exclude(pk=self.price.pk)
+            if others.exists():
+                self.add_error(
+                    "name" if cleaned["name"].strip() else "model_pattern",
+                    f"Version {self.version.number} already has a price named “{name}”: "
+                    "give this one another Price name.",
+                )
+                return cleaned
+        candidate = Price(version=self.version, kind=Price.Kind.PER_EVENT, **self.price_fields)
+        try:
+            candidate.full_clean(exclude=["version"], validate_constraints=False)
+        except ValidationError as error:
+            _add_model_errors(self, error, {"rates": None})
+        return cleaned
+
+
+class CloneForm(forms.Form):
+    name = forms.CharField(label="New rate card name", max_length=200)
+    effective_from = forms.DateTimeField(
+        label="Effective from (UTC)",
+        required=False,
+        widget=InstantInput,
+        help_text="When the copy's first version starts. Empty: now.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_from"].initial = _this_minute
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        try:
+            RateCard(name=name, currency="USD").full_clean()
+        except ValidationError as error:
+            if "name" in error.message_dict:
+                raise ValidationError(error.message_dict["name"]) from None
+        return name
+
+
+class ScheduleForm(forms.Form):
+    effective_from = forms.DateTimeField(
+        label="Effective from (UTC)",
+        widget=InstantInput,
+        help_text="Usage from this instant on is priced by the new version.",
+    )
+    note = forms.CharField(
+        required=False, max_length=200, help_text="Why the prices change, for the record."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_from"].initial = _next_midnight
+
+
+def _add_model_errors(form: forms.Form, error: ValidationError, renames: dict) -> None:
+    """A model's ValidationError onto the form's fields (`renames`: model -> form field)."""
+    if not hasattr(error, "error_dict"):
+        for message in error.messages:
+            form.add_error(None, message)
+        return
+    for field, messages_ in error.message_dict.items():
+        target = renames.get(field, field)
+        if target == NON_FIELD_ERRORS or target not in form.fields:
+            target = None
+        for message in messages_:
+            label = "" if target or field == NON_FIELD_ERRORS else f"{field}: "
+            form.add_error(target, f"{label}{message}")
+
+
+def _service_error(form: forms.Form, error: ValidationError) -> None:
+    """What a service refused (a race the form could not see, a version locked meanwhile)."""
+    if hasattr(error, "error_dict"):
+        for field, messages_ in error.message_dict.items():
+            for message in messages_:
+                where = "" if field == NON_FIELD_ERRORS else f"{field.replace('_', ' ')}: "
+                form.add_error(None, f"Not saved. {where}{message}")
+    else:
+        for message in error.messages:
+            form.add_error(None, f"Not saved. {message}")
+
+
+def price_initial(price: Price) -> tuple[dict, list[dict]]:
+    """A stored price as the builder shows it: the form's initial data and its other rows."""
+    initial = {
+        "model_pattern": price.model_pattern,
+        "name": price.name if price.name != price.model_pattern else "",
+        "feature": price.feature,
+        "property_filters": "\n".join(f"{k}={v}" for k, v in price.property_filters.items()),
+        "extra_metrics": ", ".join(price.extra_metrics),
+    }
+    rows, rate_metrics = [], {}
+    for rate, spec in rates_in_order(price.rates, price.formula):
+        amount = f"{Decimal(spec['amount']):f}"  # "9E+1" is 90 to a person
+        if rate in STANDARD_RATES and spec["per"] == PER_1M:
+            initial[rate] = amount
+            rate_metrics[rate] = STANDARD_RATES[rate]
+            continue
+        metric = rate.removeprefix("rate_")
+        if metric not in STANDARD_METRICS and metric not in price.extra_metrics:
+            metric = ""
+        rows.append({"metric": metric, "amount": amount, "per": spec["per"], "rate": rate})
+        if metric:
+            rate_metrics[rate] = metric
+    written = formula_for_rates(rate_metrics)
+    initial["formula"] = price.formula
+    initial["custom_formula"] = price.formula.strip() != written
+    return initial, rows
+
+
+def rates_in_order(rates: dict, formula: str) -> list[tuple[str, dict]]:
+    """A price's rates in the builder's order: the token prices, then the others as the
+    formula first names them.
+
+    The order a price was typed in is not kept by every database (PostgreSQL's jsonb
+    sorts keys), so it is worked out again here, the same on every backend.
+    """
+
+    def place(item):
+        name = item[0]
+        if name in STANDARD_RATES:
+            return (0, list(STANDARD_RATES).index(name), name)
+        found = re.search(rf"\b{re.escape(name)}\b", formula)
+        return (1, found.start() if found else len(formula), name)
+
+    return sorted(rates.items(), key=place)
+
+
+def rates_text(rates: dict, formula: str) -> str:
+    """A price's rates as people read them: `rate_in 2.50/1M, rate_out 10.00/1M`."""
+    units = {PER_1M: "/1M", 1_000: "/1K", 1: ""}
+    return ", ".join(
+        f"{name} {Decimal(rate['amount']):f}{units.get(rate['per'], '')}"
+        for name, rate in rates_in_order(rates, formula)
+    )
+
+
+# --- the preview ---------------------------------------------------------------------------
+
+
+def samples_parse(data) -> tuple[dict[str, Decimal], list[dict]]:
+    """The sample call from `sample_<metric>` fields (missing: the defaults; 1,000 allowed)."""
+    samples = {metric: Decimal(count) for metric, count in SAMPLE_DEFAULTS.items()}
+    errors = []
+    for key, value in data.items():
+        if not key.startswith("sample_"):
+            continue
+        metric, text = key.removeprefix("sample_"), value.strip()
+        if not METRIC_NAME.match(metric):
+            continue
+        if not text:
+            samples[metric] = Decimal(0)
+        elif _COUNT.match(text) and Decimal(text.replace(",", "")) <= MAX_AMOUNT:
+            samples[metric] = Decimal(text.replace(",", ""))
+        else:
+            errors.append(
+                {
+                    "field": key,
+                    "label": f"Sample {metric.replace('_', ' ')}",
+                    "message": f"'{text}' is not a count: write it like 1000 or 1,000.",
+                }
+            )
+    return samples, errors
+
+
+def preview_payload(form: PricingForm, data) -> dict:
+    """The preview's JSON: the written formula, each term and the total as decimal strings,
+    or what is wrong and where (a formula error's line and column)."""
+    samples, errors = samples_parse(data)
+    currency = str(data.get("currency", "")).strip().upper()
+    payload = {
+        "ok": False,
+        "currency": currency if re.fullmatch(r"[A-Z]{3}", currency) else "",
+        "written_formula": "",
+        "formula": "",
+        "terms": [],
+        "total": None,
+        "rated_total": None,
+        "samples": [],
+        "warnings": [],
+        "errors": errors,
+    }
+    valid = form.is_valid()  # also checks the other-rates formset
+    payload["written_formula"] = form.written_formula
+    metrics_used = list(SAMPLE_DEFAULTS)
+    if form.pricing is not None:
+        payload["formula"] = form.pricing.formula
+        metrics_used += sorted(
+            form.pricing.parsed.names - set(form.pricing.rates) - set(SAMPLE_DEFAULTS)
+        )
+    payload["samples"] = [
+        {
+            "metric": metric,
+            "field": f"sample_{metric}",
+            "label": SAMPLE_LABELS.get(metric, metric.replace("_", " ").capitalize()),
+            "value": f"{samples.get(metric, Decimal(0)):f}",
+        }
+        for metric in metrics_used
+    ]
+    if not valid:
+        payload["errors"] += _form_errors(form)
+    if form.pricing is None or payload["errors"]:
+        return payload
+    pricing = form.pricing
+    per_unit = {
+        name: rate_per_unit(Decimal(spec["amount"]), spec["per"])
+        for name, spec in pricing.rates.items()
+    }
+    try:
+        preview = price_preview(formula=pricing.parsed, rates=per_unit, metrics=samples)
+    except FormulaError as error:
+        payload["errors"].append(_formula_error(error, "formula"))
+        return payload
+    payload.update(
+        ok=True,
+        terms=[
+            {"label": term.label, "text": term.text, "amount": money_text(term.amount)}
+            for term in preview.terms
+        ],
+        total=money_text(preview.total),
+        rated_total=money_text(preview.rated_total),
+    )
+    if preview.total < 0:
+        payload["warnings"].append(
+            "This call would cost less than nothing: rating refuses a negative amount."
+        )
+    return payload
+
+
+def _form_errors(form: PricingForm) -> list[dict]:
+    found = []
+    for field, errors in form.errors.items():
+        for message in errors:
+            if form.formula_error is not None and message == f"Formula: {form.formula_error}":
+                found.append(_formula_error(form.formula_error, field))
+            elif field == NON_FIELD_ERRORS:
+                found.append({"field": None, "label": "", "message": message})
+            else:
+                found.append(
+                    {"field": field, "label": form.fields[field].label or field, "message": message}
+                )
+    for number, row_errors in enumerate(form.other_rates.errors, 1):
+        for field, errors in row_errors.items():
+            for message in errors:
+                found.append(
+                    {
+                        "field": f"other-{number - 1}-{field}",
+                        "label": f"Other metric {number}",
+                        "message": message,
+                    }
+                )
+    for message in form.other_rates.non_form_errors():
+        found.append({"field": None, "label": "Other metrics", "message": message})
+    return found
+
+
+def _formula_error(error: FormulaError, field: str | None) -> dict:
+    line, column = error.position or (None, None)
+    return {
+        "field": field if field != NON_FIELD_ERRORS else None,
+        "label": "Formula",
+        "message": f"Formula: {error}",
+        "what": error.message,
+        "line": line,
+        "column": column,
+        "hint": error.hint,
+        "text": error.text,
+    }
+
+
+# --- the admin views -------------------------------------------------------------------------
+
+
+class PriceBuilderAdminMixin:
+    """RateCardAdmin's pages for pricing: the builder (a new card with its first price, a
+    price added to or changed in a version), its preview, cloning and scheduling."""
+
+    builder_template = "admin/contracts/ratecard/price_builder.html"
+    locked_template = "admin/contracts/ratecard/version_locked.html"
+    form_template = "admin/contracts/ratecard/rate_card_form.html"
+
+    # -- permissions ---------------------------------------------------------------------
+    def has_add_permission(self, request):
+        # A new rate card is made with its first price, in one page.
+        user = request.user
+        return user.has_perm("contracts.add_ratecard") and user.has_perm("contracts.add_price")
+
+    def has_add_price_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.add_price")
+
+    def has_change_price_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.change_price")
+
+    def has_clone_permission(self, request) -> bool:
+        return self.has_add_permission(request)
+
+    def has_schedule_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.add_ratecardversion")
+
+    # -- urls ----------------------------------------------------------------------------
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("preview/", wrap(self.preview_view), name=f"{name}_preview"),
+            path(
+                "version/<int:version_id>/price/add/",
+                wrap(self.price_add_view),
+                name=f"{name}_price_add",
+            ),
+            path(
+                "price/<int:price_id>/change/",
+                wrap(self.price_change_view),
+                name=f"{name}_price_change",
+            ),
+            path("<int:rate_card_id>/clone/", wrap(self.clone_view), name=f"{name}_clone"),
+            path("<int:rate_card_id>/schedule/", wrap(self.schedule_view), name=f"{name}_schedule"),
+            *super().get_urls(),
+        ]
+
+    # -- the builder ---------------------------------------------------------------------
+    def add_view(self, request, form_url="", extra_context=None):
+        """A new rate card and its first price, from one page."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        card_form = RateCardFieldsForm(data)
+        other_rates = OtherRateFormSet(data, prefix="other")
+        form = PriceBuilderForm(data, other_rates=other_rates)
+        if data is not None and all([card_form.is_valid(), form.is_valid()]):
+            try:
+                price = rate_card_create_with_price(
+                    name=card_form.cleaned_data["rate_card_name"],
+                    currency=card_form.cleaned_data["currency"],
+                    effective_from=card_form.cleaned_data["effective_from"],
+                    price=form.price_fields,
+                )
+            except ValidationError as error:
+                _service_error(form, error)
+            else:
+                rate_card = price.version.rate_card
+                self.log_addition(request, rate_card, f"Created with the price “{price}”.")
+                self.message_user(
+                    request,
+                    f"Rate card “{rate_card.name}” created: version 1 prices {price.model_pattern} "
+                    f"from {price.version.effective_from:%Y-%m-%d %H:%M} UTC.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._card_url(rate_card))
+        return self._builder(
+            request,
+            title="Price a model: new rate card",
+            card_form=card_form,
+            form=form,
+            currency=card_form["currency"].value() or "USD",
+        )
+
+    def price_add_view(self, request, version_id):
+        if not self.has_add_price_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(
+            RateCardVersion.objects.select_related("rate_card"), pk=version_id
+        )
+        if version.locked_at is not None:
+            return self._locked(request, version)
+        data = request.POST if request.method == "POST" else None
+        other_rates = OtherRateFormSet(data, prefix="other")
+        form = PriceBuilderForm(data, other_rates=other_rates, version=version)
+        if data is not None and form.is_valid():
+            try:
+                price = price_create(version=version, **form.price_fields)
+            except ValidationError as error:
+                _service_error(form, error)
+            else:
+                self.log_change(
+                    request, version.rate_card, f"Added the price “{price}” to {version}."
+                )
+                self.message_user(request, f"Price “{price}” added to {version}.", messages.SUCCESS)
+                return HttpResponseRedirect(self._card_url(version.rate_card))
+        return self._builder(
+            request,
+            title=f"Add a price to {version}",
+            form=form,
+            version=version,
+            currency=version.rate_card.currency,
+        )
+
+    def price_change_view(self, request, price_id):
+        if not self.has_change_price_permission(request):
+            raise PermissionDenied
+        price = get_object_or_404(Price.objects.select_related("version__rate_card"), pk=price_id)
+        version = price.version
+        if version.locked_at is not None:
+            return self._locked(request, version, price=price)
+        if price.kind != Price.Kind.PER_EVENT:
+            self.message_user(
+                request,
+                f"“{price}” is a {price.get_kind_display().lower()} price: the builder edits "
+                "per-event prices only.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(self._card_url(version.rate_card))
+        if request.method == "POST":
+            other_rates = OtherRateFormSet(request.POST, prefix="other")
+            form = PriceBuilderForm(
+                request.POST, other_rates=other_rates, version=version, price=price
+            )
+        else:
+            initial, rows = price_initial(price)
+            other_rates = OtherRateFormSet(initial=rows, prefix="other")
+            form = PriceBuilderForm(
+                initial=initial, other_rates=other_rates, version=version, price=price
+            )
+        if request.method == "POST" and form.is_valid():
+            try:
+                price = price_update(price=price, **form.price_fields)
+            except ValidationError as error:
+                _service_error(form, error)
+            else:
+                self.log_change(
+                    request, version.rate_card, f"Changed the price “{price}” in {version}."
+                )
+                self.message_user(request, f"Price “{price}” of {version} saved.", messages.SUCCESS)
+                return HttpResponseRedirect(self._card_url(version.rate_card))
+        return self._builder(
+            request,
+            title=f"Change the price “{price}” of {version}",
+            form=form,
+            version=version,
+            price=price,
+            currency=version.rate_card.currency,
+        )
+
+    def _builder(self, request, *, title, form, currency, card_form=None, version=None, price=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "card_form": card_form,
+            "form": form,
+            "other_rates": form.other_rates,
+            "version": version,
+            "rate_card": version.rate_card if version else None,
+            "price": price,
+            "currency": currency,
+            "catalog": [
+                {
+                    "match": entry.match,
+                    "label": f"{entry.provider} {entry.model}",
+                    "rates": entry.rates,
+                }
+                for entry in catalog_models()
+            ],
+            "metric_names": [m for m in STANDARD_METRICS if m not in STANDARD_RATES.values()],
+            "samples": [
+                {
+                    "metric": metric,
+                    "field": f"sample_{metric}",
+                    "label": SAMPLE_LABELS[metric],
+                    "value": count,
+                }
+                for metric, count in SAMPLE_DEFAULTS.items()
+            ],
+            "advanced_open": bool(
+                form.errors.get("formula")
+                or form.errors.get("extra_metrics")
+                or form["custom_formula"].value()
+                or form.other_rates.total_error_count()
+            ),
+            "has_errors": bool(
+                form.errors
+                or form.other_rates.total_error_count()
+                or (card_form and card_form.errors)
+            ),
+        }
+        return TemplateResponse(request, self.builder_template, context)
+
+    def _locked(self, request, version, price=None):
+        """A version with rated usage never changes: say so and offer a new version."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{version} has rated usage and cannot change",
+            "version": version,
+            "rate_card": version.rate_card,
+            "price": price,
+            "schedule_form": ScheduleForm() if self.has_schedule_permission(request) else None,
+        }
+        status = 409 if request.method == "POST" else 200
+        return TemplateResponse(request, self.locked_template, context, status=status)
+
+    # -- the preview ---------------------------------------------------------------------
+    def preview_view(self, request):
+        """The live preview's answer for the builder's current fields, as JSON."""
+        if not (
+            self.has_add_price_permission(request) or self.has_change_price_permission(request)
+        ):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        other_rates = OtherRateFormSet(request.POST, prefix="other")
+        form = PricingForm(request.POST, other_rates=other_rates)
+        return JsonResponse(preview_payload(form, request.POST))
+
+    # -- cloning and scheduling -----------------------------------------------------------
+    def clone_view(self, request, rate_card_id):
+        if not self.has_clone_permission(request):
+            raise PermissionDenied
+        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
+        form = CloneForm(
+            request.POST if request.method == "POST" else None,
+            initial={"name": f"{rate_card.name} (copy)"},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                clone = rate_card_clone(rate_card=rate_card, **form.cleaned_data)
+            except ValidationError as error:
+                _service_error(form, error)
+            else:
+                self.log_addition(request, clone, f"Cloned from “{rate_card.name}”.")
+                self.message_user(
+                    request,
+                    f"Rate card “{clone.name}” created as a copy of “{rate_card.name}”.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._card_url(clone))
+        return self._small_form(
+            request,
+            title=f"Clone “{rate_card.name}”",
+            intro="The copy gets the prices of the card's latest version, as its own version 1.",
+            form=form,
+            rate_card=rate_card,
+            submit="Clone",
+        )
+
+    def schedule_view(self, request, rate_card_id):
+        if not self.has_schedule_permission(request):
+            raise PermissionDenied
+        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
+        form = ScheduleForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                version = rate_card_version_schedule(rate_card=rate_card, **form.cleaned_data)
+            except ValidationError as error:
+                _add_model_errors(form, error, {})
+            else:
+                self.log_change(
+                    request,
+                    rate_card,
+                    f"Scheduled {version} from {version.effective_from:%Y-%m-%d %H:%M} UTC.",
+                )
+                self.message_user(
+                    request,
+                    f"{version} scheduled from {version.effective_from:%Y-%m-%d %H:%M} UTC with "
+                    "the latest version's prices: change them below.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._card_url(rate_card))
+        latest = rate_card.versions.order_by("-number").first()
+        return self._small_form(
+            request,
+            title=f"Schedule a new version of “{rate_card.name}”",
+            intro=(
+                f"The new version starts as a copy of the prices of {latest} (in force from "
+                f"{latest.effective_from:%Y-%m-%d %H:%M} UTC) and replaces it from the instant "
+                "you choose; change its prices before then."
+            ),
+            form=form,
+            rate_card=rate_card,
+            submit="Schedule",
+        )
+
+    def _small_form(self, request, *, title, intro, form, rate_card, submit):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "intro": intro,
+            "form": form,
+            "rate_card": rate_card,
+            "submit": submit,
+        }
+        return TemplateResponse(request, self.form_template, context)
+
+    def _card_url(self, rate_card: RateCard) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[rate_card.pk]
+        )
