@@ -1,0 +1,100 @@
+"""A real browser for the admin: Playwright's sync API driving Debian's chromium, headless.
+
+Playwright is installed without its own browsers (scripts/test never runs `playwright
+install`): it drives the chromium that Debian packages at /usr/bin/chromium, which
+scripts/test installs when it is missing. Under scripts/test (TOKENTILL_REQUIRE_BROWSER=1)
+a missing browser fails these tests with the reason; elsewhere they are skipped with it.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("TOKENTILL_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def _unavailable(reason: str):
+    if os.environ.get("TOKENTILL_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (TOKENTILL_REQUIRE_BROWSER=1: scripts/test needs the browser)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, answering plain HTTP.
+
+    The test settings are production's (DEBUG off), so Django's SecurityMiddleware would
+    redirect every request to HTTPS; it reads SECURE_SSL_REDIRECT once, when the server
+    builds its handler, so the setting is off while the server starts.
+    """
+    from django.test.utils import override_settings
+    from pytest_django.live_server_helper import LiveServer
+
+    address = (
+        request.config.getvalue("liveserver")
+        or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+        or "localhost"
+    )
+    with override_settings(SECURE_SSL_REDIRECT=False):
+        server = LiveServer(address)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A headless chromium for one test.
+
+    Playwright's sync API runs an event loop in this thread, and Django refuses database
+    calls from a thread with a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set; the
+    test's own queries (creating the user, reading what was stored) need it. While that
+    loop runs, Django keeps this thread's database connections apart from its usual ones
+    (asgiref's Local), so they are closed here, before the loop stops, or they would
+    outlive the test and keep PostgreSQL from dropping the test database.
+    """
+    from django.db import connections
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
+    if not CHROMIUM.exists():
+        _unavailable(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+            connections.close_all()
+
+
+@pytest.fixture
+def page(browser, settings):
+    """A fresh page, 1280 px wide, speaking plain HTTP to the live server.
+
+    The test settings (DEBUG off) mark cookies Secure, which a browser does not send
+    over http://localhost; the live server is plain HTTP, so they are not Secure here.
+    """
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    # Let a preview still on its way finish, so no request of this test's outlives it.
+    page.wait_for_load_state("networkidle")
+    context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (git ignores it)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
