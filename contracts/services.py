@@ -250,7 +250,7 @@ def catalog_load(*, path: Path = CATALOG_PATH) -> tuple[int, int]:
 
 
 def rate_card_create_from_catalog(
-    *, name: str, markup: Decimal, providers=None, on: date | None = None
+    *, name: str, markup: Decimal, providers=None, on: date | None = None, effective_from=None
 ) -> RateCard:
     """A rate card with one price per catalog model: the list price in force `on` (today)
     times (1 + markup), e.g. markup=Decimal("0.20") for catalog cost + 20 %."""
@@ -276,6 +276,7 @@ def rate_card_create_from_catalog(
             name=name,
             currency=currencies.pop(),
             description=f"Catalog list prices on {on:%Y-%m-%d} plus {markup * 100:f} %.",
+            effective_from=effective_from,
         )
         version = rate_card.versions.get()
         for position, entry in enumerate(latest.values()):

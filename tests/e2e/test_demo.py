@@ -6,7 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from contracts.models import ApiKey, Customer, api_key_hash
+from billing.models import RatedEvent
+from billing.selectors import usage_for_period
+from billing.services import usage_rate_pending
+from contracts.models import ApiKey, Contract, Customer, RateCard, api_key_hash
 from metering.models import EventSeal, UsageEvent
 from metering.selectors import event_log_verify
 from metering.tasks import event_log_verify as event_log_verify_task
@@ -28,6 +31,8 @@ def counts() -> dict[str, int]:
         "events": UsageEvent.objects.count(),
         "seals": EventSeal.objects.count(),
         "periodic_tasks": PeriodicTask.objects.count(),
+        "contracts": Contract.objects.count(),
+        "rate_cards": RateCard.objects.count(),
     }
 
 
@@ -79,6 +84,26 @@ def test_load_demo_creates_a_usable_demo_and_a_second_run_adds_nothing(db):
         "problem": "",
     }
 
+    # contracts that show each kind of terms, and a customer without one
+    terms = {
+        contract.customer.external_id: [t.rate_card.name for t in contract.terms.all()]
+        for contract in Contract.objects.all()
+    }
+    assert terms == {
+        "acme": ["List price + 20%", "List price + 20%"],  # an amendment: a discount
+        "initech": ["List price + 20%"],
+        "globex": ["Europe (EUR)"],
+    }
+
+    # every event rates: priced where a price matches, unpriced (never free) elsewhere
+    assert usage_rate_pending() == total
+    assert RatedEvent.objects.count() == total
+    umbrella = usage_for_period(customer=Customer.objects.get(external_id="umbrella"))
+    assert umbrella.charges.total == 0 and umbrella.by_price == []
+    assert {group.details["reason"] for group in umbrella.unpriced} == {"no contract in force"}
+    acme = usage_for_period(customer=Customer.objects.get(external_id="acme"))
+    assert acme.usage > 0 and acme.unpriced == [] and acme.failed == []
+
     # when: run again
     before = counts()
     again = load_demo()
@@ -86,6 +111,7 @@ def test_load_demo_creates_a_usable_demo_and_a_second_run_adds_nothing(db):
     # then: nothing new, and it says so
     assert counts() == before
     assert "demo events already loaded" in again
+    assert "demo contracts already exist" in again
     assert "already exists" in again
     assert "create_api_key" in again
     assert "tt_" not in again

@@ -12,13 +12,24 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from contracts.models import ApiKey, Customer
-from contracts.services import api_key_create, customer_create
+from contracts.models import ApiKey, Contract, ContractTerms, Customer
+from contracts.price_builder import STANDARD_RATES, formula_for_rates
+from contracts.services import (
+    api_key_create,
+    catalog_load,
+    contract_amend,
+    contract_create,
+    customer_create,
+    price_create,
+    rate_card_create,
+    rate_card_create_from_catalog,
+)
 from metering.models import UsageEvent
 from metering.services import ACCEPTED, DUPLICATE, REJECTED, events_ingest
 
@@ -108,13 +119,19 @@ MODELS = {
     "gemini-2.5-flash": ("google", 1600, 300),
     "llama-3.3-70b": ("", 1300, 280),
 }
+# globex's rate card (EUR per 1M input, output, cached-input tokens).
+EUR_PRICES = [
+    ("gpt-4o", "gpt-4o", ("2.40", "9.50", "1.20")),
+    ("gpt-4o-mini", "gpt-4o-mini", ("0.15", "0.60", "0.08")),
+    ("claude-sonnet-4-5", "claude-sonnet-4-5*", ("2.90", "14.00", "0.29")),
+]
 # Share of events sent as the provider's own usage object rather than as metrics.
 AS_USAGE_OBJECT = {"openai": 0.5, "anthropic": 0.6, "google": 0.4}
 
 
 class Command(BaseCommand):
     help = (
-        "Load demo data: the admin login, four customers, an operator API key named "
+        "Load demo data: the admin login, four customers, rate cards and contracts, an operator API key named "
         "'demo' and a week of usage events. "
         "Running it again adds nothing."
     )
@@ -131,6 +148,7 @@ class Command(BaseCommand):
             + ", ".join(f"{c.external_id} ({c.currency})" for c in customers)
         )
         self._api_key_ensure()
+        self._contracts_ensure(customers)
         self._events_ensure(seed)
 
     # --- pieces ------------------------------------------------------------------------
@@ -163,6 +181,72 @@ class Command(BaseCommand):
                 created += 1
             customers.append(customer)
         return customers, created
+
+    def _contracts_ensure(self, customers: list[Customer]) -> None:
+        """Rate cards and contracts that show each kind of terms; umbrella (JPY) has no
+        contract, so its usage shows as unpriced."""
+        if Contract.objects.filter(customer__in=customers).exists():
+            self.stdout.write("  contracts    demo contracts already exist (unchanged)")
+            return
+        now = timezone.now()
+        since = now - timedelta(days=60)
+        catalog_load()
+        usd = rate_card_create_from_catalog(
+            name="List price + 20%", markup=Decimal("0.20"), effective_from=since
+        )
+        eur = rate_card_create(name="Europe (EUR)", currency="EUR", effective_from=since)
+        for name, pattern, rates in EUR_PRICES:
+            price_create(
+                version=eur.versions.get(),
+                name=name,
+                model_pattern=pattern,
+                rates={
+                    rate: {"amount": amount, "per": 1_000_000}
+                    for rate, amount in zip(STANDARD_RATES, rates, strict=False)
+                },
+                formula=formula_for_rates(dict(list(STANDARD_RATES.items())[: len(rates)])),
+            )
+        by_id = {customer.external_id: customer for customer in customers}
+        start = now - timedelta(days=45)
+        acme = contract_create(
+            customer=by_id["acme"],
+            starts_at=start,
+            anchor_day=1,
+            rate_card=usd,
+            fixed_fee=Decimal("500"),
+            included_allowance=Decimal("100"),
+            note="Pro plan",
+            created_by=ADMIN_USERNAME,
+        )
+        contract_amend(
+            contract=acme,
+            effective_from=now - timedelta(days=3),
+            discount_percent=Decimal("5"),
+            note="5 % loyalty discount",
+            created_by=ADMIN_USERNAME,
+        )
+        contract_create(
+            customer=by_id["initech"],
+            starts_at=start,
+            billing_cycle=Contract.Cycle.QUARTERLY,
+            anchor_day=1,
+            rate_card=usd,
+            minimum_commitment=Decimal("3000"),
+            overage_policy=ContractTerms.Overage.BLOCK,
+            created_by=ADMIN_USERNAME,
+        )
+        contract_create(
+            customer=by_id["globex"],
+            starts_at=start,
+            anchor_day=15,
+            rate_card=eur,
+            fixed_fee=Decimal("200"),
+            created_by=ADMIN_USERNAME,
+        )
+        self.stdout.write(
+            f"  contracts    acme and initech on '{usd.name}', globex on '{eur.name}'; "
+            "umbrella has none (its usage shows as unpriced)"
+        )
 
     def _api_key_ensure(self) -> None:
         if ApiKey.objects.filter(name=API_KEY_NAME).exists():
