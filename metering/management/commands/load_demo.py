@@ -131,8 +131,8 @@ AS_USAGE_OBJECT = {"openai": 0.5, "anthropic": 0.6, "google": 0.4}
 
 class Command(BaseCommand):
     help = (
-        "Load demo data: the admin login, four customers, rate cards and contracts, an operator API key named "
-        "'demo' and a week of usage events. "
+        "Load demo data: the admin login, four customers, rate cards and contracts, an "
+        "operator API key named 'demo' and a week of usage events. "
         "Running it again adds nothing."
     )
 
