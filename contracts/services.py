@@ -103,26 +103,37 @@ def rate_card_create(
 
 def price_create(*, version: RateCardVersion, **fields) -> Price:
     """Add a price to a version that has not rated anything yet."""
-    _version_ensure_editable(version)
-    if "position" not in fields:
-        fields["position"] = version.prices.count()
-    price = Price(version=version, **fields)
-    price.full_clean()
-    price.save()
+    with transaction.atomic():
+        _version_ensure_editable(version)
+        if "position" not in fields:
+            fields["position"] = version.prices.count()
+        price = Price(version=version, **fields)
+        price.full_clean()
+        price.save()
     return price
 
 
 def price_update(*, price: Price, **fields) -> Price:
-    _version_ensure_editable(price.version)
-    for name, value in fields.items():
-        setattr(price, name, value)
-    price.full_clean()
-    price.save()
+    with transaction.atomic():
+        _version_ensure_editable(price.version)
+        for name, value in fields.items():
+            setattr(price, name, value)
+        price.full_clean()
+        price.save()
     return price
 
 
 def _version_ensure_editable(version: RateCardVersion) -> None:
-    if version.locked_at is not None:
+    """Read on the version's row, locked until the write commits. A rater marks the
+    version locked before it reads the prices, so either it waits for this write or this
+    write sees the mark: a rated amount never comes from a price that changed after."""
+    locked_at = (
+        RateCardVersion.objects.select_for_update()
+        .filter(pk=version.pk)
+        .values_list("locked_at", flat=True)
+        .get()
+    )
+    if locked_at is not None:
         raise ValidationError(
             f"{version} has rated usage and cannot change: schedule a new version instead."
         )

@@ -18,6 +18,12 @@ def _fresh_customer_ids():
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Logins in tests check passwords hashed with a fast hasher; production keeps PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _plain_http(settings):
     """Tests talk plain HTTP to the test client; production redirects to HTTPS."""
     settings.SECURE_SSL_REDIRECT = False
