@@ -324,18 +324,20 @@ def test_an_event_queued_again_with_the_same_terms_moves_no_money(contract):
 def test_rating_locks_the_version_and_its_prices_can_no_longer_change(contract, rate_card):
     version = rate_card.versions.get()
     assert version.locked_at is None
+    # Read before rating, as a form opened earlier holds it: the lock must still hold.
+    price = Price.objects.select_related("version").get(version=version)
     ingest(event("e1", day(3)))
 
     rate()
 
     version.refresh_from_db()
     assert version.locked_at == NOW
-    price = Price.objects.get(version=version)  # as the admin reads it
-    with pytest.raises(ValidationError) as refused:
-        price_update(price=price, formula="input_tokens * rate_in")
-    assert refused.value.messages == [
-        "Standard v1 has rated usage and cannot change: schedule a new version instead."
-    ]
+    for stale_or_fresh in (price, Price.objects.get(pk=price.pk)):
+        with pytest.raises(ValidationError) as refused:
+            price_update(price=stale_or_fresh, formula="input_tokens * rate_in")
+        assert refused.value.messages == [
+            "Standard v1 has rated usage and cannot change: schedule a new version instead."
+        ]
     assert Price.objects.get(pk=price.pk).formula == GPT_4O_FORMULA
 
 
