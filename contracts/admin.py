@@ -209,3 +209,6 @@ class CatalogPriceAdmin(ViewOnlyAdmin):
     list_display = ("provider", "model", "effective_from", "rates", "batch_discount")
     list_filter = ("provider",)
     search_fields = ("model",)
+
+
+from . import admin_contracts  # noqa: E402, F401  (registers the contract admin)
