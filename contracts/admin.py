@@ -7,7 +7,9 @@ from django.urls import reverse
 from django.utils.translation import ngettext
 
 from .admin_price_builder import PriceBuilderAdminMixin, rates_text
+from .matching import selectors_competing
 from .models import ApiKey, CatalogPrice, Customer, Price, RateCard, RateCardVersion
+from .selectors import rate_card_customers
 from .services import api_key_create, api_key_revoke, customer_create, customer_update
 
 CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "status")
@@ -163,14 +165,23 @@ class RateCardAdmin(PriceBuilderAdminMixin, ViewOnlyAdmin):
     actions = ("clone_selected", "schedule_selected")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        card = self.get_object(request, object_id)
         versions = RateCardVersion.objects.filter(rate_card_id=object_id).order_by("number")
         versions = list(versions.prefetch_related("prices"))
         for version in versions:
-            for price in version.prices.all():
+            prices = list(version.prices.all())
+            for price in prices:
                 price.rates_text = rates_text(price.rates, price.formula)
+            version.competing = [
+                f"A call both “{prices[winner].name}” ({prices[winner].model_pattern}) and "
+                f"“{prices[other].name}” ({prices[other].model_pattern}) match gets "
+                f"“{prices[winner].name}”: {why}."
+                for winner, other, why in selectors_competing([p.selector() for p in prices])
+            ]
         extra_context = {
             **(extra_context or {}),
             "versions": versions,
+            "customers": rate_card_customers(rate_card=card) if card else [],
             "may_add_price": self.has_add_price_permission(request),
             "may_change_price": self.has_change_price_permission(request),
             "may_clone": self.has_clone_permission(request),

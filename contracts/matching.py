@@ -108,3 +108,25 @@ def _models_may_overlap(first: str, second: str) -> bool:
     prefixes_agree = prefix_a.startswith(prefix_b) or prefix_b.startswith(prefix_a)
     suffixes_agree = suffix_a.endswith(suffix_b) or suffix_b.endswith(suffix_a)
     return prefixes_agree and suffixes_agree
+
+
+_RULES = ("an exact model", "more literal characters", "a feature of its own", "more filters")
+
+
+def selectors_competing(selectors: Sequence[Selector]) -> list[tuple[int, int, str]]:
+    """For each pair of selectors that some event could match both, (winner, other, why):
+    the admin shows these so billing ops know which price a call gets before it is rated."""
+    found = []
+    for i, first in enumerate(selectors):
+        for j in range(i + 1, len(selectors)):
+            second = selectors[j]
+            if not _may_overlap(first, second):
+                continue
+            ranks = (first.specificity(), second.specificity())
+            if ranks[0] == ranks[1]:
+                found.append((i, j, "equally specific, it is listed first"))
+                continue
+            winner, other = (i, j) if ranks[0] > ranks[1] else (j, i)
+            rule = next(n for n, (a, b) in enumerate(zip(*ranks, strict=True)) if a != b)
+            found.append((winner, other, f"it has {_RULES[rule]}"))
+    return found
