@@ -2,11 +2,19 @@
 watch the preview, save. The steps a person takes are counted; it must stay a few."""
 
 import os
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
+from billing.models import RatedEvent
+from billing.selectors import usage_for_period
+from billing.services import usage_rate_pending
 from contracts.models import Price
+from contracts.services import contract_create, customer_create
+from metering.models import UnratedEvent
+from metering.services import events_ingest
 
 try:
     from playwright.sync_api import Page, expect
@@ -135,6 +143,34 @@ def test_billing_ops_price_gpt_4o_in_a_few_steps_with_the_preview(
     # And it took a person a few steps
     print(f"\nPricing gpt-4o took {len(person.steps)} steps:", *person.steps, sep="\n  ")
     assert len(person.steps) == STEPS_TO_PRICE_A_MODEL
+
+    # When a customer on that card makes calls, they rate at exactly those prices
+    acme = customer_create(external_id="acme", name="Acme", currency="USD")
+    contract_create(
+        customer=acme, starts_at=price.version.effective_from, rate_card=price.version.rate_card
+    )
+    at = timezone.now().isoformat()
+    calls = [
+        {"input_tokens": 1_000, "output_tokens": 500, "cached_input_tokens": 2_000},
+        {"input_tokens": 1_000_000},
+        {"output_tokens": 1_000_000, "cached_input_tokens": 1_000_000},
+    ]
+    result = events_ingest(
+        items=[
+            {"event_id": f"call-{n}", "customer_id": "acme", "timestamp": at, "model": "gpt-4o",
+             "metrics": metrics}
+            for n, metrics in enumerate(calls)
+        ]
+    )  # fmt: skip
+    assert result.count("accepted") == 3
+    usage_rate_pending()  # with no broker, ingestion already rated them after its commit
+    assert UnratedEvent.objects.count() == 0
+    amounts = RatedEvent.objects.order_by("event__event_id").values_list("amount", flat=True)
+    assert list(amounts) == [Decimal("0.01"), Decimal("2.5"), Decimal("11.25")]
+    usage = usage_for_period(customer=acme)
+    assert [(group.name, group.events, group.amount) for group in usage.by_price] == [
+        ("gpt-4o", 3, Decimal("13.76"))
+    ]
 
 
 def test_a_formula_typed_by_hand_is_checked_as_it_is_typed(live_server, page, billing_ops):
