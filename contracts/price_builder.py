@@ -82,6 +82,6 @@ def catalog_price_rates(
         priced["rate_in_long"] = Decimal(long_context["rates"]["input"])
         priced["rate_out_long"] = Decimal(long_context["rates"]["output"])
     return {
-        name: {"amount": str((amount * factor).normalize()), "per": 1_000_000}
+        name: {"amount": format((amount * factor).normalize(), "f"), "per": 1_000_000}
         for name, amount in priced.items()
     }

@@ -1,5 +1,6 @@
 """Rate cards, prices and versions, and rate cards made from the public catalog."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -222,6 +223,10 @@ def test_a_rate_card_from_the_catalog_with_a_markup(db):
     }
     assert cost(gpt, SAMPLE) == Decimal("0.012")  # 0.003 + 0.006 + 0.003
     assert prices["o3"].rates["rate_in"] == {"amount": "2.4", "per": PER_1M}  # the cut price
+    # amounts read as people write them: "90", never "9E+1"
+    amounts = [rate["amount"] for p in prices.values() for rate in p.rates.values()]
+    assert all(re.fullmatch(r"\d+(\.\d+)?", amount) for amount in amounts), amounts
+    assert prices["o3"].rates["rate_out"] == {"amount": "9.6", "per": PER_1M}
 
 
 def test_a_catalog_long_context_price_switches_over_the_threshold(db):
