@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
-from .models import Contract, ContractTerms, Customer, RateCard
+from .models import TERMS_FIELDS, TERMS_HISTORY_FIELDS, Contract, ContractTerms, Customer, RateCard
 from .selectors import contract_terms_current
-from .services import TERMS_FIELDS, contract_amend, contract_create, contract_end
+from .services import contract_amend, contract_create, contract_end
 
 INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
 
@@ -206,20 +206,7 @@ def _terms_history(contract: Contract) -> list[ContractTerms]:
 
 # --- the history inline and the contract admin --------------------------------------------
 
-TERMS_COLUMNS = (
-    "number",
-    "effective_from",
-    "rate_card",
-    "fixed_fee",
-    "included_allowance",
-    "overage_policy",
-    "minimum_commitment",
-    "discount_percent",
-    "price_overrides",
-    "note",
-    "created_by",
-    "created_at",
-)
+TERMS_COLUMNS = TERMS_HISTORY_FIELDS
 
 
 class ContractTermsInline(admin.TabularInline):

@@ -449,6 +449,27 @@ class ContractTerms(models.Model):
             raise ValidationError(errors)
 
 
+#: What an amendment may change; everything else about a contract is fixed.
+TERMS_FIELDS = (
+    "rate_card",
+    "fixed_fee",
+    "included_allowance",
+    "overage_policy",
+    "minimum_commitment",
+    "discount_percent",
+    "price_overrides",
+)
+#: A set of terms as its history shows it (admin, API).
+TERMS_HISTORY_FIELDS = (
+    "number",
+    "effective_from",
+    *TERMS_FIELDS,
+    "note",
+    "created_by",
+    "created_at",
+)
+
+
 class TermsChange(models.Model):
     """From `effective_from` on, a customer's terms changed (a contract or an amendment was
     added, a contract's end moved). Billing reads these and re-rates the usage already

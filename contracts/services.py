@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .models import (
     KEY_PREFIX_LENGTH,
+    TERMS_FIELDS,
     ApiKey,
     CatalogPrice,
     Contract,
@@ -304,16 +305,6 @@ def rate_card_create_from_catalog(
 
 # --- Contracts and amendments -----------------------------------------------------------
 
-#: What an amendment may change; everything else about a contract is fixed.
-TERMS_FIELDS = (
-    "rate_card",
-    "fixed_fee",
-    "included_allowance",
-    "overage_policy",
-    "minimum_commitment",
-    "discount_percent",
-    "price_overrides",
-)
 TERMS_MONEY_FIELDS = ("fixed_fee", "included_allowance", "minimum_commitment", "discount_percent")
 INSTANT_MESSAGE = "Give a date and time with its UTC offset, e.g. 2026-01-01T00:00:00Z."
 FLOAT_MESSAGE = 'Write the amount as text or a Decimal, e.g. "10.00": money is never a float.'

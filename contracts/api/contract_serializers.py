@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contracts.models import Contract, ContractTerms, RateCard
+from contracts.models import TERMS_HISTORY_FIELDS, Contract, ContractTerms, RateCard
 
 from .serializers import StrictSerializer
 
@@ -123,20 +123,7 @@ class ContractTermsSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContractTerms
-        fields = [
-            "number",
-            "effective_from",
-            "rate_card",
-            "fixed_fee",
-            "included_allowance",
-            "overage_policy",
-            "minimum_commitment",
-            "discount_percent",
-            "price_overrides",
-            "note",
-            "created_by",
-            "created_at",
-        ]
+        fields = TERMS_HISTORY_FIELDS
         read_only_fields = fields
 
 

@@ -63,23 +63,8 @@ def terms_rows(contract: Contract) -> list[tuple]:
 
 
 @pytest.fixture
-def standard(db):
-    return card_create("Standard")
-
-
-@pytest.fixture
-def premium(db):
-    return card_create("Premium")
-
-
-@pytest.fixture
 def euro(db):
     return card_create("Euro", "EUR")
-
-
-@pytest.fixture
-def globex(db):
-    return customer_create(external_id="globex", name="Globex", currency="USD")
 
 
 @pytest.fixture

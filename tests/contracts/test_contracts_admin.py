@@ -46,21 +46,6 @@ def end_url(contract: Contract) -> str:
 
 
 @pytest.fixture
-def standard(db):
-    return card_create("Standard")
-
-
-@pytest.fixture
-def premium(db):
-    return card_create("Premium")
-
-
-@pytest.fixture
-def globex(db):
-    return customer_create(external_id="globex", name="Globex", currency="USD")
-
-
-@pytest.fixture
 def signed(acme, standard):
     """Acme's contract from 1 February, amended from 1 March."""
     contract = contract_create(

@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from contracts.models import ApiKey, Contract
-from contracts.services import contract_amend, contract_create, contract_end, customer_create
+from contracts.services import contract_amend, contract_create, contract_end
 
 from .contract_support import PER_1M, card_create, changes, contracts_snapshot, utc
 
@@ -29,21 +29,6 @@ def list_url(external_id: str = "acme") -> str:
 
 def detail_url(contract_id, external_id: str = "acme") -> str:
     return f"{list_url(external_id)}/{contract_id}"
-
-
-@pytest.fixture
-def standard(db):
-    return card_create("Standard")
-
-
-@pytest.fixture
-def premium(db):
-    return card_create("Premium")
-
-
-@pytest.fixture
-def globex(db):
-    return customer_create(external_id="globex", name="Globex", currency="USD")
 
 
 @pytest.fixture
