@@ -187,6 +187,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(Path(_broker_folder) / "queue"),
         "processed_folder": str(Path(_broker_folder) / "processed"),
         "store_processed": False,
+        "polling_interval": 0.1,  # seconds: usage shows rated within about that
     }
 
 LOGGING = {
