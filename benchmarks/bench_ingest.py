@@ -114,6 +114,7 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 DB_NAME = "tokentill_bench"
+BROKER = "redis://127.0.0.1:6379/11"
 EVENTS_PATH = "/api/v1/events"
 
 TARGET_BATCH_EVENTS_S = 25_000
@@ -161,7 +162,10 @@ def django_env() -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS="127.0.0.1",
         CONN_MAX_AGE="600",
-        CELERY_BROKER_URL="",
+        # As in production: after each commit ingestion asks for a rating run on the broker
+        # (no worker consumes it here; the queue is emptied at the end). With no broker the
+        # run would happen eagerly inside the request, which production never does.
+        CELERY_BROKER_URL=BROKER,
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
     )
@@ -1087,6 +1091,7 @@ def main() -> int:
     )
     print(f"    {shares_text(copy.shares)}")
 
+    subprocess.run(["redis-cli", "-n", BROKER.rsplit("/", 1)[1], "FLUSHDB"], check=False)
     print("\n[6] manage.py verify_event_log")
     started = time.perf_counter()
     done = manage(env, "verify_event_log", check=False)
