@@ -66,6 +66,7 @@ import keyword
 import operator
 import re
 import tokenize
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import (
@@ -226,7 +227,11 @@ class _Compiler:
         source, renamed = _rename_if_calls(f"(\n{self.source}\n)")
         self.if_calls = {self.offset(row, column, in_bytes=False) for row, column in renamed}
         try:
-            tree = ast.parse(source, mode="eval")
+            with warnings.catch_warnings():
+                # "1if" would parse with a SyntaxWarning on stderr; as an error, the parser
+                # raises a SyntaxError with its position instead.
+                warnings.simplefilter("error", SyntaxWarning)
+                tree = ast.parse(source, mode="eval")
         except SyntaxError as error:
             message, hint = error.msg, None
             if message.startswith("invalid syntax. Maybe you meant '=='"):

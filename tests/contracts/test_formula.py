@@ -461,3 +461,11 @@ def test_formula_shaped_text_parses_and_evaluates_or_raises_a_formula_error(part
     with contextlib.suppress(FormulaError):
         formula = formula_parse("".join(parts), allowed_names=["x", "y", "_i"])
         assert isinstance(formula.evaluate({"x": x, "y": y, "_i": 1}), Decimal)
+
+
+def test_text_python_would_only_warn_about_is_refused_quietly(recwarn):
+    with pytest.raises(FormulaError) as error:
+        formula_parse("1if input_tokens else 0", allowed_names=["input_tokens"])
+
+    assert str(error.value) == "invalid decimal literal at column 1"
+    assert [str(warning.message) for warning in recwarn] == []
