@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import PeriodUsage, UsageGroup, usage_for_period
 from billing.services import RerateDiff, period_rerate
-from contracts.selectors import customer_get
+from contracts.api.views import customer_or_404
 
 
 def _money(value) -> str:
@@ -92,13 +92,6 @@ def rerate_as_dict(diff: RerateDiff) -> dict:
     }
 
 
-def _customer_or_404(external_id: str):
-    customer = customer_get(external_id=external_id)
-    if customer is None:
-        raise NotFound(f"No customer with external_id '{external_id}'.")
-    return customer
-
-
 def _instant(text: str | None, field: str) -> datetime | None:
     if text is None:
         return None
@@ -141,7 +134,7 @@ class UsageView(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, external_id: str):
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         at = _instant(request.query_params.get("at"), "at")
         return Response(usage_as_dict(usage_for_period(customer=customer, at=at)))
 
@@ -157,7 +150,7 @@ class RerateView(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, external_id: str):
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         at = _instant(request.query_params.get("at"), "at") or timezone.now()
         return Response(rerate_as_dict(period_rerate(customer=customer, at=at)))
 
@@ -172,7 +165,7 @@ class RerateView(APIView):
         responses={202: OpenApiTypes.OBJECT},
     )
     def post(self, request, external_id: str):
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         if not isinstance(request.data, dict) or "at" not in request.data:
             raise ValidationError({"at": ["Required: an instant inside the period to re-rate."]})
         at = _instant(request.data["at"], "at")

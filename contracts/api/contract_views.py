@@ -21,7 +21,7 @@ from .contract_serializers import (
     ContractEndSerializer,
     ContractSerializer,
 )
-from .views import _customer_or_404, api_validation_error
+from .views import api_validation_error, customer_or_404
 
 TAGS = ["contracts"]
 
@@ -176,7 +176,7 @@ class ContractListView(GenericAPIView):
         examples=[OpenApiExample("A page", value=_CONTRACT, response_only=True)],
     )
     def get(self, request, external_id: str):
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         page = self.paginate_queryset(contract_list(customer=customer))
         return self.get_paginated_response(ContractSerializer(page, many=True).data)
 
@@ -194,7 +194,7 @@ class ContractListView(GenericAPIView):
         examples=[_EXAMPLE_CREATE, _EXAMPLE_CONTRACT, _EXAMPLE_REFUSED],
     )
     def post(self, request, external_id: str):
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         serializer = ContractCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -218,7 +218,7 @@ class ContractDetailView(GenericAPIView):
         examples=[_EXAMPLE_CONTRACT, _EXAMPLE_NOT_FOUND],
     )
     def get(self, request, external_id: str, contract_id: int):
-        contract = _contract_or_404(_customer_or_404(external_id), contract_id)
+        contract = _contract_or_404(customer_or_404(external_id), contract_id)
         return Response(ContractSerializer(contract).data)
 
 
@@ -242,7 +242,7 @@ class ContractAmendmentsView(GenericAPIView):
         examples=[_EXAMPLE_AMEND, _EXAMPLE_CONTRACT, _EXAMPLE_AMEND_REFUSED],
     )
     def post(self, request, external_id: str, contract_id: int):
-        contract = _contract_or_404(_customer_or_404(external_id), contract_id)
+        contract = _contract_or_404(customer_or_404(external_id), contract_id)
         serializer = AmendmentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -272,7 +272,7 @@ class ContractEndView(GenericAPIView):
         examples=[_EXAMPLE_END, _EXAMPLE_CONTRACT],
     )
     def post(self, request, external_id: str, contract_id: int):
-        contract = _contract_or_404(_customer_or_404(external_id), contract_id)
+        contract = _contract_or_404(customer_or_404(external_id), contract_id)
         serializer = ContractEndSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -48,7 +48,8 @@ def api_validation_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(detail)
 
 
-def _customer_or_404(external_id: str) -> Customer:
+def customer_or_404(external_id: str) -> Customer:
+    """The customer known as `external_id`, or a 404 that names it (every API that takes one)."""
     customer = customer_get(external_id=external_id)
     if customer is None:
         raise NotFound(f"No customer with external_id '{external_id}'.")
@@ -197,7 +198,7 @@ class CustomerDetailView(GenericAPIView):
         examples=[_EXAMPLE_CUSTOMER, _EXAMPLE_NOT_FOUND],
     )
     def get(self, request, external_id: str):
-        return Response(CustomerSerializer(_customer_or_404(external_id)).data)
+        return Response(CustomerSerializer(customer_or_404(external_id)).data)
 
     @extend_schema(
         operation_id="customers_partial_update",
@@ -217,7 +218,7 @@ class CustomerDetailView(GenericAPIView):
         ],
     )
     def patch(self, request, external_id: str):
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         serializer = CustomerUpdateSerializer(customer, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data:
