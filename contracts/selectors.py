@@ -136,13 +136,21 @@ def contract_terms_current(*, contract: Contract, at=None) -> ContractTerms | No
 def rate_card_customers(*, rate_card: RateCard, at=None) -> list[Customer]:
     """Customers whose terms in force at `at` (now) use `rate_card`."""
     at = at or timezone.now()
-    using = []
-    candidates = Customer.objects.filter(contracts__terms__rate_card=rate_card).distinct()
-    for customer in candidates.order_by("external_id"):
-        terms = contract_terms_at(customer_id=customer.pk, at=at)
-        if terms is not None and terms.rate_card_id == rate_card.pk:
-            using.append(customer)
-    return using
+    in_force = (
+        ContractTerms.objects.filter(
+            contract__customer__contracts__terms__rate_card=rate_card,
+            contract__starts_at__lte=at,
+            effective_from__lte=at,
+        )
+        .filter(models.Q(contract__ends_at__isnull=True) | models.Q(contract__ends_at__gt=at))
+        .select_related("contract__customer")
+        .order_by("contract__customer__external_id", "-effective_from")
+        .distinct()
+    )
+    latest = {}  # one query; the first row per customer is the terms in force
+    for terms in in_force:
+        latest.setdefault(terms.contract.customer_id, terms)
+    return [t.contract.customer for t in latest.values() if t.rate_card_id == rate_card.pk]
 
 
 def catalog_models() -> list[CatalogPrice]:
