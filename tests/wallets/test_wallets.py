@@ -1,0 +1,209 @@
+"""Wallets: grants in, draw-downs in order, adjustments and expiries; the ledger is the truth."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from metering.models import AppendOnlyError
+from wallets.models import CreditGrant, LedgerEntry, Wallet
+from wallets.services import (
+    InsufficientCredits,
+    credit_grant,
+    grants_expire,
+    wallet_adjust,
+    wallet_draw_down,
+)
+
+PURCHASED, PROMOTIONAL = CreditGrant.Source.PURCHASED, CreditGrant.Source.PROMOTIONAL
+
+
+def ledger_sum(entries) -> Decimal:
+    """Summed here: SQL's SUM over SQLite's text money would go through floats."""
+    return sum(entries.values_list("amount", flat=True), Decimal(0))
+
+
+def snapshot(wallet: Wallet) -> tuple:
+    wallet.refresh_from_db()
+    grants = list(wallet.grants.order_by("pk").values_list("pk", "remaining"))
+    return wallet.balance, grants, list(wallet.entries.values_list("pk", flat=True))
+
+
+def assert_consistent(wallet: Wallet) -> None:
+    """The cached balance is the ledger's sum; each grant's remaining is its entries' sum."""
+    wallet.refresh_from_db()
+    assert wallet.balance == ledger_sum(wallet.entries)
+    for grant in wallet.grants.all():
+        assert grant.remaining == ledger_sum(grant.entries)
+        assert grant.remaining >= 0
+
+
+def test_a_grant_adds_to_the_balance_with_a_ledger_entry(acme):
+    grant = credit_grant(customer=acme, amount="100.00", source=PURCHASED, created_by="ops")
+
+    wallet = grant.wallet
+    assert (wallet.currency, grant.remaining) == ("USD", Decimal("100"))
+    entry = wallet.entries.get()
+    assert (entry.kind, entry.amount, entry.grant, entry.created_by) == (
+        "grant",
+        Decimal("100"),
+        grant,
+        "ops",
+    )
+    assert_consistent(wallet)
+    assert wallet.balance == Decimal("100")
+
+
+def test_draw_down_order_is_priority_then_soonest_expiry_then_oldest(acme):
+    now = timezone.now()
+    late = credit_grant(customer=acme, amount="10", source=PURCHASED)
+    soon = credit_grant(
+        customer=acme, amount="10", source=PURCHASED, expires_at=now + timedelta(days=3)
+    )
+    later = credit_grant(
+        customer=acme, amount="10", source=PURCHASED, expires_at=now + timedelta(days=9)
+    )
+    promo = credit_grant(customer=acme, amount="10", source=PROMOTIONAL, priority=5)
+    wallet = late.wallet
+
+    result = wallet_draw_down(wallet=wallet, amount="25", reference="rated:1")
+
+    assert (result.drawn, result.short) == (Decimal("25"), Decimal(0))
+    drawn = list(
+        wallet.entries.filter(kind="draw_down").values_list("grant_id", "amount", "reference")
+    )
+    assert drawn == [
+        (promo.pk, Decimal("-10"), "rated:1"),
+        (soon.pk, Decimal("-10"), "rated:1"),
+        (later.pk, Decimal("-5"), "rated:1"),
+    ]
+    assert_consistent(wallet)
+    assert wallet.balance == Decimal("15")
+
+
+def test_a_partial_draw_down_returns_what_the_credits_could_not_cover(acme):
+    wallet = credit_grant(customer=acme, amount="3.5", source=PURCHASED).wallet
+
+    result = wallet_draw_down(wallet=wallet, amount="5")
+
+    assert (result.drawn, result.short) == (Decimal("3.5"), Decimal("1.5"))
+    assert_consistent(wallet)
+    assert wallet.balance == 0
+
+
+def test_a_draw_down_that_must_be_covered_in_full_takes_nothing_when_it_cannot(acme):
+    wallet = credit_grant(customer=acme, amount="3.5", source=PURCHASED).wallet
+    before = snapshot(wallet)
+
+    with pytest.raises(InsufficientCredits, match=r"has 3\.5 available; 5 was asked for"):
+        wallet_draw_down(wallet=wallet, amount="5", partial=False)
+
+    assert snapshot(wallet) == before
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        (0, "Must be greater than 0."),
+        ("-1", "Must be greater than 0."),
+        (1.5, "never a float"),
+        ("abc", "'abc' is not a number."),
+        ("NaN", "finite"),
+        ("0.0000000000001", "at most 12 places"),
+    ],
+)
+def test_bad_amounts_are_refused_and_nothing_is_stored(acme, amount, message):
+    wallet = credit_grant(customer=acme, amount="10", source=PURCHASED).wallet
+    before = snapshot(wallet)
+
+    with pytest.raises(ValidationError, match=message):
+        credit_grant(customer=acme, amount=amount, source=PURCHASED)
+    with pytest.raises(ValidationError, match=message):
+        wallet_draw_down(wallet=wallet, amount=amount)
+
+    assert snapshot(wallet) == before
+
+
+def test_grant_refusals_say_what_is_wrong(acme):
+    with pytest.raises(ValidationError) as error:
+        credit_grant(
+            customer=acme,
+            amount="5",
+            source="gift",
+            expires_at=timezone.now() - timedelta(seconds=1),
+        )
+
+    assert error.value.message_dict == {
+        "source": ["Use one of purchased, promotional, allowance, refund, adjustment."],
+        "expires_at": ["A grant must expire in the future."],
+    }
+    assert Wallet.objects.count() == 0 and LedgerEntry.objects.count() == 0
+
+
+def test_adjustments_need_a_reason_and_go_either_way(acme):
+    wallet = credit_grant(customer=acme, amount="10", source=PURCHASED).wallet
+    before = snapshot(wallet)
+
+    with pytest.raises(ValidationError, match="needs a reason"):
+        wallet_adjust(wallet=wallet, amount="5", reason=" ", created_by="ops")
+    assert snapshot(wallet) == before
+
+    wallet_adjust(wallet=wallet, amount="2.5", reason="goodwill", created_by="ops")
+    wallet_adjust(wallet=wallet, amount="-4", reason="double grant", created_by="lead")
+
+    kinds = list(wallet.entries.values_list("kind", "amount", "reason", "created_by"))
+    assert kinds[1:] == [
+        ("grant", Decimal("2.5"), "goodwill", "ops"),
+        ("adjustment", Decimal("-4"), "double grant", "lead"),
+    ]
+    assert_consistent(wallet)
+    assert wallet.balance == Decimal("8.5")
+    with pytest.raises(InsufficientCredits):
+        wallet_adjust(wallet=wallet, amount="-9", reason="too much", created_by="ops")
+
+
+def test_expiry_takes_what_is_left_once(acme, monkeypatch):
+    now = timezone.now()
+    expiring = credit_grant(
+        customer=acme, amount="10", source=PROMOTIONAL, expires_at=now + timedelta(days=1)
+    )
+    credit_grant(customer=acme, amount="5", source=PURCHASED)
+    wallet = expiring.wallet
+    wallet_draw_down(wallet=wallet, amount="4")  # from the expiring grant first
+
+    later = now + timedelta(days=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert grants_expire() == 1
+    assert grants_expire() == 0  # run twice: nothing more
+
+    entry = wallet.entries.get(kind="expiry")
+    assert (entry.grant_id, entry.amount) == (expiring.pk, Decimal("-6"))
+    assert_consistent(wallet)
+    assert wallet.balance == Decimal("5")
+    # an expired grant is never drawn from
+    assert wallet_draw_down(wallet=wallet, amount="6").short == Decimal("1")
+
+
+def test_ledger_entries_are_never_changed(acme):
+    entry = credit_grant(customer=acme, amount="1", source=PURCHASED).wallet.entries.get()
+
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        LedgerEntry.objects.all().delete()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_refuses_to_update_the_ledger(acme):
+    from django.db import DatabaseError
+
+    credit_grant(customer=acme, amount="1", source=PURCHASED)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE wallets_ledgerentry SET amount = 100")
