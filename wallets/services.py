@@ -18,6 +18,7 @@ from django.utils import timezone
 from contracts.models import Customer
 
 from .models import CreditGrant, LedgerEntry, Wallet
+from .selectors import grants_live
 
 _ZERO = Decimal(0)
 _PLACES = 12
@@ -106,11 +107,7 @@ def wallet_draw_down(
     now = timezone.now()
     with transaction.atomic():
         wallet = _wallet_lock(wallet)
-        grants = list(
-            CreditGrant.objects.filter(wallet=wallet, remaining__gt=0)
-            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
-            .order_by("-priority", F("expires_at").asc(nulls_last=True), "effective_at", "id")
-        )
+        grants = list(grants_live(wallet=wallet, at=now))
         available = sum((grant.remaining for grant in grants), _ZERO)
         if not partial and available < amount:
             raise InsufficientCredits(

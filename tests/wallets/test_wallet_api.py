@@ -1,0 +1,55 @@
+"""GET /api/v1/customers/{id}/wallet and the wallet's admin page."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.urls import reverse
+from django.utils import timezone
+
+from wallets.models import CreditGrant
+from wallets.services import credit_grant, wallet_draw_down
+
+
+def test_the_wallet_shows_balance_and_live_grants_in_draw_down_order(acme, api):
+    expires = timezone.now() + timedelta(days=30)
+    plain = credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    promo = credit_grant(
+        customer=acme, amount="20", source="promotional", priority=1, expires_at=expires
+    )
+    wallet_draw_down(wallet=plain.wallet, amount="25")
+
+    answer = api.get("/api/v1/customers/acme/wallet")
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["balance"], body["available"], body["currency"]) == (
+        "95.000000000000",
+        "95.000000000000",
+        "USD",
+    )
+    assert [(g["id"], g["source"], g["remaining"]) for g in body["grants"]] == [
+        (plain.pk, "purchased", "95.000000000000"),
+    ]  # the promotional grant (priority 1) was drawn first, and is spent
+    assert promo.pk not in [g["id"] for g in body["grants"]]
+
+
+def test_a_customer_without_credits_has_an_empty_wallet(acme, api):
+    body = api.get("/api/v1/customers/acme/wallet").json()
+
+    assert (body["balance"], body["grants"]) == ("0.000000000000", [])
+
+
+def test_unknown_customers_and_missing_keys_are_refused(db, api, client):
+    assert api.get("/api/v1/customers/nobody/wallet").status_code == 404
+    assert client.get("/api/v1/customers/nobody/wallet").status_code == 401
+
+
+def test_the_admin_shows_the_wallet_with_grants_and_ledger(acme, admin_client):
+    grant = credit_grant(customer=acme, amount="12.5", source="refund", reason="ticket 42")
+
+    page = admin_client.get(reverse("admin:wallets_wallet_change", args=[grant.wallet.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "ticket 42" in text and "Refund" in text
+    assert Decimal("12.5") == grant.wallet.balance

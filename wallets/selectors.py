@@ -1,0 +1,24 @@
+"""Reads of wallets: balances and grants as the API, admin and portal show them."""
+
+from django.db import models
+from django.utils import timezone
+
+from contracts.models import Customer
+
+from .models import CreditGrant, Wallet
+
+
+def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | None:
+    """The customer's wallet in `currency` (their billing currency), or None before any grant."""
+    return Wallet.objects.filter(customer=customer, currency=currency or customer.currency).first()
+
+
+def grants_live(*, wallet: Wallet, at=None):
+    """Grants with credits left that have not expired by `at` (now), in draw-down order:
+    highest priority, then soonest expiry (never-expiring last), then oldest."""
+    at = at or timezone.now()
+    return (
+        CreditGrant.objects.filter(wallet=wallet, remaining__gt=0)
+        .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at))
+        .order_by("-priority", models.F("expires_at").asc(nulls_last=True), "effective_at", "id")
+    )

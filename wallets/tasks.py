@@ -1,0 +1,11 @@
+"""Celery tasks for wallets: thin, safe to run twice or in two workers at once."""
+
+from celery import shared_task
+
+from .services import grants_expire
+
+
+@shared_task(name="wallets.expire_grants", ignore_result=True)
+def expire_grants() -> int:
+    """Expire what is left of grants past their expiry (beat: every minute)."""
+    return grants_expire()
