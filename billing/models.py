@@ -86,3 +86,26 @@ class RatedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id}"
+
+
+class UsageDrawDown(models.Model):
+    """What a customer's prepaid credits have paid of a period's usage so far (`drawn`), and
+    what they could not cover (`short`, billed in arrears). Moved in the rating transaction
+    to match the period's billable usage: usage after discount beyond the included
+    allowance, as the rollups say (billing.services._usage_draw_down)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField()
+    drawn = ExactDecimalField(default=0, **RATED_DIGITS)
+    short = ExactDecimalField(default=0, **RATED_DIGITS)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "period_start"], name="usage_draw_down_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.period_start:%Y-%m-%d}: {self.drawn} drawn"

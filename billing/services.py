@@ -29,8 +29,10 @@ from django.utils import timezone
 from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
+from wallets.models import CreditGrant, Wallet
+from wallets.services import credit_grant, wallet_draw_down, wallet_get_or_create
 
-from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
+from .models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
 from .rating import RatingError, event_amount, event_quantity
 from .terms import TermsBook, period_holding
 
@@ -288,6 +290,67 @@ def _ratings_store(ratings: list[_Rating], *, metrics: dict) -> None:
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
     _rollups_move(deltas, now)
     _ratings_insert(ratings, rollup_ids, now)
+    _usage_draw_down({(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings})
+
+
+def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
+    """Draw each touched period's new billable usage from the customer's credits.
+
+    Billable usage is the period's usage after discount beyond its included allowance,
+    worked out from the rollups (so tiers, discounts and the pooled allowance count as on
+    the invoice); what the credits already paid or could not cover is subtracted, and the
+    rest is drawn, or, when re-rating lowered it, given back (the shortfall first, then a
+    refund grant). In the rating transaction: exactly once, like the rating itself.
+    Customers without a wallet are skipped; their first credits pay for the open period's
+    usage from its start.
+    """
+    from .selectors import period_money  # selectors read what services write
+
+    with_wallets = set(
+        Wallet.objects.filter(customer_id__in={customer for customer, _ in periods}).values_list(
+            "customer_id", flat=True
+        )
+    )
+    for customer_id, period_start in sorted(periods):
+        if customer_id not in with_wallets:
+            continue
+        # The record's lock first: a rater rating the same period meanwhile has committed
+        # by the time the rollups are read, so its usage is counted here, once.
+        record, _ = UsageDrawDown.objects.select_for_update().get_or_create(
+            customer_id=customer_id, period_start=period_start
+        )
+        rollups = list(
+            UsageRollup.objects.filter(
+                customer_id=customer_id, period_start=period_start, event_count__gt=0
+            ).select_related("price__version__rate_card", "terms", "customer")
+        )
+        if not rollups:
+            continue
+        customer, end = rollups[0].customer, rollups[0].period_end
+        charges = period_money(customer=customer, start=period_start, end=end, rollups=rollups)[2]
+        billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
+        owed = billable - record.drawn - record.short
+        reference = f"usage {period_start:%Y-%m-%d}"
+        if owed > 0:
+            wallet = wallet_get_or_create(customer=customer)
+            result = wallet_draw_down(wallet=wallet, amount=owed, reference=reference)
+            record.drawn += result.drawn
+            record.short += result.short
+        elif owed < 0:
+            back = -owed
+            from_short = min(record.short, back)
+            record.short -= from_short
+            if back - from_short:
+                credit_grant(
+                    customer=customer,
+                    amount=back - from_short,
+                    source=CreditGrant.Source.REFUND,
+                    reason=f"re-rated {reference}",
+                )
+                record.drawn -= back - from_short
+        else:
+            continue
+        record.save(update_fields=["drawn", "short", "updated_at"])
 
 
 def _ratings_take_previous(event_pks: list[int]) -> dict[int, tuple]:

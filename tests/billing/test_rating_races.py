@@ -16,7 +16,8 @@ import pytest
 from django.db import connection, connections
 
 from billing import services
-from billing.models import TOKEN_COLUMNS, RatedEvent, UsageRollup
+from billing.models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
+from billing.selectors import usage_for_period
 from billing.services import terms_changes_apply, usage_rate_pending
 from contracts.models import RateCardVersion
 from contracts.services import (
@@ -28,6 +29,8 @@ from contracts.services import (
 )
 from metering import services as metering_services
 from metering.models import UnratedEvent, UsageEvent
+from wallets.models import Wallet
+from wallets.services import credit_grant
 
 from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, event, ingest, queued, rollups
 
@@ -379,3 +382,24 @@ def test_an_amendment_racing_three_raters_leaves_every_event_rated_by_its_terms(
     )
     usage_rate_pending()
     assert rollups() == raced
+
+
+def test_raters_in_four_processes_draw_credits_for_the_usage_exactly_once(priced):
+    # given credits that run out part-way through the usage
+    credit_grant(customer=priced.customer, amount="3.00", source="purchased")
+    ingest(*events(1000, start=datetime(2026, 11, 1, 6, tzinfo=UTC)))
+    assert terms_changes_apply() == 2
+
+    # when four processes rate it in batches of 50
+    assert sum(race(_rate_in_batches_of_50, [()] * PROCESSES)) == 1000
+
+    # then credits paid what they could, the rest is short, and together they are the
+    # period's billable usage: drawn once, however the batches fell
+    usage = usage_for_period(customer=priced.customer, at=datetime(2026, 11, 15, tzinfo=UTC))
+    billable = sum(usage.charges.usage_by_segment) - usage.charges.allowance_used
+    record = UsageDrawDown.objects.get()
+    assert record.drawn == D("3.00")
+    assert record.drawn + record.short == billable
+    wallet = Wallet.objects.get()
+    assert wallet.balance == 0
+    assert wallet.balance == sum(wallet.entries.values_list("amount", flat=True), D(0))
