@@ -53,3 +53,53 @@ def test_the_admin_shows_the_wallet_with_grants_and_ledger(acme, admin_client):
     assert page.status_code == 200
     assert "ticket 42" in text and "Refund" in text
     assert Decimal("12.5") == grant.wallet.balance
+
+
+def test_staff_grant_credits_in_the_admin_recorded_with_who(acme, admin_client, admin_user):
+    page = admin_client.post(
+        reverse("admin:wallets_grant"),
+        {"customer": acme.pk, "amount": "100.00", "source": "purchased", "priority": "0",
+         "expires_at": "", "reason": "PO 1234"},
+    )  # fmt: skip
+
+    wallet = acme.wallets.get()
+    assert page.status_code == 302
+    assert page["Location"] == reverse("admin:wallets_wallet_change", args=[wallet.pk])
+    entry = wallet.entries.get()
+    assert (entry.kind, entry.amount, entry.reason, entry.created_by) == (
+        "grant",
+        Decimal("100"),
+        "PO 1234",
+        admin_user.username,
+    )
+
+
+def test_an_adjustment_needs_a_reason_and_cannot_overdraw(acme, admin_client):
+    wallet = credit_grant(customer=acme, amount="10", source="purchased").wallet
+    url = reverse("admin:wallets_adjust", args=[wallet.pk])
+    entries = list(wallet.entries.values_list("pk", flat=True))
+
+    no_reason = admin_client.post(url, {"amount": "-5", "reason": ""})
+    overdraw = admin_client.post(url, {"amount": "-50", "reason": "mistake"})
+
+    assert no_reason.status_code == overdraw.status_code == 200
+    assert no_reason.context["form"].errors == {"reason": ["This field is required."]}
+    assert "has 10 available; 50 was asked for" in overdraw.context["form"].errors["amount"][0]
+    assert list(wallet.entries.values_list("pk", flat=True)) == entries
+
+    done = admin_client.post(url, {"amount": "-4", "reason": "double grant"})
+    assert done.status_code == 302
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("6")
+
+
+def test_staff_without_the_permission_cannot_grant(acme, client, django_user_model):
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(clerk)
+
+    answer = client.post(
+        reverse("admin:wallets_grant"), {"customer": acme.pk, "amount": "5", "source": "refund"}
+    )
+
+    assert answer.status_code == 403
+    assert not acme.wallets.exists()
