@@ -1,5 +1,6 @@
 """`manage.py load_demo`: a working demo in one command, and nothing twice on a re-run."""
 
+from decimal import Decimal
 from io import StringIO
 
 from django.contrib.auth import get_user_model
@@ -13,6 +14,7 @@ from contracts.models import ApiKey, Contract, Customer, RateCard, api_key_hash
 from metering.models import EventSeal, UsageEvent
 from metering.selectors import event_log_verify
 from metering.tasks import event_log_verify as event_log_verify_task
+from wallets.models import CreditGrant, Wallet
 
 DEMO_CUSTOMERS = {"acme": "USD", "globex": "EUR", "initech": "USD", "umbrella": "JPY"}
 
@@ -33,6 +35,7 @@ def counts() -> dict[str, int]:
         "periodic_tasks": PeriodicTask.objects.count(),
         "contracts": Contract.objects.count(),
         "rate_cards": RateCard.objects.count(),
+        "grants": CreditGrant.objects.count(),
     }
 
 
@@ -104,6 +107,15 @@ def test_load_demo_creates_a_usable_demo_and_a_second_run_adds_nothing(db):
     acme = usage_for_period(customer=Customer.objects.get(external_id="acme"))
     assert acme.usage > 0 and acme.unpriced == [] and acme.failed == []
 
+    # credits: drawn by billable usage (beyond acme's allowance), and globex runs out
+    balances = dict(Wallet.objects.values_list("customer__external_id", "balance"))
+    initech = usage_for_period(customer=Customer.objects.get(external_id="initech"))
+    assert balances["acme"] == Decimal("125")  # its usage is within its allowance
+    assert balances["initech"] == Decimal("200") - sum(initech.charges.usage_by_segment)
+    assert balances["globex"] == 0
+    for wallet in Wallet.objects.all():
+        assert wallet.balance == sum(wallet.entries.values_list("amount", flat=True), Decimal(0))
+
     # when: run again
     before = counts()
     again = load_demo()
@@ -112,6 +124,7 @@ def test_load_demo_creates_a_usable_demo_and_a_second_run_adds_nothing(db):
     assert counts() == before
     assert "demo events already loaded" in again
     assert "demo contracts already exist" in again
+    assert "demo credits already granted" in again
     assert "already exists" in again
     assert "create_api_key" in again
     assert "tt_" not in again

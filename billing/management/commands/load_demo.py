@@ -1,4 +1,5 @@
-"""`manage.py load_demo`: an admin login, four customers, an API key and a week of usage.
+"""`manage.py load_demo`: an admin login, four customers with rate cards, contracts and
+credits, an API key and a week of usage.
 
 Safe to run again: whatever already exists is left alone and nothing is added twice. The
 events are generated from a fixed seed (the same calls, models and token counts on every
@@ -32,6 +33,8 @@ from contracts.services import (
 )
 from metering.models import UsageEvent
 from metering.services import ACCEPTED, DUPLICATE, REJECTED, events_ingest
+from wallets.models import CreditGrant
+from wallets.services import credit_grant
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "tokentill-demo"  # noqa: S105 - the documented login of a local demo
@@ -149,6 +152,7 @@ class Command(BaseCommand):
         )
         self._api_key_ensure()
         self._contracts_ensure(customers)
+        self._credits_ensure(customers)
         self._events_ensure(seed)
 
     # --- pieces ------------------------------------------------------------------------
@@ -246,6 +250,37 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  contracts    acme and initech on '{usd.name}', globex on '{eur.name}'; "
             "umbrella has none (its usage shows as unpriced)"
+        )
+
+    def _credits_ensure(self, customers: list[Customer]) -> None:
+        """Prepaid credits that usage draws down: initech's fall with its usage; acme's
+        usage stays within its included allowance, so its credits (a promotion expiring in a
+        month on top of what it bought) are not touched; globex bought a little and runs
+        out, the rest billed in arrears."""
+        if CreditGrant.objects.filter(wallet__customer__in=customers).exists():
+            self.stdout.write("  credits      demo credits already granted (unchanged)")
+            return
+        by_id = {customer.external_id: customer for customer in customers}
+        expires = timezone.now() + timedelta(days=30)
+        grants = [
+            ("acme", "100.00", CreditGrant.Source.PURCHASED, 0, None),
+            ("acme", "25.00", CreditGrant.Source.PROMOTIONAL, 1, expires),
+            ("initech", "200.00", CreditGrant.Source.PURCHASED, 0, None),
+            ("globex", "5.00", CreditGrant.Source.PURCHASED, 0, None),
+        ]
+        for external_id, amount, source, priority, expires_at in grants:
+            credit_grant(
+                customer=by_id[external_id],
+                amount=amount,
+                source=source,
+                priority=priority,
+                expires_at=expires_at,
+                reason="demo",
+                created_by=ADMIN_USERNAME,
+            )
+        self.stdout.write(
+            "  credits      initech 200.00 USD; acme 100.00 USD + 25.00 promotional "
+            "(expires in 30 days); globex 5.00 EUR"
         )
 
     def _api_key_ensure(self) -> None:
