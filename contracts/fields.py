@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.db import models
+from django.db.models import lookups
 
 
 class ExactDecimalField(models.DecimalField):
@@ -28,3 +29,22 @@ class ExactDecimalField(models.DecimalField):
         if value is None or isinstance(value, Decimal):
             return value
         return Decimal(value)
+
+
+class _SqliteNumericComparison:
+    """On SQLite, compare as numbers: the column holds text, and text sorts after every
+    number there ('0.000000000000' > 0 would be true). REAL keeps 15 significant digits,
+    plenty for the sign and size checks these lookups serve."""
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        operator = connection.operators[self.lookup_name] % f"CAST({rhs} AS REAL)"
+        return f"CAST({lhs} AS REAL) {operator}", [*lhs_params, *rhs_params]
+
+
+for _lookup in (lookups.GreaterThan, lookups.GreaterThanOrEqual, lookups.LessThan,
+                lookups.LessThanOrEqual):  # fmt: skip
+    ExactDecimalField.register_lookup(
+        type(f"Exact{_lookup.__name__}", (_SqliteNumericComparison, _lookup), {})
+    )

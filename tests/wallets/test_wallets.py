@@ -207,3 +207,22 @@ def test_postgresql_refuses_to_update_the_ledger(acme):
         connection.cursor() as cursor,
     ):
         cursor.execute("UPDATE wallets_ledgerentry SET amount = 100")
+
+
+def test_spent_grants_are_not_drawn_from_again(acme):
+    spent = credit_grant(customer=acme, amount="5.00", source=PURCHASED)
+    credit_grant(customer=acme, amount="5", source=PURCHASED)
+    wallet = spent.wallet
+    # 5.00 - 5.00 leaves 0.00, which SQLite keeps as the text '0.00' (after any number)
+    wallet_draw_down(wallet=wallet, amount="5.00")
+
+    wallet_draw_down(wallet=wallet, amount="1")
+
+    assert list(wallet.entries.filter(kind="draw_down").values_list("grant_id", "amount")) == [
+        (spent.pk, Decimal("-5")),
+        (spent.pk + 1, Decimal("-1")),
+    ]
+    assert list(CreditGrant.objects.filter(remaining__gt=0).values_list("pk", flat=True)) == [
+        spent.pk + 1
+    ]
+    assert CreditGrant.objects.filter(remaining__lte=0).get() == spent
