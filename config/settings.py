@@ -165,6 +165,13 @@ TOKENTILL_DEFAULT_ENCODING = env.str("TOKENTILL_DEFAULT_ENCODING", default="o200
 TOKENTILL_RATING_BATCH = env.int("TOKENTILL_RATING_BATCH", default=1000)
 TOKENTILL_RATING_NUDGE_SECONDS = env.float("TOKENTILL_RATING_NUDGE_SECONDS", default=0.2)
 
+# --- Credits and email ----------------------------------------------------------------------
+# Customers are warned this many days before what is left of a grant expires.
+TOKENTILL_EXPIRY_WARNING_DAYS = env.int("TOKENTILL_EXPIRY_WARNING_DAYS", default=7)
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; without it, email is printed.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tokentill.localhost")
+
 # --- Celery -----------------------------------------------------------------------------
 # No broker: tasks run eagerly in-process. `filesystem://` is kombu's serverless transport
 # (used by the demo); production names Redis.

@@ -53,6 +53,7 @@ class CreditGrant(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["wallet", "expires_at"], name="grant_wallet_expiry")]

@@ -8,9 +8,12 @@ on the lock: the second sees what the first left.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -174,6 +177,45 @@ def grants_expire(*, now=None) -> int:
             _add(grant, "remaining", -grant.remaining)
             expired += 1
     return expired
+
+
+def grants_warn_expiring(*, now=None) -> int:
+    """Email each customer once per grant that expires within TOKENTILL_EXPIRY_WARNING_DAYS
+    with credits left. The grant is marked in the transaction that sends, under its row
+    lock, so two workers never both send; a send that fails leaves it for the next run."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.TOKENTILL_EXPIRY_WARNING_DAYS)
+    due = CreditGrant.objects.filter(
+        expiry_warned_at__isnull=True, expires_at__gt=now, expires_at__lte=horizon
+    ).filter(remaining__gt=0)
+    warned = 0
+    for grant_id in due.values_list("pk", flat=True).order_by("pk"):
+        with transaction.atomic():
+            grant = (
+                CreditGrant.objects.select_for_update(skip_locked=True)
+                .select_related("wallet__customer")
+                .filter(pk=grant_id, expiry_warned_at__isnull=True)
+                .first()
+            )
+            if grant is None:
+                continue  # warned, or being warned, by another worker
+            customer = grant.wallet.customer
+            if customer.email:
+                send_mail(
+                    subject=f"{_plain(grant.remaining)} {grant.wallet.currency} of credits "
+                    f"expire on {grant.expires_at:%Y-%m-%d}",
+                    message=(
+                        f"{customer.name}: {_plain(grant.remaining)} {grant.wallet.currency} "
+                        f"of your {grant.get_source_display().lower()} credits expire at "
+                        f"{grant.expires_at:%Y-%m-%d %H:%M} UTC. Usage until then draws on "
+                        "them first among credits of the same priority."
+                    ),
+                    from_email=None,
+                    recipient_list=[customer.email],
+                )
+            CreditGrant.objects.filter(pk=grant.pk).update(expiry_warned_at=now)
+            warned += 1
+    return warned
 
 
 # --- helpers -------------------------------------------------------------------------------

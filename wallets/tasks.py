@@ -2,10 +2,16 @@
 
 from celery import shared_task
 
-from .services import grants_expire
+from .services import grants_expire, grants_warn_expiring
 
 
 @shared_task(name="wallets.expire_grants", ignore_result=True)
 def expire_grants() -> int:
     """Expire what is left of grants past their expiry (beat: every minute)."""
     return grants_expire()
+
+
+@shared_task(name="wallets.warn_expiring_grants", ignore_result=True)
+def warn_expiring_grants() -> int:
+    """Warn customers of credits about to expire (beat: every hour)."""
+    return grants_warn_expiring()

@@ -14,6 +14,7 @@ from wallets.services import (
     InsufficientCredits,
     credit_grant,
     grants_expire,
+    grants_warn_expiring,
     wallet_adjust,
     wallet_draw_down,
 )
@@ -226,3 +227,23 @@ def test_spent_grants_are_not_drawn_from_again(acme):
         spent.pk + 1
     ]
     assert CreditGrant.objects.filter(remaining__lte=0).get() == spent
+
+
+def test_customers_are_warned_once_before_credits_expire(acme, mailoutbox):
+    now = timezone.now()
+    soon = credit_grant(
+        customer=acme, amount="25.50", source=PROMOTIONAL, expires_at=now + timedelta(days=6)
+    )
+    credit_grant(customer=acme, amount="5", source=PURCHASED, expires_at=now + timedelta(days=9))
+    credit_grant(customer=acme, amount="5", source=PURCHASED)  # never expires
+
+    assert grants_warn_expiring(now=now) == 1
+    assert grants_warn_expiring(now=now) == 0  # once
+
+    (mail,) = mailoutbox
+    assert mail.to == ["billing@acme.example"]
+    assert mail.subject == f"25.5 USD of credits expire on {soon.expires_at:%Y-%m-%d}"
+    assert "promotional credits expire at" in mail.body
+    # the 9-day grant is warned when it comes within the 7 days
+    assert grants_warn_expiring(now=now + timedelta(days=3)) == 1
+    assert len(mailoutbox) == 2
