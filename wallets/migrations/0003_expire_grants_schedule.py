@@ -2,25 +2,15 @@
 
 from django.db import migrations
 
-NAME = "Expire credit grants"
+from config.beat import interval_schedule
 
-
-def schedule(apps, schema_editor):
-    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = interval_model.objects.get_or_create(every=1, period="minutes")
-    task_model.objects.get_or_create(
-        name=NAME,
-        defaults={
-            "task": "wallets.expire_grants",
-            "interval": every,
-            "description": "Expire what is left of each grant past its expiry, with a ledger entry.",
-        },
-    )
-
-
-def unschedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+SCHEDULE = interval_schedule(
+    name="Expire credit grants",
+    task="wallets.expire_grants",
+    every=1,
+    period="minutes",
+    description="Expire what is left of each grant past its expiry, with a ledger entry.",
+)
 
 
 class Migration(migrations.Migration):
@@ -28,4 +18,4 @@ class Migration(migrations.Migration):
         ("wallets", "0002_ledger_append_only"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
-    operations = [migrations.RunPython(schedule, unschedule)]
+    operations = [migrations.RunPython(*SCHEDULE)]

@@ -2,25 +2,15 @@
 
 from django.db import migrations, models
 
-NAME = "Warn of expiring credits"
+from config.beat import interval_schedule
 
-
-def schedule(apps, schema_editor):
-    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = interval_model.objects.get_or_create(every=1, period="hours")
-    task_model.objects.get_or_create(
-        name=NAME,
-        defaults={
-            "task": "wallets.warn_expiring_grants",
-            "interval": every,
-            "description": "Email customers once per grant expiring within the warning days.",
-        },
-    )
-
-
-def unschedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+SCHEDULE = interval_schedule(
+    name="Warn of expiring credits",
+    task="wallets.warn_expiring_grants",
+    every=1,
+    period="hours",
+    description="Email customers once per grant expiring within the warning days.",
+)
 
 
 class Migration(migrations.Migration):
@@ -36,5 +26,5 @@ class Migration(migrations.Migration):
             name='expiry_warned_at',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
-        migrations.RunPython(schedule, unschedule),
+        migrations.RunPython(*SCHEDULE),
     ]
