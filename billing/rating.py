@@ -105,6 +105,7 @@ __all__ = [
     "rated",
     "segment_at",
     "tiered_charges",
+    "worst_case_amount",
 ]
 
 #: Decimal places of every rated amount and quantity: the same as a prorated share's.
@@ -269,6 +270,26 @@ def event_quantity(price: PriceTerms, metrics: Mapping[str, int | str]) -> Decim
             f"price {price.price_id} is per_event: its events cost an amount (event_amount)"
         )
     return _evaluate(price, metrics, "a quantity")
+
+
+def worst_case_amount(price: PriceTerms, metrics: Mapping[str, int | str]) -> Decimal:
+    """The most one call with these metrics can add to the period's usage, before discount.
+
+    A per-event price is exact. A tiered call's cost depends on where the period stands,
+    so it is bounded: package prices by the packages its quantity fills, graduated and
+    volume prices by its quantity at the dearest tier's unit price plus every flat fee
+    (a volume table whose higher tiers are dearer can reprice the whole period; such
+    tables are not bounded by one call).
+    """
+    if price.kind == PER_EVENT:
+        return event_amount(price, metrics)
+    quantity = event_quantity(price, metrics)
+    with localcontext(_EXACT):
+        if price.kind == PACKAGE:
+            whole, remainder = divmod(quantity, price.package_size)
+            return (whole + (1 if remainder else 0)) * price.package_price
+        dearest = max(tier.unit_price for tier in price.tiers)
+        return rated(quantity * dearest + sum(tier.flat_fee for tier in price.tiers))
 
 
 def _evaluate(price: PriceTerms, metrics: Mapping[str, int | str], what: str) -> Decimal:

@@ -15,6 +15,7 @@ contribution taken out of its old rollup and the new one added, in one transacti
 import functools
 import hashlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,13 +25,14 @@ from decimal import Decimal
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
 from wallets.models import CreditGrant, Wallet
-from wallets.services import credit_grant, wallet_draw_down, wallet_get_or_create
+from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
 
 from .models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
 from .rating import RatingError, event_amount, event_quantity
@@ -57,6 +59,7 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
     """
     batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
     terms_changes_apply()
+    usage_shortfalls_cover()
     total = 0
     while True:
         rated = _rate_batch(batch_size)
@@ -160,7 +163,34 @@ def _rate_batch(batch_size: int) -> int:
         )
         ratings = [_rate_event(book, *event) for event in events]
         _ratings_store(ratings, metrics={event[0]: event[6] for event in events})
+        _holds_settle(events, ratings)
     return len(pks)
+
+
+def _holds_settle(events: list[tuple], ratings: list[_Rating]) -> None:
+    """Settle the holds the batch's events carry (their `hold_id` property): released, now
+    that the rating transaction has drawn the calls' real cost. After the draw-down, whose
+    locks (period, then wallet) come first."""
+    carried = {}
+    for pk, customer_id, _, _, _, properties, _ in events:
+        hold_id = _hold_id(properties.get("hold_id"))
+        if hold_id:
+            carried[pk] = (hold_id, customer_id)
+    if not carried:
+        return
+    costs, customers = {}, {}
+    for rating in ratings:
+        if rating.event_pk in carried:
+            hold_id, customer_id = carried[rating.event_pk]
+            costs[hold_id], customers[hold_id] = rating.amount, customer_id
+    holds_settle(costs=costs, customer_ids=customers)
+
+
+def _hold_id(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:  # not one of ours: the event is rated all the same
+        return None
 
 
 def _queue_take(batch_size: int) -> list[int]:
@@ -300,9 +330,11 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     worked out from the rollups (so tiers, discounts and the pooled allowance count as on
     the invoice); what the credits already paid or could not cover is subtracted, and the
     rest is drawn, or, when re-rating lowered it, given back (the shortfall first, then a
-    refund grant). In the rating transaction: exactly once, like the rating itself.
-    Customers without a wallet are skipped; their first credits pay for the open period's
-    usage from its start.
+    refund grant). Where the period's latest terms say credits cover arrears, what the
+    credits could not cover before is asked of them again, so credits granted since pay
+    for it. In the rating transaction: exactly once, like the rating itself. Customers
+    without a wallet are skipped; their first credits pay for the open period's usage
+    from its start.
     """
     from .selectors import period_money  # selectors read what services write
 
@@ -327,15 +359,20 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         if not rollups:
             continue
         customer, end = rollups[0].customer, rollups[0].period_end
-        charges = period_money(customer=customer, start=period_start, end=end, rollups=rollups)[2]
+        spans, _, charges = period_money(
+            customer=customer, start=period_start, end=end, rollups=rollups
+        )
+        latest_terms = spans[-1][1]
+        cover = latest_terms is not None and latest_terms.credits_cover_arrears
         billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
         owed = billable - record.drawn - record.short
         reference = f"usage {period_start:%Y-%m-%d}"
-        if owed > 0:
+        if owed > 0 or (cover and record.short > 0 and owed == 0):
+            ask = owed + (record.short if cover else _ZERO)
             wallet = wallet_get_or_create(customer=customer)
-            result = wallet_draw_down(wallet=wallet, amount=owed, reference=reference)
+            result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
             record.drawn += result.drawn
-            record.short += result.short
+            record.short = result.short if cover else record.short + result.short
         elif owed < 0:
             back = -owed
             from_short = min(record.short, back)
@@ -348,9 +385,25 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
                     reason=f"re-rated {reference}",
                 )
                 record.drawn -= back - from_short
-        else:
-            continue
+        # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
+        # grants older than it have been offered this period's shortfall.
         record.save(update_fields=["drawn", "short", "updated_at"])
+
+
+def usage_shortfalls_cover() -> int:
+    """Offer each period's usage past the credits to the credits granted since it was last
+    drawn (for terms where credits cover arrears), so a grant pays for it at once rather
+    than at the period's next usage. Run by every rater pass; granting credits asks for one.
+    """
+    with transaction.atomic():
+        due = set(
+            UsageDrawDown.objects.filter(
+                short__gt=0, customer__wallets__grants__created_at__gte=F("updated_at")
+            ).values_list("customer_id", "period_start")
+        )
+        if due:
+            _usage_draw_down(due)
+    return len(due)
 
 
 def _ratings_take_previous(event_pks: list[int]) -> dict[int, tuple]:

@@ -168,6 +168,8 @@ TOKENTILL_RATING_NUDGE_SECONDS = env.float("TOKENTILL_RATING_NUDGE_SECONDS", def
 # --- Credits and email ----------------------------------------------------------------------
 # Customers are warned this many days before what is left of a grant expires.
 TOKENTILL_EXPIRY_WARNING_DAYS = env.int("TOKENTILL_EXPIRY_WARNING_DAYS", default=7)
+# How long an authorization's hold reserves credits when no usage settles it.
+TOKENTILL_HOLD_SECONDS = env.int("TOKENTILL_HOLD_SECONDS", default=300)
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; without it, email is printed.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tokentill.localhost")

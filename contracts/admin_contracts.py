@@ -61,6 +61,11 @@ class TermsForm(forms.Form):
     overage_policy = forms.ChoiceField(
         choices=ContractTerms.Overage.choices, initial=ContractTerms.Overage.ARREARS
     )
+    credits_cover_arrears = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text=ContractTerms._meta.get_field("credits_cover_arrears").help_text,
+    )
     minimum_commitment = forms.DecimalField(
         max_digits=15,
         decimal_places=4,
@@ -89,7 +94,8 @@ class TermsForm(forms.Form):
             "fields": (
                 "rate_card",
                 ("fixed_fee", "included_allowance"),
-                ("overage_policy", "minimum_commitment"),
+                ("overage_policy", "credits_cover_arrears"),
+                "minimum_commitment",
                 "discount_percent",
                 "price_overrides",
                 "note",

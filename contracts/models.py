@@ -385,6 +385,11 @@ class ContractTerms(models.Model):
     overage_policy = models.CharField(
         max_length=16, choices=Overage.choices, default=Overage.ARREARS
     )
+    credits_cover_arrears = models.BooleanField(
+        default=True,
+        help_text="Credits added during a period also pay for its usage already past the "
+        "credits; otherwise that usage stays billed in arrears on the invoice.",
+    )
     minimum_commitment = models.DecimalField(default=Decimal(0), **MONEY_DIGITS)
     discount_percent = models.DecimalField(
         max_digits=7,
@@ -455,6 +460,7 @@ TERMS_FIELDS = (
     "fixed_fee",
     "included_allowance",
     "overage_policy",
+    "credits_cover_arrears",
     "minimum_commitment",
     "discount_percent",
     "price_overrides",

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 
 from contracts.models import Customer
 
-from .models import CreditGrant, LedgerEntry, Wallet
+from .models import CreditGrant, Hold, LedgerEntry, Wallet
 from .services import InsufficientCredits, credit_grant, wallet_adjust
 
 
@@ -34,9 +34,23 @@ class GrantInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class HoldInline(ReadOnlyInline):
+    """The holds of authorized calls still reserving credits."""
+
+    model = Hold
+    verbose_name_plural = "active holds"
+    fields = ("id", "amount", "estimate", "reference", "created_at", "expires_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=Hold.Status.ACTIVE)
+
+
 class LedgerInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = ("created_at", "kind", "amount", "grant", "reference", "reason", "created_by")
+    fields = (
+        "created_at", "kind", "amount", "grant", "hold", "reference", "reason", "created_by",
+    )  # fmt: skip
     readonly_fields = fields
 
 
@@ -60,12 +74,12 @@ class AdjustForm(forms.Form):
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
-    list_display = ("customer", "currency", "balance", "created_at")
+    list_display = ("customer", "currency", "balance", "held", "created_at")
     list_select_related = ("customer",)
     search_fields = ("customer__external_id", "customer__name")
-    fields = ("customer", "currency", "balance", "created_at")
+    fields = ("customer", "currency", "balance", "held", "available", "created_at")
     readonly_fields = fields
-    inlines = [GrantInline, LedgerInline]
+    inlines = [GrantInline, HoldInline, LedgerInline]
     change_form_template = "admin/wallets/wallet/change_form.html"
     change_list_template = "admin/wallets/wallet/change_list.html"
 

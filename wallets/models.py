@@ -1,10 +1,15 @@
 """Prepaid credits: a wallet per customer and currency, its grants, and the ledger.
 
-The ledger is the truth: a wallet's balance is the sum of its entries, and a grant's
-remaining amount is its grant entry plus the entries drawn from it. `Wallet.balance` and
-`CreditGrant.remaining` are caches of those sums, changed in the same transaction as the
-entries that move them, under the wallet's row lock (wallets.services).
+The ledger is the truth. It keeps two sums per wallet: the balance is the sum of its
+money entries (grants, draw-downs, expiries, adjustments), and what is held is the sum of
+its hold and release entries, negated; the available balance is the balance less what is
+held. A grant's remaining amount is its grant entry plus the entries drawn from it.
+`Wallet.balance`, `Wallet.held` and `CreditGrant.remaining` are caches of those sums,
+changed in the same transaction as the entries that move them, under the wallet's row lock
+(wallets.services).
 """
+
+import uuid
 
 from django.db import models
 
@@ -21,6 +26,9 @@ class Wallet(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallets")
     currency = models.CharField(max_length=3, validators=[validate_currency])
     balance = ExactDecimalField(default=0, editable=False, **MONEY)
+    held = ExactDecimalField(
+        default=0, editable=False, help_text="Reserved by active holds.", **MONEY
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,6 +38,11 @@ class Wallet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer.external_id} {self.currency} wallet"
+
+    @property
+    def available(self):
+        """What new spend may still reserve: the balance less the active holds."""
+        return self.balance - self.held
 
 
 class CreditGrant(models.Model):
@@ -62,11 +75,54 @@ class CreditGrant(models.Model):
         return f"{self.get_source_display()} {self.amount} {self.wallet.currency}"
 
 
+class Hold(models.Model):
+    """Credits reserved for a model call before it is made (an authorization).
+
+    Active until the usage event that carries its id is rated (settled: the hold is
+    released and the real cost drawn, in the rating transaction), until it is released,
+    or until it expires. `amount` is what it reserves of the wallet's credits; `estimate`
+    is the worst-case price of the call, which may be more when the contract lets usage
+    past the credits be billed in arrears.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SETTLED = "settled", "Settled"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    amount = ExactDecimalField(**MONEY)
+    estimate = ExactDecimalField(**MONEY)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    reference = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    settled_cost = ExactDecimalField(
+        null=True, blank=True, help_text="The rated cost of the call that settled it.", **MONEY
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["wallet", "expires_at"],
+                name="hold_active_expiry",
+                condition=models.Q(status="active"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.amount} ({self.get_status_display().lower()})"
+
+
 class LedgerEntry(AppendOnlyModel):
     """One movement of a wallet's money, never changed: positive in, negative out.
 
-    `grant` is the grant it moves (every entry so far moves exactly one); `reference`
-    names what caused it, e.g. the rated event a draw-down pays for.
+    Money entries move `grant` (each moves exactly one) and the balance; hold entries
+    (negative) and release entries (positive) move `hold` and what is held, never a grant.
+    `reference` names what caused an entry, e.g. the usage a draw-down pays for.
     """
 
     class Kind(models.TextChoices):
@@ -74,9 +130,18 @@ class LedgerEntry(AppendOnlyModel):
         DRAW_DOWN = "draw_down", "Draw-down"
         EXPIRY = "expiry", "Expiry"
         ADJUSTMENT = "adjustment", "Adjustment"
+        HOLD = "hold", "Hold"
+        RELEASE = "release", "Release"
+
+    HOLD_KINDS = (Kind.HOLD, Kind.RELEASE)
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
-    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="entries")
+    grant = models.ForeignKey(
+        CreditGrant, on_delete=models.PROTECT, related_name="entries", null=True, blank=True
+    )
+    hold = models.ForeignKey(
+        Hold, on_delete=models.PROTECT, related_name="entries", null=True, blank=True
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = ExactDecimalField(**MONEY)
     reference = models.CharField(max_length=200, blank=True)
@@ -87,6 +152,13 @@ class LedgerEntry(AppendOnlyModel):
     class Meta:
         verbose_name_plural = "ledger entries"
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(grant__isnull=False, hold__isnull=True)
+                | models.Q(grant__isnull=True, hold__isnull=False),
+                name="ledger_entry_moves_a_grant_or_a_hold",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount}"

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from contracts.models import Customer
 
-from .models import CreditGrant, Wallet
+from .models import CreditGrant, Hold, Wallet
 
 
 def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | None:
@@ -22,3 +22,9 @@ def grants_live(*, wallet: Wallet, at=None):
         .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at))
         .order_by("-priority", models.F("expires_at").asc(nulls_last=True), "effective_at", "id")
     )
+
+
+def holds_active(*, wallet: Wallet):
+    """The holds reserving the wallet's credits now, oldest first (an expired one counts
+    until it is released: within a minute, or by the wallet's next hold)."""
+    return Hold.objects.filter(wallet=wallet, status=Hold.Status.ACTIVE).order_by("created_at")

@@ -1,4 +1,5 @@
-"""Moving prepaid credits: grants in, draw-downs, adjustments and expiries out.
+"""Moving prepaid credits: grants in, draw-downs, adjustments and expiries out, and holds
+that reserve credits for a call about to be made.
 
 Every write takes the wallet's row lock first (after the customer's, where both are
 taken: DESIGN.md's order), writes its ledger entries, and moves the cached balance and
@@ -19,8 +20,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from contracts.models import Customer
+from metering.services import rating_nudge
 
-from .models import CreditGrant, LedgerEntry, Wallet
+from .models import CreditGrant, Hold, LedgerEntry, Wallet
 from .selectors import grants_live
 
 _ZERO = Decimal(0)
@@ -86,6 +88,8 @@ def credit_grant(
         )
         _entry(grant, LedgerEntry.Kind.GRANT, amount, now, reason=reason, created_by=created_by)
         _add(wallet, "balance", amount)
+        # The rater offers the new credits the open periods' usage past the credits.
+        transaction.on_commit(rating_nudge)
     return grant
 
 
@@ -157,6 +161,90 @@ def wallet_adjust(
     )
 
 
+def hold_place(
+    *, wallet: Wallet, amount, estimate=None, up_to: bool = False, reference: str = ""
+) -> Hold:
+    """Reserve `amount` of the wallet's available credits until the hold expires
+    (TOKENTILL_HOLD_SECONDS), is settled by the usage it was placed for, or is released.
+
+    Without `up_to`, a hold the available balance cannot cover in full reserves nothing
+    and raises InsufficientCredits: of two calls racing for the last credits, the second
+    to take the wallet's lock sees what the first reserved. With `up_to`, it reserves what
+    is available (possibly nothing), for usage that may run past the credits in arrears.
+    Expired holds of the wallet are released first, so they never block new spend.
+    """
+    amount = _decimal(amount, "amount")
+    estimate = amount if estimate is None else _decimal(estimate, "estimate")
+    if amount < 0:
+        raise ValidationError({"amount": "Must not be negative."})
+    now = timezone.now()
+    with transaction.atomic():
+        wallet = _wallet_lock(wallet)
+        _holds_close(Hold.objects.filter(wallet=wallet, expires_at__lte=now), wallet, now)
+        available = max(wallet.available, _ZERO)
+        if amount > available:
+            if not up_to:
+                raise InsufficientCredits(
+                    f"{wallet} has {_plain(available)} available; {_plain(amount)} was asked for."
+                )
+            amount = available
+        hold = Hold.objects.create(
+            wallet=wallet,
+            amount=amount,
+            estimate=estimate,
+            reference=reference,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.TOKENTILL_HOLD_SECONDS),
+        )
+        if amount:
+            _hold_entry(hold, LedgerEntry.Kind.HOLD, -amount, now)
+            _add(wallet, "held", amount)
+        hold.wallet = wallet
+    return hold
+
+
+def hold_release(*, hold: Hold) -> bool:
+    """Give back what an active hold reserves (the call was not made); False if it had
+    already been settled, released or expired."""
+    with transaction.atomic():
+        wallet = _wallet_lock(hold.wallet)
+        return bool(_holds_close(Hold.objects.filter(pk=hold.pk), wallet, timezone.now()))
+
+
+def holds_settle(*, costs: dict, customer_ids: dict) -> int:
+    """Close the active holds whose calls have been rated: `costs` maps hold id to the
+    call's rated cost (None for tiered prices, priced over the period), `customer_ids`
+    maps it to the customer of the event that carried it (a hold of another customer's
+    wallet is not theirs to settle). What each reserved is released; the real cost is
+    drawn by the rating transaction that calls this (billing), so settling is exactly
+    once, like rating. Unknown, expired or already closed holds are skipped."""
+    now = timezone.now()
+    settled = 0
+    holds = Hold.objects.filter(pk__in=list(costs), status=Hold.Status.ACTIVE)
+    with transaction.atomic():
+        for wallet_id, customer_id in (
+            holds.values_list("wallet_id", "wallet__customer_id").distinct().order_by("wallet_id")
+        ):
+            wallet = _wallet_lock(Wallet(pk=wallet_id))
+            mine = [pk for pk in costs if customer_ids.get(pk) == customer_id]
+            closing = holds.filter(wallet_id=wallet_id, pk__in=mine)
+            settled += len(_holds_close(closing, wallet, now, settled_costs=costs))
+    return settled
+
+
+def holds_expire(*, now=None) -> int:
+    """Release every active hold past its expiry (beat: every minute); safe to run twice
+    or in two workers at once, as each wallet's holds are closed under its lock."""
+    now = now or timezone.now()
+    due = Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+    expired = 0
+    for wallet_id in due.values_list("wallet_id", flat=True).distinct().order_by("wallet_id"):
+        with transaction.atomic():
+            wallet = _wallet_lock(Wallet(pk=wallet_id))
+            expired += len(_holds_close(due.filter(wallet_id=wallet_id), wallet, now))
+    return expired
+
+
 def grants_expire(*, now=None) -> int:
     """Expire what is left of every grant past its expiry, with a ledger entry each.
 
@@ -223,6 +311,35 @@ def grants_warn_expiring(*, now=None) -> int:
 
 def _wallet_lock(wallet: Wallet) -> Wallet:
     return Wallet.objects.select_for_update().select_related("customer").get(pk=wallet.pk)
+
+
+def _holds_close(holds, wallet: Wallet, now, settled_costs: dict | None = None) -> list[Hold]:
+    """Release the active holds among `holds` (of `wallet`, whose lock the caller holds),
+    each with a release entry. They end settled (with their call's cost) when
+    `settled_costs` is given, else expired if past their expiry, else released."""
+    closed = list(holds.filter(status=Hold.Status.ACTIVE).order_by("created_at", "pk"))
+    for hold in closed:
+        if settled_costs is not None:
+            hold.status, hold.settled_cost = Hold.Status.SETTLED, settled_costs[hold.pk]
+        elif hold.expires_at <= now:
+            hold.status = Hold.Status.EXPIRED
+        else:
+            hold.status = Hold.Status.RELEASED
+        hold.closed_at = now
+        hold.save(update_fields=["status", "closed_at", "settled_cost"])
+        if hold.amount:
+            _hold_entry(hold, LedgerEntry.Kind.RELEASE, hold.amount, now)
+    released = sum((hold.amount for hold in closed), _ZERO)
+    if released:
+        _add(wallet, "held", -released)
+    return closed
+
+
+def _hold_entry(hold: Hold, kind: str, amount: Decimal, at) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        wallet_id=hold.wallet_id, hold=hold, kind=kind, amount=amount, created_at=at,
+        reference=hold.reference,
+    )  # fmt: skip
 
 
 def _entry(grant: CreditGrant, kind: str, amount: Decimal, at, **fields) -> LedgerEntry:

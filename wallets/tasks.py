@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import grants_expire, grants_warn_expiring
+from .services import grants_expire, grants_warn_expiring, holds_expire
 
 
 @shared_task(name="wallets.expire_grants", ignore_result=True)
@@ -15,3 +15,9 @@ def expire_grants() -> int:
 def warn_expiring_grants() -> int:
     """Warn customers of credits about to expire (beat: every hour)."""
     return grants_warn_expiring()
+
+
+@shared_task(name="wallets.expire_holds", ignore_result=True)
+def expire_holds() -> int:
+    """Release the credits of holds that expired unused (beat: every minute)."""
+    return holds_expire()

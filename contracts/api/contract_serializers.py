@@ -163,6 +163,10 @@ class TermsChangesSerializer(StrictSerializer):
     fixed_fee = MoneyField(required=False, help_text=MONEY_HELP)
     included_allowance = MoneyField(required=False, help_text=MONEY_HELP)
     overage_policy = serializers.ChoiceField(choices=ContractTerms.Overage.choices, required=False)
+    credits_cover_arrears = serializers.BooleanField(
+        required=False,
+        help_text=ContractTerms._meta.get_field("credits_cover_arrears").help_text,
+    )
     minimum_commitment = MoneyField(required=False, help_text=MONEY_HELP)
     discount_percent = MoneyField(required=False, help_text='A percentage as text, e.g. "10".')
     price_overrides = PriceOverridesField(required=False)

@@ -72,6 +72,7 @@ _TERMS_1 = {
     "fixed_fee": "500.0000",
     "included_allowance": "200.0000",
     "overage_policy": "arrears",
+    "credits_cover_arrears": True,
     "minimum_commitment": "0.0000",
     "discount_percent": "0.0000",
     "price_overrides": {},

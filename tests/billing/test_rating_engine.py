@@ -430,14 +430,14 @@ def test_fixed_fee_is_prorated_by_the_share_of_the_period_each_terms_cover(acme,
     assert usage["total"] == "40.000000000000"
     assert usage["terms"] == [
         {
-            "start": "2026-11-01T00:00:00+00:00",
-            "end": "2026-11-11T00:00:00+00:00",
+            "start": "2026-11-01T00:00:00Z",
+            "end": "2026-11-11T00:00:00Z",
             "terms": 1,
             "rate_card": "Standard",
         },
         {
-            "start": "2026-11-11T00:00:00+00:00",
-            "end": "2026-12-01T00:00:00+00:00",
+            "start": "2026-11-11T00:00:00Z",
+            "end": "2026-12-01T00:00:00Z",
             "terms": 2,
             "rate_card": "Standard",
         },
@@ -654,19 +654,19 @@ def test_a_contract_takes_in_the_usage_of_its_first_period_from_before_it_starte
     }
     before = usage_of(api, at="2026-11-03T00:00:00Z")
     assert before["period"] == {
-        "start": "2026-11-01T00:00:00+00:00",
-        "end": "2026-11-05T00:00:00+00:00",
+        "start": "2026-11-01T00:00:00Z",
+        "end": "2026-11-05T00:00:00Z",
     }
     assert [(g["events"], g["reason"]) for g in before["unpriced"]] == [(1, "no contract in force")]
     first = usage_of(api, at="2026-11-07T00:00:00Z")
     assert first == usage_of(api)
     assert first["period"] == {
-        "start": "2026-11-05T00:00:00+00:00",
-        "end": "2026-12-05T00:00:00+00:00",
+        "start": "2026-11-05T00:00:00Z",
+        "end": "2026-12-05T00:00:00Z",
     }
     assert [(t["start"], t["terms"]) for t in first["terms"]] == [
-        ("2026-11-05T00:00:00+00:00", None),
-        ("2026-11-10T00:00:00+00:00", 1),
+        ("2026-11-05T00:00:00Z", None),
+        ("2026-11-10T00:00:00Z", 1),
     ]
     assert [(g["events"], g["reason"]) for g in first["unpriced"]] == [(1, "no contract in force")]
     assert first["total"] == "0.010000000000"

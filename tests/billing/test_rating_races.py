@@ -28,6 +28,7 @@ from contracts.services import (
     rate_card_version_schedule,
 )
 from metering import services as metering_services
+from wallets import services as wallets_services
 from metering.models import UnratedEvent, UsageEvent
 from wallets.models import Wallet
 from wallets.services import credit_grant
@@ -48,9 +49,10 @@ def _postgres_only():
 
 @pytest.fixture(autouse=True)
 def _no_rating_on_commit(monkeypatch):
-    """Ingestion asks for a rating run after commit, which runs eagerly in tests: here the
-    queue must stay full until the processes under test drain it."""
+    """Ingestion and grants ask for a rating run after commit, which runs eagerly in tests:
+    here the queue must stay full until the processes under test drain it."""
     monkeypatch.setattr(metering_services, "rating_nudge", lambda: None)
+    monkeypatch.setattr(wallets_services, "rating_nudge", lambda: None)
 
 
 def _child(target, number, barrier, answers, args):

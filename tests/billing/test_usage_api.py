@@ -50,7 +50,7 @@ def test_one_call_shows_as_one_cent_everywhere(api, contract):
     assert usage == {
         "customer_id": "acme",
         "currency": "USD",
-        "period": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-12-01T00:00:00+00:00"},
+        "period": {"start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z"},
         "usage": "0.010000000000",
         "discount": ZERO,
         "allowance": {"included": ZERO, "used": ZERO, "remaining": ZERO},
@@ -59,8 +59,8 @@ def test_one_call_shows_as_one_cent_everywhere(api, contract):
         "total": "0.010000000000",
         "terms": [
             {
-                "start": "2026-11-01T00:00:00+00:00",
-                "end": "2026-12-01T00:00:00+00:00",
+                "start": "2026-11-01T00:00:00Z",
+                "end": "2026-12-01T00:00:00Z",
                 "terms": 1,
                 "rate_card": "Standard",
             }
@@ -124,13 +124,13 @@ def test_usage_without_a_contract_is_listed_unpriced_and_never_in_the_total(api,
 
     # Outside a contract the period is the calendar month, with no terms in it.
     assert usage["period"] == {
-        "start": "2026-11-01T00:00:00+00:00",
-        "end": "2026-12-01T00:00:00+00:00",
+        "start": "2026-11-01T00:00:00Z",
+        "end": "2026-12-01T00:00:00Z",
     }
     assert usage["terms"] == [
         {
-            "start": "2026-11-01T00:00:00+00:00",
-            "end": "2026-12-01T00:00:00+00:00",
+            "start": "2026-11-01T00:00:00Z",
+            "end": "2026-12-01T00:00:00Z",
             "terms": None,
             "rate_card": None,
         }
@@ -234,8 +234,8 @@ def test_a_quarterly_contract_answers_for_the_quarter_holding_now(api, quarterly
     usage = usage_of(api)
 
     assert usage["period"] == {
-        "start": "2026-11-15T00:00:00+00:00",
-        "end": "2027-02-15T00:00:00+00:00",
+        "start": "2026-11-15T00:00:00Z",
+        "end": "2027-02-15T00:00:00Z",
     }
     assert (usage["usage"], usage["fixed_fees"], usage["total"]) == (
         "0.010000000000",
@@ -259,19 +259,19 @@ def test_at_asks_for_a_previous_period_whose_fee_is_prorated_from_the_contract_s
     # Aug 15 to Nov 15 is 92 days; the contract covers Sep 1 to Nov 15, 75 of them:
     # 300.00 x 75 / 92 = 244.5652173913043478... = 244.565217391304 at 12 places.
     assert usage["period"] == {
-        "start": "2026-08-15T00:00:00+00:00",
-        "end": "2026-11-15T00:00:00+00:00",
+        "start": "2026-08-15T00:00:00Z",
+        "end": "2026-11-15T00:00:00Z",
     }
     assert usage["terms"] == [
         {
-            "start": "2026-08-15T00:00:00+00:00",
-            "end": "2026-09-01T00:00:00+00:00",
+            "start": "2026-08-15T00:00:00Z",
+            "end": "2026-09-01T00:00:00Z",
             "terms": None,
             "rate_card": None,
         },
         {
-            "start": "2026-09-01T00:00:00+00:00",
-            "end": "2026-11-15T00:00:00+00:00",
+            "start": "2026-09-01T00:00:00Z",
+            "end": "2026-11-15T00:00:00Z",
             "terms": 1,
             "rate_card": "Quarterly",
         },
@@ -281,9 +281,7 @@ def test_at_asks_for_a_previous_period_whose_fee_is_prorated_from_the_contract_s
     # Any instant of the period gives the same answer; its end belongs to the next one.
     assert usage_of(api, at="2026-08-15T00:00:00Z") == usage
     assert usage_of(api, at="2026-10-01T05:00:00-04:00") == usage
-    assert usage_of(api, at="2026-11-15T00:00:00Z")["period"]["start"] == (
-        "2026-11-15T00:00:00+00:00"
-    )
+    assert usage_of(api, at="2026-11-15T00:00:00Z")["period"]["start"] == ("2026-11-15T00:00:00Z")
 
 
 # -- refusals ---------------------------------------------------------------------------------

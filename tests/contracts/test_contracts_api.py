@@ -44,6 +44,7 @@ def terms_json(**fields) -> dict:
         "fixed_fee": "0.0000",
         "included_allowance": "0.0000",
         "overage_policy": "arrears",
+        "credits_cover_arrears": True,
         "minimum_commitment": "0.0000",
         "discount_percent": "0.0000",
         "price_overrides": {},

@@ -1,6 +1,7 @@
-"""A hypothesis state machine over grants, draw-downs, adjustments and expiries: after
-every step the balance is the ledger's sum, no grant is below zero, and draw-downs take
-from the grants in their order (checked against a model kept beside the wallet)."""
+"""A hypothesis state machine over grants, draw-downs, holds, adjustments and expiries:
+after every step the balance and what is held are the ledger's sums, no grant is below
+zero, no hold reserves more than was available, and draw-downs take from the grants in
+their order (checked against a model kept beside the wallet)."""
 
 import itertools
 from datetime import timedelta
@@ -13,11 +14,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from contracts.services import customer_create
-from wallets.models import CreditGrant
+from wallets.models import CreditGrant, Hold
 from wallets.services import (
     InsufficientCredits,
     credit_grant,
     grants_expire,
+    hold_place,
+    hold_release,
+    holds_expire,
+    holds_settle,
     wallet_adjust,
     wallet_draw_down,
 )
@@ -37,6 +42,7 @@ class WalletMachine(RuleBasedStateMachine):
         )
         self.wallet = None
         self.model = {}  # grant pk -> [priority, expires_at or None, pk, remaining]
+        self.holds = {}  # active hold pk -> [amount, expires_at]
 
     def _order(self):
         live = [g for g in self.model.values() if g[3] > 0 and (g[1] is None or g[1] > self.now)]
@@ -74,6 +80,52 @@ class WalletMachine(RuleBasedStateMachine):
             left -= take
         assert (result.drawn, result.short) == (amount - left, left)
 
+    def _available(self):
+        held = sum((h[0] for h in self.holds.values()), Decimal(0))
+        return sum((g[3] for g in self.model.values()), Decimal(0)) - held
+
+    def _expire_holds(self):
+        self.holds = {pk: h for pk, h in self.holds.items() if h[1] > self.now}
+
+    @rule(amount=AMOUNTS, up_to=st.booleans())
+    def hold(self, amount, up_to):
+        if self.wallet is None:
+            return
+        self._expire_holds()  # a new hold releases the wallet's expired ones first
+        available = max(self._available(), Decimal(0))
+        if amount > available and not up_to:
+            with pytest.raises(InsufficientCredits):
+                hold_place(wallet=self.wallet, amount=amount)
+            return
+        hold = hold_place(wallet=self.wallet, amount=amount, up_to=up_to)
+        assert hold.amount == min(amount, available)
+        self.holds[hold.pk] = [hold.amount, hold.expires_at]
+
+    @rule(data=st.data())
+    def release(self, data):
+        if not self.holds:
+            return
+        pk = data.draw(st.sampled_from(sorted(self.holds)))
+        assert hold_release(hold=Hold.objects.get(pk=pk)) is True
+        del self.holds[pk]
+
+    @rule(data=st.data(), cost=AMOUNTS)
+    def settle(self, data, cost):
+        """A held call is rated: its cost is drawn (past the credits: short), its hold let go."""
+        if not self.holds:
+            return
+        pk = data.draw(st.sampled_from(sorted(self.holds)))
+        self.draw_down(cost, partial=True)
+        customer = {pk: self.customer.pk}
+        assert holds_settle(costs={pk: cost}, customer_ids=customer) == 1
+        del self.holds[pk]
+
+    @rule(minutes=st.integers(1, 10))
+    def minutes_pass_and_holds_expire(self, minutes):
+        self.now += timedelta(minutes=minutes)
+        holds_expire(now=self.now)
+        self._expire_holds()
+
     @rule(amount=AMOUNTS)
     def adjust_up(self, amount):
         if self.wallet is None:
@@ -85,6 +137,8 @@ class WalletMachine(RuleBasedStateMachine):
     def time_passes_and_grants_expire(self, days):
         self.now += timedelta(days=days)
         grants_expire(now=self.now)
+        holds_expire(now=self.now)
+        self._expire_holds()
         for g in self.model.values():
             if g[1] is not None and g[1] <= self.now:
                 g[3] = Decimal(0)
@@ -97,6 +151,9 @@ class WalletMachine(RuleBasedStateMachine):
         stored = dict(self.wallet.grants.values_list("pk", "remaining"))
         assert stored == {pk: g[3] for pk, g in self.model.items()}
         assert self.wallet.balance == sum((g[3] for g in self.model.values()), Decimal(0))
+        active = dict(self.wallet.holds.filter(status="active").values_list("pk", "amount"))
+        assert active == {pk: h[0] for pk, h in self.holds.items()}
+        assert self.wallet.held == sum(active.values(), Decimal(0))
 
 
 @pytest.mark.django_db

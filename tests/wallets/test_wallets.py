@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from metering.models import AppendOnlyError
-from wallets.models import CreditGrant, LedgerEntry, Wallet
+from wallets.models import CreditGrant, Hold, LedgerEntry, Wallet
 from wallets.services import (
     InsufficientCredits,
     credit_grant,
@@ -34,12 +34,20 @@ def snapshot(wallet: Wallet) -> tuple:
 
 
 def assert_consistent(wallet: Wallet) -> None:
-    """The cached balance is the ledger's sum; each grant's remaining is its entries' sum."""
+    """The cached balance is the sum of the money entries and what is held the negated sum
+    of the hold and release entries; each grant's remaining is its entries' sum, and each
+    active hold's amount is what its entries hold."""
     wallet.refresh_from_db()
-    assert wallet.balance == ledger_sum(wallet.entries)
+    holds = LedgerEntry.HOLD_KINDS
+    assert wallet.balance == ledger_sum(wallet.entries.exclude(kind__in=holds))
+    assert wallet.held == -ledger_sum(wallet.entries.filter(kind__in=holds))
     for grant in wallet.grants.all():
         assert grant.remaining == ledger_sum(grant.entries)
         assert grant.remaining >= 0
+    for hold in wallet.holds.all():
+        held = -ledger_sum(hold.entries)
+        assert held == (hold.amount if hold.status == Hold.Status.ACTIVE else 0)
+    assert wallet.held >= 0
 
 
 def test_a_grant_adds_to_the_balance_with_a_ledger_entry(acme):

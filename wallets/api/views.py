@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.api.views import customer_or_404
-from wallets.selectors import grants_live, wallet_for
+from wallets.selectors import grants_live, holds_active, wallet_for
 
 
 def _money(value) -> str:
@@ -19,8 +19,9 @@ class WalletView(APIView):
         description=(
             "The balance (the sum of the wallet's ledger), what is available to spend, and "
             "the live grants in the order they are drawn (priority, soonest expiry, oldest). "
-            "Money is exact text with 12 decimal places. A customer without credits has a "
-            "balance of 0 and no grants."
+            "`available` is the balance less the credits held for authorized calls (`held`, "
+            "with the active `holds`). Money is exact text with 12 decimal places. A customer "
+            "without credits has a balance of 0 and no grants."
         ),
         responses={200: OpenApiTypes.OBJECT},
     )
@@ -28,13 +29,15 @@ class WalletView(APIView):
         customer = customer_or_404(external_id)
         wallet = wallet_for(customer=customer)
         grants = list(grants_live(wallet=wallet)) if wallet else []
-        balance = wallet.balance if wallet else 0
+        holds = list(holds_active(wallet=wallet)) if wallet else []
+        balance, held = (wallet.balance, wallet.held) if wallet else (0, 0)
         return Response(
             {
                 "customer_id": customer.external_id,
                 "currency": customer.currency,
                 "balance": _money(balance),
-                "available": _money(balance),
+                "held": _money(held),
+                "available": _money(balance - held),
                 "grants": [
                     {
                         "id": grant.pk,
@@ -46,6 +49,16 @@ class WalletView(APIView):
                         "expires_at": grant.expires_at,
                     }
                     for grant in grants
+                ],
+                "holds": [
+                    {
+                        "id": str(hold.pk),
+                        "amount": _money(hold.amount),
+                        "reference": hold.reference,
+                        "created_at": hold.created_at,
+                        "expires_at": hold.expires_at,
+                    }
+                    for hold in holds
                 ],
             }
         )

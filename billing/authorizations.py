@@ -1,0 +1,152 @@
+"""Authorizations: a model call priced at its worst case before it is made, and the
+customer's credits held for it, so spend can be stopped before it happens.
+
+The rules (README, "Authorizations"):
+
+- **Worst case.** The prompt's tokens all count as uncached input and `max_output_tokens`
+  as output (or the caller's own token estimates, as given), priced with the price the
+  call would match under the customer's terms in force now (their rate overrides
+  included), less the contract's discount. Tiered prices are bounded
+  (billing.rating.worst_case_amount).
+- **Allowance first.** What is left of the period's included allowance pays first; the
+  hold is for the rest.
+- **Block** (the contract's overage policy): allowed only when the available credits
+  (balance less active holds) cover the hold; once the period's usage has run past the
+  credits, every call is refused until credits cover that shortfall.
+- **Arrears**: always allowed; the hold reserves what the credits can cover, and the rest
+  (`overage`) would be billed in arrears.
+- Nothing to hold (the allowance covers the call, or an arrears customer has no wallet)
+  places no hold: the call is allowed with `hold` None.
+- The usage event that carries the hold's id (its `hold_id` property) settles it when it
+  is rated; a hold that no usage settles expires after TOKENTILL_HOLD_SECONDS.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from contracts.models import ContractTerms, Customer
+from wallets.models import Hold
+from wallets.selectors import wallet_for
+from wallets.services import InsufficientCredits, hold_place
+
+from .models import UsageDrawDown, UsageRollup
+from .rating import rated, worst_case_amount
+from .terms import TermsBook
+
+_ZERO = Decimal(0)
+
+
+class Refusal:
+    """Why an authorization is refused: the codes the API answers with."""
+
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    NO_CONTRACT = "no_contract"
+    NO_PRICE = "no_price"
+    CONTRACT_BLOCKED = "contract_blocked"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The answer: `allowed` with its `hold`, or refused with `reason` and `message`."""
+
+    allowed: bool
+    reason: str = ""
+    message: str = ""
+    customer: Customer | None = None
+    estimate: Decimal | None = None  # the worst case, after discount
+    allowance: Decimal = _ZERO  # of it, what the included allowance left covers
+    overage: Decimal = _ZERO  # of it, what would be billed in arrears
+    hold: Hold | None = None
+
+
+def authorization_create(
+    *,
+    customer_id: str,
+    model: str,
+    metrics: dict[str, int],
+    feature: str = "",
+    properties: dict[str, str] | None = None,
+    reference: str = "",
+) -> Authorization:
+    """Price the call's worst case (`metrics`: its token counts at most) and hold credits
+    for it, or refuse it. Two authorizations racing for the last credits queue on the
+    wallet's lock (wallets.services.hold_place): the second sees the first's hold."""
+    customer = Customer.objects.filter(external_id=customer_id).first()
+    if customer is None:
+        return Authorization(False, Refusal.UNKNOWN_CUSTOMER, f"No customer '{customer_id}'.")
+    now = timezone.now()
+    book = TermsBook.load(customer_ids=[customer.pk], moments=[(customer.pk, now)], lock=False)
+    terms = book.terms_at(customer.pk, now)
+    if terms is None:
+        message = f"{customer.external_id} has no contract in force."
+        return Authorization(False, Refusal.NO_CONTRACT, message, customer)
+    version = book.version_at(terms.rate_card_id, now)
+    properties = properties or {}
+    price = version and book.price_for(
+        version, terms, model=model, feature=feature, properties=properties
+    )
+    if not price:
+        message = f"No price of {terms.rate_card.name} matches '{model}'."
+        return Authorization(False, Refusal.NO_PRICE, message, customer)
+    estimate = rated(worst_case_amount(price, metrics) * (1 - terms.discount))
+    period_start, period_end = book.contract_period(terms.contract, now)
+    allowance = min(estimate, _allowance_left(customer, terms, period_start, period_end))
+    needed = estimate - allowance
+    block = terms.overage_policy == ContractTerms.Overage.BLOCK
+    if block and needed and _short(customer, period_start):
+        message = (
+            f"{customer.external_id}'s usage this period has run past its credits; spend is "
+            "blocked until credits cover it."
+        )
+        return Authorization(False, Refusal.CONTRACT_BLOCKED, message, customer, estimate)
+    wallet = wallet_for(customer=customer)
+    if not needed or (wallet is None and not block):  # nothing to hold: none is placed
+        return Authorization(
+            True, customer=customer, estimate=estimate, allowance=allowance, overage=needed
+        )
+    try:
+        if wallet is None:
+            raise InsufficientCredits(f"{customer.external_id} has no credits.")
+        hold = hold_place(
+            wallet=wallet,
+            amount=needed,
+            estimate=estimate,
+            up_to=not block,
+            reference=reference or model,
+        )
+    except InsufficientCredits as refusal:
+        return Authorization(
+            False, Refusal.INSUFFICIENT_CREDITS, str(refusal), customer, estimate, allowance
+        )
+    return Authorization(
+        True,
+        customer=customer,
+        estimate=estimate,
+        allowance=allowance,
+        overage=needed - hold.amount,
+        hold=hold,
+    )
+
+
+def _allowance_left(customer, terms, start, end) -> Decimal:
+    """The period's included allowance not yet used, as the usage endpoint shows it (only
+    read when the terms include one: it reads the period's rollups)."""
+    if not terms.included_allowance:
+        return _ZERO
+    from .selectors import period_money  # selectors read what services write
+
+    rollups = list(
+        UsageRollup.objects.filter(
+            customer=customer, period_start=start, event_count__gt=0
+        ).select_related("price__version__rate_card", "terms")
+    )
+    charges = period_money(customer=customer, start=start, end=end, rollups=rollups)[2]
+    return max(sum(charges.allowances, _ZERO) - charges.allowance_used, _ZERO)
+
+
+def _short(customer, period_start) -> bool:
+    record = UsageDrawDown.objects.filter(customer=customer, period_start=period_start).first()
+    return record is not None and record.short > 0

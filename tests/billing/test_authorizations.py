@@ -1,0 +1,358 @@
+"""Authorizations: a call's worst case priced with the customer's terms and held before it is
+made, refused when the contract would not let it spend; the usage that follows settles it."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections
+from rest_framework.test import APIClient
+
+from billing.models import UsageDrawDown
+from contracts.models import ContractTerms
+from contracts.services import contract_create, customer_create
+from wallets.models import CreditGrant, Hold, LedgerEntry, Wallet
+from wallets.services import credit_grant
+
+from ..conftest import is_postgres
+from ..wallets.test_wallets import assert_consistent
+from .conftest import NOVEMBER, NOW, event, ingest, rate
+
+BLOCK, ARREARS = ContractTerms.Overage.BLOCK, ContractTerms.Overage.ARREARS
+URL = "/api/v1/authorizations"
+#: 1,200 x 2.50/1M + 800 x 10.00/1M = 0.003 + 0.008 = 0.011
+ESTIMATE = {"input_tokens": 1200, "output_tokens": 800}
+TEN = {"output_tokens": 1_000_000}  # 10.00
+
+
+def authorize(api, **body) -> dict:
+    body = {"customer_id": "acme", "model": "gpt-4o", "estimate": ESTIMATE, **body}
+    body = {name: value for name, value in body.items() if value is not None}
+    response = api.post(URL, body, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def wallet_figures(customer) -> tuple[Decimal, Decimal]:
+    wallet = Wallet.objects.get(customer=customer)
+    return wallet.balance, wallet.held
+
+
+def ledger(customer) -> list[tuple]:
+    return list(LedgerEntry.objects.filter(wallet__customer=customer).values_list("kind", "amount"))
+
+
+@pytest.fixture
+def blocked(acme, rate_card):
+    """acme on gpt-4o with overage blocked, and 100.00 of credits."""
+    contract_create(
+        customer=acme, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1, overage_policy=BLOCK
+    )
+    credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    return acme
+
+
+def test_an_allowed_call_holds_its_worst_case_and_the_wallet_shows_it(api, blocked, settings):
+    settings.TOKENTILL_HOLD_SECONDS = 300
+
+    answer = authorize(api, reference="chat 42")
+
+    hold = Hold.objects.get()
+    assert answer == {
+        "allowed": True,
+        "reason": None,
+        "message": "",
+        "customer_id": "acme",
+        "currency": "USD",
+        "tokens": ESTIMATE,
+        "estimate": "0.011000000000",
+        "allowance": "0.000000000000",
+        "overage": "0.000000000000",
+        "hold": {
+            "id": str(hold.pk),
+            "amount": "0.011000000000",
+            "estimate": "0.011000000000",
+            "status": "active",
+            "created_at": "2026-11-15T12:00:00Z",
+            "expires_at": "2026-11-15T12:05:00Z",
+            "closed_at": None,
+            "settled_cost": None,
+        },
+        "available": "99.989000000000",
+    }
+    assert hold.reference == "chat 42"
+    wallet = api.get("/api/v1/customers/acme/wallet").json()
+    assert (wallet["balance"], wallet["held"], wallet["available"]) == (
+        "100.000000000000", "0.011000000000", "99.989000000000",
+    )  # fmt: skip
+    assert wallet["holds"] == [
+        {
+            "id": str(hold.pk),
+            "amount": "0.011000000000",
+            "reference": "chat 42",
+            "created_at": "2026-11-15T12:00:00Z",
+            "expires_at": "2026-11-15T12:05:00Z",
+        }
+    ]
+
+
+def test_the_prompt_is_counted_with_tiktoken_all_as_uncached_input(api, blocked):
+    pytest.importorskip("tiktoken")
+    from ..conftest import _encoding_or_skip
+
+    encoding = _encoding_or_skip("o200k_base")
+    messages = [{"role": "user", "content": "Summarise the attached contract in French."}]
+    text = "Summarise the attached contract in French."
+
+    by_text = authorize(api, estimate=None, prompt=text, max_output_tokens=1000)
+    by_messages = authorize(api, estimate=None, messages=messages, max_output_tokens=1000)
+
+    tokens = len(encoding.encode(text))
+    assert by_text["tokens"] == {"input_tokens": tokens, "output_tokens": 1000}
+    # the chat format adds 3 per message, the role, and 3 to prime the reply
+    chat_tokens = 3 + len(encoding.encode("user")) + tokens + 3
+    assert by_messages["tokens"] == {"input_tokens": chat_tokens, "output_tokens": 1000}
+    cost = Decimal(tokens) * Decimal("0.0000025") + Decimal("0.01")
+    assert Decimal(by_text["estimate"]) == cost
+
+
+def test_a_call_that_would_overspend_is_refused_and_nothing_is_held(api, blocked):
+    authorize(api, estimate={"output_tokens": 9_000_000})  # 90.00 held
+    before = ledger(blocked), wallet_figures(blocked), Hold.objects.count()
+
+    answer = authorize(api, estimate={"output_tokens": 1_000_001})  # 10.00001
+
+    assert answer == {
+        "allowed": False,
+        "reason": "insufficient_credits",
+        "message": "acme USD wallet has 10 available; 10.00001 was asked for.",
+        "customer_id": "acme",
+        "currency": "USD",
+        "tokens": {"output_tokens": 1_000_001},
+        "estimate": "10.000010000000",
+        "allowance": "0.000000000000",
+        "overage": "0.000000000000",
+        "hold": None,
+        "available": None,
+    }
+    assert (ledger(blocked), wallet_figures(blocked), Hold.objects.count()) == before
+    # exactly what is left is still allowed
+    assert authorize(api, estimate=TEN)["allowed"] is True
+    assert wallet_figures(blocked) == (Decimal("100"), Decimal("100"))
+
+
+def test_the_discount_and_the_allowance_left_come_off_the_worst_case(api, acme, rate_card, now):
+    contract_create(
+        customer=acme,
+        starts_at=NOVEMBER,
+        rate_card=rate_card,
+        anchor_day=1,
+        overage_policy=BLOCK,
+        discount_percent=Decimal("20"),
+        included_allowance=Decimal("30"),
+    )
+    credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    # 2 x 10.00 less 20 % = 16.00 of the allowance of 30.00 used
+    ingest(event("u1", NOW - timedelta(hours=1), metrics=TEN))
+    ingest(event("u2", NOW - timedelta(hours=1), metrics=TEN))
+    rate()
+
+    answer = authorize(api, estimate={"output_tokens": 2_000_000})  # 20.00 less 20 % = 16.00
+
+    assert (answer["estimate"], answer["allowance"]) == ("16.000000000000", "14.000000000000")
+    assert answer["hold"]["amount"] == "2.000000000000"
+    # a call the allowance covers in full holds nothing
+    covered = authorize(api, estimate={"output_tokens": 1_000_000})
+    assert (covered["allowed"], covered["allowance"], covered["hold"]) == (
+        True, "8.000000000000", None,
+    )  # fmt: skip
+
+
+def test_under_arrears_a_call_is_allowed_and_holds_what_the_credits_cover(api, contract):
+    credit_grant(customer=contract.customer, amount="4", source=CreditGrant.Source.PURCHASED)
+
+    answer = authorize(api, estimate=TEN)
+
+    assert (answer["allowed"], answer["overage"]) == (True, "6.000000000000")
+    assert (answer["hold"]["amount"], answer["hold"]["estimate"]) == (
+        "4.000000000000", "10.000000000000",
+    )  # fmt: skip
+
+
+def test_an_arrears_customer_without_credits_is_allowed_and_nothing_is_held(api, contract):
+    answer = authorize(api, estimate=TEN)
+
+    assert (answer["allowed"], answer["hold"], answer["overage"]) == (
+        True, None, "10.000000000000",
+    )  # fmt: skip
+    assert not Wallet.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "model", "reason", "message"),
+    [
+        ("nobody", "gpt-4o", "unknown_customer", "No customer 'nobody'."),
+        ("globex", "gpt-4o", "no_contract", "globex has no contract in force."),
+        ("acme", "claude-3", "no_price", "No price of Standard matches 'claude-3'."),
+    ],
+)
+def test_refusals_say_why(api, blocked, customer_id, model, reason, message):
+    customer_create(external_id="globex", name="Globex", currency="USD")
+
+    answer = authorize(api, customer_id=customer_id, model=model)
+
+    assert (answer["allowed"], answer["reason"], answer["message"]) == (False, reason, message)
+    assert not Hold.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({"estimate": None}, {"non_field_errors": ["Send exactly one of prompt, messages or estimate."]}),
+        ({"prompt": "hi"}, {"non_field_errors": ["Send exactly one of prompt, messages or estimate."]}),
+        ({"estimate": None, "prompt": "hi"}, {"max_output_tokens": ["Required with a prompt or messages."]}),
+        ({"estimate": {"output_tokens": -1}}, {"estimate": {"output_tokens": ["Ensure this value is greater than or equal to 0."]}}),
+        ({"estimate": {}}, {"estimate": ["Give at least one token count."]}),
+        ({"estimate": {"Output Tokens": 5}}, {"estimate": ["'Output Tokens' is not a metric name."]}),
+        ({"estimate": TEN, "max_output_tokens": 5}, {"max_output_tokens": ["Give output_tokens in the estimate instead."]}),
+        ({"budget": 5}, {"budget": ["Unknown field."]}),
+    ],
+)  # fmt: skip
+def test_bad_requests_are_refused_with_where_and_nothing_is_held(api, blocked, body, errors):
+    request = {"customer_id": "acme", "model": "gpt-4o", "estimate": ESTIMATE, **body}
+    request = {name: value for name, value in request.items() if value is not None}
+
+    response = api.post(URL, request, format="json")
+
+    assert (response.status_code, response.json()) == (400, errors)
+    assert not Hold.objects.exists()
+    assert wallet_figures(blocked) == (Decimal("100"), Decimal(0))
+
+
+def test_the_usage_event_carrying_the_hold_settles_it_at_its_real_cost(api, blocked):
+    hold_id = authorize(api, estimate=TEN)["hold"]["id"]
+    assert wallet_figures(blocked) == (Decimal("100"), Decimal("10"))
+
+    # the call used less than its worst case: 0.01
+    ingest(event("call-1", NOW - timedelta(seconds=1), properties={"hold_id": hold_id}))
+    rate()
+
+    hold = Hold.objects.get()
+    assert (hold.status, hold.settled_cost, hold.closed_at) == ("settled", Decimal("0.01"), NOW)
+    assert wallet_figures(blocked) == (Decimal("99.99"), Decimal(0))
+    assert ledger(blocked) == [
+        ("grant", Decimal("100")),
+        ("hold", Decimal("-10")),
+        ("draw_down", Decimal("-0.01")),
+        ("release", Decimal("10")),
+    ]
+    assert_consistent(Wallet.objects.get())
+    answer = api.get(f"/api/v1/holds/{hold_id}").json()
+    assert (answer["status"], answer["settled_cost"]) == ("settled", "0.010000000000")
+
+
+def test_a_hold_carried_by_another_customers_event_is_not_settled(api, blocked, rate_card):
+    other = customer_create(external_id="globex", name="Globex", currency="USD")
+    contract_create(customer=other, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1)
+    hold_id = authorize(api)["hold"]["id"]
+
+    ingest(event("g1", NOW, customer="globex", properties={"hold_id": hold_id}))
+    ingest(event("g2", NOW, customer="globex", properties={"hold_id": "not-a-hold"}))
+    assert rate() == 2
+
+    assert Hold.objects.get().status == "active"
+
+
+def test_releasing_a_hold_gives_its_credits_back(api, blocked):
+    hold_id = authorize(api, estimate=TEN)["hold"]["id"]
+
+    response = api.post(f"/api/v1/holds/{hold_id}/release")
+    again = api.post(f"/api/v1/holds/{hold_id}/release")
+
+    assert (response.status_code, response.json()["status"]) == (200, "released")
+    assert (again.status_code, again.json()["status"]) == (200, "released")
+    assert wallet_figures(blocked) == (Decimal("100"), Decimal(0))
+    assert api.post("/api/v1/holds/00000000-0000-0000-0000-000000000000/release").status_code == 404
+
+
+def test_spend_is_blocked_once_usage_has_run_past_the_credits_until_credits_cover_it(
+    api, acme, rate_card, now
+):
+    contract_create(
+        customer=acme, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1, overage_policy=BLOCK
+    )
+    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
+    ingest(event("big", NOW - timedelta(hours=1), metrics=TEN))  # usage arrives anyway
+    rate()
+    assert (UsageDrawDown.objects.get().drawn, UsageDrawDown.objects.get().short) == (
+        Decimal("5"), Decimal("5"),
+    )  # fmt: skip
+
+    refused = authorize(api)
+
+    assert (refused["allowed"], refused["reason"]) == (False, "contract_blocked")
+    # credits granted later cover the shortfall at once (credits cover arrears by default)
+    credit_grant(customer=acme, amount="8", source=CreditGrant.Source.PURCHASED)
+    rate()
+    record = UsageDrawDown.objects.get()
+    assert (record.drawn, record.short) == (Decimal("10"), Decimal(0))
+    assert wallet_figures(acme) == (Decimal("3"), Decimal(0))
+    assert authorize(api)["allowed"] is True
+
+
+def test_credits_do_not_cover_arrears_when_the_terms_say_so(acme, rate_card, now):
+    contract_create(
+        customer=acme,
+        starts_at=NOVEMBER,
+        rate_card=rate_card,
+        anchor_day=1,
+        credits_cover_arrears=False,
+    )
+    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
+    ingest(event("big", NOW - timedelta(hours=1), metrics=TEN))
+    rate()
+
+    credit_grant(customer=acme, amount="8", source=CreditGrant.Source.PURCHASED)
+    rate()
+    ingest(event("small", NOW - timedelta(minutes=1)))  # 0.01: new usage draws, the old stays
+    rate()
+
+    record = UsageDrawDown.objects.get()
+    assert (record.drawn, record.short) == (Decimal("5.01"), Decimal("5"))
+    assert wallet_figures(acme) == (Decimal("7.99"), Decimal(0))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("not is_postgres()", reason="races between threads are tested on PostgreSQL")
+def test_authorizations_racing_for_the_last_credits_cannot_both_win(operator_key, rate_card):
+    acme = customer_create(external_id="acme", name="Acme", currency="USD")
+    contract_create(
+        customer=acme, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1, overage_policy=BLOCK
+    )
+    credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    threads_count, each = 16, 2  # 32 calls of 10.00 at once for 100.00: exactly 10 win
+    outcomes, barrier = [], threading.Barrier(threads_count)
+
+    def call() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {operator_key}")
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(each):
+                outcomes.append(authorize(client, estimate=TEN)["reason"] or "allowed")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=call) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(set(outcomes)) == ["allowed", "insufficient_credits"]
+    assert (outcomes.count("allowed"), outcomes.count("insufficient_credits")) == (10, 22)
+    assert wallet_figures(acme) == (Decimal("100"), Decimal("100"))
+    assert Hold.objects.filter(status="active").count() == 10
+    assert_consistent(Wallet.objects.get())
+    assert connection.vendor == "postgresql"
