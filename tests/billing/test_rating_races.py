@@ -28,8 +28,8 @@ from contracts.services import (
     rate_card_version_schedule,
 )
 from metering import services as metering_services
-from wallets import services as wallets_services
 from metering.models import UnratedEvent, UsageEvent
+from wallets import services as wallets_services
 from wallets.models import Wallet
 from wallets.services import credit_grant
 

@@ -67,7 +67,7 @@ def test_a_hold_the_available_credits_cannot_cover_reserves_nothing(wallet):
     hold_place(wallet=wallet, amount="7")
     before = snapshot(wallet), list(Hold.objects.values_list("pk", "status"))
 
-    with pytest.raises(InsufficientCredits, match="has 3 available; 3.01 was asked for"):
+    with pytest.raises(InsufficientCredits, match=r"has 3 available; 3\.01 was asked for"):
         hold_place(wallet=wallet, amount="3.01")
 
     assert (snapshot(wallet), list(Hold.objects.values_list("pk", "status"))) == before
