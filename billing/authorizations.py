@@ -28,12 +28,11 @@ from django.utils import timezone
 
 from contracts.models import ContractTerms, Customer
 from wallets.models import Hold
-from wallets.selectors import wallet_for
 from wallets.services import InsufficientCredits, hold_place
 
 from .models import UsageDrawDown, UsageRollup
-from .rating import rated, worst_case_amount
-from .terms import TermsBook
+from .rating import price_for_event, rated, worst_case_amount
+from .terms import terms_now
 
 _ZERO = Decimal(0)
 
@@ -74,25 +73,20 @@ def authorization_create(
     """Price the call's worst case (`metrics`: its token counts at most) and hold credits
     for it, or refuse it. Two authorizations racing for the last credits queue on the
     wallet's lock (wallets.services.hold_place): the second sees the first's hold."""
-    customer = Customer.objects.filter(external_id=customer_id).first()
+    now = timezone.now()
+    found = terms_now(customer_id=customer_id, at=now)
+    customer, terms = found.customer, found.terms
     if customer is None:
         return Authorization(False, Refusal.UNKNOWN_CUSTOMER, f"No customer '{customer_id}'.")
-    now = timezone.now()
-    book = TermsBook.load(customer_ids=[customer.pk], moments=[(customer.pk, now)], lock=False)
-    terms = book.terms_at(customer.pk, now)
     if terms is None:
         message = f"{customer.external_id} has no contract in force."
         return Authorization(False, Refusal.NO_CONTRACT, message, customer)
-    version = book.version_at(terms.rate_card_id, now)
-    properties = properties or {}
-    price = version and book.price_for(
-        version, terms, model=model, feature=feature, properties=properties
-    )
-    if not price:
+    price = price_for_event(found.prices, model=model, feature=feature, properties=properties or {})
+    if price is None:
         message = f"No price of {terms.rate_card.name} matches '{model}'."
         return Authorization(False, Refusal.NO_PRICE, message, customer)
     estimate = rated(worst_case_amount(price, metrics) * (1 - terms.discount))
-    period_start, period_end = book.contract_period(terms.contract, now)
+    period_start, period_end = terms.contract.period_bounds(now)
     allowance = min(estimate, _allowance_left(customer, terms, period_start, period_end))
     needed = estimate - allowance
     block = terms.overage_policy == ContractTerms.Overage.BLOCK
@@ -102,31 +96,26 @@ def authorization_create(
             "blocked until credits cover it."
         )
         return Authorization(False, Refusal.CONTRACT_BLOCKED, message, customer, estimate)
-    wallet = wallet_for(customer=customer)
-    if not needed or (wallet is None and not block):  # nothing to hold: none is placed
-        return Authorization(
-            True, customer=customer, estimate=estimate, allowance=allowance, overage=needed
-        )
-    try:
-        if wallet is None:
-            raise InsufficientCredits(f"{customer.external_id} has no credits.")
-        hold = hold_place(
-            wallet=wallet,
-            amount=needed,
-            estimate=estimate,
-            up_to=not block,
-            reference=reference or model,
-        )
-    except InsufficientCredits as refusal:
-        return Authorization(
-            False, Refusal.INSUFFICIENT_CREDITS, str(refusal), customer, estimate, allowance
-        )
+    hold = None
+    if needed:
+        try:
+            hold = hold_place(
+                customer=customer,
+                amount=needed,
+                estimate=estimate,
+                up_to=not block,
+                reference=reference or model,
+            )
+        except InsufficientCredits as refusal:
+            return Authorization(
+                False, Refusal.INSUFFICIENT_CREDITS, str(refusal), customer, estimate, allowance
+            )
     return Authorization(
         True,
         customer=customer,
         estimate=estimate,
         allowance=allowance,
-        overage=needed - hold.amount,
+        overage=needed - (hold.amount if hold else _ZERO),
         hold=hold,
     )
 

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 
-from contracts.models import Contract, ContractTerms, Price, RateCardVersion, tiers_from_json
+from contracts.models import (
+    Contract,
+    ContractTerms,
+    Customer,
+    Price,
+    RateCardVersion,
+    tiers_from_json,
+)
 
 from .rating import PriceTerms, Rate, price_for_event
 
 # (price pk, the customer's overrides of it) -> PriceTerms; prices of locked versions only.
 _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
 _PRICE_TERMS_CACHE_MAX = 10_000
+# (version pk, a customer's overrides) -> the version's PriceTerms; locked versions only.
+_version_prices_cache: dict[tuple[int, str], tuple[PriceTerms, ...]] = {}
 
 
 def calendar_month(at: datetime) -> tuple[datetime, datetime]:
@@ -186,6 +196,55 @@ class TermsBook:
 def price_terms_forget() -> None:
     """Drop the parsed prices kept by this process (tests that reuse primary keys)."""
     _price_terms_cache.clear()
+    _version_prices_cache.clear()
+
+
+@dataclass(frozen=True)
+class TermsNow:
+    """What a customer is on at one instant, for pricing a single call (authorizations):
+    the rules of TermsBook for one customer, in two or three queries."""
+
+    customer: Customer | None
+    terms: ContractTerms | None = None
+    version: RateCardVersion | None = None
+    prices: tuple[PriceTerms, ...] = ()
+
+
+def terms_now(*, customer_id: str, at: datetime) -> TermsNow:
+    """The customer (by external id), their terms in force at `at` (the latest to start by
+    then, if its contract still runs), the version of their rate card in force (the
+    highest-numbered started) and its prices with their overrides. The prices of a locked
+    version are kept by the process, as they can no longer change."""
+    terms = (
+        ContractTerms.objects.filter(
+            contract__customer__external_id=customer_id, effective_from__lte=at
+        )
+        .select_related("contract__customer", "rate_card")
+        .order_by("-effective_from")
+        .first()
+    )
+    if terms is None:
+        return TermsNow(Customer.objects.filter(external_id=customer_id).first())
+    customer, ends_at = terms.contract.customer, terms.contract.ends_at
+    if ends_at is not None and at >= ends_at:
+        return TermsNow(customer)
+    version = (
+        RateCardVersion.objects.filter(rate_card_id=terms.rate_card_id, effective_from__lte=at)
+        .order_by("-number")
+        .first()
+    )
+    if version is None:
+        return TermsNow(customer, terms)
+    key = (version.pk, repr(sorted(terms.price_overrides.items())))
+    prices = _version_prices_cache.get(key) if version.locked_at else None
+    if prices is None:
+        rows = Price.objects.filter(version=version).order_by("position", "pk")
+        prices = tuple(price_terms(row, terms.price_overrides) for row in rows)
+        if version.locked_at:
+            if len(_version_prices_cache) >= _PRICE_TERMS_CACHE_MAX:
+                _version_prices_cache.clear()
+            _version_prices_cache[key] = prices
+    return TermsNow(customer, terms, version, prices)
 
 
 def _price_terms_cached(price: Price, overrides: dict) -> PriceTerms:

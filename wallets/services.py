@@ -162,16 +162,24 @@ def wallet_adjust(
 
 
 def hold_place(
-    *, wallet: Wallet, amount, estimate=None, up_to: bool = False, reference: str = ""
-) -> Hold:
-    """Reserve `amount` of the wallet's available credits until the hold expires
-    (TOKENTILL_HOLD_SECONDS), is settled by the usage it was placed for, or is released.
+    *,
+    customer: Customer,
+    amount,
+    estimate=None,
+    up_to: bool = False,
+    reference: str = "",
+    currency: str | None = None,
+) -> Hold | None:
+    """Reserve `amount` of the customer's available credits (in `currency`, theirs by
+    default) until the hold expires (TOKENTILL_HOLD_SECONDS), is settled by the usage it
+    was placed for, or is released.
 
     Without `up_to`, a hold the available balance cannot cover in full reserves nothing
     and raises InsufficientCredits: of two calls racing for the last credits, the second
     to take the wallet's lock sees what the first reserved. With `up_to`, it reserves what
-    is available (possibly nothing), for usage that may run past the credits in arrears.
-    Expired holds of the wallet are released first, so they never block new spend.
+    is available (possibly nothing), for usage that may run past the credits in arrears;
+    a customer without a wallet then gets no hold (None). Expired holds of the wallet are
+    released first, so they never block new spend.
     """
     amount = _decimal(amount, "amount")
     estimate = amount if estimate is None else _decimal(estimate, "estimate")
@@ -179,7 +187,15 @@ def hold_place(
         raise ValidationError({"amount": "Must not be negative."})
     now = timezone.now()
     with transaction.atomic():
-        wallet = _wallet_lock(wallet)
+        wallet = (
+            Wallet.objects.select_for_update()
+            .filter(customer=customer, currency=currency or customer.currency)
+            .first()
+        )
+        if wallet is None:
+            if up_to:
+                return None
+            raise InsufficientCredits(f"{customer.external_id} has no credits.")
         _holds_close(Hold.objects.filter(wallet=wallet, expires_at__lte=now), wallet, now)
         available = max(wallet.available, _ZERO)
         if amount > available:
@@ -199,7 +215,6 @@ def hold_place(
         if amount:
             _hold_entry(hold, LedgerEntry.Kind.HOLD, -amount, now)
             _add(wallet, "held", amount)
-        hold.wallet = wallet
     return hold
 
 
@@ -349,14 +364,15 @@ def _entry(grant: CreditGrant, kind: str, amount: Decimal, at, **fields) -> Ledg
 
 
 def _add(row: models.Model, field: str, delta: Decimal) -> None:
-    """`row.field += delta` in the database, under the wallet lock the caller holds.
+    """`row.field += delta` in the database, under the wallet lock the caller holds (and
+    so on a row read under it: its value in memory is the stored one).
 
     PostgreSQL adds in SQL (exact numeric); SQLite keeps these columns as text, so the sum
     is done here, in the transaction that holds SQLite's only write lock.
     """
     if connection.vendor == "postgresql":
         type(row).objects.filter(pk=row.pk).update(**{field: F(field) + delta})
-        row.refresh_from_db(fields=[field])
+        setattr(row, field, getattr(row, field) + delta)
         return
     fresh = type(row).objects.filter(pk=row.pk).values_list(field, flat=True).get()
     setattr(row, field, fresh + delta)

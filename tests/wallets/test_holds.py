@@ -48,7 +48,7 @@ def figures(wallet: Wallet) -> tuple[Decimal, Decimal, Decimal]:
 
 def test_a_hold_reserves_credits_without_touching_the_balance_or_any_grant(wallet, settings):
     settings.TOKENTILL_HOLD_SECONDS = 120
-    hold = hold_place(wallet=wallet, amount="4.25", estimate="6", reference="call 1")
+    hold = hold_place(customer=wallet.customer, amount="4.25", estimate="6", reference="call 1")
 
     assert figures(wallet) == (Decimal("10"), Decimal("4.25"), Decimal("5.75"))
     assert (hold.amount, hold.estimate, hold.status, hold.reference) == (
@@ -64,21 +64,21 @@ def test_a_hold_reserves_credits_without_touching_the_balance_or_any_grant(walle
 
 
 def test_a_hold_the_available_credits_cannot_cover_reserves_nothing(wallet):
-    hold_place(wallet=wallet, amount="7")
+    hold_place(customer=wallet.customer, amount="7")
     before = snapshot(wallet), list(Hold.objects.values_list("pk", "status"))
 
     with pytest.raises(InsufficientCredits, match=r"has 3 available; 3\.01 was asked for"):
-        hold_place(wallet=wallet, amount="3.01")
+        hold_place(customer=wallet.customer, amount="3.01")
 
     assert (snapshot(wallet), list(Hold.objects.values_list("pk", "status"))) == before
     assert figures(wallet) == (Decimal("10"), Decimal("7"), Decimal("3"))
 
 
 def test_up_to_reserves_what_is_available_for_usage_billed_in_arrears(wallet):
-    hold_place(wallet=wallet, amount="8")
+    hold_place(customer=wallet.customer, amount="8")
 
-    hold = hold_place(wallet=wallet, amount="5", estimate="5", up_to=True)
-    empty = hold_place(wallet=wallet, amount="1", up_to=True)
+    hold = hold_place(customer=wallet.customer, amount="5", estimate="5", up_to=True)
+    empty = hold_place(customer=wallet.customer, amount="1", up_to=True)
 
     assert (hold.amount, hold.estimate, empty.amount) == (Decimal("2"), Decimal("5"), Decimal(0))
     assert figures(wallet) == (Decimal("10"), Decimal("10"), Decimal(0))
@@ -91,14 +91,14 @@ def test_a_bad_amount_is_refused_and_nothing_is_held(wallet, amount):
     before = snapshot(wallet)
 
     with pytest.raises(ValidationError):
-        hold_place(wallet=wallet, amount=amount)
+        hold_place(customer=wallet.customer, amount=amount)
 
     assert snapshot(wallet) == before
     assert not Hold.objects.exists()
 
 
 def test_releasing_gives_the_credits_back_once(wallet, clock):
-    hold = hold_place(wallet=wallet, amount="4")
+    hold = hold_place(customer=wallet.customer, amount="4")
     clock.now += timedelta(seconds=5)
 
     assert hold_release(hold=hold) is True
@@ -116,15 +116,15 @@ def test_releasing_gives_the_credits_back_once(wallet, clock):
 
 def test_holds_expire_on_time_and_a_new_hold_releases_expired_ones_first(wallet, clock, settings):
     settings.TOKENTILL_HOLD_SECONDS = 60
-    first = hold_place(wallet=wallet, amount="6")
+    first = hold_place(customer=wallet.customer, amount="6")
     clock.now += timedelta(seconds=30)
-    second = hold_place(wallet=wallet, amount="4")
+    second = hold_place(customer=wallet.customer, amount="4")
 
     clock.now += timedelta(seconds=29)
     assert holds_expire() == 0  # the first has one second left
     clock.now += timedelta(seconds=1)
     # the first has expired but is not released yet: a new hold releases it first
-    third = hold_place(wallet=wallet, amount="5")
+    third = hold_place(customer=wallet.customer, amount="5")
 
     statuses = dict(Hold.objects.values_list("pk", "status"))
     assert statuses == {first.pk: "expired", second.pk: "active", third.pk: "active"}
@@ -139,7 +139,7 @@ def test_holds_expire_on_time_and_a_new_hold_releases_expired_ones_first(wallet,
 
 
 def test_settling_releases_the_hold_and_records_the_cost_once(wallet, acme):
-    hold = hold_place(wallet=wallet, amount="4")
+    hold = hold_place(customer=wallet.customer, amount="4")
     wallet_draw_down(wallet=wallet, amount="1.5")  # the rated call's cost, drawn by rating
 
     assert holds_settle(costs={hold.pk: Decimal("1.5")}, customer_ids={hold.pk: acme.pk}) == 1
@@ -152,7 +152,7 @@ def test_settling_releases_the_hold_and_records_the_cost_once(wallet, acme):
 
 
 def test_an_event_of_another_customer_cannot_settle_a_hold(wallet):
-    hold = hold_place(wallet=wallet, amount="4")
+    hold = hold_place(customer=wallet.customer, amount="4")
     other = customer_create(external_id="globex", name="Globex", currency="USD")
 
     assert holds_settle(costs={hold.pk: Decimal(1)}, customer_ids={hold.pk: other.pk}) == 0
@@ -173,8 +173,8 @@ def test_the_ledger_refuses_an_entry_that_moves_neither_a_grant_nor_a_hold(walle
 def test_the_admin_shows_active_holds_and_their_ledger_entries(wallet, admin_client):
     from django.urls import reverse
 
-    active = hold_place(wallet=wallet, amount="4", reference="chat 7")
-    released = hold_place(wallet=wallet, amount="1", reference="chat 8")
+    active = hold_place(customer=wallet.customer, amount="4", reference="chat 7")
+    released = hold_place(customer=wallet.customer, amount="1", reference="chat 8")
     hold_release(hold=released)
 
     page = admin_client.get(reverse("admin:wallets_wallet_change", args=[wallet.pk]))

@@ -95,9 +95,9 @@ class WalletMachine(RuleBasedStateMachine):
         available = max(self._available(), Decimal(0))
         if amount > available and not up_to:
             with pytest.raises(InsufficientCredits):
-                hold_place(wallet=self.wallet, amount=amount)
+                hold_place(customer=self.customer, amount=amount)
             return
-        hold = hold_place(wallet=self.wallet, amount=amount, up_to=up_to)
+        hold = hold_place(customer=self.customer, amount=amount, up_to=up_to)
         assert hold.amount == min(amount, available)
         self.holds[hold.pk] = [hold.amount, hold.expires_at]
 
