@@ -9,6 +9,8 @@ from billing.terms import price_terms_forget
 from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_customer_ids():
