@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from .alerts import alert_deliveries_retry, alert_delivery_send
 from .services import grants_expire, grants_warn_expiring
 
 
@@ -15,3 +16,15 @@ def expire_grants() -> int:
 def warn_expiring_grants() -> int:
     """Warn customers of credits about to expire (beat: every hour)."""
     return grants_warn_expiring()
+
+
+@shared_task(name="wallets.deliver_alert", ignore_result=True)
+def deliver_alert(delivery_id: int) -> str | None:
+    """Send an alert's delivery, just after the alert's transaction commits."""
+    return alert_delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name="wallets.retry_alert_deliveries", ignore_result=True)
+def retry_alert_deliveries() -> int:
+    """Send the deliveries due again after a failure, or lost mid-send (beat: every minute)."""
+    return alert_deliveries_retry()
