@@ -29,7 +29,9 @@ from django.utils import timezone
 from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
+from wallets.alerts import alerts_check_usage
 from wallets.models import CreditGrant, Wallet
+from wallets.selectors import customers_with_budget
 from wallets.services import credit_grant, wallet_draw_down, wallet_get_or_create
 
 from .models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
@@ -301,18 +303,19 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     the invoice); what the credits already paid or could not cover is subtracted, and the
     rest is drawn, or, when re-rating lowered it, given back (the shortfall first, then a
     refund grant). In the rating transaction: exactly once, like the rating itself.
-    Customers without a wallet are skipped; their first credits pay for the open period's
-    usage from its start.
+    Customers without a wallet are not drawn; their first credits pay for the open period's
+    usage from its start. The period's usage (after discount) is checked against the
+    customer's budget alerts here too, with or without a wallet.
     """
     from .selectors import period_money  # selectors read what services write
 
+    customer_ids = {customer for customer, _ in periods}
     with_wallets = set(
-        Wallet.objects.filter(customer_id__in={customer for customer, _ in periods}).values_list(
-            "customer_id", flat=True
-        )
+        Wallet.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True)
     )
+    watched = with_wallets | customers_with_budget(customer_ids=customer_ids)
     for customer_id, period_start in sorted(periods):
-        if customer_id not in with_wallets:
+        if customer_id not in watched:
             continue
         # The record's lock first: a rater rating the same period meanwhile has committed
         # by the time the rollups are read, so its usage is counted here, once.
@@ -328,7 +331,11 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
             continue
         customer, end = rollups[0].customer, rollups[0].period_end
         charges = period_money(customer=customer, start=period_start, end=end, rollups=rollups)[2]
-        billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
+        usage = sum(charges.usage_by_segment, _ZERO)
+        alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
+        if customer_id not in with_wallets:
+            continue
+        billable = usage - charges.allowance_used
         owed = billable - record.drawn - record.short
         reference = f"usage {period_start:%Y-%m-%d}"
         if owed > 0:

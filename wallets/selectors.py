@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from contracts.models import Customer
 
-from .models import CreditGrant, Wallet
+from .models import AlertSettings, CreditGrant, Wallet
 
 
 def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | None:
@@ -21,4 +21,13 @@ def grants_live(*, wallet: Wallet, at=None):
         CreditGrant.objects.filter(wallet=wallet, remaining__gt=0)
         .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at))
         .order_by("-priority", models.F("expires_at").asc(nulls_last=True), "effective_at", "id")
+    )
+
+
+def customers_with_budget(*, customer_ids) -> set[int]:
+    """Which of these customers have a usage budget to be alerted about."""
+    return set(
+        AlertSettings.objects.filter(
+            customer_id__in=customer_ids, budget__isnull=False
+        ).values_list("customer_id", flat=True)
     )
