@@ -328,4 +328,5 @@ class TopUpRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Top-up of {self.amount} {self.wallet.currency}: {self.get_status_display()}"
+        amount = format(self.amount.normalize(), "f")
+        return f"Top-up of {amount} {self.wallet.currency}: {self.get_status_display()}"
