@@ -42,6 +42,7 @@ from django.utils import timezone
 from contracts.models import Customer
 
 from .models import Alert, AlertDelivery, AlertSettings, CreditGrant, TopUpRequest, Wallet
+from .selectors import alert_settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +61,6 @@ _RETRY_BATCH = 500
 
 
 # --- Settings -------------------------------------------------------------------------------
-
-
-def alert_settings_for(*, customer: Customer) -> AlertSettings:
-    """The customer's settings, or the defaults (unsaved) when they have none."""
-    found = AlertSettings.objects.filter(customer=customer).first()
-    return found or AlertSettings(customer=customer)
 
 
 def alert_settings_update(*, customer: Customer, **fields) -> AlertSettings:

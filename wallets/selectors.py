@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from contracts.models import Customer
 
-from .models import AlertSettings, CreditGrant, Wallet
+from .models import Alert, AlertSettings, CreditGrant, Wallet
 
 
 def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | None:
@@ -31,3 +31,18 @@ def customers_with_budget(*, customer_ids) -> set[int]:
             customer_id__in=customer_ids, budget__isnull=False
         ).values_list("customer_id", flat=True)
     )
+
+
+def alert_settings_for(*, customer: Customer) -> AlertSettings:
+    """The customer's alert settings, or the defaults (unsaved) when they have none."""
+    return AlertSettings.objects.filter(customer=customer).first() or AlertSettings(
+        customer=customer
+    )
+
+
+def alerts_recent(*, customer: Customer, kind: str | None = None, limit: int = 100):
+    """The customer's latest alerts, newest first, each with its deliveries."""
+    alerts = Alert.objects.filter(customer=customer)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    return alerts.order_by("-fired_at", "-id").prefetch_related("deliveries")[:limit]
