@@ -15,7 +15,7 @@ from contracts.admin import _adopt
 from contracts.models import Customer
 from metering.admin import ReadOnlyAdmin
 
-from .alerts import alert_delivery_retry, alert_settings_update
+from .alerts import ALERT_SETTINGS_FIELDS, alert_delivery_retry, alert_settings_update
 from .models import (
     Alert,
     AlertDelivery,
@@ -177,11 +177,6 @@ def _form_errors(form: forms.Form, error: ValidationError) -> None:
 
 
 # --- Alerts and top-ups ---------------------------------------------------------------------
-
-ALERT_SETTINGS_FIELDS = (
-    "budget", "budget_shares", "credit_shares", "balance_below", "emails", "webhook_url",
-    "topup_below", "topup_amount",
-)  # fmt: skip
 
 
 @admin.register(AlertSettings)

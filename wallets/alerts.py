@@ -63,8 +63,18 @@ _RETRY_BATCH = 500
 # --- Settings -------------------------------------------------------------------------------
 
 
+#: What billing ops and the API may change; the webhook secret is tokentill's own.
+ALERT_SETTINGS_FIELDS = (
+    "budget", "budget_shares", "credit_shares", "balance_below", "emails", "webhook_url",
+    "topup_below", "topup_amount",
+)  # fmt: skip
+
+
 def alert_settings_update(*, customer: Customer, **fields) -> AlertSettings:
     """Change the customer's alert settings (created on first use); validated in full."""
+    unknown = set(fields) - set(ALERT_SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))} cannot be set")
     with transaction.atomic():
         alert_settings, _ = AlertSettings.objects.select_for_update().get_or_create(
             customer=customer

@@ -42,7 +42,6 @@ def topup_mark_paid(*, request: TopUpRequest, created_by: str, reference: str = 
             closed_by=created_by,
             reference=reference,
         )
-    request.refresh_from_db()
     return grant
 
 

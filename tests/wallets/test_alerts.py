@@ -364,3 +364,10 @@ def test_wrong_settings_are_refused_and_nothing_is_stored(acme, fields, field, m
 
     assert refused.value.message_dict == {field: [message]}
     assert AlertSettings.objects.count() == 0
+
+
+def test_the_webhook_secret_is_not_set_from_outside(acme):
+    with pytest.raises(ValueError, match="webhook_secret cannot be set"):
+        alert_settings_update(customer=acme, webhook_secret="whsec_chosen")
+
+    assert AlertSettings.objects.count() == 0
