@@ -31,7 +31,9 @@ from django.utils import timezone
 from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
+from wallets.alerts import alerts_check_usage
 from wallets.models import CreditGrant, Wallet
+from wallets.selectors import customers_with_budget
 from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
 
 from .models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
@@ -333,18 +335,19 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     refund grant). Where the period's latest terms say credits cover arrears, what the
     credits could not cover before is asked of them again, so credits granted since pay
     for it. In the rating transaction: exactly once, like the rating itself. Customers
-    without a wallet are skipped; their first credits pay for the open period's usage
-    from its start.
+    without a wallet are not drawn; their first credits pay for the open period's usage
+    from its start. The period's usage (after discount) is checked against the
+    customer's budget alerts here too, with or without a wallet.
     """
     from .selectors import period_money  # selectors read what services write
 
+    customer_ids = {customer for customer, _ in periods}
     with_wallets = set(
-        Wallet.objects.filter(customer_id__in={customer for customer, _ in periods}).values_list(
-            "customer_id", flat=True
-        )
+        Wallet.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True)
     )
+    watched = with_wallets | customers_with_budget(customer_ids=customer_ids)
     for customer_id, period_start in sorted(periods):
-        if customer_id not in with_wallets:
+        if customer_id not in watched:
             continue
         # The record's lock first: a rater rating the same period meanwhile has committed
         # by the time the rollups are read, so its usage is counted here, once.
@@ -362,9 +365,13 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         spans, _, charges = period_money(
             customer=customer, start=period_start, end=end, rollups=rollups
         )
+        usage = sum(charges.usage_by_segment, _ZERO)
+        alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
+        if customer_id not in with_wallets:
+            continue
         latest_terms = spans[-1][1]
         cover = latest_terms is not None and latest_terms.credits_cover_arrears
-        billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
+        billable = usage - charges.allowance_used
         owed = billable - record.drawn - record.short
         reference = f"usage {period_start:%Y-%m-%d}"
         if owed > 0 or (cover and record.short > 0 and owed == 0):

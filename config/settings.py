@@ -173,6 +173,9 @@ TOKENTILL_HOLD_SECONDS = env.int("TOKENTILL_HOLD_SECONDS", default=300)
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; without it, email is printed.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tokentill.localhost")
+# Seconds an SMTP server or a webhook receiver may take before the attempt is retried.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+TOKENTILL_WEBHOOK_TIMEOUT_SECONDS = env.float("TOKENTILL_WEBHOOK_TIMEOUT_SECONDS", default=5)
 
 # --- Celery -----------------------------------------------------------------------------
 # No broker: tasks run eagerly in-process. `filesystem://` is kombu's serverless transport

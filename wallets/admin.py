@@ -1,17 +1,33 @@
 """Wallets in the admin: each wallet with its grants and ledger, and pages to grant credits
-and to adjust with a reason. Every write goes through wallets.services; nothing is edited."""
+and to adjust with a reason; alert settings, the alerts fired and their deliveries, and
+top-up requests. Every write goes through wallets' services."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import ngettext
 
+from contracts.admin import _adopt
 from contracts.models import Customer
+from metering.admin import ReadOnlyAdmin
 
-from .models import CreditGrant, Hold, LedgerEntry, Wallet
+from .alerts import ALERT_SETTINGS_FIELDS, alert_delivery_retry, alert_settings_update
+from .models import (
+    Alert,
+    AlertDelivery,
+    AlertSettings,
+    CreditGrant,
+    Hold,
+    LedgerEntry,
+    TopUpRequest,
+    Wallet,
+)
 from .services import InsufficientCredits, credit_grant, wallet_adjust
+from .topups import topup_cancel, topup_mark_paid
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -173,3 +189,129 @@ def _form_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, error.messages)
+
+
+# --- Alerts and top-ups ---------------------------------------------------------------------
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(admin.ModelAdmin):
+    """A customer's thresholds and where alerts go; saved through alert_settings_update.
+    The webhook secret is shown here for the customer's receiver to check signatures."""
+
+    list_display = ("customer", "budget", "balance_below", "topup_below", "topup_amount",
+                    "webhook_url")  # fmt: skip
+    list_select_related = ("customer",)
+    search_fields = ("customer__external_id", "customer__name")
+    autocomplete_fields = ("customer",)
+    fields = ("customer", *ALERT_SETTINGS_FIELDS, "webhook_secret", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("webhook_secret", "updated_at")
+        return fixed if obj is None else ("customer", *fixed)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # empty the fields instead: pending webhooks still need the secret
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in ALERT_SETTINGS_FIELDS}
+        _adopt(obj, alert_settings_update(customer=obj.customer, **fields))
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = AlertDelivery
+    fields = ("channel", "target", "status", "attempts", "response_status", "last_error",
+              "next_attempt_at", "delivered_at")  # fmt: skip
+    readonly_fields = fields
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ("fired_at", "customer", "kind", "message", "cleared_at")
+    list_filter = ("kind", "fired_at")
+    list_select_related = ("customer",)
+    search_fields = ("customer__external_id", "customer__name", "key")
+    fields = ("customer", "kind", "message", "key", "share", "threshold", "amount", "currency",
+              "period_start", "wallet", "grant", "fired_at", "cleared_at")  # fmt: skip
+    readonly_fields = fields
+    inlines = [DeliveryInline]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    """Every delivery with its attempts; failed ones can be tried again, now."""
+
+    list_display = ("created_at", "alert", "channel", "target", "status", "attempts",
+                    "response_status", "next_attempt_at", "delivered_at")  # fmt: skip
+    list_filter = ("status", "channel", "alert__kind")
+    list_select_related = ("alert",)
+    search_fields = ("alert__customer__external_id", "target")
+    fields = ("alert", "channel", "target", "status", "attempts", "response_status",
+              "last_error", "next_attempt_at", "delivered_at", "created_at", "payload",
+              "history")  # fmt: skip
+    readonly_fields = fields
+    actions = ("retry_selected",)
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("wallets.change_alertdelivery")
+
+    @admin.action(description="Retry the selected failed deliveries now", permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        retried = sum(alert_delivery_retry(delivery=delivery) for delivery in queryset)
+        self.message_user(
+            request,
+            ngettext("Retrying %d delivery.", "Retrying %d deliveries.", retried) % retried
+            + ("" if retried == len(queryset) else " Only failed deliveries are retried."),
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+
+
+@admin.register(TopUpRequest)
+class TopUpRequestAdmin(ReadOnlyAdmin):
+    """Top-ups asked for when a balance fell under its threshold. "Mark paid" grants the
+    credits once (as billing's Stripe payments will); "Cancel" closes one unpaid."""
+
+    list_display = ("requested_at", "wallet", "amount", "balance", "status", "paid_at",
+                    "closed_by", "reference")  # fmt: skip
+    list_filter = ("status",)
+    list_select_related = ("wallet__customer",)
+    search_fields = ("wallet__customer__external_id", "wallet__customer__name", "reference")
+    fields = ("wallet", "amount", "balance", "status", "requested_at", "paid_at", "closed_by",
+              "reference", "grant")  # fmt: skip
+    readonly_fields = fields
+    actions = ("mark_paid_selected", "cancel_selected")
+
+    def has_pay_permission(self, request) -> bool:
+        return request.user.has_perm("wallets.add_creditgrant")
+
+    @admin.action(description="Mark the selected top-ups paid (grants the credits)",
+                  permissions=["pay"])  # fmt: skip
+    def mark_paid_selected(self, request, queryset):
+        paid = 0
+        for topup in queryset.select_related("wallet"):
+            if topup.status == TopUpRequest.Status.PAID:
+                self.message_user(request, f"{topup}: paid already.", messages.WARNING)
+                continue
+            try:
+                topup_mark_paid(request=topup, created_by=request.user.get_username())
+            except ValidationError as error:
+                self.message_user(request, f"{topup}: {error.messages[0]}", messages.ERROR)
+            else:
+                paid += 1
+        if paid:
+            self.message_user(
+                request,
+                ngettext("%d top-up paid.", "%d top-ups paid.", paid) % paid,
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Cancel the selected top-ups", permissions=["pay"])
+    def cancel_selected(self, request, queryset):
+        by = request.user.get_username()
+        cancelled = sum(topup_cancel(request=topup, created_by=by) for topup in queryset)
+        self.message_user(
+            request,
+            ngettext("%d top-up cancelled.", "%d top-ups cancelled.", cancelled) % cancelled,
+            messages.SUCCESS if cancelled else messages.WARNING,
+        )

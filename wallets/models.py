@@ -9,8 +9,12 @@ changed in the same transaction as the entries that move them, under the wallet'
 (wallets.services).
 """
 
+import re
+import secrets
 import uuid
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import models
 
 from contracts.fields import ExactDecimalField
@@ -162,3 +166,238 @@ class LedgerEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount}"
+
+
+# --- Thresholds, alerts and top-ups (wallets.alerts, wallets.topups) ----------------------
+
+DEFAULT_SHARES = (50, 75, 90, 100)
+
+
+def default_shares() -> list[int]:
+    return list(DEFAULT_SHARES)
+
+
+def new_webhook_secret() -> str:
+    return f"whsec_{secrets.token_hex(24)}"
+
+
+def _shares_check(value, most: int) -> None:
+    if not isinstance(value, list) or not all(
+        type(share) is int and 1 <= share <= most for share in value
+    ):
+        raise ValidationError(
+            f"Give a list of whole percentages from 1 to {most}, e.g. [50, 75, 90, 100]; "
+            "an empty list [] turns these alerts off."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Each percentage once.")
+
+
+def validate_budget_shares(value) -> None:
+    """Shares of a budget: beyond 100 % too, to hear of an overrun."""
+    _shares_check(value, 1000)
+
+
+def validate_credit_shares(value) -> None:
+    _shares_check(value, 100)
+
+
+def validate_positive(value) -> None:
+    if value is not None and value <= 0:
+        raise ValidationError("Must be greater than 0.")
+
+
+def email_addresses(text: str) -> list[str]:
+    """The addresses in `text`, separated by commas, semicolons or spaces."""
+    return [address for address in re.split(r"[\s,;]+", text) if address]
+
+
+def validate_emails(text: str) -> None:
+    for address in email_addresses(text):
+        validate_email(address)
+
+
+class AlertSettings(models.Model):
+    """When a customer is alerted and where, and when a top-up is requested.
+
+    Money is in the customer's billing currency: the budget is compared with the usage of
+    each billing period after discount (before any allowance or credits); the balance
+    thresholds watch the wallet in that currency. A customer without settings gets the
+    defaults: credit-share alerts at 50, 75, 90 and 100 % of each grant, sent to the
+    customer's billing email, and nothing else. The row is created the first time it is
+    edited (wallets.alerts.alert_settings_update).
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.PROTECT, related_name="alert_settings"
+    )
+    budget = ExactDecimalField(
+        null=True, blank=True, validators=[validate_positive], **MONEY,
+        help_text="Usage per billing period (after discount). Empty: no budget alerts.",
+    )  # fmt: skip
+    budget_shares = models.JSONField(
+        default=default_shares, blank=True, validators=[validate_budget_shares],
+        help_text="Percentages of the budget that alert, once each per period; [] for none.",
+    )  # fmt: skip
+    credit_shares = models.JSONField(
+        default=default_shares, blank=True, validators=[validate_credit_shares],
+        help_text="Percentages of each grant used that alert, once each per grant; [] for none.",
+    )  # fmt: skip
+    balance_below = ExactDecimalField(
+        null=True, blank=True, validators=[validate_positive], **MONEY,
+        help_text="Alert once when the balance falls under this; again only after it has "
+        "been back at or above it. Empty: none.",
+    )  # fmt: skip
+    emails = models.CharField(
+        max_length=500, blank=True, validators=[validate_emails],
+        help_text="Addresses separated by commas or spaces. Empty: the customer's billing email.",
+    )  # fmt: skip
+    webhook_url = models.URLField(
+        max_length=500, blank=True, validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Alerts are POSTed here as signed JSON. Empty: no webhook.",
+    )  # fmt: skip
+    webhook_secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False)
+    topup_below = ExactDecimalField(
+        null=True, blank=True, validators=[validate_positive], **MONEY,
+        help_text="Request a top-up when the balance falls under this. Empty: no top-ups.",
+    )  # fmt: skip
+    topup_amount = ExactDecimalField(
+        null=True, blank=True, validators=[validate_positive], **MONEY,
+        help_text="The amount of credits each top-up buys.",
+    )  # fmt: skip
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "alert settings"
+
+    def __str__(self) -> str:
+        return f"Alert settings of {self.customer.external_id}"
+
+    def clean(self) -> None:
+        if (self.topup_below is None) != (self.topup_amount is None):
+            raise ValidationError(
+                {"topup_amount": "Set both the top-up threshold and amount, or neither."}
+            )
+
+    def recipients(self) -> list[str]:
+        return email_addresses(self.emails) or (
+            [self.customer.email] if self.customer.email else []
+        )
+
+
+class Alert(models.Model):
+    """A threshold crossed: recorded once, whatever retries or workers race.
+
+    `key` names what the alert fires once for, and is unique per customer: "budget
+    <period start> <share>%", "credits grant <id> <share>%" or "balance wallet <id>
+    #<episode>". `threshold` is the budget, the grant's amount or the balance threshold;
+    `amount` is the usage, the credits used or the balance when it fired. A balance
+    alert's episode ends (`cleared_at`) when the balance is back at or above the
+    threshold; the next fall under it is a new episode and alerts again.
+    """
+
+    class Kind(models.TextChoices):
+        BUDGET = "budget", "Budget share used"
+        CREDITS = "credits", "Credits share used"
+        BALANCE = "balance", "Balance below"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    key = models.CharField(max_length=120)
+    share = models.PositiveSmallIntegerField(null=True, blank=True)
+    threshold = ExactDecimalField(**MONEY)
+    amount = ExactDecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField(null=True, blank=True)
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts"
+    )
+    grant = models.ForeignKey(
+        CreditGrant, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts"
+    )
+    message = models.CharField(max_length=300)
+    fired_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "key"], name="alert_once")]
+        ordering = ["-fired_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AlertDelivery(models.Model):
+    """One alert sent over one channel: tried until delivered, with a growing delay,
+    every attempt in `history` (wallets.alerts.alert_delivery_send)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    target = models.CharField(max_length=500, help_text="The addresses or the URL.")
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    history = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "alert deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.target}: {self.get_status_display()}"
+
+
+class TopUpRequest(models.Model):
+    """Credits to buy because the balance fell under the customer's top-up threshold.
+
+    At most one is open (requested) per wallet, so a run of draw-downs under the threshold
+    asks once. Paying it grants the credits, once (wallets.topups.topup_mark_paid).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="topups")
+    amount = ExactDecimalField(**MONEY)
+    balance = ExactDecimalField(help_text="The balance when it was requested.", **MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=150, blank=True)
+    reference = models.CharField(
+        max_length=200, blank=True, help_text="The payment's reference, e.g. Stripe's id."
+    )
+    grant = models.OneToOneField(
+        CreditGrant, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
+    )
+
+    class Meta:
+        verbose_name = "top-up request"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wallet"],
+                condition=models.Q(status="requested"),
+                name="one_open_topup_per_wallet",
+            )
+        ]
+
+    def __str__(self) -> str:
+        amount = format(self.amount.normalize(), "f")
+        return f"Top-up of {amount} {self.wallet.currency}: {self.get_status_display()}"

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from contracts.models import Customer
 
-from .models import CreditGrant, Hold, Wallet
+from .models import Alert, AlertSettings, CreditGrant, Hold, Wallet
 
 
 def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | None:
@@ -28,3 +28,27 @@ def holds_active(*, wallet: Wallet):
     """The holds reserving the wallet's credits now, oldest first (an expired one counts
     until it is released: within a minute, or by the wallet's next hold)."""
     return Hold.objects.filter(wallet=wallet, status=Hold.Status.ACTIVE).order_by("created_at")
+
+
+def customers_with_budget(*, customer_ids) -> set[int]:
+    """Which of these customers have a usage budget to be alerted about."""
+    return set(
+        AlertSettings.objects.filter(
+            customer_id__in=customer_ids, budget__isnull=False
+        ).values_list("customer_id", flat=True)
+    )
+
+
+def alert_settings_for(*, customer: Customer) -> AlertSettings:
+    """The customer's alert settings, or the defaults (unsaved) when they have none."""
+    return AlertSettings.objects.filter(customer=customer).first() or AlertSettings(
+        customer=customer
+    )
+
+
+def alerts_recent(*, customer: Customer, kind: str | None = None, limit: int = 100):
+    """The customer's latest alerts, newest first, each with its deliveries."""
+    alerts = Alert.objects.filter(customer=customer)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    return alerts.order_by("-fired_at", "-id").prefetch_related("deliveries")[:limit]

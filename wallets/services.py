@@ -22,6 +22,7 @@ from django.utils import timezone
 from contracts.models import Customer
 from metering.services import rating_nudge
 
+from .alerts import alerts_check_wallet
 from .models import CreditGrant, Hold, LedgerEntry, Wallet
 from .selectors import grants_live
 
@@ -88,6 +89,7 @@ def credit_grant(
         )
         _entry(grant, LedgerEntry.Kind.GRANT, amount, now, reason=reason, created_by=created_by)
         _add(wallet, "balance", amount)
+        alerts_check_wallet(wallet=wallet)
         # The rater offers the new credits the open periods' usage past the credits.
         transaction.on_commit(rating_nudge)
     return grant
@@ -130,6 +132,7 @@ def wallet_draw_down(
             _add(grant, "remaining", -take)
             left -= take
         _add(wallet, "balance", -(amount - left))
+        alerts_check_wallet(wallet=wallet)
     return DrawDown(drawn=amount - left, short=left)
 
 
@@ -278,6 +281,7 @@ def grants_expire(*, now=None) -> int:
             _entry(grant, LedgerEntry.Kind.EXPIRY, -grant.remaining, now, reason="expired")
             _add(wallet, "balance", -grant.remaining)
             _add(grant, "remaining", -grant.remaining)
+            alerts_check_wallet(wallet=wallet)
             expired += 1
     return expired
 

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from .alerts import alert_deliveries_retry, alert_delivery_send
 from .services import grants_expire, grants_warn_expiring, holds_expire
 
 
@@ -21,3 +22,15 @@ def warn_expiring_grants() -> int:
 def expire_holds() -> int:
     """Release the credits of holds that expired unused (beat: every minute)."""
     return holds_expire()
+
+
+@shared_task(name="wallets.deliver_alert", ignore_result=True)
+def deliver_alert(delivery_id: int) -> str | None:
+    """Send an alert's delivery, just after the alert's transaction commits."""
+    return alert_delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name="wallets.retry_alert_deliveries", ignore_result=True)
+def retry_alert_deliveries() -> int:
+    """Send the deliveries due again after a failure, or lost mid-send (beat: every minute)."""
+    return alert_deliveries_retry()

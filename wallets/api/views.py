@@ -1,12 +1,24 @@
-"""A customer's wallet over the API: thin; it reads through selectors and shapes the answer."""
+"""A customer's wallet and alerts over the API: thin; reads go through selectors, writes
+through the services."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api.views import customer_or_404
-from wallets.selectors import grants_live, holds_active, wallet_for
+from contracts.api.views import api_validation_error, customer_or_404
+from wallets.alerts import alert_settings_update
+from wallets.selectors import (
+    alert_settings_for,
+    alerts_recent,
+    grants_live,
+    holds_active,
+    wallet_for,
+)
+
+from .serializers import AlertSerializer, AlertSettingsSerializer, AlertsQuerySerializer
 
 
 def _money(value) -> str:
@@ -62,3 +74,57 @@ class WalletView(APIView):
                 ],
             }
         )
+
+
+class AlertSettingsView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        summary="A customer's alert settings",
+        description="Defaults when never set: credit-share alerts to the customer's email.",
+        responses={200: AlertSettingsSerializer},
+        tags=["alerts"],
+    )
+    def get(self, request, external_id: str):
+        customer = customer_or_404(external_id)
+        return Response(AlertSettingsSerializer(alert_settings_for(customer=customer)).data)
+
+    @extend_schema(
+        summary="Replace a customer's alert settings",
+        description=(
+            "Budget and balance alerts, their shares, where alerts go (emails, a signed "
+            "webhook) and automatic top-ups. Money is a decimal string in the customer's "
+            "currency. A field left out takes its default."
+        ),
+        request=AlertSettingsSerializer,
+        responses={200: AlertSettingsSerializer},
+        tags=["alerts"],
+    )
+    def put(self, request, external_id: str):
+        customer = customer_or_404(external_id)
+        serializer = AlertSettingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            saved = alert_settings_update(customer=customer, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise api_validation_error(exc) from exc
+        return Response(AlertSettingsSerializer(saved).data)
+
+
+class AlertsView(APIView):
+    @extend_schema(
+        summary="A customer's alerts",
+        description=(
+            "The latest alerts fired (budget shares, credit shares, low balance), newest "
+            "first, each with its deliveries by email and webhook."
+        ),
+        parameters=[AlertsQuerySerializer],
+        responses={200: AlertSerializer(many=True)},
+        tags=["alerts"],
+    )
+    def get(self, request, external_id: str):
+        customer = customer_or_404(external_id)
+        query = AlertsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        alerts = alerts_recent(customer=customer, **query.validated_data)
+        return Response(AlertSerializer(alerts, many=True).data)

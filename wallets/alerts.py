@@ -1,0 +1,472 @@
+"""Thresholds: alerts when usage or credits cross them, their delivery, top-up requests.
+
+Alerts fire as it happens, in the transaction that moved the money: billing calls
+`alerts_check_usage` with a period's usage as it rates it, under that period's draw-down
+lock; the wallet services call `alerts_check_wallet` under the wallet's lock after every
+movement. Each alert is a row unique per customer and `key` (what it fires once for: a
+share of a period's budget, a share of a grant, an episode of a low balance), inserted in
+a savepoint: a second worker that gets there too meets the constraint and moves on, so it
+fires exactly once. Its deliveries (an email, a webhook) are rows written beside it and
+sent after the commit; a rolled-back rating sends nothing.
+
+Delivery is at least once. A delivery is claimed by moving its `next_attempt_at` past the
+attempt (a conditional UPDATE: of two workers, one wins), sent with no transaction open
+(an SMTP server or a webhook receiver that hangs holds no lock, and on SQLite would
+otherwise hold the only write lock), then recorded. Failures are tried again after 1 min,
+5 min, 30 min, 2 h and 12 h, then the delivery is failed; a worker that dies mid-send
+leaves it claimed for a few minutes, then the every-minute retry finds it. Webhook
+receivers tell a resend by the `Tokentill-Delivery` header.
+
+Verifying a webhook: the `Tokentill-Signature` header is `t=<unix time>,v1=<hex>`; compute
+HMAC-SHA256 with the customer's webhook secret over `"<t>.<raw body>"` and compare it with
+`v1` in constant time (`hmac.compare_digest`); refuse a `t` more than 5 minutes from your
+clock, so a captured request cannot be replayed later.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from contracts.models import Customer
+
+from .models import Alert, AlertDelivery, AlertSettings, CreditGrant, TopUpRequest, Wallet
+from .selectors import alert_settings_for
+
+logger = logging.getLogger(__name__)
+
+#: The wait before attempt 2, 3, ...; a delivery that fails once more is failed.
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=12),
+)
+#: How long a claimed delivery is left to its worker before another may try it: well
+#: beyond TOKENTILL_WEBHOOK_TIMEOUT_SECONDS and EMAIL_TIMEOUT.
+CLAIM = timedelta(minutes=5)
+_RETRY_BATCH = 500
+
+
+# --- Settings -------------------------------------------------------------------------------
+
+
+#: What billing ops and the API may change; the webhook secret is tokentill's own.
+ALERT_SETTINGS_FIELDS = (
+    "budget", "budget_shares", "credit_shares", "balance_below", "emails", "webhook_url",
+    "topup_below", "topup_amount",
+)  # fmt: skip
+
+
+def alert_settings_update(*, customer: Customer, **fields) -> AlertSettings:
+    """Change the customer's alert settings (created on first use); validated in full."""
+    unknown = set(fields) - set(ALERT_SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))} cannot be set")
+    with transaction.atomic():
+        alert_settings, _ = AlertSettings.objects.select_for_update().get_or_create(
+            customer=customer
+        )
+        for name, value in fields.items():
+            setattr(alert_settings, name, value)
+        alert_settings.full_clean()
+        alert_settings.save()
+    return alert_settings
+
+
+# --- Firing ---------------------------------------------------------------------------------
+
+
+def alerts_check_usage(*, customer: Customer, period_start: datetime, usage: Decimal):
+    """Fire each share of the customer's budget that the period's `usage` (after
+    discount, in their currency) has reached and that has not fired this period.
+
+    Billing calls this in the rating transaction, under the period's lock, with the
+    period's usage so far. Several shares crossed at once fire one alert each. Usage
+    lowered by re-rating fires nothing and takes nothing back; a budget changed mid-period
+    does not fire again the shares that fired already.
+    """
+    alert_settings = alert_settings_for(customer=customer)
+    budget = alert_settings.budget
+    if budget is None:
+        return []
+    start = period_start.astimezone(UTC)
+    reached = [share for share in alert_settings.budget_shares if usage * 100 >= budget * share]
+    candidates = [
+        Alert(
+            customer=customer,
+            kind=Alert.Kind.BUDGET,
+            key=f"budget {start:%Y-%m-%dT%H:%M:%SZ} {share}%",
+            share=share,
+            threshold=budget,
+            amount=usage,
+            currency=customer.currency,
+            period_start=start,
+            message=f"{customer.external_id}: {share} % of your {_money(budget)} "
+            f"{customer.currency} budget used",
+        )
+        for share in sorted(reached)
+    ]
+    return _alerts_fire(candidates, alert_settings)
+
+
+def alerts_check_wallet(*, wallet: Wallet):
+    """After a movement of `wallet`, under its lock: fire the credit shares its grants
+    have reached, the low balance, and request a top-up when one is due.
+
+    - A grant's share used is (amount - remaining) / amount: what usage and negative
+      adjustments took (expiry does not count: expired grants are not looked at). Each
+      share fires once per grant.
+    - The low balance fires once per episode: an episode starts when the balance falls
+      under `balance_below` and ends when a movement finds it back at or above (the alert
+      gets `cleared_at`); the next fall is a new episode.
+    - A top-up is requested when the balance is under `topup_below` and the wallet has no
+      open request, so a run of draw-downs asks once; when it is paid (or cancelled), the
+      next fall under the threshold asks again.
+
+    The balance and top-up thresholds watch the wallet in the customer's billing currency.
+    """
+    customer = wallet.customer
+    alert_settings = alert_settings_for(customer=customer)
+    now = timezone.now()
+    fired = _alerts_fire(_credit_alerts(wallet, alert_settings, now), alert_settings)
+    if wallet.currency != customer.currency:
+        return fired
+    balance = Wallet.objects.filter(pk=wallet.pk).values_list("balance", flat=True).get()
+    if alert_settings.balance_below is not None:
+        fired += _balance_alerts(wallet, alert_settings, balance, now)
+    below = alert_settings.topup_below
+    if below is not None and alert_settings.topup_amount and balance < below:
+        _topup_request(wallet, alert_settings.topup_amount, balance, now)
+    return fired
+
+
+def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now) -> list[Alert]:
+    shares = sorted(alert_settings.credit_shares)
+    if not shares:
+        return []
+    # Live grants with something used, but not those that reached the top share already
+    # (spent grants pile up over the years; they are done with).
+    grants = list(
+        CreditGrant.objects.filter(wallet=wallet, amount__gt=0, remaining__lt=models.F("amount"))
+        .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        .exclude(
+            models.Exists(
+                Alert.objects.filter(
+                    grant=models.OuterRef("pk"), kind=Alert.Kind.CREDITS, share=shares[-1]
+                )
+            )
+        )
+        .order_by("pk")
+    )
+    currency = wallet.currency
+    candidates = []
+    for grant in grants:
+        used = grant.amount - grant.remaining
+        kind = grant.get_source_display().lower()
+        candidates += [
+            Alert(
+                customer=wallet.customer,
+                kind=Alert.Kind.CREDITS,
+                key=f"credits grant {grant.pk} {share}%",
+                share=share,
+                threshold=grant.amount,
+                amount=used,
+                currency=currency,
+                wallet=wallet,
+                grant=grant,
+                message=f"{wallet.customer.external_id}: {share} % of your "
+                f"{_money(grant.amount)} {currency} {kind} credits used",
+            )
+            for share in shares
+            if used * 100 >= grant.amount * share
+        ]
+    return candidates
+
+
+def _balance_alerts(wallet: Wallet, alert_settings: AlertSettings, balance, now) -> list[Alert]:
+    threshold = alert_settings.balance_below
+    episodes = Alert.objects.filter(wallet=wallet, kind=Alert.Kind.BALANCE)
+    latest = episodes.order_by("-pk").first()
+    if balance >= threshold:
+        if latest is not None and latest.cleared_at is None:
+            episodes.filter(pk=latest.pk).update(cleared_at=now)
+        return []
+    if latest is not None and latest.cleared_at is None:
+        return []  # this episode has fired already
+    customer = wallet.customer
+    alert = Alert(
+        customer=customer,
+        kind=Alert.Kind.BALANCE,
+        key=f"balance wallet {wallet.pk} #{episodes.count() + 1}",
+        threshold=threshold,
+        amount=balance,
+        currency=wallet.currency,
+        wallet=wallet,
+        message=f"{customer.external_id}: your credit balance of {_money(balance)} "
+        f"{wallet.currency} is below {_money(threshold)} {wallet.currency}",
+    )
+    return _alerts_fire([alert], alert_settings)
+
+
+def _topup_request(wallet: Wallet, amount: Decimal, balance: Decimal, now) -> None:
+    if TopUpRequest.objects.filter(wallet=wallet, status=TopUpRequest.Status.REQUESTED).exists():
+        return
+    try:
+        with transaction.atomic():
+            TopUpRequest.objects.create(
+                wallet=wallet, amount=amount, balance=balance, requested_at=now
+            )
+    except IntegrityError:
+        pass  # requested meanwhile by a transaction that did not hold this wallet's lock
+
+
+def _alerts_fire(candidates: list[Alert], alert_settings: AlertSettings) -> list[Alert]:
+    """Insert the alerts not fired before, each with its deliveries; return those."""
+    if not candidates:
+        return []
+    customer = candidates[0].customer
+    known = set(
+        Alert.objects.filter(
+            customer=customer, key__in=[alert.key for alert in candidates]
+        ).values_list("key", flat=True)
+    )
+    now = timezone.now()
+    fired = []
+    for alert in candidates:
+        if alert.key in known:
+            continue
+        alert.fired_at = now
+        try:
+            with transaction.atomic():
+                alert.save(force_insert=True)
+        except IntegrityError:
+            continue  # fired by another worker meanwhile
+        _deliveries_create(alert, alert_settings, now)
+        fired.append(alert)
+    return fired
+
+
+# --- Delivering -----------------------------------------------------------------------------
+
+
+def _deliveries_create(alert: Alert, alert_settings: AlertSettings, now) -> None:
+    deliveries = []
+    recipients = alert_settings.recipients()
+    if recipients:
+        deliveries.append(
+            AlertDelivery(
+                channel=AlertDelivery.Channel.EMAIL,
+                target=", ".join(recipients),
+                payload={"subject": alert.message, "message": _email_text(alert)},
+            )
+        )
+    if alert_settings.webhook_url:
+        deliveries.append(
+            AlertDelivery(
+                channel=AlertDelivery.Channel.WEBHOOK,
+                target=alert_settings.webhook_url,
+                payload=_webhook_payload(alert),
+            )
+        )
+    for delivery in deliveries:
+        delivery.alert, delivery.created_at, delivery.next_attempt_at = alert, now, now
+        delivery.save(force_insert=True)
+        transaction.on_commit(partial(_deliver_later, delivery.pk), robust=True)
+
+
+def _deliver_later(delivery_id: int) -> None:
+    from .tasks import deliver_alert  # the tasks call this module's services
+
+    deliver_alert.delay(delivery_id)
+
+
+def alert_delivery_send(*, delivery_id: int, now=None) -> str | None:
+    """One attempt at a delivery that is due; its status after, or None when it was not
+    due (delivered, failed, waiting, or being sent by another worker).
+
+    Safe to call twice or from two workers: the claim lets one through.
+    """
+    now = now or timezone.now()
+    claimed = AlertDelivery.objects.filter(
+        pk=delivery_id, status=AlertDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + CLAIM)
+    if not claimed:
+        return None
+    delivery = AlertDelivery.objects.select_related("alert__customer").get(pk=delivery_id)
+    response_status, error = None, ""
+    try:
+        if delivery.channel == AlertDelivery.Channel.EMAIL:
+            _email_send(delivery)
+        else:
+            response_status = _webhook_send(delivery)
+    except _NotDelivered as failure:
+        response_status, error = failure.status, str(failure)
+    except Exception as failure:  # SMTP and network errors are many kinds: all retried
+        error = f"{type(failure).__name__}: {failure}"
+    return _attempt_record(delivery, now, response_status, error)
+
+
+def _attempt_record(delivery: AlertDelivery, now, response_status, error: str) -> str:
+    attempts = delivery.attempts + 1
+    fields = {"attempts": attempts, "response_status": response_status, "last_error": error}
+    if not error:
+        fields.update(status=AlertDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
+    elif attempts <= len(BACKOFF):
+        fields.update(next_attempt_at=now + BACKOFF[attempts - 1])
+    else:
+        fields.update(status=AlertDelivery.Status.FAILED, next_attempt_at=None)
+    attempt = {"at": now.isoformat(), "response_status": response_status, "error": error}
+    fields["history"] = [*delivery.history, attempt]
+    AlertDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    if error:
+        logger.warning("alert delivery %s, attempt %s: %s", delivery.pk, attempts, error)
+    return fields.get("status", AlertDelivery.Status.PENDING)
+
+
+def alert_deliveries_retry(*, now=None) -> int:
+    """Attempt every pending delivery that is due (beat: every minute); how many were
+    delivered. Finds again those whose worker died mid-send, once their claim lapses."""
+    now = now or timezone.now()
+    due = AlertDelivery.objects.filter(
+        status=AlertDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "pk")
+    results = [
+        alert_delivery_send(delivery_id=pk, now=now)
+        for pk in due.values_list("pk", flat=True)[:_RETRY_BATCH]
+    ]
+    return results.count(AlertDelivery.Status.DELIVERED)
+
+
+def alert_delivery_retry(*, delivery: AlertDelivery) -> bool:
+    """Try a failed delivery again, now: one more attempt (its count goes on, so failing
+    again fails it again). False when it was not failed."""
+    with transaction.atomic():
+        again = AlertDelivery.objects.filter(
+            pk=delivery.pk, status=AlertDelivery.Status.FAILED
+        ).update(status=AlertDelivery.Status.PENDING, next_attempt_at=timezone.now())
+        if again:
+            transaction.on_commit(partial(_deliver_later, delivery.pk), robust=True)
+    return bool(again)
+
+
+class _NotDelivered(Exception):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def _email_send(delivery: AlertDelivery) -> None:
+    send_mail(
+        subject=delivery.payload["subject"],
+        message=delivery.payload["message"],
+        from_email=None,
+        recipient_list=delivery.target.split(", "),
+    )
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of `"<timestamp>.<body>"` with `secret`: the header's `v1`."""
+    signed = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def webhook_body(payload: dict) -> bytes:
+    """The bytes POSTed (and signed): compact JSON with sorted keys."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer that is not 2xx: retried, never followed
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _webhook_send(delivery: AlertDelivery) -> int:
+    body = webhook_body(delivery.payload)
+    timestamp = int(time.time())
+    secret = AlertSettings.objects.values_list("webhook_secret", flat=True).get(
+        customer_id=delivery.alert.customer_id
+    )
+    request = urllib.request.Request(  # noqa: S310 (the URL's scheme is http or https)
+        delivery.target,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "tokentill-webhooks",
+            "Tokentill-Signature": f"t={timestamp},v1={webhook_signature(secret, timestamp, body)}",
+            "Tokentill-Delivery": str(delivery.pk),
+        },
+    )
+    try:
+        with _opener.open(request, timeout=settings.TOKENTILL_WEBHOOK_TIMEOUT_SECONDS) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as answer:
+        raise _NotDelivered(f"HTTP {answer.code}", status=answer.code) from None
+    if not 200 <= status < 300:
+        raise _NotDelivered(f"HTTP {status}", status=status)
+    return status
+
+
+def _webhook_payload(alert: Alert) -> dict:
+    """What a webhook says about an alert: money as exact text with 12 places."""
+    return {
+        "type": f"alert.{alert.kind}",
+        "alert_id": alert.pk,
+        "customer_id": alert.customer.external_id,
+        "kind": alert.kind,
+        "share": alert.share,
+        "threshold": f"{alert.threshold:.12f}",
+        "amount": f"{alert.amount:.12f}",
+        "currency": alert.currency,
+        "period_start": _iso(alert.period_start),
+        "grant_id": alert.grant_id,
+        "fired_at": _iso(alert.fired_at),
+        "message": alert.message,
+    }
+
+
+def _email_text(alert: Alert) -> str:
+    customer, currency = alert.customer, alert.currency
+    if alert.kind == Alert.Kind.BUDGET:
+        detail = (
+            f"Usage in the billing period from {alert.period_start:%Y-%m-%d} is "
+            f"{_money(alert.amount)} {currency}: {alert.share} % of your budget of "
+            f"{_money(alert.threshold)} {currency}."
+        )
+    elif alert.kind == Alert.Kind.CREDITS:
+        detail = (
+            f"{_money(alert.amount)} {currency} of the {_money(alert.threshold)} {currency} "
+            f"granted on {alert.grant.effective_at:%Y-%m-%d} are used; "
+            f"{_money(alert.threshold - alert.amount)} {currency} are left."
+        )
+    else:
+        detail = (
+            f"Your credit balance is {_money(alert.amount)} {currency}, below the "
+            f"{_money(alert.threshold)} {currency} you set. Usage beyond your credits is "
+            "invoiced."
+        )
+    return f"{customer.name}: {detail}\n\nEach alert is sent once."
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
