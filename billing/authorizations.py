@@ -87,10 +87,11 @@ def authorization_create(
         return Authorization(False, Refusal.NO_PRICE, message, customer)
     estimate = rated(worst_case_amount(price, metrics) * (1 - terms.discount))
     period_start, period_end = terms.contract.period_bounds(now)
-    allowance = min(estimate, _allowance_left(customer, terms, period_start, period_end))
+    record = UsageDrawDown.objects.filter(customer=customer, period_start=period_start).first()
+    allowance = min(estimate, _allowance_left(record, terms, period_start, period_end))
     needed = estimate - allowance
     block = terms.overage_policy == ContractTerms.Overage.BLOCK
-    if block and needed and _short(customer, period_start):
+    if block and needed and record is not None and record.short > 0:
         message = (
             f"{customer.external_id}'s usage this period has run past its credits; spend is "
             "blocked until credits cover it."
@@ -120,13 +121,17 @@ def authorization_create(
     )
 
 
-def _allowance_left(customer, terms, start, end) -> Decimal:
-    """The period's included allowance not yet used, as the usage endpoint shows it (only
-    read when the terms include one: it reads the period's rollups)."""
+def _allowance_left(record, terms, start, end) -> Decimal:
+    """The period's included allowance not yet used: as rating last left it on the period's
+    draw-down record, or, for a customer rating keeps none for (no credits, no budget),
+    from the period's rollups as the usage endpoint shows it."""
     if not terms.included_allowance:
         return _ZERO
+    if record is not None:
+        return max(record.allowance_left, _ZERO)
     from .selectors import period_money  # selectors read what services write
 
+    customer = terms.contract.customer
     rollups = list(
         UsageRollup.objects.filter(
             customer=customer, period_start=start, event_count__gt=0
@@ -134,8 +139,3 @@ def _allowance_left(customer, terms, start, end) -> Decimal:
     )
     charges = period_money(customer=customer, start=start, end=end, rollups=rollups)[2]
     return max(sum(charges.allowances, _ZERO) - charges.allowance_used, _ZERO)
-
-
-def _short(customer, period_start) -> bool:
-    record = UsageDrawDown.objects.filter(customer=customer, period_start=period_start).first()
-    return record is not None and record.short > 0

@@ -92,12 +92,16 @@ class UsageDrawDown(models.Model):
     """What a customer's prepaid credits have paid of a period's usage so far (`drawn`), and
     what they could not cover (`short`, billed in arrears). Moved in the rating transaction
     to match the period's billable usage: usage after discount beyond the included
-    allowance, as the rollups say (billing.services._usage_draw_down)."""
+    allowance, as the rollups say (billing.services._usage_draw_down), which also keeps
+    `allowance_left` here for authorizations to read in one row."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
     period_start = models.DateTimeField()
     drawn = ExactDecimalField(default=0, **RATED_DIGITS)
     short = ExactDecimalField(default=0, **RATED_DIGITS)
+    allowance_left = ExactDecimalField(
+        default=0, help_text="The period's included allowance not yet used.", **RATED_DIGITS
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -372,6 +372,7 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         latest_terms = spans[-1][1]
         cover = latest_terms is not None and latest_terms.credits_cover_arrears
         billable = usage - charges.allowance_used
+        record.allowance_left = sum(charges.allowances, _ZERO) - charges.allowance_used
         owed = billable - record.drawn - record.short
         reference = f"usage {period_start:%Y-%m-%d}"
         if owed > 0 or (cover and record.short > 0 and owed == 0):
@@ -394,7 +395,7 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
                 record.drawn -= back - from_short
         # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
         # grants older than it have been offered this period's shortfall.
-        record.save(update_fields=["drawn", "short", "updated_at"])
+        record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
 
 
 def usage_shortfalls_cover() -> int:

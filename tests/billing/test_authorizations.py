@@ -368,3 +368,29 @@ def test_authorizations_racing_for_the_last_credits_cannot_both_win(operator_key
     assert wallet_figures(acme) == (Decimal("100"), Decimal("100"))
     assert Hold.objects.filter(status="active").count() == 10
     assert_consistent(Wallet.objects.get())
+
+
+def test_a_customer_without_credits_spends_the_allowance_left_and_no_more(
+    api, acme, rate_card, now
+):
+    contract_create(
+        customer=acme,
+        starts_at=NOVEMBER,
+        rate_card=rate_card,
+        anchor_day=1,
+        overage_policy=BLOCK,
+        included_allowance=Decimal("30"),
+    )
+    ingest(event("u1", NOW - timedelta(hours=1), metrics={"output_tokens": 1_600_000}))  # 16.00
+    rate()
+
+    covered = authorize(api, estimate=TEN)
+    beyond = authorize(api, estimate={"output_tokens": 1_500_000})  # 15.00 > 14.00 left
+
+    assert (covered["allowed"], covered["allowance"], covered["hold"]) == (
+        True, "10.000000000000", None,
+    )  # fmt: skip
+    assert (beyond["allowed"], beyond["reason"], beyond["message"]) == (
+        False, "insufficient_credits", "acme has no credits.",
+    )  # fmt: skip
+    assert not Wallet.objects.exists()
