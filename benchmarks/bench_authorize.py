@@ -33,7 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import ROOT, Gunicorn, django_env, machine_info, manage, pg_connect
+from bench_ingest import (
+    ROOT,
+    Gunicorn,
+    database_fresh,
+    django_env,
+    machine_info,
+    manage,
+    shell_answer,
+)
 from bench_rating import Api, percentile
 
 DB_NAME = "tokentill_bench_authorize"
@@ -43,13 +51,7 @@ SENTENCE = "The quarterly report shows revenue growth across every region we ser
 
 
 def setup(env: dict, events: int) -> str:
-    with pg_connect("postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    for args in (("migrate", "--noinput"), ("load_price_catalog",)):
-        done = manage(env, *args, check=False)
-        if done.returncode:
-            raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    database_fresh(env, DB_NAME, ("load_price_catalog",))
     code = f"""
 from datetime import timedelta
 from decimal import Decimal
@@ -79,11 +81,7 @@ usage_rate_pending()
 _, key = api_key_create(name="authorization benchmark")
 print("BENCH-KEY " + key)
 """
-    done = manage(env, "shell", "-c", code, check=False)
-    keys = [line for line in done.stdout.splitlines() if line.startswith("BENCH-KEY ")]
-    if done.returncode or not keys:
-        raise SystemExit(f"seeding failed:\n{done.stdout}\n{done.stderr}")
-    return keys[-1].removeprefix("BENCH-KEY ")
+    return shell_answer(env, code, "BENCH-KEY ")
 
 
 def authorize_many(port: int, key: str, body: dict, calls: int, times: list[float]) -> None:

@@ -193,13 +193,28 @@ def pg_connect(dbname: str, **kwargs) -> psycopg.Connection:
 # --- 1. database -------------------------------------------------------------------------
 
 
-def database_create(env: dict) -> dict:
+def database_fresh(env: dict, name: str, *commands: tuple[str, ...]) -> None:
+    """Drop and create the PostgreSQL database `name`, migrate it, then run `commands`."""
     with pg_connect("postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    done = manage(env, "migrate", "--noinput", check=False)
-    if done.returncode:
-        raise SystemExit(f"migrate failed:\n{done.stdout}\n{done.stderr}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    for args in (("migrate", "--noinput"), *commands):
+        done = manage(env, *args, check=False)
+        if done.returncode:
+            raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def shell_answer(env: dict, code: str, marker: str) -> str:
+    """Run `code` in `manage.py shell` and return what it printed after `marker`."""
+    done = manage(env, "shell", "-c", code, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(marker)]
+    if done.returncode or not lines:
+        raise SystemExit(f"seeding failed:\n{done.stdout}\n{done.stderr}")
+    return lines[-1].removeprefix(marker)
+
+
+def database_create(env: dict) -> dict:
+    database_fresh(env, DB_NAME)
     code = (
         "import json\n"
         "from contracts.services import api_key_create, customer_create\n"
@@ -209,11 +224,7 @@ def database_create(env: dict) -> dict:
         "_, key = api_key_create(name='ingest benchmark')\n"
         "print('BENCH-SEED ' + json.dumps({'key': key, 'customers': pks}))\n"
     )
-    done = manage(env, "shell", "-c", code, check=False)
-    seeds = [line for line in done.stdout.splitlines() if line.startswith("BENCH-SEED ")]
-    if done.returncode or not seeds:
-        raise SystemExit(f"seeding failed:\n{done.stdout}\n{done.stderr}")
-    return orjson.loads(seeds[-1].removeprefix("BENCH-SEED "))
+    return orjson.loads(shell_answer(env, code, "BENCH-SEED "))
 
 
 def checkpoint() -> None:

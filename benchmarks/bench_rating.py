@@ -50,10 +50,11 @@ from bench_ingest import (
     PYTHON,
     ROOT,
     Gunicorn,
+    database_fresh,
     django_env,
     machine_info,
-    manage,
     pg_connect,
+    shell_answer,
 )
 
 DB_NAME = "tokentill_bench_rating"
@@ -75,13 +76,7 @@ def bench_env(**extra) -> dict:
 
 
 def setup(env: dict) -> str:
-    with pg_connect("postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    for args in (("migrate", "--noinput"), ("load_price_catalog",)):
-        done = manage(env, *args, check=False)
-        if done.returncode:
-            raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    database_fresh(env, DB_NAME, ("load_price_catalog",))
     code = f"""
 from datetime import timedelta
 from decimal import Decimal
@@ -106,11 +101,7 @@ from billing.services import usage_rate_pending
 usage_rate_pending()  # the new contracts' changes, applied before the backlog arrives
 print("BENCH-KEY " + key)
 """
-    done = manage(env, "shell", "-c", code, check=False)
-    keys = [line for line in done.stdout.splitlines() if line.startswith("BENCH-KEY ")]
-    if done.returncode or not keys:
-        raise SystemExit(f"seeding failed:\n{done.stdout}\n{done.stderr}")
-    return keys[-1].removeprefix("BENCH-KEY ")
+    return shell_answer(env, code, "BENCH-KEY ")
 
 
 def backlog_load(events: int) -> float:
