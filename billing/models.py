@@ -113,3 +113,163 @@ class UsageDrawDown(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.period_start:%Y-%m-%d}: {self.drawn} drawn"
+
+
+class InvoiceSequence(models.Model):
+    """An issuer's gapless numbering: the next number is taken under this row's lock in the
+    transaction that finalizes the invoice (or credit note), so a rollback leaves no gap
+    and two closings never share a number."""
+
+    name = models.CharField(max_length=50, unique=True)
+    prefix = models.CharField(max_length=20)
+    next_number = models.PositiveBigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}{self.next_number:06d} next)"
+
+
+class Invoice(models.Model):
+    """What a customer owes for a billing period: its lines, each rounded once to the
+    currency's minor unit (billing.money), and a total that is their sum. Never edited once
+    finalized; a credit note corrects it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        FINALIZED = "finalized", "Finalized"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+        UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    total = ExactDecimalField(default=0, **RATED_DIGITS)
+    created_at = models.DateTimeField()
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    stripe_id = models.CharField(max_length=100, blank=True)
+    stripe_status = models.CharField(max_length=30, blank=True)
+    stripe_pushed_at = models.DateTimeField(null=True, blank=True)
+    stripe_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "period_start"], name="invoice_customer_period")
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"draft {self.pk}"
+
+
+class InvoiceLine(models.Model):
+    """One line of an invoice. `exact_amount` keeps the rated money (12 places); `amount`
+    is it rounded once. A usage line names its price (and so rate card version) and terms,
+    the period it bills, how many events it covers and their time span; its events are the
+    rated events of that period, price and terms rated within [`rated_after`,
+    `rated_until`] (billing.selectors.line_events)."""
+
+    class Kind(models.TextChoices):
+        FIXED_FEE = "fixed_fee", "Fixed fee"
+        USAGE = "usage", "Usage"
+        DISCOUNT = "discount", "Discount"
+        ALLOWANCE = "allowance", "Included allowance used"
+        MINIMUM = "minimum", "Minimum commitment true-up"
+        LATE_USAGE = "late_usage", "Late usage"
+        CREDITS = "credits", "Prepaid credits applied"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=300)
+    period_start = models.DateTimeField(help_text="The billing period the line bills.")
+    period_end = models.DateTimeField()
+    quantity = ExactDecimalField(default=1, **RATED_DIGITS)
+    unit_price = ExactDecimalField(default=0, **RATED_DIGITS)
+    exact_amount = ExactDecimalField(**RATED_DIGITS)
+    amount = ExactDecimalField(**RATED_DIGITS)
+    price = models.ForeignKey(
+        Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    terms = models.ForeignKey(
+        ContractTerms, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    event_count = models.BigIntegerField(default=0)
+    first_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    rated_after = models.DateTimeField(null=True, blank=True)
+    rated_until = models.DateTimeField(null=True, blank=True)
+    stripe_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} #{self.position}: {self.description}"
+
+
+class BillingPeriod(models.Model):
+    """A contract's billing period once it has been closed into an invoice.
+
+    Open periods need no row: a period is open until its end, then in grace for
+    TOKENTILL_PERIOD_GRACE_HOURS so late events still land in it, then closed. The
+    `billed_*` figures are what invoices have billed for the period so far (exact, before
+    rounding): usage rated into it after closing is billed on a later invoice as the
+    difference, never twice."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.PROTECT, related_name="billing_periods"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    closed_at = models.DateTimeField()
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="periods")
+    billed_total = ExactDecimalField(default=0, **RATED_DIGITS)
+    billed_credits = ExactDecimalField(default=0, **RATED_DIGITS)
+    billed_events = models.BigIntegerField(default=0)
+    billed_until = models.DateTimeField(help_text="Usage rated until then has been billed.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "start"], name="billing_period_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}"
+
+
+class CreditNote(models.Model):
+    """A correction of a finalized invoice that leaves the invoice as it was: re-rated
+    usage billed too high, goodwill, or a void. Its credit goes back to the customer's
+    wallet as credits, to Stripe against the invoice, or nowhere (recorded only)."""
+
+    class Reason(models.TextChoices):
+        RERATING = "rerating", "Re-rated usage"
+        GOODWILL = "goodwill", "Goodwill"
+        VOID = "void", "Invoice voided"
+
+    class Destination(models.TextChoices):
+        WALLET = "wallet", "Wallet credits"
+        STRIPE = "stripe", "Stripe"
+        NONE = "none", "Recorded only"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.CharField(max_length=40, unique=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    memo = models.CharField(max_length=300, blank=True)
+    destination = models.CharField(max_length=8, choices=Destination.choices)
+    exact_amount = ExactDecimalField(**RATED_DIGITS)
+    amount = ExactDecimalField(**RATED_DIGITS)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField()
+    stripe_id = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return self.number

@@ -17,7 +17,7 @@ from django.utils import timezone
 from contracts.models import Contract, ContractTerms, Customer
 from metering.models import UnratedEvent
 
-from .models import TOKEN_COLUMNS, UsageRollup
+from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
 from .rating import RATED_PLACES, PeriodCharges, Segment, period_charges, rated, tiered_charges
 from .terms import period_holding, price_terms
 
@@ -222,3 +222,20 @@ __all__ = [
     "period_of",
     "usage_for_period",
 ]
+
+
+def line_events(*, line):
+    """The rated events an invoice line covers: those of its period (and, for usage lines,
+    its price and terms) rated in its window, oldest first."""
+    events = RatedEvent.objects.filter(
+        rollup__customer_id=line.invoice.customer_id,
+        rollup__period_start=line.period_start,
+        rollup__status=UsageRollup.Status.RATED,
+    )
+    if line.price_id:
+        events = events.filter(rollup__price_id=line.price_id, rollup__terms_id=line.terms_id)
+    if line.rated_after:
+        events = events.filter(rated_at__gt=line.rated_after)
+    if line.rated_until:
+        events = events.filter(rated_at__lte=line.rated_until)
+    return events.select_related("event").order_by("event__timestamp", "event_id")

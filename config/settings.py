@@ -168,6 +168,11 @@ TOKENTILL_RATING_NUDGE_SECONDS = env.float("TOKENTILL_RATING_NUDGE_SECONDS", def
 # --- Credits and email ----------------------------------------------------------------------
 # Customers are warned this many days before what is left of a grant expires.
 TOKENTILL_EXPIRY_WARNING_DAYS = env.int("TOKENTILL_EXPIRY_WARNING_DAYS", default=7)
+# Invoices: a period closes this long after its end (late events still land in it), and
+# the prefixes of the gapless invoice and credit-note numbers.
+TOKENTILL_PERIOD_GRACE_HOURS = env.int("TOKENTILL_PERIOD_GRACE_HOURS", default=24)
+TOKENTILL_INVOICE_PREFIX = env.str("TOKENTILL_INVOICE_PREFIX", default="INV-")
+TOKENTILL_CREDIT_NOTE_PREFIX = env.str("TOKENTILL_CREDIT_NOTE_PREFIX", default="CN-")
 # How long an authorization's hold reserves credits when no usage settles it.
 TOKENTILL_HOLD_SECONDS = env.int("TOKENTILL_HOLD_SECONDS", default=300)
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; without it, email is printed.
