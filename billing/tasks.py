@@ -8,6 +8,7 @@ django-celery-beat ("Rate pending usage"), so rating catches up after any downti
 from celery import shared_task
 from django.conf import settings
 
+from .invoicing import periods_close_due
 from .services import usage_rate_pending
 
 
@@ -22,3 +23,10 @@ def rate_pending_usage() -> int:
     if rated and not settings.CELERY_TASK_ALWAYS_EAGER:
         rate_pending_usage.apply_async(countdown=settings.TOKENTILL_RATING_NUDGE_SECONDS)
     return rated
+
+
+@shared_task(name="billing.close_due_periods", ignore_result=True)
+def close_due_periods() -> int:
+    """Close every billing period whose grace has passed into its invoice (beat: every
+    5 minutes)."""
+    return periods_close_due()
