@@ -115,6 +115,39 @@ class UsageDrawDown(models.Model):
         return f"{self.customer_id} {self.period_start:%Y-%m-%d}: {self.drawn} drawn"
 
 
+class DrawDownDue(models.Model):
+    """A customer's period whose rated usage changed since its credits were last drawn: the
+    draw-down queue. Written in the rating transaction, taken by the draw-down pass
+    (billing.services.usage_draw_down_pending), which draws each period once however many
+    batches touched it."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    period_start = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "period_start"], name="draw_down_due_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.period_start:%Y-%m-%d}"
+
+
+class HoldSettlement(models.Model):
+    """A hold whose call has been rated (its `cost`; None for tiered prices), released by
+    the draw-down pass once the call's cost is drawn, so the credits it reserved are never
+    free before they are spent."""
+
+    hold_id = models.UUIDField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    cost = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
+
+    def __str__(self) -> str:
+        return f"hold {self.hold_id}"
+
+
 class InvoiceSequence(models.Model):
     """An issuer's gapless numbering: the next number is taken under this row's lock in the
     transaction that finalizes the invoice (or credit note), so a rollback leaves no gap

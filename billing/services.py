@@ -15,6 +15,7 @@ contribution taken out of its old rollup and the new one added, in one transacti
 import functools
 import hashlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -36,7 +37,14 @@ from wallets.models import CreditGrant, Wallet
 from wallets.selectors import customers_with_budget
 from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
 
-from .models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
+from .models import (
+    TOKEN_COLUMNS,
+    DrawDownDue,
+    HoldSettlement,
+    RatedEvent,
+    UsageDrawDown,
+    UsageRollup,
+)
 from .rating import RatingError, event_amount, event_quantity
 from .terms import TermsBook, period_holding
 
@@ -62,12 +70,16 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
     batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
     terms_changes_apply()
     usage_shortfalls_cover()
-    total = 0
+    total, drawn_at = 0, time.monotonic()
     while True:
         rated = _rate_batch(batch_size)
         total += rated
         if rated < batch_size:  # empty, or the rest is being rated by another worker
+            usage_draw_down_pending()
             return total
+        if time.monotonic() - drawn_at >= settings.TOKENTILL_DRAW_DOWN_SECONDS:
+            usage_draw_down_pending()  # balances keep up with a queue that never empties
+            drawn_at = time.monotonic()
 
 
 def terms_changes_apply() -> int:
@@ -170,9 +182,8 @@ def _rate_batch(batch_size: int) -> int:
 
 
 def _holds_settle(events: list[tuple], ratings: list[_Rating]) -> None:
-    """Settle the holds the batch's events carry (their `hold_id` property): released, now
-    that the rating transaction has drawn the calls' real cost. After the draw-down, whose
-    locks (period, then wallet) come first."""
+    """Queue the holds the batch's events carry (their `hold_id` property) for settling:
+    the draw-down pass releases them once it has drawn the calls' real cost."""
     carried = {}
     for pk, customer_id, _, _, _, properties, _ in events:
         hold_id = _hold_id(properties.get("hold_id"))
@@ -180,12 +191,18 @@ def _holds_settle(events: list[tuple], ratings: list[_Rating]) -> None:
             carried[pk] = (hold_id, customer_id)
     if not carried:
         return
-    costs, customers = {}, {}
-    for rating in ratings:
-        if rating.event_pk in carried:
-            hold_id, customer_id = carried[rating.event_pk]
-            costs[hold_id], customers[hold_id] = rating.amount, customer_id
-    holds_settle(costs=costs, customer_ids=customers)
+    HoldSettlement.objects.bulk_create(
+        [
+            HoldSettlement(
+                hold_id=carried[rating.event_pk][0],
+                customer_id=carried[rating.event_pk][1],
+                cost=rating.amount,
+            )
+            for rating in ratings
+            if rating.event_pk in carried
+        ],
+        ignore_conflicts=True,  # a hold carried by two events is settled by the first
+    )
 
 
 def _hold_id(value) -> uuid.UUID | None:
@@ -322,7 +339,63 @@ def _ratings_store(ratings: list[_Rating], *, metrics: dict) -> None:
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
     _rollups_move(deltas, now)
     _ratings_insert(ratings, rollup_ids, now)
-    _usage_draw_down({(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings})
+    periods = {(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings}
+    DrawDownDue.objects.bulk_create(
+        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in periods],
+        ignore_conflicts=True,
+    )
+
+
+def usage_draw_down_pending(*, chunk: int = 200) -> int:
+    """Draw the credits for the periods whose usage was rated since (the draw-down queue),
+    then settle the holds of the calls rated; return how many periods.
+
+    Rating queues each period it touches in its own transaction, so a period is drawn
+    once per pass however many batches touched it, and a crash between the two loses
+    nothing: the queue row is still there. Any number of passes may run at once (rows are
+    taken with SKIP LOCKED on PostgreSQL), and drawing is a reconciliation (billable usage
+    less what was drawn or short), so drawing a period twice draws nothing more.
+    """
+    done = 0
+    while True:
+        with transaction.atomic():
+            periods = _draw_downs_take(chunk)
+            if not periods:
+                return done
+            _usage_draw_down(set(periods))
+            settling = list(
+                HoldSettlement.objects.select_for_update(skip_locked=True).filter(
+                    customer_id__in={customer for customer, _ in periods}
+                )
+            )
+            if settling:
+                holds_settle(
+                    costs={row.hold_id: row.cost for row in settling},
+                    customer_ids={row.hold_id: row.customer_id for row in settling},
+                )
+                HoldSettlement.objects.filter(pk__in=[row.pk for row in settling]).delete()
+        done += len(periods)
+
+
+def _draw_downs_take(chunk: int) -> list[tuple[int, datetime]]:
+    """Take up to `chunk` periods off the draw-down queue, in this transaction."""
+    table = DrawDownDue._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
+                "ORDER BY customer_id, period_start LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "RETURNING customer_id, period_start",
+                [chunk],
+            )
+            return list(cursor.fetchall())
+    rows = list(
+        DrawDownDue.objects.order_by("customer_id", "period_start").values_list(
+            "pk", "customer_id", "period_start"
+        )[:chunk]
+    )
+    DrawDownDue.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+    return [(customer, start) for _, customer, start in rows]
 
 
 def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
@@ -345,7 +418,8 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     with_wallets = set(
         Wallet.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True)
     )
-    watched = with_wallets | customers_with_budget(customer_ids=customer_ids)
+    budgeted = customers_with_budget(customer_ids=customer_ids)
+    watched = with_wallets | budgeted
     for customer_id, period_start in sorted(periods):
         if customer_id not in watched:
             continue
@@ -366,7 +440,8 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
             customer=customer, start=period_start, end=end, rollups=rollups
         )
         usage = sum(charges.usage_by_segment, _ZERO)
-        alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
+        if customer_id in budgeted:
+            alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
         if customer_id not in with_wallets:
             continue
         latest_terms = spans[-1][1]

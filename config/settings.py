@@ -164,6 +164,8 @@ TOKENTILL_DEFAULT_ENCODING = env.str("TOKENTILL_DEFAULT_ENCODING", default="o200
 # Rating: events per transaction, and the most often a process asks the rater to run.
 TOKENTILL_RATING_BATCH = env.int("TOKENTILL_RATING_BATCH", default=1000)
 TOKENTILL_RATING_NUDGE_SECONDS = env.float("TOKENTILL_RATING_NUDGE_SECONDS", default=0.2)
+# While a rater has work, it draws credits for what it rated at least this often.
+TOKENTILL_DRAW_DOWN_SECONDS = env.float("TOKENTILL_DRAW_DOWN_SECONDS", default=0.5)
 
 # --- Credits and email ----------------------------------------------------------------------
 # Customers are warned this many days before what is left of a grant expires.

@@ -9,7 +9,7 @@ from contracts.services import contract_amend, price_update, rate_card_version_s
 from wallets.models import CreditGrant, Wallet
 from wallets.services import credit_grant
 
-from .conftest import NOVEMBER, NOW, rate, send
+from .conftest import NOVEMBER, NOW, event, ingest, rate, send
 
 CALL = {"input_tokens": 1000, "output_tokens": 500, "cached_input_tokens": 2000}  # 0.01
 BIG = {"output_tokens": 1_000_000}  # 10.00
@@ -89,3 +89,47 @@ def test_customers_without_credits_are_not_drawn(contract):
     rate()
 
     assert Wallet.objects.count() == 0 and UsageDrawDown.objects.count() == 0
+
+
+def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(contract):
+    from billing.models import DrawDownDue
+    from billing.services import _rate_batch, usage_draw_down_pending
+
+    acme = contract.customer
+    credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    send(*[(f"e{n}", 10, "gpt-4o", CALL) for n in range(5)])
+
+    # rating alone (as if the process died before its draw-down pass) queues the period
+    assert [_rate_batch(2), _rate_batch(2), _rate_batch(2)] == [2, 2, 1]
+    assert balance(acme) == Decimal("100")
+    assert list(DrawDownDue.objects.values_list("customer_id", "period_start")) == [
+        (acme.pk, NOVEMBER)
+    ]
+
+    assert usage_draw_down_pending() == 1
+    assert usage_draw_down_pending() == 0
+    assert balance(acme) == Decimal("99.95")
+    assert Wallet.objects.get().entries.filter(kind="draw_down").count() == 1
+
+
+def test_a_hold_is_released_only_once_its_call_is_drawn(contract):
+    from billing.services import _rate_batch, usage_draw_down_pending
+    from wallets.models import Hold
+    from wallets.services import hold_place
+
+    acme = contract.customer
+    credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
+    hold = hold_place(customer=acme, amount="4")
+    ingest(event("held", NOW - timedelta(minutes=1), properties={"hold_id": str(hold.pk)}))
+
+    _rate_batch(10)
+    wallet = Wallet.objects.get()
+    assert (Hold.objects.get().status, wallet.balance, wallet.held) == (
+        "active", Decimal("10"), Decimal("4"),
+    )  # fmt: skip
+
+    usage_draw_down_pending()
+    wallet.refresh_from_db()
+    assert (Hold.objects.get().status, wallet.balance, wallet.held) == (
+        "settled", Decimal("9.99"), Decimal(0),
+    )  # fmt: skip
