@@ -200,7 +200,7 @@ def period_close(
     now = now or timezone.now()
     customer = contract.customer
     with transaction.atomic():
-        Customer.objects.select_for_update().get(pk=customer.pk)
+        Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         closed = BillingPeriod.objects.filter(customer=customer, start=start).first()
         if closed is not None:
             return closed.invoice

@@ -70,16 +70,21 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
     batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
     terms_changes_apply()
     usage_shortfalls_cover()
-    total, drawn_at = 0, time.monotonic()
+    total, drawn_at, drawing = 0, time.monotonic(), 0.0
     while True:
         rated = _rate_batch(batch_size)
         total += rated
         if rated < batch_size:  # empty, or the rest is being rated by another worker
             usage_draw_down_pending()
             return total
-        if time.monotonic() - drawn_at >= settings.TOKENTILL_DRAW_DOWN_SECONDS:
-            usage_draw_down_pending()  # balances keep up with a queue that never empties
+        # Balances keep up with a queue that never empties: a pass at least every
+        # TOKENTILL_DRAW_DOWN_SECONDS, but no more than a third of the time, as a pass over
+        # many customers' periods can take longer than rating the batches that touched them.
+        if time.monotonic() - drawn_at >= max(settings.TOKENTILL_DRAW_DOWN_SECONDS, 2 * drawing):
+            started = time.monotonic()
+            usage_draw_down_pending()
             drawn_at = time.monotonic()
+            drawing = drawn_at - started
 
 
 def terms_changes_apply() -> int:

@@ -448,7 +448,7 @@ def _when(moment) -> str:
 
 def _customer_lock(customer: Customer) -> Customer:
     """The customer's row, locked: the first lock of every contract change (DESIGN.md order)."""
-    return Customer.objects.select_for_update().get(pk=customer.pk)
+    return Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
 
 
 def _terms_check_fields(values: dict) -> None:

@@ -74,7 +74,7 @@ def credit_grant(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        Customer.objects.select_for_update().get(pk=customer.pk)
+        Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         wallet = _wallet_lock(wallet_get_or_create(customer=customer, currency=currency))
         grant = CreditGrant.objects.create(
             wallet=wallet,
@@ -191,7 +191,7 @@ def hold_place(
     now = timezone.now()
     with transaction.atomic():
         wallet = (
-            Wallet.objects.select_for_update()
+            Wallet.objects.select_for_update(no_key=True)
             .filter(customer=customer, currency=currency or customer.currency)
             .first()
         )
@@ -329,7 +329,16 @@ def grants_warn_expiring(*, now=None) -> int:
 
 
 def _wallet_lock(wallet: Wallet) -> Wallet:
-    return Wallet.objects.select_for_update().select_related("customer").get(pk=wallet.pk)
+    """The wallet's row, locked FOR NO KEY UPDATE, and only it (not the customer joined in):
+    rows that merely refer to the wallet or its customer (ledger entries, alerts) take a key
+    share lock, which this lock does not block, so a rater drawing credits and a grant
+    holding the customer's lock never wait on each other in a cycle. The customer's lock
+    is the same strength for the same reason."""
+    return (
+        Wallet.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("customer")
+        .get(pk=wallet.pk)
+    )
 
 
 def _holds_close(holds, wallet: Wallet, now, settled_costs: dict | None = None) -> list[Hold]:

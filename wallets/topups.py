@@ -61,7 +61,7 @@ def topup_cancel(*, request: TopUpRequest, created_by: str) -> bool:
 def _topup_lock(request: TopUpRequest) -> TopUpRequest:
     """The request's row, locked after its customer and wallet (DESIGN.md's order)."""
     wallet = request.wallet
-    Customer.objects.select_for_update().get(pk=wallet.customer_id)
+    Customer.objects.select_for_update(no_key=True).get(pk=wallet.customer_id)
     _wallet_lock(wallet)
     return (
         TopUpRequest.objects.select_for_update(of=("self",))
