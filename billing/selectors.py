@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from contracts.models import Contract, ContractTerms, Customer
+from contracts.models import Contract, ContractTerms, Customer, Price
 from metering.models import UnratedEvent
 
-from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
+from .models import TOKEN_COLUMNS, CreditNote, Invoice, InvoiceLine, RatedEvent, UsageRollup
 from .rating import RATED_PLACES, PeriodCharges, Segment, period_charges, rated, tiered_charges
 from .terms import period_holding, price_terms
 
@@ -222,6 +223,82 @@ __all__ = [
     "period_of",
     "usage_for_period",
 ]
+
+
+def invoice_list(*, customer: Customer):
+    """The customer's numbered invoices, newest period first, with their credit notes."""
+    return (
+        Invoice.objects.filter(customer=customer, number__isnull=False)
+        .select_related("customer")
+        .prefetch_related(Prefetch("credit_notes", queryset=CreditNote.objects.order_by("number")))
+        .order_by("-period_start", "-id")
+    )
+
+
+def invoice_get(*, customer: Customer, number: str) -> Invoice | None:
+    """The customer's invoice numbered `number` (None for another customer's), with its
+    lines (their prices, rate card versions and terms) and credit notes."""
+    lines = InvoiceLine.objects.select_related("price__version__rate_card", "terms")
+    return (
+        invoice_list(customer=customer)
+        .filter(number=number)
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .first()
+    )
+
+
+@dataclass
+class InvoicePreview:
+    """The invoice the current period would produce now, unsaved: `invoice` has no number
+    and `lines` carry their prices and terms as stored lines do."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+
+
+def invoice_preview(*, customer: Customer, at: datetime) -> InvoicePreview:
+    """The draft of the period holding `at`, from its rollups, as closing would produce it
+    (billing.invoicing.invoice_draft): a few rows whatever the number of events."""
+    from .invoicing import invoice_draft  # the closing's own lines
+
+    start, end = period_of(customer=customer, at=at)
+    draft = invoice_draft(customer=customer, start=start, end=end, at=at)
+    prices = Price.objects.select_related("version__rate_card").in_bulk(
+        {line.price_id for line in draft.lines if line.price_id}
+    )
+    terms = ContractTerms.objects.in_bulk({line.terms_id for line in draft.lines if line.terms_id})
+    currency = customer.currency
+    invoice = Invoice(
+        customer=customer,
+        currency=currency,
+        period_start=start,
+        period_end=end,
+        total=draft.total,
+        created_at=at,
+    )
+    lines = [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            kind=line.kind,
+            description=line.description,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            exact_amount=line.exact_amount,
+            amount=line.amount(currency),
+            price=prices.get(line.price_id),
+            terms=terms.get(line.terms_id),
+            event_count=line.event_count,
+            first_event_at=line.first_event_at,
+            last_event_at=line.last_event_at,
+            rated_after=line.rated_after,
+            rated_until=line.rated_until,
+        )
+        for position, line in enumerate(draft.lines, start=1)
+    ]
+    return InvoicePreview(invoice=invoice, lines=lines)
 
 
 def line_events(*, line):

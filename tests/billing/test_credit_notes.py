@@ -21,6 +21,8 @@ from . import test_invoices as scenario
 
 clock = scenario.clock
 amended = scenario.amended
+URL = "/api/v1/customers/acme/invoices/INV-000001/credit-notes"
+ISSUED_AT = "2026-12-02T01:00:00Z"
 
 
 @pytest.fixture
@@ -149,6 +151,98 @@ def test_a_bad_credit_note_is_refused_and_nothing_is_stored(
         credit_note_issue(invoice=invoice, amount=amount, memo=memo, destination=destination)
 
     assert refused.value.message_dict == errors
+    assert stored(invoice) == before
+
+
+# --- over the API -------------------------------------------------------------------------
+
+
+def test_goodwill_over_the_api(api, invoice, operator_key):
+    response = api.post(
+        URL,
+        {"reason": "goodwill", "amount": "12.50", "memo": "Outage", "destination": "wallet"},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json() == {
+        "number": "CN-000001",
+        "invoice": "INV-000001",
+        "reason": "goodwill",
+        "memo": "Outage",
+        "destination": "wallet",
+        "exact_amount": "12.500000000000",
+        "amount": "12.50",
+        "created_by": f"API key test operator (tt_{operator_key.split('_')[1]}_…)",
+        "created_at": ISSUED_AT,
+        "stripe_id": None,
+    }
+    shown = api.get("/api/v1/customers/acme/invoices/INV-000001").json()
+    assert (shown["credited"], shown["status"]) == ("12.50", "finalized")
+    assert [note["number"] for note in shown["credit_notes"]] == ["CN-000001"]
+
+
+def test_a_void_over_the_api(api, invoice):
+    response = api.post(
+        URL, {"reason": "void", "memo": "Billed in error", "destination": "none"}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert (response.json()["amount"], response.json()["reason"]) == ("59.00", "void")
+    shown = api.get("/api/v1/customers/acme/invoices/INV-000001").json()
+    assert (shown["status"], shown["voided_at"], shown["credited"]) == (
+        "void", ISSUED_AT, "59.00",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        (
+            {"reason": "goodwill", "amount": "59.01", "memo": "x", "destination": "wallet"},
+            {"amount": ["At most 59.00 USD is left to credit on INV-000001."]},
+        ),
+        (
+            {"reason": "goodwill", "memo": "x", "destination": "wallet"},
+            {"amount": ["Required for goodwill."]},
+        ),
+        (
+            {"reason": "void", "amount": "1", "memo": "x", "destination": "none"},
+            {"amount": ["A void credits what is left of the invoice: leave amount out."]},
+        ),
+        (
+            {"reason": "rerating", "amount": "1", "memo": "x", "destination": "none"},
+            {"reason": ['"rerating" is not a valid choice.']},
+        ),
+        (
+            {"reason": "goodwill", "amount": "1", "memo": "x", "destination": "none", "by": 1},
+            {"by": ["Unknown field."]},
+        ),
+    ],
+    ids=["over the total", "no amount", "void with an amount", "rerating", "unknown field"],
+)
+def test_refused_over_the_api_with_nothing_stored(api, invoice, body, errors):
+    before = stored(invoice)
+
+    response = api.post(URL, body, format="json")
+
+    assert (response.status_code, response.json()) == (400, errors)
+    assert stored(invoice) == before
+
+
+def test_another_customers_invoice_cannot_be_credited(api, invoice):
+    from contracts.services import customer_create
+
+    customer_create(external_id="globex", name="Globex", currency="USD")
+    before = stored(invoice)
+
+    response = api.post(
+        "/api/v1/customers/globex/invoices/INV-000001/credit-notes",
+        {"reason": "void", "memo": "x", "destination": "none"},
+        format="json",
+    )
+
+    assert response.status_code == 404
     assert stored(invoice) == before
 
 
