@@ -301,6 +301,11 @@ def invoice_preview(*, customer: Customer, at: datetime) -> InvoicePreview:
     return InvoicePreview(invoice=invoice, lines=lines)
 
 
+#: The invoice lines that cover events (`line_events`): usage, and late usage of a period
+#: closed before.
+LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
+
+
 def line_events(*, line):
     """The rated events an invoice line covers: those of its period (and, for usage lines,
     its price and terms) rated in its window, oldest first."""

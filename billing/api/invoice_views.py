@@ -24,14 +24,18 @@ from rest_framework.views import APIView
 from billing.credit_notes import credit_note_issue, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.money import minor_places
-from billing.selectors import invoice_get, invoice_list, invoice_preview, line_events
+from billing.selectors import (
+    LINES_WITH_EVENTS,
+    invoice_get,
+    invoice_list,
+    invoice_preview,
+    line_events,
+)
 from contracts.api.serializers import StrictSerializer
 from contracts.api.views import api_validation_error, customer_or_404
 from contracts.models import Customer
 
 TAGS = ["invoices"]
-#: The lines that cover events: usage, and late usage of a period closed before.
-LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
 
 
 def _exact(value) -> str | None:
