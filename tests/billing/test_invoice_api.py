@@ -8,6 +8,8 @@ allowance and 5.00 of prepaid credits, closed on December 2.
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.invoicing import periods_close_due
 from billing.models import Invoice
@@ -210,3 +212,15 @@ def test_the_preview_of_a_customer_without_usage_is_empty(api, acme, now):
     preview = get(api, "/api/v1/customers/acme/invoice-preview")
 
     assert (preview["period"], preview["total"], preview["lines"]) == (NOV, "0.00", [])
+
+
+def test_the_preview_reads_rollups_never_events(api, clock, amended):
+    scenario.november_usage(clock)
+
+    with CaptureQueriesContext(connection) as queries:
+        get(api, "/api/v1/customers/acme/invoice-preview")
+
+    tables = " ".join(query["sql"] for query in queries.captured_queries)
+    assert "billing_usagerollup" in tables
+    assert "billing_ratedevent" not in tables
+    assert "metering_usageevent" not in tables
