@@ -267,37 +267,22 @@ def invoice_preview(*, customer: Customer, at: datetime) -> InvoicePreview:
         {line.price_id for line in draft.lines if line.price_id}
     )
     terms = ContractTerms.objects.in_bulk({line.terms_id for line in draft.lines if line.terms_id})
-    currency = customer.currency
     invoice = Invoice(
         customer=customer,
-        currency=currency,
+        currency=customer.currency,
         period_start=start,
         period_end=end,
         total=draft.total,
         created_at=at,
     )
-    lines = [
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            kind=line.kind,
-            description=line.description,
-            period_start=line.period_start,
-            period_end=line.period_end,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            exact_amount=line.exact_amount,
-            amount=line.amount(currency),
-            price=prices.get(line.price_id),
-            terms=terms.get(line.terms_id),
-            event_count=line.event_count,
-            first_event_at=line.first_event_at,
-            last_event_at=line.last_event_at,
-            rated_after=line.rated_after,
-            rated_until=line.rated_until,
+    lines = []
+    for position, line in enumerate(draft.lines, start=1):
+        # A draft line's fields are a stored line's, with the amount rounded as closing does.
+        shown = InvoiceLine(
+            invoice=invoice, position=position, amount=line.amount(invoice.currency), **vars(line)
         )
-        for position, line in enumerate(draft.lines, start=1)
-    ]
+        shown.price, shown.terms = prices.get(line.price_id), terms.get(line.terms_id)
+        lines.append(shown)
     return InvoicePreview(invoice=invoice, lines=lines)
 
 

@@ -5,7 +5,6 @@ acme's November invoice (test_invoices.py's scenario) is INV-000001, 59.00 in al
 """
 
 import threading
-from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -13,24 +12,17 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
 from billing.credit_notes import credit_note_issue, invoice_credit_left, invoice_void
-from billing.invoicing import periods_close_due
 from billing.models import CreditNote, Invoice, InvoiceSequence
 from wallets.models import CreditGrant, Wallet
 
+from . import test_invoice_api as invoice_api
 from . import test_invoices as scenario
 
 clock = scenario.clock
 amended = scenario.amended
+invoice = invoice_api.invoice
 URL = "/api/v1/customers/acme/invoices/INV-000001/credit-notes"
 ISSUED_AT = "2026-12-02T01:00:00Z"
-
-
-@pytest.fixture
-def invoice(clock, amended) -> Invoice:
-    scenario.november_usage(clock)
-    clock.now = scenario.DECEMBER + timedelta(hours=25)
-    assert periods_close_due() == 1
-    return Invoice.objects.get()
 
 
 def stored(invoice: Invoice) -> tuple:

@@ -5,34 +5,26 @@ those allowed to issue them, and the revenue report; refused without the permiss
 acme's November invoice (test_invoices.py's scenario) is INV-000001, 59.00 in all.
 """
 
-from datetime import timedelta
 from decimal import Decimal as D
 
-import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from billing import admin_invoices
-from billing.invoicing import periods_close_due
 from billing.models import CreditNote, Invoice
 
+from . import test_invoice_api as invoice_api
 from . import test_invoices as scenario
 from . import test_revenue_report as report
 
 clock = scenario.clock
 amended = scenario.amended
+invoice = invoice_api.invoice
 balances = report.balances
 LIST_URL = "/admin/billing/invoice/"
 VIEWER = ("view_invoice", "view_customer")
 BILLING_OPS = (*VIEWER, "add_creditnote")
-
-
-@pytest.fixture
-def invoice(clock, amended) -> Invoice:
-    scenario.november_usage(clock)
-    clock.now = scenario.DECEMBER + timedelta(hours=25)
-    assert periods_close_due() == 1
-    return Invoice.objects.get()
+VOID = {"reason": "void", "destination": "none", "memo": "Billed in error"}
 
 
 def staff(client, *codenames) -> User:
@@ -212,10 +204,7 @@ def test_staff_without_the_permissions_see_none_of_it(client, invoice):
     staff(client, "view_customer")
 
     answers = {name: client.get(url).status_code for name, url in urls(invoice).items()}
-    posted = client.post(
-        urls(invoice)["credit_note"],
-        {"reason": "void", "destination": "none", "memo": "Billed in error"},
-    )
+    posted = client.post(urls(invoice)["credit_note"], VOID)
 
     assert answers == {"events": 403, "credit_note": 403, "preview": 403, "report": 403}
     assert client.get(LIST_URL).status_code == 403
@@ -228,10 +217,7 @@ def test_staff_without_the_permissions_see_none_of_it(client, invoice):
 def test_viewers_cannot_issue_credit_notes(client, invoice):
     staff(client, *VIEWER)
 
-    response = client.post(
-        urls(invoice)["credit_note"],
-        {"reason": "void", "destination": "none", "memo": "Billed in error"},
-    )
+    response = client.post(urls(invoice)["credit_note"], VOID)
 
     assert response.status_code == 403
     assert not CreditNote.objects.exists()

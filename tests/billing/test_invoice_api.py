@@ -28,7 +28,8 @@ CLOSED_AT = "2026-12-02T01:00:00Z"
 
 
 @pytest.fixture
-def closed(clock, amended) -> Invoice:
+def invoice(clock, amended) -> Invoice:
+    """acme's November, closed on December 2 into INV-000001 (59.00)."""
     scenario.november_usage(clock)
     clock.now = DECEMBER + timedelta(hours=25)
     assert periods_close_due() == 1
@@ -81,10 +82,10 @@ def get(api, url: str, **params) -> dict:
     return response.json()
 
 
-def test_an_invoice_shows_every_line_exactly_and_as_billed(api, closed):
-    invoice = get(api, f"{URL}/INV-000001")
+def test_an_invoice_shows_every_line_exactly_and_as_billed(api, invoice):
+    shown = get(api, f"{URL}/INV-000001")
 
-    assert invoice == {
+    assert shown == {
         "number": "INV-000001",
         "customer_id": "acme",
         "currency": "USD",
@@ -103,7 +104,7 @@ def test_an_invoice_shows_every_line_exactly_and_as_billed(api, closed):
     }
 
 
-def test_the_list_is_newest_first_a_page_at_a_time(api, closed, clock):
+def test_the_list_is_newest_first_a_page_at_a_time(api, invoice, clock):
     clock.now = JANUARY + timedelta(hours=25)
     periods_close_due()
 
@@ -121,7 +122,7 @@ def test_the_list_is_newest_first_a_page_at_a_time(api, closed, clock):
     assert second["results"][0]["total"] == "59.00"
 
 
-def test_another_customers_invoice_is_not_found(api, closed):
+def test_another_customers_invoice_is_not_found(api, invoice):
     customer_create(external_id="globex", name="Globex", currency="USD")
 
     theirs = api.get("/api/v1/customers/globex/invoices/INV-000001")
@@ -137,11 +138,11 @@ def test_another_customers_invoice_is_not_found(api, closed):
     assert api.get(f"{URL}/INV-999999").status_code == 404
 
 
-def test_invoices_need_an_operator_key(closed, client):
+def test_invoices_need_an_operator_key(invoice, client):
     assert client.get(f"{URL}/INV-000001").status_code == 401
 
 
-def test_a_usage_line_lists_its_events_a_page_at_a_time(api, closed):
+def test_a_usage_line_lists_its_events_a_page_at_a_time(api, invoice):
     first = get(api, f"{URL}/INV-000001/lines/3/events", limit=1)
     second = api.get(first["next"]).json()
 
@@ -163,7 +164,7 @@ def test_a_usage_line_lists_its_events_a_page_at_a_time(api, closed):
     assert [rated["event_id"] for rated in other_terms["results"]] == ["c"]
 
 
-def test_only_usage_lines_have_events(api, closed):
+def test_only_usage_lines_have_events(api, invoice):
     fee = api.get(f"{URL}/INV-000001/lines/1/events")
     missing = api.get(f"{URL}/INV-000001/lines/8/events")
 
@@ -173,7 +174,7 @@ def test_only_usage_lines_have_events(api, closed):
     assert missing.status_code == 404
 
 
-def test_a_late_usage_line_lists_the_late_events(api, closed, clock):
+def test_a_late_usage_line_lists_the_late_events(api, invoice, clock):
     clock.now = DECEMBER + timedelta(days=3)
     ingest(event("late", datetime(2026, 11, 29, tzinfo=UTC), metrics=scenario.MILLION_OUT))
     rate()
@@ -196,10 +197,10 @@ def test_the_preview_is_the_invoice_closing_then_produces(api, clock, amended):
     preview = get(api, "/api/v1/customers/acme/invoice-preview")
     clock.now = DECEMBER + timedelta(hours=25)
     periods_close_due()
-    invoice = get(api, f"{URL}/INV-000001")
+    closed = get(api, f"{URL}/INV-000001")
 
     assert preview == {
-        **invoice,
+        **closed,
         "number": None,
         "status": "preview",
         "created_at": "2026-11-25T00:00:00Z",
