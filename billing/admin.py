@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.contrib import admin
 
+from . import admin_invoices  # noqa: F401  (invoices, periods, credit notes)
 from .models import RatedEvent, UsageRollup
 
 # The periods the filter offers: the most recent ones that have usage.

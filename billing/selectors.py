@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from contracts.models import Contract, ContractTerms, Customer
+from contracts.models import Contract, ContractTerms, Customer, Price
 from metering.models import UnratedEvent
 
-from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
+from .models import TOKEN_COLUMNS, CreditNote, Invoice, InvoiceLine, RatedEvent, UsageRollup
 from .rating import RATED_PLACES, PeriodCharges, Segment, period_charges, rated, tiered_charges
 from .terms import period_holding, price_terms
 
@@ -222,6 +223,72 @@ __all__ = [
     "period_of",
     "usage_for_period",
 ]
+
+
+def invoice_list(*, customer: Customer):
+    """The customer's numbered invoices, newest period first, with their credit notes."""
+    return (
+        Invoice.objects.filter(customer=customer, number__isnull=False)
+        .select_related("customer")
+        .prefetch_related(Prefetch("credit_notes", queryset=CreditNote.objects.order_by("number")))
+        .order_by("-period_start", "-id")
+    )
+
+
+def invoice_get(*, customer: Customer, number: str) -> Invoice | None:
+    """The customer's invoice numbered `number` (None for another customer's), with its
+    lines (their prices, rate card versions and terms) and credit notes."""
+    lines = InvoiceLine.objects.select_related("price__version__rate_card", "terms")
+    return (
+        invoice_list(customer=customer)
+        .filter(number=number)
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .first()
+    )
+
+
+@dataclass
+class InvoicePreview:
+    """The invoice the current period would produce now, unsaved: `invoice` has no number
+    and `lines` carry their prices and terms as stored lines do."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+
+
+def invoice_preview(*, customer: Customer, at: datetime) -> InvoicePreview:
+    """The draft of the period holding `at`, from its rollups, as closing would produce it
+    (billing.invoicing.invoice_draft): a few rows whatever the number of events."""
+    from .invoicing import invoice_draft  # the closing's own lines
+
+    start, end = period_of(customer=customer, at=at)
+    draft = invoice_draft(customer=customer, start=start, end=end, at=at)
+    prices = Price.objects.select_related("version__rate_card").in_bulk(
+        {line.price_id for line in draft.lines if line.price_id}
+    )
+    terms = ContractTerms.objects.in_bulk({line.terms_id for line in draft.lines if line.terms_id})
+    invoice = Invoice(
+        customer=customer,
+        currency=customer.currency,
+        period_start=start,
+        period_end=end,
+        total=draft.total,
+        created_at=at,
+    )
+    lines = []
+    for position, line in enumerate(draft.lines, start=1):
+        # A draft line's fields are a stored line's, with the amount rounded as closing does.
+        shown = InvoiceLine(
+            invoice=invoice, position=position, amount=line.amount(invoice.currency), **vars(line)
+        )
+        shown.price, shown.terms = prices.get(line.price_id), terms.get(line.terms_id)
+        lines.append(shown)
+    return InvoicePreview(invoice=invoice, lines=lines)
+
+
+#: The invoice lines that cover events (`line_events`): usage, and late usage of a period
+#: closed before.
+LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
 
 
 def line_events(*, line):

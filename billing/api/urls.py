@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import authorization_views, views
+from . import authorization_views, invoice_views, views
 
 urlpatterns = [
     path("customers/<str:external_id>/usage", views.UsageView.as_view(), name="customer-usage"),
@@ -8,6 +8,31 @@ urlpatterns = [
         "customers/<str:external_id>/usage/rerate",
         views.RerateView.as_view(),
         name="customer-usage-rerate",
+    ),
+    path(
+        "customers/<str:external_id>/invoices",
+        invoice_views.InvoiceListView.as_view(),
+        name="customer-invoices",
+    ),
+    path(
+        "customers/<str:external_id>/invoices/<str:number>",
+        invoice_views.InvoiceDetailView.as_view(),
+        name="customer-invoice",
+    ),
+    path(
+        "customers/<str:external_id>/invoices/<str:number>/lines/<int:position>/events",
+        invoice_views.LineEventsView.as_view(),
+        name="customer-invoice-line-events",
+    ),
+    path(
+        "customers/<str:external_id>/invoices/<str:number>/credit-notes",
+        invoice_views.CreditNotesView.as_view(),
+        name="customer-invoice-credit-notes",
+    ),
+    path(
+        "customers/<str:external_id>/invoice-preview",
+        invoice_views.InvoicePreviewView.as_view(),
+        name="customer-invoice-preview",
     ),
     path(
         "authorizations",

@@ -1,0 +1,305 @@
+"""Invoices over the API: a customer's invoices and their lines, the events of a usage line,
+the current period's preview, and credit notes. Thin: billing.selectors reads,
+billing.credit_notes writes.
+
+Money is text, never a float. Amounts as billed (a line's `amount`, an invoice's `total`
+and `credited`, a credit note's `amount`) are rounded and carry the currency's minor
+places: "59.00" in USD, "1235" in JPY. Exact figures (`exact_amount`, `unit_price`,
+`quantity`, an event's `amount`) carry 12 places, like the usage API.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.credit_notes import credit_note_issue, invoice_void
+from billing.models import CreditNote, Invoice, InvoiceLine
+from billing.money import minor_places
+from billing.selectors import (
+    LINES_WITH_EVENTS,
+    invoice_get,
+    invoice_list,
+    invoice_preview,
+    line_events,
+)
+from contracts.api.serializers import StrictSerializer
+from contracts.api.views import api_validation_error, customer_or_404
+from contracts.models import Customer
+
+TAGS = ["invoices"]
+
+
+def _exact(value) -> str | None:
+    return None if value is None else f"{value:.12f}"
+
+
+def _billed(value, currency: str) -> str:
+    return f"{value:.{minor_places(currency)}f}"
+
+
+def _period(start, end) -> dict:
+    return {"start": start, "end": end}
+
+
+def invoice_summary(invoice: Invoice, *, preview: bool = False) -> dict:
+    currency = invoice.currency
+    credited = sum(note.amount for note in invoice.credit_notes.all()) if not preview else 0
+    return {
+        "number": None if preview else invoice.number,
+        "customer_id": invoice.customer.external_id,
+        "currency": currency,
+        "status": "preview" if preview else invoice.status,
+        "period": _period(invoice.period_start, invoice.period_end),
+        "total": _billed(invoice.total, currency),
+        "credited": _billed(credited, currency),
+        "created_at": invoice.created_at,
+        "finalized_at": invoice.finalized_at,
+        "paid_at": invoice.paid_at,
+        "voided_at": invoice.voided_at,
+        "stripe_id": invoice.stripe_id or None,
+        "stripe_status": invoice.stripe_status or None,
+    }
+
+
+def line_as_dict(line: InvoiceLine, currency: str) -> dict:
+    price = line.price
+    return {
+        "position": line.position,
+        "kind": line.kind,
+        "description": line.description,
+        "period": _period(line.period_start, line.period_end),
+        "quantity": _exact(line.quantity),
+        "unit_price": _exact(line.unit_price),
+        "exact_amount": _exact(line.exact_amount),
+        "amount": _billed(line.amount, currency),
+        "price": None
+        if price is None
+        else {
+            "name": price.name,
+            "rate_card": price.version.rate_card.name,
+            "version": price.version.number,
+        },
+        "terms": line.terms.number if line.terms else None,
+        "event_count": line.event_count,
+        "first_event_at": line.first_event_at,
+        "last_event_at": line.last_event_at,
+    }
+
+
+def credit_note_as_dict(note: CreditNote, currency: str) -> dict:
+    return {
+        "number": note.number,
+        "invoice": note.invoice.number,
+        "reason": note.reason,
+        "memo": note.memo,
+        "destination": note.destination,
+        "exact_amount": _exact(note.exact_amount),
+        "amount": _billed(note.amount, currency),
+        "created_by": note.created_by,
+        "created_at": note.created_at,
+        "stripe_id": note.stripe_id or None,
+    }
+
+
+def invoice_as_dict(invoice: Invoice, lines, *, preview: bool = False) -> dict:
+    currency = invoice.currency
+    notes = [] if preview else invoice.credit_notes.all()
+    return {
+        **invoice_summary(invoice, preview=preview),
+        "lines": [line_as_dict(line, currency) for line in lines],
+        "credit_notes": [credit_note_as_dict(note, currency) for note in notes],
+    }
+
+
+def _invoice_or_404(customer: Customer, number: str) -> Invoice:
+    invoice = invoice_get(customer=customer, number=number)
+    if invoice is None:
+        raise NotFound(f"No invoice {number} for customer '{customer.external_id}'.")
+    return invoice
+
+
+class InvoicePagination(CursorPagination):
+    """Newest period first: a customer has one invoice per period start."""
+
+    ordering = ("-period_start", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class EventPagination(CursorPagination):
+    """A line's events oldest first, by timestamp (ties in a stable order)."""
+
+    ordering = ("timestamp", "event_id")
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+
+_NOT_FOUND = OpenApiResponse(
+    response=OpenApiTypes.OBJECT, description="No such customer, or no such invoice of theirs."
+)
+
+
+class InvoiceListView(GenericAPIView):
+    pagination_class = InvoicePagination
+
+    @extend_schema(
+        operation_id="invoices_list",
+        summary="A customer's invoices",
+        description="Newest first, a page at a time (follow `next`); each without its lines.",
+        tags=TAGS,
+        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+    )
+    def get(self, request, external_id: str):
+        customer = customer_or_404(external_id)
+        page = self.paginate_queryset(invoice_list(customer=customer))
+        return self.get_paginated_response([invoice_summary(invoice) for invoice in page])
+
+
+class InvoiceDetailView(APIView):
+    @extend_schema(
+        operation_id="invoices_retrieve",
+        summary="An invoice with its lines and credit notes",
+        description=(
+            "Each line is rounded once, half up, to the currency's minor unit (`amount`) "
+            "from its exact money (`exact_amount`); the total is the sum of the lines. A "
+            "usage line names its price, rate card version and terms, the events it covers "
+            "and their time span; list them at `lines/{position}/events`."
+        ),
+        tags=TAGS,
+        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+    )
+    def get(self, request, external_id: str, number: str):
+        invoice = _invoice_or_404(customer_or_404(external_id), number)
+        return Response(invoice_as_dict(invoice, invoice.lines.all()))
+
+
+class LineEventsView(GenericAPIView):
+    pagination_class = EventPagination
+
+    @extend_schema(
+        operation_id="invoice_line_events",
+        summary="The events a usage line covers",
+        description=(
+            "Oldest first, a page at a time (`limit` up to 1000; follow `next`), each with "
+            "what it was rated at: `amount` for per-event prices, `quantity` for tiered ones."
+        ),
+        tags=TAGS,
+        parameters=[OpenApiParameter("limit", int, description="page size, at most 1000")],
+        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+    )
+    def get(self, request, external_id: str, number: str, position: int):
+        invoice = _invoice_or_404(customer_or_404(external_id), number)
+        line = next((line for line in invoice.lines.all() if line.position == position), None)
+        if line is None or line.kind not in LINES_WITH_EVENTS:
+            raise NotFound(f"Invoice {number} has no usage line {position}.")
+        events = line_events(line=line).annotate(timestamp=F("event__timestamp"))
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(
+            [
+                {
+                    "event_id": rated.event.event_id,
+                    "timestamp": rated.timestamp,
+                    "model": rated.event.model,
+                    "feature": rated.event.feature,
+                    "metrics": rated.event.metrics,
+                    "amount": _exact(rated.amount),
+                    "quantity": _exact(rated.quantity),
+                    "rated_at": rated.rated_at,
+                }
+                for rated in page
+            ]
+        )
+
+
+class InvoicePreviewView(APIView):
+    @extend_schema(
+        operation_id="invoice_preview",
+        summary="The invoice the current period would produce now",
+        description=(
+            "The period holding now, drafted from its rated usage as closing would (late "
+            "usage of closed periods and prepaid credits included). Shaped as an invoice, "
+            'with `number: null` and `status: "preview"`; nothing is stored.'
+        ),
+        tags=TAGS,
+        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+    )
+    def get(self, request, external_id: str):
+        customer = customer_or_404(external_id)
+        preview = invoice_preview(customer=customer, at=timezone.now())
+        return Response(invoice_as_dict(preview.invoice, preview.lines, preview=True))
+
+
+class CreditNoteInSerializer(StrictSerializer):
+    reason = serializers.ChoiceField(
+        [CreditNote.Reason.GOODWILL.value, CreditNote.Reason.VOID.value]
+    )
+    amount = serializers.DecimalField(
+        max_digits=32,
+        decimal_places=12,
+        required=False,
+        help_text='Goodwill only: money in the currency\'s minor unit, e.g. "10.00". A void '
+        "credits what is left of the invoice.",
+    )
+    memo = serializers.CharField(max_length=300)
+    destination = serializers.ChoiceField(CreditNote.Destination.values)
+
+    def validate(self, attrs):
+        if attrs["reason"] == CreditNote.Reason.GOODWILL and "amount" not in attrs:
+            raise serializers.ValidationError({"amount": ["Required for goodwill."]})
+        if attrs["reason"] == CreditNote.Reason.VOID and "amount" in attrs:
+            raise serializers.ValidationError(
+                {"amount": ["A void credits what is left of the invoice: leave amount out."]}
+            )
+        return attrs
+
+
+class CreditNotesView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="credit_notes_create",
+        summary="Credit an invoice: goodwill, or void it",
+        description=(
+            "`goodwill` credits `amount`; `void` credits what is left of the total (the total "
+            "less earlier credit notes) and marks the invoice void. The invoice itself is "
+            "never edited. Credit notes never take an invoice past its total, and a draft or "
+            "void invoice takes none: both are refused with 400 and nothing is stored. "
+            "`destination`: `wallet` grants the credit back as prepaid credits at once, "
+            "`stripe` leaves it for the Stripe sync to push against the invoice, `none` "
+            "records it only."
+        ),
+        tags=TAGS,
+        request=CreditNoteInSerializer,
+        responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+    )
+    def post(self, request, external_id: str, number: str):
+        invoice = _invoice_or_404(customer_or_404(external_id), number)
+        serializer = CreditNoteInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        by = _created_by(request)
+        try:
+            if data.pop("reason") == CreditNote.Reason.VOID:
+                note = invoice_void(invoice=invoice, created_by=by, **data)
+            else:
+                note = credit_note_issue(invoice=invoice, created_by=by, **data)
+        except DjangoValidationError as exc:
+            raise api_validation_error(exc) from exc
+        return Response(credit_note_as_dict(note, invoice.currency), status=status.HTTP_201_CREATED)
+
+
+def _created_by(request) -> str:
+    """Who issued a credit note over the API: the operator key's name and prefix."""
+    api_key = request.auth
+    return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]

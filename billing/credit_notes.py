@@ -1,0 +1,120 @@
+"""Credit notes billing ops issue: goodwill and voids, never past the invoice's total.
+
+A credit note corrects a finalized invoice without editing it. Closing issues its own for
+usage re-rated lower (billing.invoicing, `credit_note_create`, which numbers, rounds and
+stores a note and grants its credits when they go to the wallet); the actions here are
+the ones people take in the admin and over the API:
+
+- `credit_note_issue`: goodwill, an amount in the currency's minor unit;
+- `invoice_void`: credits what is left of the invoice and marks it void.
+
+Both refuse a draft or void invoice, and an amount that would take the invoice's credit
+notes past its total (nothing is stored then). They lock the customer first, as closing
+does, so two notes at once cannot both take the last of an invoice.
+
+Where the credit goes (`destination`): `wallet` grants it as refund credits at once;
+`none` records it only; `stripe` records it for the Stripe sync, which pushes each note
+with destination stripe and no `stripe_id` against the invoice's Stripe invoice (and
+voids a voided invoice there). Nothing here calls Stripe.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.models import Customer
+
+from .invoicing import credit_note_create
+from .models import CreditNote, Invoice
+from .money import minor_places, money_round
+
+_ZERO = Decimal(0)
+#: What a credit note may be issued on: a finalized invoice, paid or not.
+CREDITABLE = (Invoice.Status.FINALIZED, Invoice.Status.PAID, Invoice.Status.UNCOLLECTIBLE)
+
+
+def invoice_credit_left(*, invoice: Invoice) -> Decimal:
+    """What credit notes may still take from the invoice: its total less the notes on it
+    (never below 0: closing's re-rating notes are not capped)."""
+    credited = sum(invoice.credit_notes.values_list("amount", flat=True), _ZERO)
+    return max(invoice.total - credited, _ZERO)
+
+
+def credit_note_issue(
+    *,
+    invoice: Invoice,
+    amount: Decimal,
+    memo: str,
+    destination: str,
+    created_by: str = "",
+    now: datetime | None = None,
+) -> CreditNote:
+    """A goodwill credit of `amount` (more than 0, in the currency's minor unit) on the
+    invoice, up to what is left of its total."""
+    return _issue(invoice, CreditNote.Reason.GOODWILL, amount, memo, destination, created_by, now)
+
+
+def invoice_void(
+    *,
+    invoice: Invoice,
+    memo: str,
+    created_by: str = "",
+    destination: str = CreditNote.Destination.NONE,
+    now: datetime | None = None,
+) -> CreditNote:
+    """Void the invoice: a credit note for what is left of its total (its total less the
+    earlier notes, 0 when nothing is), and the invoice's status set to void."""
+    return _issue(invoice, CreditNote.Reason.VOID, None, memo, destination, created_by, now)
+
+
+def _issue(invoice, reason, amount, memo, destination, created_by, now) -> CreditNote:
+    now = now or timezone.now()
+    errors = {}
+    if destination not in CreditNote.Destination.values:
+        errors["destination"] = f"Use one of {', '.join(CreditNote.Destination.values)}."
+    if not memo.strip():
+        errors["memo"] = "Say why: the memo is printed on the credit note."
+    if amount is not None:
+        errors.update(_amount_errors(amount, invoice.currency))
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=invoice.customer_id)
+        invoice = Invoice.objects.get(pk=invoice.pk)  # as it is under the lock
+        if invoice.status not in CREDITABLE:
+            raise ValidationError(
+                f"Invoice {invoice} is {invoice.get_status_display().lower()}: only a "
+                "finalized invoice takes a credit note."
+            )
+        left = invoice_credit_left(invoice=invoice)
+        if amount is None:
+            amount = left
+        elif amount > left:
+            most = f"{left:.{minor_places(invoice.currency)}f} {invoice.currency}"
+            raise ValidationError({"amount": f"At most {most} is left to credit on {invoice}."})
+        note = credit_note_create(
+            invoice=invoice,
+            amount=amount,
+            reason=reason,
+            memo=memo.strip(),
+            destination=destination,
+            created_by=created_by,
+            now=now,
+        )
+        if reason == CreditNote.Reason.VOID:
+            Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.VOID, voided_at=now)
+    return note
+
+
+def _amount_errors(amount, currency: str) -> dict:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        return {"amount": "Give the amount as a Decimal."}
+    if amount <= 0:
+        return {"amount": "Must be greater than 0."}
+    if amount != money_round(amount, currency):
+        places = minor_places(currency)
+        return {"amount": f"Give at most {places} decimal places for {currency}."}
+    return {}

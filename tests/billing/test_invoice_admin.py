@@ -1,0 +1,241 @@
+"""Invoices in the admin, for staff who are not superusers: read-only invoices with their
+lines, each usage line's events, the preview of a customer's period, credit notes for
+those allowed to issue them, and the revenue report; refused without the permissions.
+
+acme's November invoice (test_invoices.py's scenario) is INV-000001, 59.00 in all.
+"""
+
+from decimal import Decimal as D
+
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from billing import admin_invoices
+from billing.models import CreditNote, Invoice
+
+from . import test_invoice_api as invoice_api
+from . import test_invoices as scenario
+from . import test_revenue_report as report
+
+clock = scenario.clock
+amended = scenario.amended
+invoice = invoice_api.invoice
+balances = report.balances
+LIST_URL = "/admin/billing/invoice/"
+VIEWER = ("view_invoice", "view_customer")
+BILLING_OPS = (*VIEWER, "add_creditnote")
+VOID = {"reason": "void", "destination": "none", "memo": "Billed in error"}
+
+
+def staff(client, *codenames) -> User:
+    user = User.objects.create_user("ops", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return user
+
+
+def urls(invoice: Invoice) -> dict:
+    return {
+        "events": reverse("admin:billing_invoice_line_events", args=[invoice.pk, 3]),
+        "credit_note": reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
+        "preview": reverse("admin:billing_invoice_preview", args=[invoice.customer_id]),
+        "report": reverse("admin:billing_revenue_report"),
+    }
+
+
+def test_the_list_shows_number_customer_period_total_and_status(client, invoice):
+    staff(client, *VIEWER)
+
+    response = client.get(LIST_URL)
+
+    assert response.status_code == 200
+    rows = [
+        [str(value) for value in row]
+        for row in response.context["cl"].result_list.values_list("number", "status")
+    ]
+    assert rows == [["INV-000001", "finalized"]]
+    page = response.content.decode()
+    assert "2026-11-01 to 2026-11-30" in page
+    assert "59.00 USD" in page
+    assert urls(invoice)["report"] in page  # the revenue report's button
+
+
+def test_the_list_is_searched_by_number_and_customer(client, invoice):
+    staff(client, *VIEWER)
+
+    def found(query: str) -> int:
+        return client.get(LIST_URL, {"q": query}).context["cl"].result_count
+
+    assert (found("INV-000001"), found("acme"), found("Acme"), found("globex")) == (1, 1, 1, 0)
+
+
+def test_an_invoice_is_shown_read_only_with_its_lines_and_links_to_their_events(client, invoice):
+    staff(client, *VIEWER)
+
+    response = client.get(f"{LIST_URL}{invoice.pk}/change/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "gpt-4o (Standard v1, amendment 1)" in page
+    assert page.count("List the events") == 2  # the two usage lines, not the fees
+    assert urls(invoice)["events"] in page
+    assert urls(invoice)["preview"] in page
+    assert urls(invoice)["credit_note"] not in page  # viewing is not crediting
+    assert 'name="_save"' not in page
+    assert client.get(f"{LIST_URL}add/").status_code == 403
+    assert client.post(f"{LIST_URL}{invoice.pk}/delete/").status_code == 403
+
+
+def test_a_usage_line_lists_its_events_a_page_at_a_time(client, invoice, monkeypatch):
+    staff(client, *VIEWER)
+    monkeypatch.setattr(admin_invoices, "EVENTS_PER_PAGE", 1)
+    url = urls(invoice)["events"]
+
+    first, second = client.get(url), client.get(url, {"p": 2})
+
+    assert [rated.event.event_id for rated in first.context["events"]] == ["a"]
+    assert [rated.event.event_id for rated in second.context["events"]] == ["b"]
+    assert (first.context["has_next"], second.context["has_next"]) == (True, False)
+    assert "Events 2 to 2, oldest first." in second.content.decode()
+    fee = reverse("admin:billing_invoice_line_events", args=[invoice.pk, 1])
+    assert client.get(fee).status_code == 404
+
+
+def test_the_preview_shows_the_current_period_as_closing_would_invoice_it(client, clock, amended):
+    scenario.november_usage(clock)
+    staff(client, *VIEWER)
+
+    response = client.get(reverse("admin:billing_invoice_preview", args=[amended.customer_id]))
+
+    assert response.status_code == 200
+    assert [(line.kind, line.amount) for line in response.context["lines"]] == [
+        ("fixed_fee", D(15)), ("fixed_fee", D(30)), ("usage", D(20)), ("usage", D(10)),
+        ("discount", D(-1)), ("allowance", D(-10)), ("credits", D(-5)),
+    ]  # fmt: skip
+    page = response.content.decode()
+    assert "2026-11-01 to 2026-11-30" in page
+    assert "59.00 USD" in page
+
+
+def test_the_customer_page_links_to_invoices_and_the_preview(client, invoice):
+    customer_url = f"/admin/contracts/customer/{invoice.customer_id}/change/"
+    staff(client, *VIEWER)
+
+    page = client.get(customer_url).content.decode()
+
+    assert f"{LIST_URL}?customer__id__exact={invoice.customer_id}" in page
+    assert urls(invoice)["preview"] in page
+    listed = client.get(LIST_URL, {"customer__id__exact": invoice.customer_id})
+    assert listed.context["cl"].result_count == 1
+
+
+def test_billing_ops_credit_an_invoice_recorded_with_who(client, invoice):
+    staff(client, *BILLING_OPS)
+    url = urls(invoice)["credit_note"]
+    assert url in client.get(f"{LIST_URL}{invoice.pk}/change/").content.decode()
+    assert "At most 59.00 USD is left to credit." in client.get(url).content.decode()
+
+    response = client.post(
+        url, {"reason": "goodwill", "amount": "12.50", "destination": "none", "memo": "Outage"}
+    )
+
+    assert response.status_code == 302
+    note = CreditNote.objects.get()
+    assert (note.number, note.amount, note.created_by, note.memo) == (
+        "CN-000001", D("12.5"), "ops", "Outage",
+    )  # fmt: skip
+
+
+def test_billing_ops_void_an_invoice(client, invoice):
+    staff(client, *BILLING_OPS)
+
+    response = client.post(
+        urls(invoice)["credit_note"],
+        {"reason": "void", "destination": "stripe", "memo": "Billed in error"},
+    )
+
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    note = CreditNote.objects.get()
+    assert (invoice.status, note.reason, note.amount, note.destination) == (
+        "void", "void", D(59), "stripe",
+    )  # fmt: skip
+    change = client.get(f"{LIST_URL}{invoice.pk}/change/").content.decode()
+    assert urls(invoice)["credit_note"] not in change  # a void invoice takes no more
+
+
+def test_crediting_past_the_total_is_refused_on_the_page_and_nothing_is_stored(client, invoice):
+    staff(client, *BILLING_OPS)
+
+    response = client.post(
+        urls(invoice)["credit_note"],
+        {"reason": "goodwill", "amount": "59.01", "destination": "wallet", "memo": "Outage"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "amount": ["At most 59.00 USD is left to credit on INV-000001."]
+    }
+    assert not CreditNote.objects.exists()
+    invoice.refresh_from_db()
+    assert invoice.status == "finalized"
+
+
+def test_the_revenue_report_is_shown_and_downloaded_as_csv(client, balances):
+    staff(client, *VIEWER)
+    url = reverse("admin:billing_revenue_report")
+
+    empty = client.get(url)
+    shown = client.get(url, {"start": "", "end": "", "customer": "acme"})
+    download = client.get(url, {"start": "2026-11-01", "end": "", "customer": "", "csv": "1"})
+    unknown = client.get(url, {"customer": "nobody"})
+
+    assert (empty.status_code, empty.context["rows"]) == (200, None)
+    assert [row[4] for row in shown.context["rows"]] == ["INV-000001", "INV-000002"]
+    assert download["Content-Type"] == "text/csv; charset=utf-8"
+    assert download["Content-Disposition"] == 'attachment; filename="revenue-report.csv"'
+    assert download.content.decode() == report.CSV
+    assert unknown.context["form"].errors == {
+        "customer": ["No customer with external id 'nobody'."]
+    }
+
+
+def test_staff_without_the_permissions_see_none_of_it(client, invoice):
+    staff(client, "view_customer")
+
+    answers = {name: client.get(url).status_code for name, url in urls(invoice).items()}
+    posted = client.post(urls(invoice)["credit_note"], VOID)
+
+    assert answers == {"events": 403, "credit_note": 403, "preview": 403, "report": 403}
+    assert client.get(LIST_URL).status_code == 403
+    assert posted.status_code == 403
+    assert not CreditNote.objects.exists()
+    customer_page = client.get(f"/admin/contracts/customer/{invoice.customer_id}/change/")
+    assert urls(invoice)["preview"] not in customer_page.content.decode()
+
+
+def test_viewers_cannot_issue_credit_notes(client, invoice):
+    staff(client, *VIEWER)
+
+    response = client.post(urls(invoice)["credit_note"], VOID)
+
+    assert response.status_code == 403
+    assert not CreditNote.objects.exists()
+    invoice.refresh_from_db()
+    assert invoice.status == "finalized"
+
+
+def test_periods_and_credit_notes_are_read_only_lists(client, invoice):
+    staff(client, *BILLING_OPS, "view_billingperiod", "view_creditnote")
+    client.post(
+        urls(invoice)["credit_note"],
+        {"reason": "goodwill", "amount": "1", "destination": "none", "memo": "Outage"},
+    )
+
+    periods = client.get("/admin/billing/billingperiod/")
+    notes = client.get("/admin/billing/creditnote/")
+
+    assert (periods.status_code, periods.context["cl"].result_count) == (200, 1)
+    assert (notes.status_code, notes.context["cl"].result_count) == (200, 1)
+    assert "CN-000001" in notes.content.decode()
+    assert client.get("/admin/billing/creditnote/add/").status_code == 403
