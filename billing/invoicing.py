@@ -47,6 +47,7 @@ from .models import (
 from .money import money_round
 from .rating import RATED_PLACES
 from .services import usage_rate_pending
+from .stripe_sync import invoice_push_later
 
 _ZERO = Decimal(0)
 _PLACES = Decimal(1).scaleb(-RATED_PLACES)
@@ -222,6 +223,7 @@ def period_close(
             billed_events=draft.period_events,
             billed_until=now,
         )
+        transaction.on_commit(lambda: invoice_push_later(invoice.pk), robust=True)
         for period, delta, credit_delta, events in draft.late:
             if delta < 0:
                 credit_note_create(
