@@ -7,10 +7,12 @@ with the reason it has no money.
 
 from datetime import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
 from . import admin_invoices  # noqa: F401  (invoices, periods, credit notes)
-from .models import RatedEvent, UsageRollup
+from .models import RatedEvent, StripeCustomer, StripeEvent, TopUpInvoice, UsageRollup
+from .stripe_events import stripe_event_apply
 
 # The periods the filter offers: the most recent ones that have usage.
 PERIOD_CHOICES = 24
@@ -95,3 +97,65 @@ class RatedEventAdmin(ReadOnlyAdmin):
     search_help_text = "An event id, exactly."
     show_full_result_count = False
     readonly_fields = [field.name for field in RatedEvent._meta.fields]
+
+
+# --- Stripe: events received, customers and top-up invoices pushed (read-only) -------------
+
+
+class ProcessedFilter(admin.SimpleListFilter):
+    title = "processed"
+    parameter_name = "processed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Applied"), ("no", "Not applied (error)")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(processed_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    """Stripe's webhook events as received, each stored once. One that could not be applied
+    (its invoice was not known yet, say) shows its error; "Reprocess" applies it again,
+    which is harmless for one already applied."""
+
+    list_display = ["stripe_id", "type", "created", "received_at", "processed_at", "error"]
+    list_filter = ["type", ProcessedFilter]
+    search_fields = ["=stripe_id"]
+    search_help_text = "A Stripe event id, exactly."
+    ordering = ["-created", "-pk"]
+    readonly_fields = [field.name for field in StripeEvent._meta.fields]
+    actions = ["reprocess_selected"]
+
+    def has_reprocess_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_stripeevent")
+
+    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
+    def reprocess_selected(self, request, queryset):
+        applied = sum(stripe_event_apply(event=event) for event in queryset.order_by("created"))
+        failed = len(queryset) - applied
+        self.message_user(
+            request,
+            ngettext("%d event applied.", "%d events applied.", applied) % applied
+            + (f" {failed} still failing: see their error." if failed else ""),
+            messages.WARNING if failed else messages.SUCCESS,
+        )
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "stripe_id", "created_at"]
+    list_select_related = ["customer"]
+    search_fields = ["=customer__external_id", "=stripe_id"]
+    readonly_fields = [field.name for field in StripeCustomer._meta.fields]
+
+
+@admin.register(TopUpInvoice)
+class TopUpInvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["request", "stripe_id", "stripe_status", "stripe_pushed_at", "stripe_error"]
+    list_select_related = ["request__wallet"]
+    list_filter = ["stripe_status"]
+    search_fields = ["=stripe_id"]
+    readonly_fields = [field.name for field in TopUpInvoice._meta.fields]

@@ -15,7 +15,8 @@ is their sum; billing.money):
 5. the minimum-commitment true-up;
 6. late usage: for each earlier period of the customer already closed, what its usage
    came to since it was billed (events rated into it late, or re-rated), as the difference
-   of its total; a difference below zero is a credit note on that period's invoice;
+   of its total; a difference below zero is a credit note on that period's invoice (to
+   Stripe when the invoice is there, else to the wallet as credits);
 7. prepaid credits applied: what the wallet paid for this period's usage (and the late
    usage), drawn in real time as it was rated.
 """
@@ -47,6 +48,7 @@ from .models import (
 from .money import money_round
 from .rating import RATED_PLACES
 from .services import usage_rate_pending
+from .stripe_sync import invoice_push_later
 
 _ZERO = Decimal(0)
 _PLACES = Decimal(1).scaleb(-RATED_PLACES)
@@ -222,6 +224,7 @@ def period_close(
             billed_events=draft.period_events,
             billed_until=now,
         )
+        transaction.on_commit(lambda: invoice_push_later(invoice.pk), robust=True)
         for period, delta, credit_delta, events in draft.late:
             if delta < 0:
                 credit_note_create(
@@ -229,6 +232,7 @@ def period_close(
                     amount=-delta,
                     reason=CreditNote.Reason.RERATING,
                     memo=f"Usage of {_span(period.start, period.end)} re-rated lower",
+                    destination=_refund_destination(period.invoice),
                     now=now,
                 )
             BillingPeriod.objects.filter(pk=period.pk).update(
@@ -407,6 +411,14 @@ def _late_usage(customer: Customer, at: datetime):
         if delta or credit_delta or events:
             late.append((period, delta, credit_delta, events))
     return late
+
+
+def _refund_destination(invoice: Invoice) -> str:
+    """Where a credit note closing issues goes: to Stripe against the invoice when the
+    invoice is there (the customer pays through Stripe), else to the wallet as credits."""
+    if invoice.stripe_id:
+        return CreditNote.Destination.STRIPE
+    return CreditNote.Destination.WALLET
 
 
 def _drawn(customer: Customer, start: datetime) -> Decimal:

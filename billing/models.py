@@ -5,6 +5,7 @@ from django.db import models
 from contracts.fields import ExactDecimalField
 from contracts.models import ContractTerms, Customer, Price
 from metering.models import UsageEvent
+from wallets.models import TopUpRequest
 
 RATED_DIGITS = {"max_digits": 32, "decimal_places": 12}
 #: The token metrics a rollup sums, beside its money.
@@ -188,6 +189,12 @@ class Invoice(models.Model):
     stripe_status = models.CharField(max_length=30, blank=True)
     stripe_pushed_at = models.DateTimeField(null=True, blank=True)
     stripe_error = models.CharField(max_length=500, blank=True)
+    stripe_event_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe event last applied was created."
+    )
+    stripe_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is pushing it to Stripe until then."
+    )
 
     class Meta:
         indexes = [
@@ -303,6 +310,69 @@ class CreditNote(models.Model):
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField()
     stripe_id = models.CharField(max_length=100, blank=True)
+    stripe_error = models.CharField(max_length=500, blank=True)
 
     def __str__(self) -> str:
         return self.number
+
+
+# --- Stripe (billing.stripe_sync pushes, billing.stripe_events applies what Stripe says) ----
+
+
+class StripeCustomer(models.Model):
+    """A customer's Stripe customer, created the first time something of theirs is pushed.
+    Kept here rather than on the customer, so contracts knows nothing of Stripe."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="stripe")
+    stripe_id = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "Stripe customer"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.stripe_id}"
+
+
+class TopUpInvoice(models.Model):
+    """The Stripe invoice that charges a top-up request (wallets.TopUpRequest); paying it
+    grants the credits (wallets.topups.topup_mark_paid). The same Stripe fields as an
+    Invoice, so pushing and applying Stripe's events treat both alike."""
+
+    request = models.OneToOneField(
+        TopUpRequest, on_delete=models.PROTECT, related_name="stripe_invoice"
+    )
+    stripe_id = models.CharField(max_length=100, blank=True)
+    stripe_item_id = models.CharField(max_length=100, blank=True)
+    stripe_status = models.CharField(max_length=30, blank=True)
+    stripe_pushed_at = models.DateTimeField(null=True, blank=True)
+    stripe_error = models.CharField(max_length=500, blank=True)
+    stripe_event_at = models.DateTimeField(null=True, blank=True)
+    stripe_claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "top-up invoice"
+
+    def __str__(self) -> str:
+        return f"top-up {self.request_id}: {self.stripe_id or 'not in Stripe yet'}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event from Stripe, stored once by its id before it is applied, so a
+    redelivery changes nothing and a failed one can be applied again from the admin.
+    `processed_at` is empty until it has been applied; `error` says why it was not."""
+
+    stripe_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    created = models.DateTimeField(help_text="When Stripe created the event.")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "Stripe event"
+        indexes = [models.Index(fields=["type", "created"], name="stripe_event_type_created")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_id}"

@@ -3,13 +3,18 @@
 `rate_pending_usage` is asked for by ingestion right after events are stored (at most
 every TOKENTILL_RATING_NUDGE_SECONDS per process) and runs every 30 seconds from
 django-celery-beat ("Rate pending usage"), so rating catches up after any downtime.
+`push_invoice` is sent when a period's closing commits; beat's `push_invoices` (every 5
+minutes) pushes whatever did not get to Stripe, and `reconcile_stripe` (hourly) reads back
+the status of what is still open (billing.stripe_sync).
 """
 
 from celery import shared_task
 from django.conf import settings
 
 from .invoicing import periods_close_due
+from .models import Invoice
 from .services import usage_rate_pending
+from .stripe_sync import invoice_push, stripe_push_pending, stripe_reconcile
 
 
 @shared_task(name="billing.rate_pending_usage", ignore_result=True)
@@ -30,3 +35,22 @@ def close_due_periods() -> int:
     """Close every billing period whose grace has passed into its invoice (beat: every
     5 minutes)."""
     return periods_close_due()
+
+
+@shared_task(name="billing.push_invoice", ignore_result=True)
+def push_invoice(invoice_id: int) -> None:
+    """Push an invoice to Stripe just after its period closed."""
+    invoice_push(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+@shared_task(name="billing.push_invoices", ignore_result=True)
+def push_invoices() -> int:
+    """Push to Stripe what is not there yet: invoices whose push failed or was cut short,
+    credit notes, top-ups (beat: every 5 minutes)."""
+    return stripe_push_pending()
+
+
+@shared_task(name="billing.reconcile_stripe", ignore_result=True)
+def reconcile_stripe() -> int:
+    """Apply the status Stripe has for each invoice still open here (beat: hourly)."""
+    return stripe_reconcile()

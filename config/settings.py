@@ -184,6 +184,28 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tokentill.lo
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 TOKENTILL_WEBHOOK_TIMEOUT_SECONDS = env.float("TOKENTILL_WEBHOOK_TIMEOUT_SECONDS", default=5)
 
+# --- Stripe -----------------------------------------------------------------------------
+# Without an API key nothing is pushed to Stripe (the demo, a local quickstart); without a
+# webhook secret the webhook endpoint refuses every delivery. STRIPE_API_BASE points the
+# client elsewhere than api.stripe.com (the tests' fake Stripe).
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# How Stripe collects an invoice: send_invoice (emailed, due after the days below) or
+# charge_automatically (the customer's default payment method).
+TOKENTILL_STRIPE_COLLECTION_METHOD = env.str(
+    "TOKENTILL_STRIPE_COLLECTION_METHOD", default="send_invoice"
+)
+if TOKENTILL_STRIPE_COLLECTION_METHOD not in ("send_invoice", "charge_automatically"):
+    raise ImproperlyConfigured(
+        "TOKENTILL_STRIPE_COLLECTION_METHOD is send_invoice or charge_automatically."
+    )
+TOKENTILL_STRIPE_DAYS_UNTIL_DUE = env.int("TOKENTILL_STRIPE_DAYS_UNTIL_DUE", default=30)
+# Retries of a timed-out, 500 or 429 request by the stripe library (same idempotency key),
+# and the seconds Stripe may take to answer one request.
+TOKENTILL_STRIPE_MAX_NETWORK_RETRIES = env.int("TOKENTILL_STRIPE_MAX_NETWORK_RETRIES", default=2)
+TOKENTILL_STRIPE_TIMEOUT_SECONDS = env.float("TOKENTILL_STRIPE_TIMEOUT_SECONDS", default=30)
+
 # --- Celery -----------------------------------------------------------------------------
 # No broker: tasks run eagerly in-process. `filesystem://` is kombu's serverless transport
 # (used by the demo); production names Redis.
@@ -218,5 +240,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "propagate": False},
         # One line per task run is noise where tasks run in-process (no broker).
         "celery.app.trace": {"level": "WARNING"},
+        # The stripe library logs every request at INFO; its failures reach our own logs.
+        "stripe": {"level": "WARNING"},
     },
 }

@@ -1,7 +1,7 @@
 """Paying the top-ups that wallets.alerts requests when a balance falls under its threshold.
 
-Billing ops mark a request paid in the admin for now; when billing's Stripe integration
-charges top-ups, its payment confirmation will call the same `topup_mark_paid`.
+Billing ops mark a request paid in the admin; with Stripe on, billing also charges each
+open request by a Stripe invoice, and its payment calls the same `topup_mark_paid`.
 """
 
 from django.core.exceptions import ValidationError
