@@ -199,13 +199,19 @@ def period_close(
 ) -> Invoice:
     """Close the contract's period [start, end) into a finalized invoice, once: closing it
     again (a task run twice, or two workers at once) returns the invoice it produced."""
-    now = now or timezone.now()
+    return _period_close(contract, start, end, now or timezone.now())[0]
+
+
+def _period_close(
+    contract: Contract, start: datetime, end: datetime, now: datetime
+) -> tuple[Invoice, bool]:
+    """period_close, and whether this call closed it (False: it was closed already)."""
     customer = contract.customer
     with transaction.atomic():
         Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         closed = BillingPeriod.objects.filter(customer=customer, start=start).first()
         if closed is not None:
-            return closed.invoice
+            return closed.invoice, False
         # The period's draw-down record: raters drawing for it have committed by now.
         list(
             UsageDrawDown.objects.select_for_update().filter(customer=customer, period_start=start)
@@ -241,7 +247,7 @@ def period_close(
                 billed_events=period.billed_events + events,
                 billed_until=now,
             )
-    return invoice
+    return invoice, True
 
 
 def periods_due(*, now: datetime) -> list[tuple[Contract, datetime, datetime]]:
@@ -270,9 +276,7 @@ def periods_close_due(*, now: datetime | None = None) -> int:
     usage_rate_pending()
     closed = 0
     for contract, start, end in periods_due(now=now):
-        if not BillingPeriod.objects.filter(customer_id=contract.customer_id, start=start).exists():
-            period_close(contract=contract, start=start, end=end, now=now)
-            closed += 1
+        closed += _period_close(contract, start, end, now)[1]
     return closed
 
 
