@@ -4,37 +4,22 @@ lines have a sub-cent unit price and negative amounts, and signed webhook delive
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.utils import timezone
-
 from billing.invoicing import period_close
 from billing.models import Invoice
-from contracts.services import contract_amend, contract_create
 from tests.fakes.stripe_server import FakeStripe
 from wallets.alerts import alert_settings_update
 from wallets.models import CreditGrant, TopUpRequest
 from wallets.services import credit_grant, wallet_draw_down
 
 from .conftest import NOVEMBER, event, ingest, rate
+from .invoice_support import Clock, november_contract
 
 SECRET = "whsec_tokentill_test"
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
-HALFWAY = datetime(2026, 11, 16, tzinfo=UTC)
 MILLION_OUT = {"output_tokens": 1_000_000}  # 10.00 at gpt-4o's rates
 #: 1,234 x 2.50/1M + 567 x 10.00/1M = 0.003085 + 0.00567 = 0.008755
 SMALL = {"input_tokens": 1234, "output_tokens": 567}
 D = Decimal
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-
-def clock_set(monkeypatch, now: datetime) -> Clock:
-    """A clock the test moves (after the `now` fixture the rate card needs froze one)."""
-    clock = Clock(now)
-    monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    return clock
 
 
 def stripe_on(settings, fake: FakeStripe) -> FakeStripe:
@@ -66,18 +51,7 @@ def november_used(clock: Clock, customer, rate_card):
     unit price of 400.5253 cents), one of 10.00 under the amendment. By hand: 15.00 + 30.00
     + 20.03 + 10.00 - 1.00 (discount) - 10.00 (allowance) - 5.00 (credits) = 59.03.
     """
-    contract = contract_create(
-        customer=customer,
-        starts_at=NOVEMBER,
-        rate_card=rate_card,
-        anchor_day=1,
-        fixed_fee=D("30"),
-        included_allowance=D("10"),
-    )
-    contract_amend(
-        contract=contract, effective_from=HALFWAY, fixed_fee=D("60"), discount_percent=D("10")
-    )
-    credit_grant(customer=customer, amount="5", source=CreditGrant.Source.PURCHASED)
+    contract = november_contract(customer, rate_card)
     clock.now = datetime(2026, 11, 25, tzinfo=UTC)
     ingest(
         event("a", datetime(2026, 11, 5, 10, tzinfo=UTC), metrics=MILLION_OUT),

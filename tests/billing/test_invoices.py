@@ -4,55 +4,31 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from billing.invoicing import invoice_draft, period_close, periods_close_due, periods_due
 from billing.models import BillingPeriod, CreditNote, Invoice, InvoiceLine
 from billing.selectors import line_events
-from contracts.services import contract_amend, contract_create, customer_create
-from wallets.models import CreditGrant, Wallet
-from wallets.services import credit_grant
+from contracts.services import contract_create, customer_create
+from wallets.models import Wallet
 
 from .conftest import NOVEMBER, event, ingest, rate
+from .invoice_support import Clock, clock_set, november_contract
 
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
 JANUARY = datetime(2027, 1, 1, tzinfo=UTC)
-HALFWAY = datetime(2026, 11, 16, tzinfo=UTC)  # 15 of November's 30 days on each side
 MILLION_OUT = {"output_tokens": 1_000_000}  # 10.00 at gpt-4o's 10.00 per 1M output
 D = Decimal
 NOV = "2026-11-01 to 2026-11-30"
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-
 @pytest.fixture
 def clock(now, monkeypatch) -> Clock:
-    """A clock the test moves (after the `now` fixture the rate card needs has frozen one)."""
-    clock = Clock(datetime(2026, 11, 1, 9, tzinfo=UTC))
-    monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    return clock
+    return clock_set(monkeypatch, datetime(2026, 11, 1, 9, tzinfo=UTC))
 
 
 @pytest.fixture
 def amended(clock, acme, rate_card):
-    """acme from November 1: a fee of 30.00 and an allowance of 10.00 a month; from
-    November 16 (half the month) a fee of 60.00 and 10 % off; 5.00 of prepaid credits."""
-    contract = contract_create(
-        customer=acme,
-        starts_at=NOVEMBER,
-        rate_card=rate_card,
-        anchor_day=1,
-        fixed_fee=D("30"),
-        included_allowance=D("10"),
-    )
-    contract_amend(
-        contract=contract, effective_from=HALFWAY, fixed_fee=D("60"), discount_percent=D("10")
-    )
-    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
-    return contract
+    return november_contract(acme, rate_card)
 
 
 def lines_of(invoice: Invoice) -> list[tuple]:

@@ -21,10 +21,10 @@ from contracts.services import contract_create, customer_create
 from wallets.models import TopUpRequest, Wallet
 
 from .conftest import NOVEMBER
+from .invoice_support import clock_set
 from .stripe_support import (
     DECEMBER,
     D,
-    clock_set,
     november_closed,
     november_used,
     stripe_on,

@@ -13,10 +13,10 @@ from billing.models import Invoice, StripeEvent, TopUpInvoice
 from billing.stripe_sync import invoice_push, stripe_push_pending
 from wallets.models import CreditGrant, TopUpRequest, Wallet
 
+from .invoice_support import clock_set
 from .stripe_support import (
     SECRET,
     D,
-    clock_set,
     deliver,
     november_closed,
     recorded,
