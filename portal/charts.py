@@ -64,6 +64,7 @@ def bars_vertical(*, title: str, columns: list[tuple[str, Decimal, str]]) -> Saf
     top = max((value for _, value, _ in columns), default=_ZERO)
     height, base = 200, 180
     step = WIDTH / max(len(columns), 1)
+    bar = min(step * 0.7, 40)
     bars = format_html_join(
         "",
         '<g><title>{}: {}</title><rect x="{}" y="{}" width="{}" height="{}" class="bar"></rect>'
@@ -72,9 +73,9 @@ def bars_vertical(*, title: str, columns: list[tuple[str, Decimal, str]]) -> Saf
             (
                 label,
                 shown,
-                f"{index * step + step * 0.15:.1f}",
+                f"{index * step + (step - bar) / 2:.1f}",
                 f"{base - _share(value, top, base - 10):.1f}",
-                f"{step * 0.7:.1f}",
+                f"{bar:.1f}",
                 f"{_share(value, top, base - 10):.1f}",
                 f"{index * step + step / 2:.1f}",
                 label[-2:] if len(columns) > 1 else label,
