@@ -19,17 +19,18 @@ class PortalAuthenticationForm(AuthenticationForm):
 
 
 class PortalPasswordResetForm(PasswordResetForm):
-    """Reset links go to portal users only, never to staff accounts."""
+    """Reset links go to portal users only, never to staff accounts; also to those invited
+    who have not set a password yet (Django's form skips them), so an expired invitation
+    is replaced by asking for a reset."""
 
     def get_users(self, email):
-        users = get_user_model()._default_manager.filter(
+        return get_user_model()._default_manager.filter(
             email__iexact=email,
             is_active=True,
             is_staff=False,
             is_superuser=False,
             portal_user__isnull=False,
         )
-        return (user for user in users if user.has_usable_password())
 
 
 def _shares(text: str) -> list[int]:

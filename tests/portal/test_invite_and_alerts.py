@@ -100,6 +100,17 @@ def test_password_reset_mails_portal_users_only(client, acme_viewer, staff):
     assert "/portal/set-password/" in message.body
 
 
+def test_an_invited_user_whose_link_expired_asks_for_a_new_one(client, acme, clock):
+    portal_user_invite(customer=acme, email="late@acme.example", role="viewer", invited_by="ops")
+
+    client.post("/portal/password-reset/", {"email": "late@acme.example"})
+
+    _invitation, reset = mail.outbox
+    assert reset.to == ["late@acme.example"]
+    assert reset.subject == "Reset your usage portal password"
+    assert "http://testserver/portal/set-password/" in reset.body
+
+
 def test_a_customer_admin_changes_the_alert_settings(client, acme_admin, acme):
     response = logged_in(client, acme_admin).post(
         "/portal/alerts/",
