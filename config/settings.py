@@ -183,6 +183,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tokentill.lo
 # Seconds an SMTP server or a webhook receiver may take before the attempt is retried.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 TOKENTILL_WEBHOOK_TIMEOUT_SECONDS = env.float("TOKENTILL_WEBHOOK_TIMEOUT_SECONDS", default=5)
+# Where customers reach the usage portal, for links in emails sent outside a request.
+TOKENTILL_PORTAL_URL = env.str("TOKENTILL_PORTAL_URL", default="http://localhost:8000")
 
 # --- Stripe -----------------------------------------------------------------------------
 # Without an API key nothing is pushed to Stripe (the demo, a local quickstart); without a

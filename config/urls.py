@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("stripe/webhook", stripe_webhook, name="stripe-webhook"),
+    path("portal/", include("portal.urls")),
 ]
