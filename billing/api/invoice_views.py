@@ -151,6 +151,8 @@ _NOT_FOUND = OpenApiResponse(
 
 
 class InvoiceListView(GenericAPIView):
+    customer_scoped = True  # a customer's own key may read it
+
     pagination_class = InvoicePagination
 
     @extend_schema(
@@ -167,6 +169,8 @@ class InvoiceListView(GenericAPIView):
 
 
 class InvoiceDetailView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         operation_id="invoices_retrieve",
         summary="An invoice with its lines and credit notes",
@@ -185,6 +189,8 @@ class InvoiceDetailView(APIView):
 
 
 class LineEventsView(GenericAPIView):
+    customer_scoped = True  # a customer's own key may read it
+
     pagination_class = EventPagination
 
     @extend_schema(
@@ -223,6 +229,8 @@ class LineEventsView(GenericAPIView):
 
 
 class InvoicePreviewView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         operation_id="invoice_preview",
         summary="The invoice the current period would produce now",

@@ -120,6 +120,8 @@ AT_PARAMETER = OpenApiParameter(
 
 
 class UsageView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         summary="A customer's rated usage for a billing period",
         description=(
