@@ -10,6 +10,7 @@ places: "59.00" in USD, "1235" in JPY. Exact figures (`exact_amount`, `unit_pric
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -24,6 +25,7 @@ from rest_framework.views import APIView
 from billing.credit_notes import credit_note_issue, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.money import minor_places
+from billing.pdf import invoice_pdf
 from billing.selectors import (
     LINES_WITH_EVENTS,
     invoice_get,
@@ -152,7 +154,6 @@ _NOT_FOUND = OpenApiResponse(
 
 class InvoiceListView(GenericAPIView):
     customer_scoped = True  # a customer's own key may read it
-
     pagination_class = InvoicePagination
 
     @extend_schema(
@@ -190,7 +191,6 @@ class InvoiceDetailView(APIView):
 
 class LineEventsView(GenericAPIView):
     customer_scoped = True  # a customer's own key may read it
-
     pagination_class = EventPagination
 
     @extend_schema(
@@ -225,6 +225,40 @@ class LineEventsView(GenericAPIView):
                 }
                 for rated in page
             ]
+        )
+
+
+class FileDownloadView(APIView):
+    """A view answering a file (PDF, CSV) rather than JSON. It serves whatever the client
+    accepts: an error is still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+class InvoicePdfView(FileDownloadView):
+    customer_scoped = True  # a customer's own key may read it
+
+    @extend_schema(
+        operation_id="invoice_pdf",
+        summary="An invoice as a PDF file",
+        description=(
+            "The invoice's lines, total and credit notes, each amount as billed (rounded to "
+            "the currency's minor unit, as in the invoice's JSON), as an attachment named "
+            "after its number."
+        ),
+        tags=TAGS,
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request, external_id: str, number: str):
+        invoice = _invoice_or_404(customer_or_404(external_id), number)
+        return HttpResponse(
+            invoice_pdf(invoice=invoice),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
         )
 
 

@@ -25,6 +25,11 @@ urlpatterns = [
         name="customer-invoice-line-events",
     ),
     path(
+        "customers/<str:external_id>/invoices/<str:number>/pdf",
+        invoice_views.InvoicePdfView.as_view(),
+        name="customer-invoice-pdf",
+    ),
+    path(
         "customers/<str:external_id>/invoices/<str:number>/credit-notes",
         invoice_views.CreditNotesView.as_view(),
         name="customer-invoice-credit-notes",

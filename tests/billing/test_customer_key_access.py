@@ -29,6 +29,7 @@ READABLE = {
     "customer-invoice",
     "customer-invoice-line-events",
     "customer-invoice-preview",
+    "customer-invoice-pdf",
 }
 METHODS = ("get", "head", "post", "put", "patch", "delete")
 EVENT = {
