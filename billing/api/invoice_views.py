@@ -22,6 +22,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api.views import FileDownloadView
 from billing.credit_notes import credit_note_issue, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.money import minor_places
@@ -226,14 +227,6 @@ class LineEventsView(GenericAPIView):
                 for rated in page
             ]
         )
-
-
-class FileDownloadView(APIView):
-    """A view answering a file (PDF, CSV) rather than JSON. It serves whatever the client
-    accepts: an error is still JSON."""
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
 
 class InvoicePdfView(FileDownloadView):

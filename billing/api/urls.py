@@ -5,6 +5,11 @@ from . import authorization_views, invoice_views, views
 urlpatterns = [
     path("customers/<str:external_id>/usage", views.UsageView.as_view(), name="customer-usage"),
     path(
+        "customers/<str:external_id>/usage.csv",
+        views.UsageCsvView.as_view(),
+        name="customer-usage-csv",
+    ),
+    path(
         "customers/<str:external_id>/usage/rerate",
         views.RerateView.as_view(),
         name="customer-usage-rerate",

@@ -30,6 +30,7 @@ READABLE = {
     "customer-invoice-line-events",
     "customer-invoice-preview",
     "customer-invoice-pdf",
+    "customer-usage-csv",
 }
 METHODS = ("get", "head", "post", "put", "patch", "delete")
 EVENT = {
