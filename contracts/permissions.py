@@ -23,9 +23,8 @@ class ApiKeyPermission(BasePermission):
             return False  # DRF answers 401 with the Bearer challenge
         if not isinstance(user, CustomerKeyUser):
             return True
-        if not getattr(view, "customer_scoped", False) or request.method not in (
-            CUSTOMER_KEY_METHODS
-        ):
+        readable = getattr(view, "customer_scoped", False)
+        if not readable or request.method not in CUSTOMER_KEY_METHODS:
             raise PermissionDenied("A customer's API key cannot call this endpoint.")
         external_id = view.kwargs.get("external_id")
         ids = customer_ids_by_external_id(external_ids=[external_id])

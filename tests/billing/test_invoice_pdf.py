@@ -67,17 +67,22 @@ def test_the_pdf_lists_the_credit_notes(invoice):
     assert "CN-000001, 2026-12-02, Goodwill: Outage on Nov 12: 10.00 USD" in text
 
 
-@pytest.mark.parametrize(("currency", "amount"), [("JPY", "1235 JPY"), ("BHD", "1.235 BHD")])
-def test_amounts_carry_the_currencys_minor_places(invoice, currency, amount):
-    Invoice.objects.filter(pk=invoice.pk).update(currency=currency, total=Decimal("1235"))
-    InvoiceLine.objects.filter(invoice=invoice, position=1).update(amount=Decimal("1.235"))
-    if currency == "JPY":
-        InvoiceLine.objects.filter(invoice=invoice, position=1).update(amount=Decimal("1235"))
+@pytest.mark.parametrize(
+    ("currency", "stored", "unit_price", "amount"),
+    [
+        ("JPY", "1235", "15", "1235 JPY"),
+        ("BHD", "1.235", "15.000", "1.235 BHD"),
+        ("USD", "7", "15.00", "7.00 USD"),
+    ],
+)
+def test_amounts_carry_the_currencys_minor_places(invoice, currency, stored, unit_price, amount):
+    Invoice.objects.filter(pk=invoice.pk).update(currency=currency)
+    InvoiceLine.objects.filter(invoice=invoice, position=1).update(amount=Decimal(stored))
     invoice = Invoice.objects.get(pk=invoice.pk)
 
     text = text_of(invoice_pdf(invoice=invoice))
 
-    assert amount in text
+    assert f"Fixed fee, 2026-11-01 to 2026-11-15 (terms) 1 {unit_price} {amount}" in text
 
 
 def test_characters_helvetica_lacks_print_as_a_question_mark(invoice):
