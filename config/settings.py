@@ -128,7 +128,7 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["contracts.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["contracts.permissions.ApiKeyPermission"],
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.ORJSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -136,8 +136,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "tokentill API",
     "DESCRIPTION": (
-        "Usage events in, balances and cost estimates out. Every call takes an operator API "
-        "key as `Authorization: Bearer <key>`."
+        "Usage events in, balances and cost estimates out. Every call takes an API key as "
+        "`Authorization: Bearer <key>`: an operator key calls everything; a customer's "
+        "read-only key reads only that customer's usage, wallet and invoices."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -77,13 +77,23 @@ class ApiKeyStateFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are created here (shown once), looked at and revoked; never edited or deleted."""
+    """Operator keys are created here (shown once); every key, customers' read-only keys
+    too, is looked at and revoked here; never edited or deleted."""
 
-    list_display = ("name", "masked_key", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "masked_key", "customer", "created_at", "last_used_at", "revoked_at")
+    list_select_related = ("customer",)
     list_filter = (ApiKeyStateFilter,)
     search_fields = ("name", "prefix")
     actions = ("revoke_selected",)
-    readonly_fields = ("name", "masked_key", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = (
+        "name",
+        "masked_key",
+        "customer",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
 
     @admin.display(description="key")
     def masked_key(self, obj: ApiKey) -> str:

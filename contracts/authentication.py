@@ -8,7 +8,9 @@ from .services import api_key_mark_used
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """Authenticates an operator API key; `request.auth` is the ApiKey.
+    """Authenticates an API key; `request.auth` is the ApiKey and `request.user` an
+    OperatorUser or, for a customer's key, a CustomerKeyUser (what each may do:
+    contracts.permissions).
 
     A missing, malformed, unknown or revoked key is refused with 401 before the view
     runs, so nothing is written.
@@ -27,14 +29,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_mark_used(api_key=api_key)
-        return (OperatorUser(api_key), api_key)
+        user = OperatorUser(api_key) if api_key.customer_id is None else CustomerKeyUser(api_key)
+        return (user, api_key)
 
     def authenticate_header(self, request):
         return self.keyword
 
 
-class OperatorUser:
-    """The caller behind an operator key: authenticated, with full API access."""
+class ApiKeyUser:
+    """The caller behind an API key: authenticated, never a Django user."""
 
     is_authenticated = True
     is_anonymous = False
@@ -48,6 +51,19 @@ class OperatorUser:
         return f"api-key:{self.api_key.prefix}"
 
 
+class OperatorUser(ApiKeyUser):
+    """The caller behind an operator key: full API access."""
+
+
+class CustomerKeyUser(ApiKeyUser):
+    """The caller behind a customer's key: reads only that customer's usage, wallet and
+    invoices."""
+
+    @property
+    def customer_id(self) -> int:
+        return self.api_key.customer_id
+
+
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents `Authorization: Bearer <key>` as the API's security scheme."""
 
@@ -58,5 +74,8 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An operator API key, `tt_<prefix>_<secret>`.",
+            "description": (
+                "An API key, `tt_<prefix>_<secret>`: an operator key, or a customer's "
+                "read-only key for their usage, wallet and invoices."
+            ),
         }

@@ -1,4 +1,4 @@
-"""Customers, operator API keys, rate cards and prices, and the contracts that tie them."""
+"""Customers, API keys, rate cards and prices, and the contracts that tie them."""
 
 import hashlib
 import re
@@ -76,9 +76,23 @@ def api_key_hash(key: str) -> str:
 
 
 class ApiKey(models.Model):
-    """An operator key: full access to the API. Only its hash and public prefix are kept."""
+    """An API key; only its hash and public prefix are kept.
+
+    Without a customer it is an operator key, with full access to the API. With one it is
+    that customer's read-only key: it reads their usage, wallet and invoices and nothing
+    else (contracts.permissions).
+    """
 
     name = models.CharField(max_length=100)
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        help_text="Empty for an operator key; else the only customer the key can read.",
+    )
+    created_by = models.CharField(max_length=150, blank=True)
     prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -28,19 +28,29 @@ def api_key_get_active(*, key: str) -> ApiKey | None:
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, name, key_hash, last_used_at FROM {ApiKey._meta.db_table} "  # noqa: S608
-            "WHERE prefix = %s AND revoked_at IS NULL",
+            "SELECT id, name, key_hash, last_used_at, customer_id "  # noqa: S608
+            f"FROM {ApiKey._meta.db_table} WHERE prefix = %s AND revoked_at IS NULL",
             [match.group(1)],
         )
         row = cursor.fetchone()
     if row is None or not hmac.compare_digest(row[2], api_key_hash(key)):
         return None
-    pk, name, key_hash, last_used_at = row
+    pk, name, key_hash, last_used_at, customer_id = row
     if last_used_at is not None and timezone.is_naive(last_used_at):  # SQLite keeps UTC naive
         last_used_at = timezone.make_aware(last_used_at, UTC)
     return ApiKey(
-        pk=pk, name=name, prefix=match.group(1), key_hash=key_hash, last_used_at=last_used_at
+        pk=pk,
+        name=name,
+        prefix=match.group(1),
+        key_hash=key_hash,
+        last_used_at=last_used_at,
+        customer_id=customer_id,
     )
+
+
+def customer_api_key_list(*, customer: Customer):
+    """The customer's own keys, newest first, revoked ones included (for their records)."""
+    return ApiKey.objects.filter(customer=customer).order_by("-created_at", "-id")
 
 
 # external_id -> pk. Both are fixed once a customer exists and customers are never deleted

@@ -58,23 +58,49 @@ def customer_update(*, customer: Customer, **fields) -> Customer:
 
 
 def api_key_create(*, name: str) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plain text, which is never stored or shown again."""
-    with transaction.atomic():
-        while True:
-            prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(KEY_PREFIX_LENGTH))
-            if not ApiKey.objects.filter(prefix=prefix).exists():
-                break
-        key = f"tt_{prefix}_{secrets.token_urlsafe(32)}"
-        api_key = ApiKey(name=name, prefix=prefix, key_hash=api_key_hash(key))
-        api_key.full_clean()
-        api_key.save()
-    return api_key, key
+    """Create an operator key and return it with its plain text, which is never stored or
+    shown again."""
+    return _api_key_new(name=name)
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
+
+
+def customer_api_key_create(
+    *, customer: Customer, name: str, created_by: str
+) -> tuple[ApiKey, str]:
+    """Create a read-only key for `customer` (their usage, wallet and invoices only) and
+    return it with its plain text, which is never stored or shown again."""
+    return _api_key_new(name=name, customer=customer, created_by=created_by)
+
+
+def customer_api_key_revoke(*, customer: Customer, prefix: str) -> ApiKey:
+    """Revoke the customer's key with this public prefix (revoking it again changes
+    nothing). Another customer's key and an operator key are ApiKey.DoesNotExist."""
+    api_key = ApiKey.objects.get(customer=customer, prefix=prefix)
+    return api_key_revoke(api_key=api_key)
+
+
+def _api_key_new(*, name: str, customer: Customer | None = None, created_by: str = ""):
+    with transaction.atomic():
+        while True:
+            prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(KEY_PREFIX_LENGTH))
+            if not ApiKey.objects.filter(prefix=prefix).exists():
+                break
+        key = f"tt_{prefix}_{secrets.token_urlsafe(32)}"
+        api_key = ApiKey(
+            name=name,
+            customer=customer,
+            created_by=created_by,
+            prefix=prefix,
+            key_hash=api_key_hash(key),
+        )
+        api_key.full_clean()
+        api_key.save()
+    return api_key, key
 
 
 def api_key_mark_used(*, api_key: ApiKey) -> None:

@@ -10,6 +10,7 @@ places: "59.00" in USD, "1235" in JPY. Exact figures (`exact_amount`, `unit_pric
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,9 +22,11 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api.views import FileDownloadView
 from billing.credit_notes import credit_note_issue, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.money import minor_places
+from billing.pdf import invoice_pdf
 from billing.selectors import (
     LINES_WITH_EVENTS,
     invoice_get,
@@ -151,6 +154,7 @@ _NOT_FOUND = OpenApiResponse(
 
 
 class InvoiceListView(GenericAPIView):
+    customer_scoped = True  # a customer's own key may read it
     pagination_class = InvoicePagination
 
     @extend_schema(
@@ -167,6 +171,8 @@ class InvoiceListView(GenericAPIView):
 
 
 class InvoiceDetailView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         operation_id="invoices_retrieve",
         summary="An invoice with its lines and credit notes",
@@ -185,6 +191,7 @@ class InvoiceDetailView(APIView):
 
 
 class LineEventsView(GenericAPIView):
+    customer_scoped = True  # a customer's own key may read it
     pagination_class = EventPagination
 
     @extend_schema(
@@ -222,7 +229,35 @@ class LineEventsView(GenericAPIView):
         )
 
 
+class InvoicePdfView(FileDownloadView):
+    customer_scoped = True  # a customer's own key may read it
+
+    @extend_schema(
+        operation_id="invoice_pdf",
+        summary="An invoice as a PDF file",
+        description=(
+            "The invoice's lines, total and credit notes, each amount as billed (rounded to "
+            "the currency's minor unit, as in the invoice's JSON), as an attachment named "
+            "after its number."
+        ),
+        tags=TAGS,
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request, external_id: str, number: str):
+        invoice = _invoice_or_404(customer_or_404(external_id), number)
+        return HttpResponse(
+            invoice_pdf(invoice=invoice),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+        )
+
+
 class InvoicePreviewView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         operation_id="invoice_preview",
         summary="The invoice the current period would produce now",

@@ -5,6 +5,11 @@ from . import authorization_views, invoice_views, views
 urlpatterns = [
     path("customers/<str:external_id>/usage", views.UsageView.as_view(), name="customer-usage"),
     path(
+        "customers/<str:external_id>/usage.csv",
+        views.UsageCsvView.as_view(),
+        name="customer-usage-csv",
+    ),
+    path(
         "customers/<str:external_id>/usage/rerate",
         views.RerateView.as_view(),
         name="customer-usage-rerate",
@@ -23,6 +28,11 @@ urlpatterns = [
         "customers/<str:external_id>/invoices/<str:number>/lines/<int:position>/events",
         invoice_views.LineEventsView.as_view(),
         name="customer-invoice-line-events",
+    ),
+    path(
+        "customers/<str:external_id>/invoices/<str:number>/pdf",
+        invoice_views.InvoicePdfView.as_view(),
+        name="customer-invoice-pdf",
     ),
     path(
         "customers/<str:external_id>/invoices/<str:number>/credit-notes",

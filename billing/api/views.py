@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,7 +10,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors import PeriodUsage, UsageGroup, usage_for_period
+from billing.exports import usage_csv
+from billing.selectors import PeriodUsage, UsageGroup, period_of, usage_for_period
 from billing.services import RerateDiff, period_rerate
 from contracts.api.views import customer_or_404
 
@@ -120,6 +122,8 @@ AT_PARAMETER = OpenApiParameter(
 
 
 class UsageView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         summary="A customer's rated usage for a billing period",
         description=(
@@ -137,6 +141,55 @@ class UsageView(APIView):
         customer = customer_or_404(external_id)
         at = _instant(request.query_params.get("at"), "at")
         return Response(usage_as_dict(usage_for_period(customer=customer, at=at)))
+
+
+class FileDownloadView(APIView):
+    """A view answering a file (CSV, PDF) rather than JSON, whatever the client accepts; an
+    error is still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+BOTH_OR_NEITHER = "Give start and end together, or neither for the current period."
+
+
+class UsageCsvView(FileDownloadView):
+    customer_scoped = True  # a customer's own key may read it
+
+    @extend_schema(
+        operation_id="usage_csv",
+        summary="A customer's events as CSV, with what each was rated at",
+        description=(
+            "One line per event timestamped in [`start`, `end`), oldest first (default: the "
+            "current billing period): tokens, `status` (rated, unpriced, failed, or pending "
+            "while not yet rated), the price, rate card and version, and the `amount` "
+            "(per-event prices) or `quantity` (tiered prices) with 12 decimal places. "
+            "Streamed, whatever the number of events."
+        ),
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATETIME, description="first instant"),
+            OpenApiParameter("end", OpenApiTypes.DATETIME, description="end, exclusive"),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR, 400: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, external_id: str):
+        customer = customer_or_404(external_id)
+        start = _instant(request.query_params.get("start"), "start")
+        end = _instant(request.query_params.get("end"), "end")
+        if start is None and end is None:
+            start, end = period_of(customer=customer, at=timezone.now())
+        elif start is None or end is None:
+            raise ValidationError({"start" if start is None else "end": [BOTH_OR_NEITHER]})
+        elif end <= start:
+            raise ValidationError({"end": ["Give an instant after start."]})
+        span = "-".join(f"{at.astimezone(UTC):%Y%m%dT%H%M%SZ}" for at in (start, end))
+        name = f"usage-{customer.external_id}-{span}.csv"
+        return StreamingHttpResponse(
+            usage_csv(customer=customer, start=start, end=end),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
 
 class RerateView(APIView):

@@ -26,6 +26,8 @@ def _money(value) -> str:
 
 
 class WalletView(APIView):
+    customer_scoped = True  # a customer's own key may read it
+
     @extend_schema(
         summary="A customer's prepaid credits",
         description=(
