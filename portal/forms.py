@@ -1,4 +1,4 @@
-"""The portal's forms: logging in, resetting a password, and the alert settings."""
+"""The portal's forms: logging in, resetting a password, the alert settings, API keys."""
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -102,3 +102,10 @@ class AlertSettingsForm(forms.Form):
 def _plain(value):
     """100.000000000000 shown as 100, 12.5 as 12.5."""
     return None if value is None else f"{value.normalize():f}"
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What the key is for, e.g. the service or dashboard that will use it.",
+    )

@@ -6,7 +6,7 @@ for display, to the currency's minor unit (billing.money.money_round).
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from billing.models import RatedEvent, UsageRollup
-from billing.selectors import PeriodUsage, usage_for_period
+from billing.selectors import PeriodUsage, invoice_list, period_of, usage_for_period
 from contracts.models import Customer
 from metering.models import UsageEvent
 from wallets.models import LedgerEntry, Wallet
@@ -139,3 +139,26 @@ def events_latest(*, customer: Customer, limit: int = 10) -> list[UsageEvent]:
 def ledger_entries(*, wallet: Wallet):
     """The wallet's ledger, newest first."""
     return LedgerEntry.objects.filter(wallet=wallet).select_related("grant").order_by("-id")
+
+
+def usage_periods(*, customer: Customer) -> list[tuple[datetime, datetime]]:
+    """The periods whose usage the portal offers as CSV, newest first: the current one and
+    every period the customer has an invoice for."""
+    periods = {period_of(customer=customer, at=timezone.now())}
+    periods.update(
+        invoice_list(customer=customer)
+        .prefetch_related(None)
+        .values_list("period_start", "period_end")
+    )
+    return sorted(periods, reverse=True)
+
+
+def usage_period_starting(*, customer: Customer, day: date) -> tuple[datetime, datetime] | None:
+    """The customer's billing period that begins on `day` (UTC), or None if none does."""
+    midnight = datetime.combine(day, time.min, tzinfo=UTC)
+    # A period starts at midnight, or (a contract's first one) at the contract's instant.
+    for at in (midnight, midnight + timedelta(days=1) - timedelta(microseconds=1)):
+        start, end = period_of(customer=customer, at=at)
+        if start.astimezone(UTC).date() == day:
+            return start, end
+    return None

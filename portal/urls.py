@@ -10,7 +10,11 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("dashboard/fragment", views.dashboard_fragment, name="dashboard_fragment"),
     path("invoices/", views.invoices, name="invoices"),
+    path("invoices/<str:number>.pdf", views.invoice_pdf, name="invoice_pdf"),
     path("invoices/<str:number>/", views.invoice_detail, name="invoice"),
+    path("usage.csv", views.usage_csv, name="usage_csv"),
+    path("api-keys/", views.api_keys, name="api_keys"),
+    path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("wallet/", views.wallet, name="wallet"),
     path("alerts/", views.alerts, name="alerts"),
     path(

@@ -1,21 +1,29 @@
 """The portal's pages. Each takes the request's customer from `customer_view` and reads
 through selectors filtered by it, so another customer's object is a 404."""
 
+from datetime import UTC, date
+
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from billing.selectors import invoice_get, invoice_list
+from billing.exports import usage_csv as usage_csv_lines
+from billing.pdf import invoice_pdf as invoice_pdf_bytes
+from billing.selectors import invoice_get, invoice_list, period_of
+from contracts.models import ApiKey
+from contracts.selectors import customer_api_key_list
+from contracts.services import customer_api_key_create, customer_api_key_revoke
 from wallets.alerts import alert_settings_update
 from wallets.selectors import alert_settings_for, alerts_recent, grants_live, wallet_for
 
 from .access import customer_view
 from .charts import bars_horizontal, bars_vertical
-from .forms import AlertSettingsForm
-from .selectors import dashboard_for, ledger_entries
+from .forms import AlertSettingsForm, ApiKeyCreateForm
+from .selectors import dashboard_for, ledger_entries, usage_period_starting, usage_periods
 from .templatetags.portal import money
 
 LEDGER_PAGE = 25
@@ -66,15 +74,24 @@ def dashboard_fragment(request, customer):
 @customer_view
 def invoices(request, customer):
     page = Paginator(invoice_list(customer=customer), 25).get_page(request.GET.get("page"))
-    return render(request, "portal/invoices.html", {"page": page, "section": "invoices"})
+    return render(
+        request,
+        "portal/invoices.html",
+        {"page": page, "periods": usage_periods(customer=customer), "section": "invoices"},
+    )
+
+
+def _invoice_or_404(customer, number: str):
+    invoice = invoice_get(customer=customer, number=number)
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return invoice
 
 
 @require_GET
 @customer_view
 def invoice_detail(request, customer, number: str):
-    invoice = invoice_get(customer=customer, number=number)
-    if invoice is None:
-        raise Http404("No such invoice.")
+    invoice = _invoice_or_404(customer, number)
     return render(
         request,
         "portal/invoice_detail.html",
@@ -85,6 +102,48 @@ def invoice_detail(request, customer, number: str):
             "section": "invoices",
         },
     )
+
+
+@require_GET
+@customer_view
+def invoice_pdf(request, customer, number: str):
+    invoice = _invoice_or_404(customer, number)
+    return HttpResponse(
+        invoice_pdf_bytes(invoice=invoice),
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+    )
+
+
+@require_GET
+@customer_view
+def usage_csv(request, customer):
+    """The events of one billing period as CSV: `?period=` the day it starts (YYYY-MM-DD),
+    by default the current period."""
+    text = request.GET.get("period", "").strip()
+    if not text:
+        start, end = period_of(customer=customer, at=timezone.now())
+    else:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return _bad_request(f"The period must be the day it starts, as YYYY-MM-DD: {text!r}.")
+        found = usage_period_starting(customer=customer, day=day)
+        if found is None:
+            return _bad_request(f"No billing period of yours starts on {day.isoformat()}.")
+        start, end = found
+        if start > timezone.now():
+            return _bad_request(f"The period starting on {day.isoformat()} has not begun yet.")
+    name = f"usage-{customer.external_id}-{start.astimezone(UTC):%Y-%m-%d}.csv"
+    return StreamingHttpResponse(
+        usage_csv_lines(customer=customer, start=start, end=end),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _bad_request(message: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
 @require_GET
@@ -127,4 +186,55 @@ def alerts(request, customer):
             "currency": customer.currency,
             "section": "alerts",
         },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@customer_view(admin_for_post=True)
+def api_keys(request, customer):
+    """The customer's read-only API keys; an admin creates one here and sees it once."""
+    form = ApiKeyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        api_key, key = customer_api_key_create(
+            customer=customer,
+            name=form.cleaned_data["name"],
+            created_by=f"portal: {request.user.email or request.user.get_username()}",
+        )
+        response = render(
+            request,
+            "portal/api_key_created.html",
+            {"api_key": api_key, "key": key, "section": "api_keys"},
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(
+        request,
+        "portal/api_keys.html",
+        {
+            "form": form,
+            "can_edit": request.portal_user.is_admin,
+            "api_keys": customer_api_key_list(customer=customer),
+            "section": "api_keys",
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@customer_view(admin_for_post=True)
+def api_key_revoke(request, customer, prefix: str):
+    """Asks to confirm (GET), then revokes (POST); another customer's key is a 404."""
+    api_key = customer_api_key_list(customer=customer).filter(prefix=prefix).first()
+    if api_key is None:
+        raise Http404("No such API key.")
+    if not request.portal_user.is_admin:
+        raise PermissionDenied("Only the customer's portal admins may revoke keys.")
+    if request.method == "POST":
+        try:
+            customer_api_key_revoke(customer=customer, prefix=prefix)
+        except ApiKey.DoesNotExist:
+            raise Http404("No such API key.") from None
+        messages.success(request, f"The key {api_key} is revoked.")
+        return redirect("portal:api_keys")
+    return render(
+        request, "portal/api_key_revoke.html", {"api_key": api_key, "section": "api_keys"}
     )

@@ -1,13 +1,17 @@
 """A customer in a real browser: log in to the portal, watch the spend move as events are
-rated (without reloading the page), and find another customer's invoice not found.
+rated (without reloading the page), find another customer's invoice not found, and
+download an invoice's PDF.
 Screenshots of the dashboard at desktop and phone widths go to test-artifacts/."""
 
 import os
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from pypdf import PdfReader
 
 from billing.models import Invoice
 from billing.services import usage_rate_pending
@@ -122,3 +126,40 @@ def test_a_customer_watches_the_spend_move_and_cannot_open_another_customers_inv
     response = page.goto(f"{live_server.url}/portal/invoices/{globex_invoice.number}/")
     assert response.status == 404
     assert "INV-GLOBEX-1" not in page.content()
+
+
+def test_a_customer_downloads_an_invoice_pdf_showing_its_total(live_server, page, customers):
+    now = timezone.now()
+    month = datetime(now.year, now.month, 1, tzinfo=UTC)
+    invoice = Invoice.objects.create(
+        customer=PortalUser.objects.get().customer,
+        number="INV-ACME-1",
+        currency="USD",
+        status=Invoice.Status.FINALIZED,
+        period_start=month - timedelta(days=28),
+        period_end=month,
+        total="42.50",
+        created_at=now,
+        finalized_at=now,
+    )
+
+    # Given acme's admin logs in and opens the invoice
+    page.goto(f"{live_server.url}/portal/login/")
+    page.get_by_label("Username").fill("ada@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Invoices").click()
+    page.get_by_role("link", name=invoice.number).click()
+    expect(page.locator("#invoice-total")).to_have_text("42.50 USD")
+
+    # When they download its PDF
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name=f"Download invoice {invoice.number} as PDF").click()
+    download = download_info.value
+
+    # Then it is the invoice's PDF, with its total
+    assert download.suggested_filename == "INV-ACME-1.pdf"
+    pdf = PdfReader(BytesIO(Path(download.path()).read_bytes()))
+    text = "\n".join(pdf_page.extract_text() for pdf_page in pdf.pages)
+    assert "Invoice INV-ACME-1" in text
+    assert "Total: 42.50 USD" in text

@@ -16,6 +16,7 @@ PAGES = [
     "/portal/invoices/{acme_invoice}/",
     "/portal/wallet/",
     "/portal/alerts/",
+    "/portal/api-keys/",
 ]
 
 
