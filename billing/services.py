@@ -359,19 +359,21 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
     once per pass however many batches touched it, and a crash between the two loses
     nothing: the queue row is still there. Any number of passes may run at once (rows are
     taken with SKIP LOCKED on PostgreSQL), and drawing is a reconciliation (billable usage
-    less what was drawn or short), so drawing a period twice draws nothing more.
+    less what was drawn or short), so drawing a period twice draws nothing more. A period
+    whose drawing fails is logged and queued again for the next pass (its holds stay
+    held); it never stops the others.
     """
-    done = 0
+    done, failed = 0, set()
     while True:
         with transaction.atomic():
-            periods = _draw_downs_take(chunk)
+            periods = set(_draw_downs_take(chunk))
             if not periods:
-                return done
-            _usage_draw_down(set(periods))
+                break
+            failed |= _draw_downs_apply(periods)
             settling = list(
-                HoldSettlement.objects.select_for_update(skip_locked=True).filter(
-                    customer_id__in={customer for customer, _ in periods}
-                )
+                HoldSettlement.objects.select_for_update(skip_locked=True)
+                .filter(customer_id__in={customer for customer, _ in periods})
+                .exclude(customer_id__in={customer for customer, _ in failed})
             )
             if settling:
                 holds_settle(
@@ -380,6 +382,32 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
                 )
                 HoldSettlement.objects.filter(pk__in=[row.pk for row in settling]).delete()
         done += len(periods)
+    DrawDownDue.objects.bulk_create(
+        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in failed],
+        ignore_conflicts=True,
+    )
+    return done
+
+
+def _draw_downs_apply(periods: set[tuple[int, datetime]]) -> set[tuple[int, datetime]]:
+    """Draw for the periods together; if that fails, one by one, and return those that
+    failed (each in a savepoint, so what the others drew stands)."""
+    try:
+        with transaction.atomic():
+            _usage_draw_down(periods)
+        return set()
+    except Exception:
+        failed = set()
+        for period in sorted(periods):
+            try:
+                with transaction.atomic():
+                    _usage_draw_down({period})
+            except Exception:
+                logger.exception(
+                    "drawing credits for customer %s, period %s failed; queued again", *period
+                )
+                failed.add(period)
+        return failed
 
 
 def _draw_downs_take(chunk: int) -> list[tuple[int, datetime]]:

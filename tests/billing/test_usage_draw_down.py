@@ -133,3 +133,36 @@ def test_a_hold_is_released_only_once_its_call_is_drawn(contract):
     assert (Hold.objects.get().status, wallet.balance, wallet.held) == (
         "settled", Decimal("9.99"), Decimal(0),
     )  # fmt: skip
+
+
+def test_a_period_whose_drawing_fails_is_kept_for_later_and_stops_no_other(
+    contract, rate_card, monkeypatch, caplog
+):
+    from billing import services
+    from billing.models import DrawDownDue
+    from contracts.services import contract_create, customer_create
+
+    acme = contract.customer
+    globex = customer_create(external_id="globex", name="Globex", currency="USD")
+    contract_create(customer=globex, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1)
+    for customer in (acme, globex):
+        credit_grant(customer=customer, amount="10", source=CreditGrant.Source.PURCHASED)
+    ingest(event("a", NOW - timedelta(minutes=2)), event("g", NOW, customer="globex"))
+    real = services._usage_draw_down
+
+    def broken_for_acme(periods):
+        if any(customer == acme.pk for customer, _ in periods):
+            raise RuntimeError("acme's terms cannot be read")
+        real(periods)
+
+    monkeypatch.setattr(services, "_usage_draw_down", broken_for_acme)
+    rate()
+
+    assert (balance(acme), balance(globex)) == (Decimal("10"), Decimal("9.99"))
+    assert list(DrawDownDue.objects.values_list("customer_id", flat=True)) == [acme.pk]
+    assert "drawing credits for customer" in caplog.text
+
+    monkeypatch.setattr(services, "_usage_draw_down", real)
+    rate()
+    assert (balance(acme), balance(globex)) == (Decimal("9.99"), Decimal("9.99"))
+    assert not DrawDownDue.objects.exists()
