@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -222,6 +223,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Rating, closing periods and Stripe each have a queue, so a slow Stripe or a long closing
+# never delays rating; everything else (alerts, expiries, checks) uses the default queue.
+# A worker started without -Q consumes all four; scale one out with e.g. `-Q rating`.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "rating", "periods", "stripe")]
+CELERY_TASK_ROUTES = {
+    "billing.rate_pending_usage": {"queue": "rating"},
+    "billing.close_due_periods": {"queue": "periods"},
+    "billing.push_invoice": {"queue": "stripe"},
+    "billing.push_invoices": {"queue": "stripe"},
+    "billing.reconcile_stripe": {"queue": "stripe"},
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_folder = env.path("CELERY_FILESYSTEM_FOLDER", default=BASE_DIR / ".tokentill/broker")
     for _sub in ("queue", "processed"):
