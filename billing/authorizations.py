@@ -30,7 +30,7 @@ from contracts.models import ContractTerms, Customer
 from wallets.models import Hold
 from wallets.services import InsufficientCredits, hold_place
 
-from .models import UsageDrawDown, UsageRollup
+from .models import UsageDrawDown
 from .rating import price_for_event, rated, worst_case_amount
 from .terms import terms_now
 
@@ -129,13 +129,9 @@ def _allowance_left(record, terms, start, end) -> Decimal:
         return _ZERO
     if record is not None:
         return max(record.allowance_left, _ZERO)
-    from .selectors import period_money  # selectors read what services write
+    from .selectors import period_money, period_rollups  # selectors read services' rows
 
     customer = terms.contract.customer
-    rollups = list(
-        UsageRollup.objects.filter(
-            customer=customer, period_start=start, event_count__gt=0
-        ).select_related("price__version__rate_card", "terms")
-    )
+    rollups = period_rollups(customer_id=customer.pk, start=start)
     charges = period_money(customer=customer, start=start, end=end, rollups=rollups)[2]
     return max(sum(charges.allowances, _ZERO) - charges.allowance_used, _ZERO)

@@ -45,7 +45,7 @@ from .models import (
     UsageDrawDown,
     UsageRollup,
 )
-from .money import money_round
+from .money import money_round, plain
 from .rating import RATED_PLACES
 from .services import usage_rate_pending
 from .stripe_sync import invoice_push_later
@@ -105,10 +105,10 @@ def invoice_draft(
 ) -> InvoiceDraft:
     """The invoice the period [start, end) produces with what is rated at `at`: the
     closing's lines and the preview's."""
-    from .selectors import period_money  # selectors read what services write
+    from .selectors import period_money, period_rollups  # selectors read services' rows
 
     draft = InvoiceDraft(customer, start, end)
-    rollups = _rated_rollups(customer, start)
+    rollups = period_rollups(customer_id=customer.pk, start=start)
     spans, amounts, charges = period_money(customer=customer, start=start, end=end, rollups=rollups)
     for index, (segment, terms) in enumerate(spans):
         if terms is not None and charges.fixed_fees[index]:
@@ -141,7 +141,7 @@ def invoice_draft(
         draft.lines.append(
             DraftLine(
                 InvoiceLine.Kind.ALLOWANCE,
-                f"Included allowance used ({_plain(charges.allowance_used)} of {_plain(included)})",
+                f"Included allowance used ({plain(charges.allowance_used)} of {plain(included)})",
                 start,
                 end,
                 -charges.allowance_used,
@@ -151,7 +151,7 @@ def invoice_draft(
         draft.lines.append(
             DraftLine(
                 InvoiceLine.Kind.MINIMUM,
-                f"Minimum commitment true-up (minimum {_plain(sum(charges.minimums, _ZERO))})",
+                f"Minimum commitment true-up (minimum {plain(sum(charges.minimums, _ZERO))})",
                 start,
                 end,
                 charges.minimum_true_up,
@@ -322,14 +322,6 @@ def credit_note_create(
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _rated_rollups(customer: Customer, start: datetime) -> list[UsageRollup]:
-    return list(
-        UsageRollup.objects.filter(
-            customer=customer, period_start=start, event_count__gt=0
-        ).select_related("price__version__rate_card", "terms")
-    )
-
-
 def _usage_lines(rollups, amounts, spans, start, end, at) -> list[DraftLine]:
     """One line per price and terms, in time order of the terms, then by name."""
     order = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
@@ -380,7 +372,7 @@ def _quantity_and_unit(events: Decimal, exact: Decimal) -> tuple[Decimal, Decima
 def _late_usage(customer: Customer, at: datetime):
     """(closed period, usage since billed, credits drawn since billed, events since billed)
     for each closed period of the customer whose usage changed after it was billed."""
-    from .selectors import period_money
+    from .selectors import period_money, period_rollups
 
     periods = list(
         BillingPeriod.objects.filter(customer=customer).select_related("invoice").order_by("start")
@@ -405,7 +397,7 @@ def _late_usage(customer: Customer, at: datetime):
     for period in periods:
         if period.start not in touched:
             continue
-        rollups = _rated_rollups(customer, period.start)
+        rollups = period_rollups(customer_id=customer.pk, start=period.start)
         charges = period_money(
             customer=customer, start=period.start, end=period.end, rollups=rollups
         )[2]
@@ -489,7 +481,3 @@ def _span(start: datetime, end: datetime) -> str:
 
 def _terms_label(terms) -> str:
     return "terms" if terms.number == 1 else f"amendment {terms.number - 1}"
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"

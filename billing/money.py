@@ -7,11 +7,13 @@ from zero, as Stripe rounds a line's `quantity * unit_amount_decimal`. An invoic
 total is the sum of its rounded lines, never a rounded sum.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal
 
 from moneyed import get_currency
 
-__all__ = ["minor_places", "money_round", "to_minor_units", "unit_amount_decimal"]
+__all__ = ["minor_places", "money_round", "plain", "to_minor_units", "unit_amount_decimal"]
+
+_EXACT = Context(prec=MAX_PREC)
 
 
 def minor_places(currency: str) -> int:
@@ -38,3 +40,8 @@ def unit_amount_decimal(unit_price: Decimal, currency: str) -> str:
         Decimal("1e-12"), rounding=ROUND_HALF_UP
     )
     return format(value.normalize(), "f") if value else "0"
+
+
+def plain(value: Decimal) -> str:
+    """A value as a person writes it: -0.0075 and 100, not -0.00750000, 1E+2 or -7.5E-3."""
+    return format(value.normalize(_EXACT), "f")

@@ -88,6 +88,8 @@ from contracts.tiers import (
     volume_amount_segments,
 )
 
+from .money import plain
+
 __all__ = [
     "KINDS",
     "PER_UNITS",
@@ -299,15 +301,10 @@ def _evaluate(price: PriceTerms, metrics: Mapping[str, int | str], what: str) ->
         raise RatingError(f"price {price.price_id}: {error}") from None
     if value < 0:
         raise RatingError(
-            f"price {price.price_id}: the formula gives {_plain(value)} for this event, and {what} "
+            f"price {price.price_id}: the formula gives {plain(value)} for this event, and {what} "
             "must not be negative (a credit is an adjustment, not a price)"
         )
     return rated(value.copy_abs())  # copy_abs: a -0 (e.g. from 0 * -1) is stored as 0
-
-
-def _plain(value: Decimal) -> str:
-    """A value as a person writes it: -0.0075, not -0.00750000 or -7.5E-3."""
-    return format(value.normalize(_EXACT), "f")
 
 
 def _metric(price: PriceTerms, name: str, raw: object) -> Decimal:

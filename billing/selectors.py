@@ -66,14 +66,19 @@ def period_of(*, customer: Customer, at: datetime) -> tuple[datetime, datetime]:
     return period_holding(Contract.objects.filter(customer=customer), at)
 
 
+def period_rollups(*, customer_id: int, start: datetime) -> list[UsageRollup]:
+    """The period's rollups that hold events, with what `period_money` reads of them."""
+    return list(
+        UsageRollup.objects.filter(
+            customer_id=customer_id, period_start=start, event_count__gt=0
+        ).select_related("price__version__rate_card", "terms", "customer")
+    )
+
+
 def usage_for_period(*, customer: Customer, at: datetime | None = None) -> PeriodUsage:
     """The usage and charges of the period holding `at` (now), as rated so far."""
     start, end = period_of(customer=customer, at=at or timezone.now())
-    rollups = list(
-        UsageRollup.objects.filter(
-            customer=customer, period_start=start, event_count__gt=0
-        ).select_related("price__version__rate_card", "terms")
-    )
+    rollups = period_rollups(customer_id=customer.pk, start=start)
     spans, amounts, charges = period_money(customer=customer, start=start, end=end, rollups=rollups)
     groups = {name: {} for name in ("price", "model", "feature", "unpriced", "failed")}
     for rollup in rollups:

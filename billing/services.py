@@ -445,7 +445,7 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     from its start. The period's usage (after discount) is checked against the
     customer's budget alerts here too, with or without a wallet.
     """
-    from .selectors import period_money  # selectors read what services write
+    from .selectors import period_money, period_rollups  # selectors read services' rows
 
     customer_ids = {customer for customer, _ in periods}
     with_wallets = set(
@@ -461,11 +461,7 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         record, _ = UsageDrawDown.objects.select_for_update().get_or_create(
             customer_id=customer_id, period_start=period_start
         )
-        rollups = list(
-            UsageRollup.objects.filter(
-                customer_id=customer_id, period_start=period_start, event_count__gt=0
-            ).select_related("price__version__rate_card", "terms", "customer")
-        )
+        rollups = period_rollups(customer_id=customer_id, start=period_start)
         if not rollups:
             continue
         customer, end = rollups[0].customer, rollups[0].period_end
@@ -718,14 +714,10 @@ def period_rerate(*, customer, at: datetime, apply: bool = False) -> RerateDiff:
     raters replace each event's rating and move the rollups in the same transactions as
     any rating. Events are read in bounded batches, so memory stays flat for any period.
     """
-    from .selectors import period_money, period_of  # selectors read what services write
+    from .selectors import period_money, period_of, period_rollups  # selectors read services' rows
 
     start, end = period_of(customer=customer, at=at)
-    old = list(
-        UsageRollup.objects.filter(
-            customer=customer, period_start=start, event_count__gt=0
-        ).select_related("price__version__rate_card", "terms")
-    )
+    old = period_rollups(customer_id=customer.pk, start=start)
     new, events = _rollups_rated_anew(customer, start, end)
     diff_lines = {}
     for side, rollups in (("old", old), ("new", list(new.values()))):

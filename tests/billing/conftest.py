@@ -30,6 +30,11 @@ def now(monkeypatch) -> datetime:
 
 @pytest.fixture
 def rate_card(db, now):
+    return standard_card()
+
+
+def standard_card():
+    """The Standard card from November 1, pricing gpt-4o at 2.50 / 10.00 / 1.25 per 1M."""
     card = rate_card_create(name="Standard", currency="USD", effective_from=NOVEMBER)
     price_create(
         version=card.versions.get(),

@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from billing.invoicing import periods_close_due
 from billing.models import Invoice
-from contracts.services import contract_create, customer_create, price_create, rate_card_create
+from contracts.services import contract_create, customer_create
 from portal.models import PortalUser
-from tests.billing.conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, NOW, event, ingest
+from tests.billing.conftest import NOVEMBER, NOW, event, ingest, standard_card
 from tests.billing.conftest import rate as rate_pending
+from tests.billing.invoice_support import Clock, clock_set
 from wallets.alerts import alert_settings_update
 from wallets.models import CreditGrant
 from wallets.services import credit_grant
@@ -30,29 +31,14 @@ SMALL = {"input_tokens": 1234, "output_tokens": 567}
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    clock = Clock(NOW)
-    monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    return clock
+    return clock_set(monkeypatch, NOW)
 
 
 @pytest.fixture
 def rate_card(db, clock):
-    card = rate_card_create(name="Standard", currency="USD", effective_from=NOVEMBER)
-    price_create(
-        version=card.versions.get(),
-        name="gpt-4o",
-        model_pattern="gpt-4o",
-        rates=GPT_4O_RATES,
-        formula=GPT_4O_FORMULA,
-    )
-    return card
+    return standard_card()
 
 
 @pytest.fixture
