@@ -8,7 +8,7 @@ billing.credit_notes (permission "billing.add_creditnote"; the user is recorded 
 "billing.view_invoice".
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,24 +23,16 @@ from django.utils.html import format_html
 from contracts.models import Customer
 from contracts.selectors import customer_get
 from metering.admin import ReadOnlyAdmin
+from pricing.cycles import span_text
+from pricing.money import money_label
 from wallets.admin import ReadOnlyInline, _form_errors
 
 from .credit_notes import CREDITABLE, credit_note_issue, invoice_credit_left, invoice_void
 from .models import BillingPeriod, CreditNote, Invoice, InvoiceLine
-from .money import minor_places
 from .reports import COLUMNS, revenue_report, revenue_report_csv
 from .selectors import LINES_WITH_EVENTS, invoice_preview, line_events
 
 EVENTS_PER_PAGE = 100
-
-
-def _span(start: datetime, end: datetime) -> str:
-    """A half-open period by its first and last day, as invoices print it."""
-    return f"{start:%Y-%m-%d} to {end - timedelta(microseconds=1):%Y-%m-%d}"
-
-
-def _billed(value, currency: str) -> str:
-    return f"{value:.{minor_places(currency)}f} {currency}"
 
 
 class InvoicePartInline(ReadOnlyInline):
@@ -62,7 +54,7 @@ class LineInline(InvoicePartInline):
 
     @admin.display(description="amount")
     def amount_billed(self, line: InvoiceLine) -> str:
-        return _billed(line.amount, line.invoice.currency)
+        return money_label(line.amount, line.invoice.currency)
 
     @admin.display(description="events")
     def events(self, line: InvoiceLine) -> str:
@@ -96,7 +88,7 @@ class CreditNoteForm(forms.Form):
 
     def __init__(self, *args, invoice: Invoice, **kwargs):
         super().__init__(*args, **kwargs)
-        left = _billed(invoice_credit_left(invoice=invoice), invoice.currency)
+        left = money_label(invoice_credit_left(invoice=invoice), invoice.currency)
         self.fields["amount"].help_text = f"Goodwill only. At most {left} is left to credit."
 
     def clean(self):
@@ -160,11 +152,11 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="period", ordering="period_start")
     def period(self, invoice: Invoice) -> str:
-        return _span(invoice.period_start, invoice.period_end)
+        return span_text(invoice.period_start, invoice.period_end)
 
     @admin.display(description="total", ordering="total")
     def total_shown(self, invoice: Invoice) -> str:
-        return _billed(invoice.total, invoice.currency)
+        return money_label(invoice.total, invoice.currency)
 
     def has_credit_note_permission(self, request) -> bool:
         return request.user.has_perm("billing.add_creditnote")
@@ -246,8 +238,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
             customer=customer,
             invoice=preview.invoice,
             lines=preview.lines,
-            period=_span(preview.invoice.period_start, preview.invoice.period_end),
-            total=_billed(preview.invoice.total, customer.currency),
+            period=span_text(preview.invoice.period_start, preview.invoice.period_end),
+            total=money_label(preview.invoice.total, customer.currency),
         )
 
     def credit_note_view(self, request, invoice_id: int):
@@ -275,7 +267,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
             else:
                 messages.success(
                     request,
-                    f"Credit note {note.number} of {_billed(note.amount, invoice.currency)} "
+                    f"Credit note {note.number} of {money_label(note.amount, invoice.currency)} "
                     f"issued on {invoice}.",
                 )
                 return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))

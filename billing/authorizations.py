@@ -7,7 +7,7 @@ The rules (README, "Authorizations"):
   as output (or the caller's own token estimates, as given), priced with the price the
   call would match under the customer's terms in force now (their rate overrides
   included), less the contract's discount. Tiered prices are bounded
-  (billing.rating.worst_case_amount).
+  (pricing.rating.worst_case_amount).
 - **Allowance first.** What is left of the period's included allowance pays first; the
   hold is for the rest.
 - **Block** (the contract's overage policy): allowed only when the available credits
@@ -27,11 +27,11 @@ from decimal import Decimal
 from django.utils import timezone
 
 from contracts.models import ContractTerms, Customer
+from pricing.rating import price_for_event, rated, worst_case_amount
 from wallets.models import Hold
 from wallets.services import InsufficientCredits, hold_place
 
 from .models import UsageDrawDown
-from .rating import price_for_event, rated, worst_case_amount
 from .terms import terms_now
 
 _ZERO = Decimal(0)

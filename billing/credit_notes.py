@@ -26,10 +26,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import Customer
+from pricing.money import minor_places, money_label, money_round
 
 from .invoicing import credit_note_create
 from .models import CreditNote, Invoice
-from .money import minor_places, money_round
 
 _ZERO = Decimal(0)
 #: What a credit note may be issued on: a finalized invoice, paid or not.
@@ -93,7 +93,7 @@ def _issue(invoice, reason, amount, memo, destination, created_by, now) -> Credi
         if amount is None:
             amount = left
         elif amount > left:
-            most = f"{left:.{minor_places(invoice.currency)}f} {invoice.currency}"
+            most = money_label(left, invoice.currency)
             raise ValidationError({"amount": f"At most {most} is left to credit on {invoice}."})
         note = credit_note_create(
             invoice=invoice,

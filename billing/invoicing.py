@@ -5,7 +5,7 @@ it (late events still land in it), then closed by `periods_close_due` (beat) int
 finalized invoice. Closing reads the period's rollups, never its events.
 
 The lines, in order (each rounded once, half up, to the currency's minor unit; the total
-is their sum; billing.money):
+is their sum; pricing.money):
 
 1. fixed fees, one per terms segment, prorated;
 2. usage, one per price and terms (so per rate card version), with its events, their
@@ -33,6 +33,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import Contract, Customer
+from pricing.cycles import span_text
+from pricing.money import money_round, plain, unit_price_of
 from wallets.models import CreditGrant
 from wallets.services import credit_grant
 
@@ -45,13 +47,10 @@ from .models import (
     UsageDrawDown,
     UsageRollup,
 )
-from .money import money_round, plain
-from .rating import RATED_PLACES
 from .services import usage_rate_pending
 from .stripe_sync import invoice_push_later
 
 _ZERO = Decimal(0)
-_PLACES = Decimal(1).scaleb(-RATED_PLACES)
 
 
 @dataclass
@@ -115,7 +114,7 @@ def invoice_draft(
             draft.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.FIXED_FEE,
-                    f"Fixed fee, {_span(segment.start, segment.end)} ({_terms_label(terms)})",
+                    f"Fixed fee, {span_text(segment.start, segment.end)} ({_terms_label(terms)})",
                     start,
                     end,
                     charges.fixed_fees[index],
@@ -125,11 +124,11 @@ def invoice_draft(
     draft.lines.extend(_usage_lines(rollups, amounts, spans, start, end, at))
     for index, (segment, terms) in enumerate(spans):
         if charges.discounts[index]:
-            percent = format(terms.discount_percent.normalize(), "f")
+            percent = plain(terms.discount_percent)
             draft.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.DISCOUNT,
-                    f"Discount {percent} %, {_span(segment.start, segment.end)}",
+                    f"Discount {percent} %, {span_text(segment.start, segment.end)}",
                     start,
                     end,
                     -charges.discounts[index],
@@ -167,7 +166,7 @@ def invoice_draft(
             draft.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.LATE_USAGE,
-                    f"Late usage for {_span(period.start, period.end)} ({events:+,} events)",
+                    f"Late usage for {span_text(period.start, period.end)} ({events:+,} events)",
                     period.start,
                     period.end,
                     delta,
@@ -185,7 +184,7 @@ def invoice_draft(
             draft.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.CREDITS,
-                    f"Prepaid credits {what} {_span(period_start, period_end)}",
+                    f"Prepaid credits {what} {span_text(period_start, period_end)}",
                     period_start,
                     period_end,
                     -drawn,
@@ -237,7 +236,7 @@ def _period_close(
                     invoice=period.invoice,
                     amount=-delta,
                     reason=CreditNote.Reason.RERATING,
-                    memo=f"Usage of {_span(period.start, period.end)} re-rated lower",
+                    memo=f"Usage of {span_text(period.start, period.end)} re-rated lower",
                     destination=_refund_destination(period.invoice),
                     now=now,
                 )
@@ -337,7 +336,7 @@ def _usage_lines(rollups, amounts, spans, start, end, at) -> list[DraftLine]:
         price, terms = members[0].price, members[0].terms
         exact = sum((amounts[rollup.key] for rollup in members), _ZERO)
         events = sum(rollup.event_count for rollup in members)
-        quantity, unit = _quantity_and_unit(Decimal(events), exact)
+        quantity, unit = unit_price_of(Decimal(events), exact)
         version = price.version
         lines.append(
             DraftLine(
@@ -357,16 +356,6 @@ def _usage_lines(rollups, amounts, spans, start, end, at) -> list[DraftLine]:
             )
         )
     return lines
-
-
-def _quantity_and_unit(events: Decimal, exact: Decimal) -> tuple[Decimal, Decimal]:
-    """The events at an exact unit price when the amount divides evenly to 12 places (so
-    quantity times unit price is the amount to the last place), else 1 at the amount."""
-    if events:
-        unit = (exact / events).quantize(_PLACES)
-        if unit * events == exact:
-            return events, unit
-    return Decimal(1), exact
 
 
 def _late_usage(customer: Customer, at: datetime):
@@ -472,11 +461,6 @@ def _next_number(name: str, prefix: str) -> str:
     number = sequence.next_number
     InvoiceSequence.objects.filter(pk=sequence.pk).update(next_number=number + 1)
     return f"{sequence.prefix}{number:06d}"
-
-
-def _span(start: datetime, end: datetime) -> str:
-    last_day = end - timedelta(microseconds=1)
-    return f"{start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
 
 
 def _terms_label(terms) -> str:

@@ -164,7 +164,7 @@ class InvoiceSequence(models.Model):
 
 class Invoice(models.Model):
     """What a customer owes for a billing period: its lines, each rounded once to the
-    currency's minor unit (billing.money), and a total that is their sum. Never edited once
+    currency's minor unit (pricing.money), and a total that is their sum. Never edited once
     finalized; a credit note corrects it."""
 
     class Status(models.TextChoices):

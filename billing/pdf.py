@@ -2,7 +2,7 @@
 
 Every figure is the invoice's own, as stored: each line's rounded `amount`, the `total`
 (the sum of the rounded lines) and the credit notes' amounts, shown with the currency's
-minor places (billing.money.minor_places). Nothing is recomputed here, so the PDF, the
+minor places (pricing.money.minor_places). Nothing is recomputed here, so the PDF, the
 invoice API and Stripe agree to the cent. Quantities and unit prices are the lines' exact
 figures, as the API shows them.
 
@@ -10,13 +10,15 @@ fpdf2 writes the document in pure Python. Its built-in Helvetica covers Latin-1 
 Windows-1252 extras such as the euro sign); any other character prints as "?".
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from fpdf import FPDF
 
+from pricing.cycles import span_text
+from pricing.money import minor_places, money_label, plain
+
 from .models import Invoice
-from .money import minor_places
 
 _ENCODING = "windows-1252"
 _LINE_HEADINGS = ("Description", "Quantity", "Unit price", "Amount")
@@ -29,7 +31,7 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
     places = minor_places(currency)
 
     def billed(value: Decimal) -> str:
-        return f"{value:.{places}f} {currency}"
+        return money_label(value, currency)
 
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = _ENCODING
@@ -42,7 +44,7 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
     _text_line(pdf, f"Invoice {invoice.number}", height=10)
     pdf.set_font("Helvetica", size=10)
     _text_line(pdf, f"Customer: {invoice.customer.name} ({invoice.customer.external_id})")
-    _text_line(pdf, f"Period: {_span(invoice.period_start, invoice.period_end)}")
+    _text_line(pdf, f"Period: {span_text(invoice.period_start, invoice.period_end)}")
     _text_line(pdf, f"Status: {invoice.get_status_display()}")
     if invoice.finalized_at:
         _text_line(pdf, f"Issued: {_day(invoice.finalized_at)}")
@@ -97,15 +99,7 @@ def _day(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d}"
 
 
-def _span(start: datetime, end: datetime) -> str:
-    """A half-open period as its first and last days, as the invoice lines name it."""
-    return f"{start:%Y-%m-%d} to {end - timedelta(microseconds=1):%Y-%m-%d}"
-
-
 def _exact(value: Decimal | None, places: int = 0) -> str:
     """An exact figure with no trailing zeros past `places`: 2.000000000000 as "2", a unit
     price of 15 in USD as "15.00", 0.000002500000 as "0.0000025"."""
-    if value is None:
-        return ""
-    value = value.normalize()
-    return f"{value:.{max(places, -value.as_tuple().exponent)}f}"
+    return "" if value is None else plain(value, places)

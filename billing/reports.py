@@ -37,10 +37,10 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from contracts.models import Customer
+from pricing.money import minor_places, money_round
 from wallets.models import LedgerEntry, Wallet
 
 from .models import BillingPeriod, CreditNote, InvoiceLine
-from .money import minor_places, money_round
 
 _ZERO = Decimal(0)
 Kind = InvoiceLine.Kind

@@ -17,9 +17,16 @@ from django.utils import timezone
 
 from contracts.models import Contract, ContractTerms, Customer, Price
 from metering.models import UnratedEvent
+from pricing.rating import (
+    RATED_PLACES,
+    PeriodCharges,
+    Segment,
+    period_charges,
+    rated,
+    tiered_charges,
+)
 
 from .models import TOKEN_COLUMNS, CreditNote, Invoice, InvoiceLine, RatedEvent, UsageRollup
-from .rating import RATED_PLACES, PeriodCharges, Segment, period_charges, rated, tiered_charges
 from .terms import period_holding, price_terms
 
 _ZERO = Decimal(0)

@@ -32,6 +32,8 @@ from django.utils import timezone
 from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
 from metering.services import events_queue_for_rating, rating_nudge
+from pricing.cycles import period_holding
+from pricing.rating import RatingError, event_amount, event_quantity
 from wallets.alerts import alerts_check_usage
 from wallets.models import CreditGrant, Wallet
 from wallets.selectors import customers_with_budget
@@ -45,8 +47,7 @@ from .models import (
     UsageDrawDown,
     UsageRollup,
 )
-from .rating import RatingError, event_amount, event_quantity
-from .terms import TermsBook, period_holding
+from .terms import TermsBook
 
 logger = logging.getLogger(__name__)
 

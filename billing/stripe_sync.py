@@ -27,7 +27,7 @@ keeps keys for 24 hours at least; beat retries every 5 minutes well within that.
 **Lines** are sent so that Stripe's line amount is ours exactly: a whole, non-negative
 quantity at a non-negative price goes as `quantity` times `unit_amount_decimal` (the unit price
 in minor units to 12 places, so sub-cent prices stay exact), which Stripe rounds once per
-line half away from zero, as billing.money does (checked before sending); any other line
+line half away from zero, as pricing.money does (checked before sending); any other line
 (discounts, the allowance, prepaid credits: negative) goes as its rounded `amount` in
 minor units, which Stripe documents may be negative.
 
@@ -46,7 +46,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 
 import stripe
 from django.conf import settings
@@ -54,10 +54,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contracts.models import Customer
+from pricing.cycles import span_text
+from pricing.money import plain, to_minor_units, whole_quantity_line
 from wallets.models import TopUpRequest
 
 from .models import CreditNote, Invoice, InvoiceLine, StripeCustomer, TopUpInvoice
-from .money import to_minor_units, unit_amount_decimal
 from .stripe_events import stripe_invoice_status_apply
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,6 @@ def _invoice_push(pk: int) -> bool:
         return False
     invoice = Invoice.objects.select_related("customer").get(pk=pk)
     currency = invoice.currency
-    last_day = invoice.period_end - timedelta(microseconds=1)
     items = [
         _Item(
             ("invoice", invoice.pk, "line", line.position),
@@ -194,7 +194,7 @@ def _invoice_push(pk: int) -> bool:
         key=("invoice", invoice.pk),
         params={
             "description": (
-                f"{invoice.number}: {invoice.period_start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
+                f"{invoice.number}: {span_text(invoice.period_start, invoice.period_end)}"
             ),
             "metadata": {"tokentill_invoice": str(invoice.pk), "tokentill_number": invoice.number},
         },
@@ -211,16 +211,10 @@ def _line_amount(quantity: Decimal, unit_price: Decimal, amount: Decimal, curren
     """The item's money as Stripe takes it, so that Stripe's line amount is `amount`
     (rounded, ours) exactly: quantity and unit price where both can be sent and Stripe's
     rounding of their product gives it, else the amount itself (negative lines)."""
-    minor = to_minor_units(amount, currency)
-    whole = quantity == quantity.to_integral_value()
-    if whole and quantity >= 0 and unit_price >= 0 and minor >= 0:
-        unit = unit_amount_decimal(unit_price, currency)
-        with localcontext() as context:
-            context.prec = 60  # a 12-place unit price times a large quantity, exactly
-            stripes = (quantity * Decimal(unit)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        if stripes == minor:
-            return {"quantity": int(quantity), "unit_amount_decimal": unit}
-    return {"amount": minor}
+    whole = whole_quantity_line(quantity, unit_price, amount, currency)
+    if whole is not None:
+        return {"quantity": whole[0], "unit_amount_decimal": whole[1]}
+    return {"amount": to_minor_units(amount, currency)}
 
 
 def _stripe_invoice_push(row, *, customer, currency, key, params, items, total) -> bool:
@@ -380,8 +374,7 @@ def _topup_push(request_pk: int) -> bool:
         ("topup", request.pk, "item"),
         {
             "amount": minor,
-            "description": f"Prepaid credits: {format(request.amount.normalize(), 'f')} "
-            f"{wallet.currency}",
+            "description": f"Prepaid credits: {plain(request.amount)} {wallet.currency}",
             "metadata": metadata,
         },
         row.stripe_item_id,

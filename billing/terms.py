@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
@@ -25,51 +25,14 @@ from contracts.models import (
     RateCardVersion,
     tiers_from_json,
 )
-
-from .rating import PriceTerms, Rate, price_for_event
+from pricing.cycles import period_holding
+from pricing.rating import PriceTerms, Rate, price_for_event
 
 # (price pk, the customer's overrides of it) -> PriceTerms; prices of locked versions only.
 _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
 _PRICE_TERMS_CACHE_MAX = 10_000
 # (version pk, a customer's overrides) -> the version's PriceTerms; locked versions only.
 _version_prices_cache: dict[tuple[int, str], tuple[PriceTerms, ...]] = {}
-
-
-def calendar_month(at: datetime) -> tuple[datetime, datetime]:
-    """The calendar month (UTC) holding `at`: the period of usage outside any contract."""
-    at = at.astimezone(UTC)
-    start = datetime(at.year, at.month, 1, tzinfo=UTC)
-    end = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
-
-
-def period_holding(contracts: Iterable[Contract], at: datetime) -> tuple[datetime, datetime]:
-    """The billing period holding `at`, for a customer with these contracts.
-
-    A contract's periods run on before it starts and after it ends (contracts.cycles): from
-    the start of the period it starts in to the end of the period it ends in, every instant
-    is in one of its periods, and usage there, priced or not, belongs to that period. (The
-    contract in force at `at` decides first; where the periods of two contracts meet, the
-    later contract's.) Outside every contract's periods the period is the calendar month
-    (UTC), cut where a contract's periods begin or end, so no instant is in two periods.
-    """
-    contracts = sorted(contracts, key=lambda contract: contract.starts_at, reverse=True)
-    for contract in contracts:
-        if contract.starts_at <= at and (contract.ends_at is None or at < contract.ends_at):
-            return contract.period_bounds(at)
-    start, end = calendar_month(at)
-    for contract in contracts:
-        first = contract.period_bounds(contract.starts_at)[0]
-        last = None
-        if contract.ends_at is not None:
-            last = contract.period_bounds(contract.ends_at - timedelta(microseconds=1))[1]
-        if first <= at and (last is None or at < last):
-            return contract.period_bounds(at)
-        if at < first:
-            end = min(end, first)
-        elif last is not None:
-            start = max(start, last)
-    return start, end
 
 
 def price_terms(price: Price, overrides: dict) -> PriceTerms:

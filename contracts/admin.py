@@ -6,8 +6,9 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import ngettext
 
+from pricing.matching import selectors_competing
+
 from .admin_price_builder import PriceBuilderAdminMixin, rates_text
-from .matching import selectors_competing
 from .models import ApiKey, CatalogPrice, Customer, Price, RateCard, RateCardVersion
 from .selectors import rate_card_customers
 from .services import api_key_create, api_key_revoke, customer_create, customer_update

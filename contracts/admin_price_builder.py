@@ -3,7 +3,7 @@
 One page asks for what a person knows: the model (or a pattern such as `gpt-4o*`) and
 its prices per million input, output and cached-input tokens, plus rows for any other
 metric. The formula that charges them is written from those rates
-(`contracts.price_builder.formula_for_rates`) and shown under "Advanced", where it may be
+(`pricing.standard.formula_for_rates`) and shown under "Advanced", where it may be
 written by hand instead. Beside the form, a live preview prices a sample call, term by
 term, exactly as the rating engine will.
 
@@ -27,11 +27,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from .formula import Formula, FormulaError, formula_parse
-from .metrics import METRIC_NAME, STANDARD_METRICS
+from pricing.formula import Formula, FormulaError, formula_parse
+from pricing.metrics import METRIC_NAME, STANDARD_METRICS
+from pricing.money import RATED_PLACES, plain
+from pricing.preview import price_preview
+from pricing.rating import Rate
+from pricing.standard import RATE_NAME_PATTERN, STANDARD_RATES, formula_for_rates
+
 from .models import Price, RateCard, RateCardVersion, validate_currency
-from .price_builder import RATE_NAME_PATTERN, STANDARD_RATES, formula_for_rates
-from .price_preview import money_text, price_preview, rate_per_unit
 from .selectors import catalog_models
 from .services import (
     price_create,
@@ -56,7 +59,7 @@ SAMPLE_LABELS = {
     "cache_creation_input_tokens": "Cache-write tokens",
 }
 MAX_AMOUNT = Decimal(10) ** 12
-MAX_PLACES = 12
+MAX_PLACES = RATED_PLACES
 MAX_OTHER_RATES = 20
 _AMOUNT = re.compile(r"^(\d+(\.\d*)?|\.\d+)$", re.ASCII)
 _COUNT = re.compile(r"^(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$", re.ASCII)
@@ -620,23 +623,22 @@ def preview_payload(form: PricingForm, data) -> dict:
     if form.pricing is None or payload["errors"]:
         return payload
     pricing = form.pricing
-    per_unit = {
-        name: rate_per_unit(Decimal(spec["amount"]), spec["per"])
-        for name, spec in pricing.rates.items()
+    rates = {
+        name: Rate(Decimal(spec["amount"]), spec["per"]) for name, spec in pricing.rates.items()
     }
     try:
-        preview = price_preview(formula=pricing.parsed, rates=per_unit, metrics=samples)
+        preview = price_preview(formula=pricing.parsed, rates=rates, metrics=samples)
     except FormulaError as error:
         payload["errors"].append(_formula_error(error, "formula"))
         return payload
     payload.update(
         ok=True,
         terms=[
-            {"label": term.label, "text": term.text, "amount": money_text(term.amount)}
+            {"label": term.label, "text": term.text, "amount": plain(term.amount, places=2)}
             for term in preview.terms
         ],
-        total=money_text(preview.total),
-        rated_total=money_text(preview.rated_total),
+        total=plain(preview.total, places=2),
+        rated_total=plain(preview.rated_total, places=2),
     )
     if preview.total < 0:
         payload["warnings"].append(

@@ -10,12 +10,12 @@ from django.core.validators import RegexValidator
 from django.db import models
 from moneyed import CURRENCIES
 
-from .cycles import period_bounds
-from .formula import Formula, FormulaError, formula_parse
-from .matching import Selector
-from .metrics import METRIC_NAME, STANDARD_METRICS
-from .price_builder import RATE_NAME_PATTERN
-from .tiers import Tier, TierError, tiers_validate
+from pricing.cycles import period_bounds
+from pricing.formula import Formula, FormulaError, formula_parse
+from pricing.matching import Selector
+from pricing.metrics import METRIC_NAME, STANDARD_METRICS
+from pricing.standard import RATE_NAME_PATTERN
+from pricing.tiers import Tier, TierError, tiers_validate
 
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
 
@@ -162,7 +162,7 @@ class Price(models.Model):
 
     `per_event`: the formula is the money one event costs. `graduated`, `volume` and
     `package`: the formula is the quantity an event adds, and the period's total quantity
-    is priced by `tiers` (or `package_size` / `package_price`); see contracts.tiers.
+    is priced by `tiers` (or `package_size` / `package_price`); see pricing.tiers.
     """
 
     class Kind(models.TextChoices):
@@ -363,7 +363,7 @@ class Contract(models.Model):
             raise ValidationError(errors)
 
     def period_bounds(self, at):
-        """The billing period ``[start, end)`` that holds ``at`` (contracts.cycles)."""
+        """The billing period ``[start, end)`` that holds ``at`` (pricing.cycles)."""
         return period_bounds(
             at, cycle=self.billing_cycle, anchor_day=self.anchor_day, anchor_month=self.anchor_month
         )

@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from pricing.standard import catalog_price_formula, catalog_price_rates
+
 from .models import (
     KEY_PREFIX_LENGTH,
     TERMS_FIELDS,
@@ -25,7 +27,6 @@ from .models import (
     TermsChange,
     api_key_hash,
 )
-from .price_builder import catalog_price_formula, catalog_price_rates
 
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from contracts.metrics import METRIC_NAME
+from pricing.metrics import METRIC_NAME
 
 from .canonical import metric_value
 from .providers import PROVIDERS, UsageError, usage_to_metrics

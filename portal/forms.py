@@ -4,6 +4,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
+from pricing.money import plain
+
 from .access import portal_user_of
 
 
@@ -101,7 +103,7 @@ class AlertSettingsForm(forms.Form):
 
 def _plain(value):
     """100.000000000000 shown as 100, 12.5 as 12.5."""
-    return None if value is None else f"{value.normalize():f}"
+    return None if value is None else plain(value)
 
 
 class ApiKeyCreateForm(forms.Form):

@@ -1,7 +1,7 @@
 """Reads of the portal: what a customer's dashboard shows, from the other apps' selectors.
 
 Every figure in money is exact here (12 places, like the API); templates round it once,
-for display, to the currency's minor unit (billing.money.money_round).
+for display, to the currency's minor unit (pricing.money.money_round).
 """
 
 from collections import defaultdict

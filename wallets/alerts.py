@@ -40,6 +40,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from contracts.models import Customer
+from pricing.money import money_label
 
 from .models import Alert, AlertDelivery, AlertSettings, CreditGrant, TopUpRequest, Wallet
 from .selectors import alert_settings_for
@@ -114,8 +115,8 @@ def alerts_check_usage(*, customer: Customer, period_start: datetime, usage: Dec
             amount=usage,
             currency=customer.currency,
             period_start=start,
-            message=f"{customer.external_id}: {share} % of your {_money(budget)} "
-            f"{customer.currency} budget used",
+            message=f"{customer.external_id}: {share} % of your "
+            f"{money_label(budget, customer.currency)} budget used",
         )
         for share in sorted(reached)
     ]
@@ -188,7 +189,7 @@ def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now) -> list[A
                 wallet=wallet,
                 grant=grant,
                 message=f"{wallet.customer.external_id}: {share} % of your "
-                f"{_money(grant.amount)} {currency} {kind} credits used",
+                f"{money_label(grant.amount, currency)} {kind} credits used",
             )
             for share in shares
             if used * 100 >= grant.amount * share
@@ -215,8 +216,9 @@ def _balance_alerts(wallet: Wallet, alert_settings: AlertSettings, balance, now)
         amount=balance,
         currency=wallet.currency,
         wallet=wallet,
-        message=f"{customer.external_id}: your credit balance of {_money(balance)} "
-        f"{wallet.currency} is below {_money(threshold)} {wallet.currency}",
+        message=f"{customer.external_id}: your credit balance of "
+        f"{money_label(balance, wallet.currency)} is below "
+        f"{money_label(threshold, wallet.currency)}",
     )
     return _alerts_fire([alert], alert_settings)
 
@@ -446,26 +448,23 @@ def _email_text(alert: Alert) -> str:
     if alert.kind == Alert.Kind.BUDGET:
         detail = (
             f"Usage in the billing period from {alert.period_start:%Y-%m-%d} is "
-            f"{_money(alert.amount)} {currency}: {alert.share} % of your budget of "
-            f"{_money(alert.threshold)} {currency}."
+            f"{money_label(alert.amount, currency)}: {alert.share} % of your budget of "
+            f"{money_label(alert.threshold, currency)}."
         )
     elif alert.kind == Alert.Kind.CREDITS:
         detail = (
-            f"{_money(alert.amount)} {currency} of the {_money(alert.threshold)} {currency} "
+            f"{money_label(alert.amount, currency)} of the "
+            f"{money_label(alert.threshold, currency)} "
             f"granted on {alert.grant.effective_at:%Y-%m-%d} are used; "
-            f"{_money(alert.threshold - alert.amount)} {currency} are left."
+            f"{money_label(alert.threshold - alert.amount, currency)} are left."
         )
     else:
         detail = (
-            f"Your credit balance is {_money(alert.amount)} {currency}, below the "
-            f"{_money(alert.threshold)} {currency} you set. Usage beyond your credits is "
+            f"Your credit balance is {money_label(alert.amount, currency)}, below the "
+            f"{money_label(alert.threshold, currency)} you set. Usage beyond your credits is "
             "invoiced."
         )
     return f"{customer.name}: {detail}\n\nEach alert is sent once."
-
-
-def _money(value: Decimal) -> str:
-    return f"{value:.2f}"
 
 
 def _iso(moment: datetime | None) -> str | None:

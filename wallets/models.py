@@ -20,6 +20,7 @@ from django.db import models
 from contracts.fields import ExactDecimalField
 from contracts.models import Customer, validate_currency
 from metering.models import AppendOnlyModel
+from pricing.money import plain
 
 MONEY = {"max_digits": 32, "decimal_places": 12}
 
@@ -399,5 +400,4 @@ class TopUpRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        amount = format(self.amount.normalize(), "f")
-        return f"Top-up of {amount} {self.wallet.currency}: {self.get_status_display()}"
+        return f"Top-up of {plain(self.amount)} {self.wallet.currency}: {self.get_status_display()}"

@@ -21,13 +21,14 @@ from django.utils import timezone
 
 from contracts.models import Customer
 from metering.services import rating_nudge
+from pricing.money import RATED_PLACES, plain
 
 from .alerts import alerts_check_wallet
 from .models import CreditGrant, Hold, LedgerEntry, Wallet
 from .selectors import grants_live
 
 _ZERO = Decimal(0)
-_PLACES = 12
+_PLACES = RATED_PLACES
 
 
 class InsufficientCredits(Exception):
@@ -120,7 +121,7 @@ def wallet_draw_down(
         available = sum((grant.remaining for grant in grants), _ZERO)
         if not partial and available < amount:
             raise InsufficientCredits(
-                f"{wallet} has {_plain(available)} available; {_plain(amount)} was asked for."
+                f"{wallet} has {plain(available)} available; {plain(amount)} was asked for."
             )
         left = amount
         for grant in grants:
@@ -204,7 +205,7 @@ def hold_place(
         if amount > available:
             if not up_to:
                 raise InsufficientCredits(
-                    f"{wallet} has {_plain(available)} available; {_plain(amount)} was asked for."
+                    f"{wallet} has {plain(available)} available; {plain(amount)} was asked for."
                 )
             amount = available
         hold = Hold.objects.create(
@@ -309,10 +310,10 @@ def grants_warn_expiring(*, now=None) -> int:
             customer = grant.wallet.customer
             if customer.email:
                 send_mail(
-                    subject=f"{_plain(grant.remaining)} {grant.wallet.currency} of credits "
+                    subject=f"{plain(grant.remaining)} {grant.wallet.currency} of credits "
                     f"expire on {grant.expires_at:%Y-%m-%d}",
                     message=(
-                        f"{customer.name}: {_plain(grant.remaining)} {grant.wallet.currency} "
+                        f"{customer.name}: {plain(grant.remaining)} {grant.wallet.currency} "
                         f"of your {grant.get_source_display().lower()} credits expire at "
                         f"{grant.expires_at:%Y-%m-%d %H:%M} UTC. Usage until then draws on "
                         "them first among credits of the same priority."
@@ -390,11 +391,6 @@ def _add(row: models.Model, field: str, delta: Decimal) -> None:
     fresh = type(row).objects.filter(pk=row.pk).values_list(field, flat=True).get()
     setattr(row, field, fresh + delta)
     type(row).objects.filter(pk=row.pk).update(**{field: fresh + delta})
-
-
-def _plain(value: Decimal) -> str:
-    """3.5, not 3.500000000000 (PostgreSQL) or 3.5E+0."""
-    return format(value.normalize(), "f")
 
 
 def _decimal(value, what: str) -> Decimal:

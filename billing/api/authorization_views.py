@@ -15,15 +15,16 @@ from rest_framework.views import APIView
 
 from billing.authorizations import Authorization, authorization_create
 from contracts.api.serializers import StrictSerializer
-from contracts.metrics import METRIC_NAME
 from metering.intake import MAX_METRIC
 from metering.tokens import TokenizeError, count_messages, count_text
+from pricing.metrics import METRIC_NAME
+from pricing.money import exact_text
 from wallets.models import Hold
 from wallets.services import hold_release
 
 
 def _money(value) -> str | None:
-    return None if value is None else f"{value:.12f}"
+    return None if value is None else exact_text(value)
 
 
 class AuthorizationInSerializer(StrictSerializer):

@@ -25,7 +25,6 @@ from rest_framework.views import APIView
 from billing.api.views import FileDownloadView
 from billing.credit_notes import credit_note_issue, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceLine
-from billing.money import minor_places
 from billing.pdf import invoice_pdf
 from billing.selectors import (
     LINES_WITH_EVENTS,
@@ -37,16 +36,13 @@ from billing.selectors import (
 from contracts.api.serializers import StrictSerializer
 from contracts.api.views import api_validation_error, customer_or_404
 from contracts.models import Customer
+from pricing.money import exact_text, minor_text
 
 TAGS = ["invoices"]
 
 
 def _exact(value) -> str | None:
-    return None if value is None else f"{value:.12f}"
-
-
-def _billed(value, currency: str) -> str:
-    return f"{value:.{minor_places(currency)}f}"
+    return None if value is None else exact_text(value)
 
 
 def _period(start, end) -> dict:
@@ -62,8 +58,8 @@ def invoice_summary(invoice: Invoice, *, preview: bool = False) -> dict:
         "currency": currency,
         "status": "preview" if preview else invoice.status,
         "period": _period(invoice.period_start, invoice.period_end),
-        "total": _billed(invoice.total, currency),
-        "credited": _billed(credited, currency),
+        "total": minor_text(invoice.total, currency),
+        "credited": minor_text(credited, currency),
         "created_at": invoice.created_at,
         "finalized_at": invoice.finalized_at,
         "paid_at": invoice.paid_at,
@@ -83,7 +79,7 @@ def line_as_dict(line: InvoiceLine, currency: str) -> dict:
         "quantity": _exact(line.quantity),
         "unit_price": _exact(line.unit_price),
         "exact_amount": _exact(line.exact_amount),
-        "amount": _billed(line.amount, currency),
+        "amount": minor_text(line.amount, currency),
         "price": None
         if price is None
         else {
@@ -106,7 +102,7 @@ def credit_note_as_dict(note: CreditNote, currency: str) -> dict:
         "memo": note.memo,
         "destination": note.destination,
         "exact_amount": _exact(note.exact_amount),
-        "amount": _billed(note.amount, currency),
+        "amount": minor_text(note.amount, currency),
         "created_by": note.created_by,
         "created_at": note.created_at,
         "stripe_id": note.stripe_id or None,

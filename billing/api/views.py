@@ -14,11 +14,7 @@ from billing.exports import usage_csv
 from billing.selectors import PeriodUsage, UsageGroup, period_of, usage_for_period
 from billing.services import RerateDiff, period_rerate
 from contracts.api.views import customer_or_404
-
-
-def _money(value) -> str:
-    """Rated money as text with its 12 places: exact, never a float."""
-    return f"{value:.12f}"
+from pricing.money import exact_text
 
 
 def _group(group: UsageGroup) -> dict:
@@ -26,8 +22,8 @@ def _group(group: UsageGroup) -> dict:
         "name": group.name,
         **group.details,
         "events": group.events,
-        "quantity": _money(group.quantity),
-        "amount": _money(group.amount),
+        "quantity": exact_text(group.quantity),
+        "amount": exact_text(group.amount),
         "tokens": group.tokens,
     }
 
@@ -38,16 +34,16 @@ def usage_as_dict(usage: PeriodUsage) -> dict:
         "customer_id": usage.customer.external_id,
         "currency": usage.customer.currency,
         "period": {"start": usage.period_start, "end": usage.period_end},
-        "usage": _money(usage.usage),
-        "discount": _money(sum(charges.discounts)),
+        "usage": exact_text(usage.usage),
+        "discount": exact_text(sum(charges.discounts)),
         "allowance": {
-            "included": _money(sum(charges.allowances)),
-            "used": _money(charges.allowance_used),
-            "remaining": _money(sum(charges.allowances) - charges.allowance_used),
+            "included": exact_text(sum(charges.allowances)),
+            "used": exact_text(charges.allowance_used),
+            "remaining": exact_text(sum(charges.allowances) - charges.allowance_used),
         },
-        "fixed_fees": _money(sum(charges.fixed_fees)),
-        "minimum_true_up": _money(charges.minimum_true_up),
-        "total": _money(charges.total),
+        "fixed_fees": exact_text(sum(charges.fixed_fees)),
+        "minimum_true_up": exact_text(charges.minimum_true_up),
+        "total": exact_text(charges.total),
         "terms": [
             {
                 "start": segment.start,
@@ -70,7 +66,7 @@ def rerate_as_dict(diff: RerateDiff) -> dict:
     return {
         "period": {"start": diff.period_start, "end": diff.period_end},
         "events": diff.events,
-        "total": {"now": _money(diff.old_total), "after": _money(diff.new_total)},
+        "total": {"now": exact_text(diff.old_total), "after": exact_text(diff.new_total)},
         "applied": diff.applied,
         "lines": [
             {
@@ -78,14 +74,14 @@ def rerate_as_dict(diff: RerateDiff) -> dict:
                 "changed": line.changed,
                 "now": {
                     "events": line.old_events,
-                    "quantity": _money(line.old_quantity),
-                    "amount": _money(line.old_amount),
+                    "quantity": exact_text(line.old_quantity),
+                    "amount": exact_text(line.old_amount),
                     "source": line.old_source,
                 },
                 "after": {
                     "events": line.new_events,
-                    "quantity": _money(line.new_quantity),
-                    "amount": _money(line.new_amount),
+                    "quantity": exact_text(line.new_quantity),
+                    "amount": exact_text(line.new_amount),
                     "source": line.new_source,
                 },
             }

@@ -4,17 +4,17 @@ from decimal import Decimal
 
 from django import template
 
-from billing.money import minor_places, money_round
+from pricing.money import minor_text, plain
 
 register = template.Library()
 
 
 @register.filter
 def money(value: Decimal | None, currency: str) -> str:
-    """`value` rounded half up to the currency's minor unit (billing.money), e.g. 47.13."""
+    """`value` rounded half up to the currency's minor unit (pricing.money), e.g. 47.13."""
     if value is None:
         return "—"
-    return f"{money_round(value, currency):.{minor_places(currency)}f}"
+    return minor_text(value, currency)
 
 
 @register.filter
@@ -30,5 +30,4 @@ def exact(value: Decimal | None) -> str:
     """An exact amount without trailing zeros, never in exponent form: 0.0085."""
     if value is None:
         return "—"
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return plain(value)

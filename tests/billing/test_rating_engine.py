@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from billing import services
 from billing.models import RatedEvent, UsageRollup
 from billing.services import usage_rate_pending
-from billing.terms import period_holding
 from contracts.models import Contract, Price, RateCardVersion, TermsChange
 from contracts.services import (
     contract_amend,
@@ -28,6 +27,7 @@ from contracts.services import (
 )
 from metering.models import UnratedEvent
 from metering.services import events_ingest
+from pricing.cycles import period_holding
 
 from .conftest import (
     GPT_4O_FORMULA,
@@ -552,7 +552,7 @@ def tiered_card(name: str, low: str, high: str) -> Price:
 
 
 def test_graduated_tier_positions_run_on_over_an_amendment(acme, api, now):
-    # contracts/tiers.py's example: 800 units at the old table, then 500 at the new one
+    # pricing/tiers.py's example: 800 units at the old table, then 500 at the new one
     # occupy positions 800..1300: 200 at 2 + 300 at 1 = 700.
     old = tiered_card("Tiered", "1", "0.5")
     new = tiered_card("Tiered B", "2", "1")

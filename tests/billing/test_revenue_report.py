@@ -17,8 +17,8 @@ from django.core.management import call_command
 from billing.credit_notes import credit_note_issue
 from billing.invoicing import periods_close_due
 from billing.models import Invoice, InvoiceLine, UsageDrawDown
-from billing.money import money_round
 from billing.reports import USAGE_KINDS, revenue_report
+from pricing.money import money_round
 from wallets.models import CreditGrant, LedgerEntry, Wallet
 from wallets.services import credit_grant, grants_expire
 

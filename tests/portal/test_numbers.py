@@ -6,7 +6,7 @@ NOW is 2026-11-15 12:00 UTC: 14.5 of November's 30 days have passed.
 import re
 from decimal import Decimal as D
 
-from billing.money import money_round
+from pricing.money import money_round
 
 from .conftest import logged_in, table, text_of
 

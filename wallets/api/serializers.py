@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from contracts.api.contract_serializers import MoneyField
 from contracts.api.serializers import StrictSerializer
+from pricing.money import exact_text
 from wallets.models import DEFAULT_SHARES, Alert, AlertDelivery
 
 
@@ -14,7 +15,7 @@ class ExactMoneyField(MoneyField):
     """Money as text in, and out with 12 decimal places (as the wallet endpoint answers)."""
 
     def to_representation(self, value):
-        return f"{value:.12f}"
+        return exact_text(value)
 
 
 def _money(help_text: str) -> ExactMoneyField:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.api.views import api_validation_error, customer_or_404
+from pricing.money import exact_text
 from wallets.alerts import alert_settings_update
 from wallets.selectors import (
     alert_settings_for,
@@ -19,10 +20,6 @@ from wallets.selectors import (
 )
 
 from .serializers import AlertSerializer, AlertSettingsSerializer, AlertsQuerySerializer
-
-
-def _money(value) -> str:
-    return f"{value:.12f}"
 
 
 class WalletView(APIView):
@@ -49,15 +46,15 @@ class WalletView(APIView):
             {
                 "customer_id": customer.external_id,
                 "currency": customer.currency,
-                "balance": _money(balance),
-                "held": _money(held),
-                "available": _money(balance - held),
+                "balance": exact_text(balance),
+                "held": exact_text(held),
+                "available": exact_text(balance - held),
                 "grants": [
                     {
                         "id": grant.pk,
                         "source": grant.source,
-                        "amount": _money(grant.amount),
-                        "remaining": _money(grant.remaining),
+                        "amount": exact_text(grant.amount),
+                        "remaining": exact_text(grant.remaining),
                         "priority": grant.priority,
                         "effective_at": grant.effective_at,
                         "expires_at": grant.expires_at,
@@ -67,7 +64,7 @@ class WalletView(APIView):
                 "holds": [
                     {
                         "id": str(hold.pk),
-                        "amount": _money(hold.amount),
+                        "amount": exact_text(hold.amount),
                         "reference": hold.reference,
                         "created_at": hold.created_at,
                         "expires_at": hold.expires_at,

@@ -20,7 +20,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from contracts.models import ApiKey, Contract, ContractTerms, Customer
-from contracts.price_builder import STANDARD_RATES, formula_for_rates
 from contracts.services import (
     api_key_create,
     catalog_load,
@@ -33,6 +32,7 @@ from contracts.services import (
 )
 from metering.models import UsageEvent
 from metering.services import ACCEPTED, DUPLICATE, REJECTED, events_ingest
+from pricing.standard import STANDARD_RATES, formula_for_rates
 from wallets.models import CreditGrant
 from wallets.services import credit_grant
 

@@ -19,14 +19,14 @@ The rules
    never a price.
 4. **Tiered quantities** (graduated, volume, package) are the formula's value
    per event, rounded and refused the same way; the tier maths of
-   ``contracts.tiers`` runs on their sum over the period.
+   ``pricing.tiers`` runs on their sum over the period.
 5. **Which price.** The most specific matching selector wins
-   (``contracts.matching``); when none matches, the usage is unpriced, which
+   (``pricing.matching``); when none matches, the usage is unpriced, which
    the caller reports and never treats as free.
 6. **Which terms.** An event is rated with the segment whose half-open
    ``[start, end)`` holds its timestamp, so an event at an amendment's instant
    gets the new terms.
-7. **Tiers across an amendment** run on over the period (``contracts.tiers``);
+7. **Tiers across an amendment** run on over the period (``pricing.tiers``);
    a package bought earlier in the period keeps covering its units after an
    amendment, and new packages, of the size and price in force, start where the
    paid cover ends.
@@ -35,7 +35,7 @@ The rules
    the rounded whole.
 9. **Fixed fees, allowances and minimum commitments** are prorated: a segment's
    share is its amount per full period times covered / period, rounded half to
-   even to 12 places (``contracts.tiers.prorate``).
+   even to 12 places (``pricing.tiers.prorate``).
 10. **Discount.** A segment's discount is taken off that segment's usage
     (per-event and tiered alike), rounded half to even to 12 places, before the
     allowance is drawn: the allowance is money at the customer's own prices.
@@ -54,7 +54,7 @@ of the shares; a per-segment allowance would charge a customer who used most of
 their usage early in the period for an amendment they did not feel.
 
 Money is rounded to the currency's minor unit once, on the invoice line
-(DESIGN.md), never here.
+(``pricing.money``), never here.
 """
 
 from __future__ import annotations
@@ -62,24 +62,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import (
-    MAX_EMAX,
-    MAX_PREC,
-    MIN_EMIN,
-    ROUND_HALF_EVEN,
-    Context,
-    Decimal,
-    DecimalException,
-    localcontext,
-)
+from decimal import Decimal, DecimalException, localcontext
 from itertools import pairwise
 from operator import attrgetter
 from types import MappingProxyType
 
-from contracts.formula import Formula, FormulaError
-from contracts.matching import Selector, selector_choose
-from contracts.tiers import (
-    PRORATE_PLACES,
+from .formula import Formula, FormulaError
+from .matching import Selector, selector_choose
+from .money import EXACT, RATED_PLACES, plain, rated
+from .tiers import (
     Tier,
     TierError,
     graduated_amount_segments,
@@ -88,30 +79,25 @@ from contracts.tiers import (
     volume_amount_segments,
 )
 
-from .money import plain
-
 __all__ = [
     "KINDS",
     "PER_UNITS",
-    "RATED_PLACES",
     "PeriodCharges",
     "PriceTerms",
     "Rate",
     "RatingError",
     "Segment",
+    "charge_shares",
     "event_amount",
     "event_quantity",
     "event_values",
+    "formula_inputs",
     "period_charges",
     "price_for_event",
-    "rated",
     "segment_at",
     "tiered_charges",
     "worst_case_amount",
 ]
-
-#: Decimal places of every rated amount and quantity: the same as a prorated share's.
-RATED_PLACES = PRORATE_PLACES
 
 #: What a rate's amount may be for: one unit, a thousand or a million.
 PER_UNITS = (1, 1_000, 1_000_000)
@@ -121,10 +107,7 @@ KINDS = (PER_EVENT, GRADUATED, VOLUME, PACKAGE)
 TIERED_KINDS = (GRADUATED, VOLUME, PACKAGE)
 
 _ZERO = Decimal(0)
-_QUANTUM = Decimal(1).scaleb(-RATED_PLACES)
 _PER_EXPONENT = {1: 0, 1_000: -3, 1_000_000: -6}
-# Exact for + - * on finite operands (the decimal docs' recipe, as in contracts.tiers).
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
 
 
 class RatingError(ValueError):
@@ -133,15 +116,6 @@ class RatingError(ValueError):
     Never swallowed into a charge of 0: the caller keeps the event unrated and
     shows why, as it does for unpriced usage.
     """
-
-
-def rated(value: Decimal) -> Decimal:
-    """``value`` rounded half to even to 12 places: the one rounding of rated figures.
-
-    Half to even, as ``contracts.tiers.prorate`` does, so the rounding errors of
-    many small amounts do not lean one way.
-    """
-    return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
 
 
 # -- terms -------------------------------------------------------------------------------
@@ -165,7 +139,7 @@ class Rate:
     @property
     def per_unit(self) -> Decimal:
         """The price of one unit, exactly: a division by a power of ten moves the point."""
-        return self.amount.scaleb(_PER_EXPONENT[self.per], context=_EXACT)
+        return self.amount.scaleb(_PER_EXPONENT[self.per], context=EXACT)
 
 
 @dataclass(frozen=True)
@@ -195,7 +169,7 @@ class PriceTerms:
         if self.kind not in KINDS:
             raise RatingError(f"{name}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if not isinstance(self.formula, Formula):
-            raise RatingError(f"{name}: the formula must be parsed (contracts.formula_parse)")
+            raise RatingError(f"{name}: the formula must be parsed (pricing.formula.formula_parse)")
         tiers = tuple(self.tiers)
         if self.kind in (GRADUATED, VOLUME):
             try:
@@ -249,9 +223,22 @@ def event_values(price: PriceTerms, metrics: Mapping[str, int | str]) -> dict[st
     Metric values are ints or decimal strings, as the event log stores them
     (``metering.canonical.metric_value``); Decimals are taken too, floats never.
     """
-    values = dict(price._rate_values)
-    for name in price._metric_names:
-        values[name] = _metric(price, name, metrics.get(name, 0))
+    return _inputs(price._rate_values, price._metric_names, metrics, price.price_id)
+
+
+def formula_inputs(
+    formula: Formula, rates: Mapping[str, Rate], metrics: Mapping[str, int | str | Decimal]
+) -> dict[str, Decimal]:
+    """:func:`event_values` for a formula and rates that are not a stored price yet (the
+    price builder's preview of a sample call): the same rules 1 and 2."""
+    rate_values = {name: rate.per_unit for name, rate in rates.items()}
+    return _inputs(rate_values, sorted(formula.names - rates.keys()), metrics, None)
+
+
+def _inputs(rate_values, metric_names, metrics, price_id: int | None) -> dict[str, Decimal]:
+    values = dict(rate_values)
+    for name in metric_names:
+        values[name] = _metric(price_id, name, metrics.get(name, 0))
     return values
 
 
@@ -286,7 +273,7 @@ def worst_case_amount(price: PriceTerms, metrics: Mapping[str, int | str]) -> De
     if price.kind == PER_EVENT:
         return event_amount(price, metrics)
     quantity = event_quantity(price, metrics)
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         if price.kind == PACKAGE:
             whole, remainder = divmod(quantity, price.package_size)
             return (whole + (1 if remainder else 0)) * price.package_price
@@ -307,18 +294,21 @@ def _evaluate(price: PriceTerms, metrics: Mapping[str, int | str], what: str) ->
     return rated(value.copy_abs())  # copy_abs: a -0 (e.g. from 0 * -1) is stored as 0
 
 
-def _metric(price: PriceTerms, name: str, raw: object) -> Decimal:
-    where = f"price {price.price_id}: metric {name!r}"
+def _metric(price_id: int | None, name: str, raw: object) -> Decimal:
+    def refused(why: str) -> RatingError:
+        owner = "the sample" if price_id is None else f"price {price_id}"
+        return RatingError(f"{owner}: metric {name!r} {why}")
+
     if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
-        raise RatingError(f"{where} must be an int or a decimal string, not {type(raw).__name__}")
+        raise refused(f"must be an int or a decimal string, not {type(raw).__name__}")
     try:
         value = Decimal(raw)
     except DecimalException:
         value = None
     if value is None or not value.is_finite():
-        raise RatingError(f"{where} is not a number: {raw!r}")
+        raise refused(f"is not a number: {raw!r}")
     if value < 0:
-        raise RatingError(f"{where} must not be negative, got {value}")
+        raise refused(f"must not be negative, got {value}")
     return value
 
 
@@ -406,7 +396,7 @@ def _package_amount_segments(segments: Sequence[tuple[Decimal, PriceTerms]]) -> 
     so each segment buys ``ceil(used / size) - ceil(used before / size)``.
     """
     amounts, used, covered = [], _ZERO, _ZERO
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         for quantity, price in segments:
             used += quantity
             packages = _ZERO
@@ -421,13 +411,21 @@ def _package_amount_segments(segments: Sequence[tuple[Decimal, PriceTerms]]) -> 
 def _rounded_on_running_total(amounts: Iterable[Decimal]) -> list[Decimal]:
     """Each amount as the step between the rounded running totals before and after it."""
     charges, total, charged = [], _ZERO, _ZERO
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         for amount in amounts:
             total += amount
             running = rated(total)
             charges.append(running - charged)
             charged = running
     return charges
+
+
+def charge_shares(charge: Decimal, quantities: Sequence[Decimal]) -> list[Decimal]:
+    """A tiered line's charge in one segment split over its parts (rollups) by quantity:
+    each share rated, the last taking the remainder, so the shares sum to the charge."""
+    total = sum(quantities, _ZERO)
+    shares = [rated(charge * quantity / total) if total else _ZERO for quantity in quantities[:-1]]
+    return [*shares, charge - sum(shares, _ZERO)]
 
 
 @dataclass(frozen=True)
@@ -472,7 +470,7 @@ def period_charges(
     def share(amount: Decimal, segment: Segment) -> Decimal:
         return prorate(amount, covered=segment.end - segment.start, period=period)
 
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         discounts = [rated(amount * s.discount) for amount, s in zip(usage, segments, strict=True)]
         after = [amount - discount for amount, discount in zip(usage, discounts, strict=True)]
         fees = [share(s.fixed_fee, s) for s in segments]

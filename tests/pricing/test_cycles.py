@@ -1,4 +1,4 @@
-"""Billing periods from a cycle and an anchor (contracts.cycles): pure, no database."""
+"""Billing periods from a cycle and an anchor (pricing.cycles): pure, no database."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.cycles import CYCLE_MONTHS, period_bounds
+from pricing.cycles import CYCLE_MONTHS, period_bounds
 
 
 def utc(*parts) -> datetime:

@@ -82,10 +82,12 @@ from decimal import (
     localcontext,
 )
 
+from .money import RATED_PLACES
+
 MAX_LENGTH = 2_000
 MAX_DEPTH = 32
 MAX_NODES = 256
-MAX_PLACES = 12
+MAX_PLACES = RATED_PLACES  # round(x, places): no finer than a rated amount
 FUNCTIONS = ("min", "max", "ceil", "floor", "round", "if")
 
 _CONTEXT = Context(prec=50, traps=[InvalidOperation, DivisionByZero, Overflow])

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.matching import Selector, selector_choose, selectors_overlapping
+from pricing.matching import Selector, selector_choose, selectors_overlapping
 
 BATCH = {"inference": "batch"}
 

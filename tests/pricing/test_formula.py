@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts import formula as formula_module
-from contracts.formula import Formula, FormulaError, formula_parse
+from pricing import formula as formula_module
+from pricing.formula import Formula, FormulaError, formula_parse
 
 METRICS = ("input_tokens", "output_tokens", "cached_input_tokens")
 RATES = ("rate_in", "rate_out", "rate_cached", "rate_long")

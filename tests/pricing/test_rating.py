@@ -1,4 +1,4 @@
-"""The rating engine's pure core (billing.rating): exact examples, refusals and properties.
+"""The rating engine's pure core (pricing.rating): exact examples, refusals and properties.
 
 Pure functions: no database, no Django. Every expected figure below is worked out
 by hand in the comment or id beside it.
@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.rating import (
+from pricing.formula import formula_parse
+from pricing.matching import Selector
+from pricing.rating import (
     PER_UNITS,
     PriceTerms,
     Rate,
@@ -26,9 +28,7 @@ from billing.rating import (
     segment_at,
     tiered_charges,
 )
-from contracts.formula import formula_parse
-from contracts.matching import Selector
-from contracts.tiers import Tier
+from pricing.tiers import Tier
 
 CANONICAL = "input_tokens * rate_in + output_tokens * rate_out + cached_input_tokens * rate_cached"
 METRICS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens")
@@ -418,7 +418,7 @@ def package(size, cost, price_id=1):
         ([], []),
         ([(D(2500), graduated(STEPPED))], [D(22)]),  # 1000 * 0.01 + 1500 * 0.008
         # tier positions run on: 800 at 1 under OLD; then positions 800..1300 under NEW:
-        # 200 * 2 + 300 * 1 = 700 (contracts.tiers' example)
+        # 200 * 2 + 300 * 1 = 700 (pricing.tiers' example)
         ([(D(800), graduated(OLD)), (D(500), graduated(NEW))], [D(800), D(700)]),
         # volume: the total 1300 is in tier 2 of both tables: 800 * 0.5 and 500 * 1
         ([(D(800), volume(OLD)), (D(500), volume(NEW))], [D(400), D(500)]),

@@ -66,12 +66,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from itertools import pairwise
 
+from .money import EXACT, RATED_PLACES
+
 __all__ = [
-    "PRORATE_PLACES",
     "Tier",
     "TierError",
     "graduated_amount",
@@ -85,12 +86,7 @@ __all__ = [
     "volume_amount_segments",
 ]
 
-#: Decimal places kept by :func:`prorate` - the precision of every rated amount.
-PRORATE_PLACES = 12
-
 _ZERO = Decimal(0)
-# Exact for + - * on finite operands (the decimal docs' recipe); never used to divide.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -208,7 +204,7 @@ def _graduated_slices(
     lines = []
     if end <= start:
         return lines
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         for number, lower, upper, tier in _bounds(tiers):
             if upper is not None and upper <= start:
                 continue
@@ -240,7 +236,7 @@ def graduated_breakdown(
 
 def graduated_amount(quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
     """Each slice of ``quantity`` at its own tier's price, plus each entered tier's flat fee."""
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         return sum((amount for _, _, amount in graduated_breakdown(quantity, tiers)), _ZERO)
 
 
@@ -258,7 +254,7 @@ def graduated_amount_segments(segments: Sequence[tuple[Decimal, Sequence[Tier]]]
         tiers_validate(tiers)
     amounts = []
     position = _ZERO
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         for quantity, tiers in checked:
             end = position + quantity
             lines = _graduated_slices(position, end, tiers)
@@ -288,7 +284,7 @@ def volume_amount(quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
     if quantity == 0:
         return _ZERO
     tier = _volume_tier(quantity, tiers)
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         return quantity * tier.unit_price + tier.flat_fee
 
 
@@ -308,7 +304,7 @@ def volume_amount_segments(segments: Sequence[tuple[Decimal, Sequence[Tier]]]) -
         tiers_validate(tiers)
     if not checked:
         return []
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         total = sum((quantity for quantity, _ in checked), _ZERO)
         if total == 0:
             return [_ZERO for _ in checked]
@@ -330,7 +326,7 @@ def package_amount(quantity: Decimal, *, package_size: Decimal, package_price: D
         raise ValueError(f"package_size must be greater than 0, got {package_size}")
     if package_price < 0:
         raise ValueError(f"package_price must not be negative, got {package_price}")
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         whole, remainder = divmod(quantity, package_size)
         packages = whole + (1 if remainder else 0)
         return packages * package_price
@@ -344,8 +340,8 @@ def prorate(amount: Decimal, *, covered: timedelta, period: timedelta) -> Decima
 
     The quotient is computed exactly (integers of microseconds and the
     amount's exact fraction) and rounded once.  Why 12 places and not cents:
-    DESIGN.md keeps rated amounts at 12 places and rounds money to the
-    currency's minor unit exactly once, on the invoice line.  Rounding each
+    rated amounts keep 12 places and money is rounded to the currency's minor
+    unit exactly once, on the invoice line (``pricing.money``).  Rounding each
     prorated share to cents here would round twice and let the pieces of a
     fee drift from the whole by up to half a cent per piece; at 12 places the
     shares of a period sum to the amount within ``n * 0.5e-12`` for ``n``
@@ -363,8 +359,8 @@ def prorate(amount: Decimal, *, covered: timedelta, period: timedelta) -> Decima
         raise ValueError(f"covered ({covered}) must be between 0 and the period ({period})")
     covered_us = covered // _ONE_MICROSECOND
     period_us = period // _ONE_MICROSECOND
-    scaled = round(Fraction(amount) * covered_us * 10**PRORATE_PLACES / period_us)  # half-even
-    return Decimal(f"{scaled}E-{PRORATE_PLACES}")
+    scaled = round(Fraction(amount) * covered_us * 10**RATED_PLACES / period_us)  # half-even
+    return Decimal(f"{scaled}E-{RATED_PLACES}")
 
 
 def period_shares(

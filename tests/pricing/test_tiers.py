@@ -1,4 +1,4 @@
-"""Tier and proration maths (contracts.tiers): exact examples, refusals and properties.
+"""Tier and proration maths (pricing.tiers): exact examples, refusals and properties.
 
 Pure functions: no database, no Django. Every expected amount below is worked
 out by hand in the comment or id beside it.
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.tiers import (
+from pricing.tiers import (
     Tier,
     TierError,
     graduated_amount,

@@ -8,6 +8,8 @@ produce the same text, which stays visible and editable as the price's formula.
 from collections.abc import Mapping
 from decimal import Decimal
 
+from .money import plain
+
 # Which metric each standard rate charges, in the order formulas list them.
 STANDARD_RATES = {
     "rate_in": "input_tokens",
@@ -82,6 +84,6 @@ def catalog_price_rates(
         priced["rate_in_long"] = Decimal(long_context["rates"]["input"])
         priced["rate_out_long"] = Decimal(long_context["rates"]["output"])
     return {
-        name: {"amount": format((amount * factor).normalize(), "f"), "per": 1_000_000}
+        name: {"amount": plain(amount * factor), "per": 1_000_000}
         for name, amount in priced.items()
     }
