@@ -10,25 +10,14 @@ from datetime import datetime
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from common.admin import ReadOnlyAdmin
+
 from . import admin_invoices  # noqa: F401  (invoices, periods, credit notes)
 from .models import RatedEvent, StripeCustomer, StripeEvent, TopUpInvoice, UsageRollup
 from .stripe_events import stripe_event_apply
 
 # The periods the filter offers: the most recent ones that have usage.
 PERIOD_CHOICES = 24
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rating's results are shown, never added, changed or deleted from the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PeriodFilter(admin.SimpleListFilter):

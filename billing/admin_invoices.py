@@ -20,12 +20,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from common.admin import ReadOnlyAdmin, ReadOnlyInline, form_errors_add
 from contracts.models import Customer
 from contracts.selectors import customer_get
-from metering.admin import ReadOnlyAdmin
 from pricing.cycles import span_text
 from pricing.money import money_label
-from wallets.admin import ReadOnlyInline, _form_errors
 
 from .credit_notes import CREDITABLE, credit_note_issue, invoice_credit_left, invoice_void
 from .models import BillingPeriod, CreditNote, Invoice, InvoiceLine
@@ -263,7 +262,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
                         destination=data["destination"], created_by=by,
                     )  # fmt: skip
             except ValidationError as error:
-                _form_errors(form, error)
+                form_errors_add(form, error)
             else:
                 messages.success(
                     request,

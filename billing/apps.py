@@ -6,6 +6,6 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        # Registers the rating task in every process, web ones included: ingestion asks
-        # for it by name right after storing events (metering.services.rating_nudge).
+        # Every process, web ones included, knows billing's tasks by name: ingestion and
+        # credits ask for the rater, closing for a Stripe push (common.tasks).
         from . import tasks  # noqa: F401

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.tasks import PUSH_INVOICE, task_send_on_commit
 from contracts.models import Contract, Customer
 from pricing.cycles import span_text
 from pricing.money import money_round, plain, unit_price_of
@@ -48,7 +49,6 @@ from .models import (
     UsageRollup,
 )
 from .services import usage_rate_pending
-from .stripe_sync import invoice_push_later
 
 _ZERO = Decimal(0)
 
@@ -229,7 +229,7 @@ def _period_close(
             billed_events=draft.period_events,
             billed_until=now,
         )
-        transaction.on_commit(lambda: invoice_push_later(invoice.pk), robust=True)
+        task_send_on_commit(PUSH_INVOICE, invoice.pk)
         for period, delta, credit_delta, events in draft.late:
             if delta < 0:
                 credit_note_create(

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from contracts.fields import ExactDecimalField
+from common.fields import ExactDecimalField
 from contracts.models import ContractTerms, Customer, Price
 from metering.models import UsageEvent
 from wallets.models import TopUpRequest

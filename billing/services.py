@@ -29,9 +29,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.tasks import rating_nudge
 from contracts.models import Contract, TermsChange
 from metering.models import UnratedEvent, UsageEvent
-from metering.services import events_queue_for_rating, rating_nudge
+from metering.services import events_queue_for_rating
 from pricing.cycles import period_holding
 from pricing.rating import RatingError, event_amount, event_quantity
 from wallets.alerts import alerts_check_usage

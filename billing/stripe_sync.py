@@ -155,15 +155,6 @@ def invoice_push(*, invoice: Invoice) -> Invoice:
     return Invoice.objects.get(pk=invoice.pk)
 
 
-def invoice_push_later(invoice_id: int) -> None:
-    """Send the task that pushes a just-closed invoice (period_close calls this when its
-    transaction commits); nothing to send when Stripe is off."""
-    if stripe_enabled():
-        from .tasks import push_invoice  # the tasks call this module's services
-
-        push_invoice.delay(invoice_id)
-
-
 def _invoice_push(pk: int) -> bool:
     """True when this call finished the invoice's push."""
     if not _claim(Invoice, pk, status=Invoice.Status.FINALIZED):

@@ -1,11 +1,11 @@
 """Customers and operator API keys in the admin; every write goes through contracts.services."""
 
 from django.contrib import admin, messages
-from django.db import models
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import ngettext
 
+from common.admin import adopt
 from pricing.matching import selectors_competing
 
 from .admin_price_builder import PriceBuilderAdminMixin, rates_text
@@ -14,17 +14,6 @@ from .selectors import rate_card_customers
 from .services import api_key_create, api_key_revoke, customer_create, customer_update
 
 CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "status")
-
-
-def _adopt(obj: models.Model, saved: models.Model) -> None:
-    """Make the admin's unsaved `obj` the row a service just saved.
-
-    The admin goes on using the object it passed to `save_model` (change message, log
-    entry, redirect), so the service's result is copied into it rather than returned.
-    """
-    for field in saved._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state = saved._state
 
 
 @admin.register(Customer)
@@ -60,7 +49,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 customer_update(customer=obj, **changed)
             return
         customer = customer_create(**{name: form.cleaned_data[name] for name in self.add_fields})
-        _adopt(obj, customer)
+        adopt(obj, customer)
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):
@@ -121,7 +110,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         api_key, plain_key = api_key_create(name=form.cleaned_data["name"])
-        _adopt(obj, api_key)
+        adopt(obj, api_key)
         messages.success(
             request,
             f"The new API key for “{api_key.name}” is {plain_key} — copy it now, "

@@ -9,19 +9,18 @@ events are then sealed, chained to the previous seal, in the same transaction.
 
 import functools
 import logging
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.tasks import rating_nudge
 from contracts.selectors import customer_ids_by_external_id
 
 from .canonical import GENESIS_HASH, event_content_hash, seal_hash
@@ -324,25 +323,6 @@ def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
 
 
 # --- the rating queue -------------------------------------------------------------------
-
-RATE_TASK = "billing.rate_pending_usage"
-_last_nudge = float("-inf")
-
-
-def rating_nudge() -> None:
-    """Ask billing's rater to run, at most once per TOKENTILL_RATING_NUDGE_SECONDS per
-    process: it drains the queue and runs again after that delay while it finds work, so
-    an event queued after it looked is still rated within about that delay. Called after
-    commit; if the broker is down the events wait in the queue for the periodic run."""
-    global _last_nudge
-    now = time.monotonic()
-    if now - _last_nudge < settings.TOKENTILL_RATING_NUDGE_SECONDS:
-        return
-    _last_nudge = now
-    try:
-        current_app.tasks[RATE_TASK].delay()
-    except Exception:  # the events are stored and queued: never fail the request for this
-        logger.exception("could not ask for rating; the periodic run will rate the queue")
 
 
 def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:

@@ -11,9 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import ngettext
 
-from contracts.admin import _adopt
+from common.admin import ReadOnlyAdmin, ReadOnlyInline, adopt, form_errors_add
 from contracts.models import Customer
-from metering.admin import ReadOnlyAdmin
 
 from .alerts import ALERT_SETTINGS_FIELDS, alert_delivery_retry, alert_settings_update
 from .models import (
@@ -28,17 +27,6 @@ from .models import (
 )
 from .services import InsufficientCredits, credit_grant, wallet_adjust
 from .topups import topup_cancel, topup_mark_paid
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class GrantInline(ReadOnlyInline):
@@ -145,7 +133,7 @@ class WalletAdmin(admin.ModelAdmin):
                     created_by=request.user.get_username(),
                 )
             except ValidationError as error:
-                _form_errors(form, error)
+                form_errors_add(form, error)
             else:
                 messages.success(request, f"Granted {data['amount']} to {data['customer']}.")
                 return redirect(reverse("admin:wallets_wallet_change", args=[grant.wallet_id]))
@@ -168,7 +156,7 @@ class WalletAdmin(admin.ModelAdmin):
             except InsufficientCredits as error:
                 form.add_error("amount", str(error))
             except ValidationError as error:
-                _form_errors(form, error)
+                form_errors_add(form, error)
             else:
                 messages.success(request, f"Adjusted {wallet} by {form.cleaned_data['amount']}.")
                 return redirect(reverse("admin:wallets_wallet_change", args=[wallet.pk]))
@@ -181,14 +169,6 @@ class WalletAdmin(admin.ModelAdmin):
             {**self.admin_site.each_context(request), "opts": self.opts, "form": form,
              "title": title, **context},
         )  # fmt: skip
-
-
-def _form_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 # --- Alerts and top-ups ---------------------------------------------------------------------
@@ -216,7 +196,7 @@ class AlertSettingsAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in ALERT_SETTINGS_FIELDS}
-        _adopt(obj, alert_settings_update(customer=obj.customer, **fields))
+        adopt(obj, alert_settings_update(customer=obj.customer, **fields))
 
 
 class DeliveryInline(ReadOnlyInline):

@@ -39,6 +39,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from common.tasks import DELIVER_ALERT, task_send
 from contracts.models import Customer
 from pricing.money import money_label
 
@@ -290,9 +291,7 @@ def _deliveries_create(alert: Alert, alert_settings: AlertSettings, now) -> None
 
 
 def _deliver_later(delivery_id: int) -> None:
-    from .tasks import deliver_alert  # the tasks call this module's services
-
-    deliver_alert.delay(delivery_id)
+    task_send(DELIVER_ALERT, delivery_id)
 
 
 def alert_delivery_send(*, delivery_id: int, now=None) -> str | None:

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class WalletsConfig(AppConfig):
     name = "wallets"
     verbose_name = "Wallets"
+
+    def ready(self):
+        # Every process knows wallets' tasks by name (common.tasks sends them so).
+        from . import tasks  # noqa: F401

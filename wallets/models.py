@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import models
 
-from contracts.fields import ExactDecimalField
+from common.fields import ExactDecimalField
 from contracts.models import Customer, validate_currency
 from metering.models import AppendOnlyModel
 from pricing.money import plain

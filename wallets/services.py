@@ -19,8 +19,8 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.tasks import rating_nudge
 from contracts.models import Customer
-from metering.services import rating_nudge
 from pricing.money import RATED_PLACES, plain
 
 from .alerts import alerts_check_wallet

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.authorizations import Authorization, authorization_create
-from contracts.api.serializers import StrictSerializer
+from common.api import StrictSerializer
 from metering.intake import MAX_METRIC
 from metering.tokens import TokenizeError, count_messages, count_text
 from pricing.metrics import METRIC_NAME

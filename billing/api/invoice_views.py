@@ -22,7 +22,6 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.views import FileDownloadView
 from billing.credit_notes import credit_note_issue, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.pdf import invoice_pdf
@@ -33,8 +32,8 @@ from billing.selectors import (
     invoice_preview,
     line_events,
 )
-from contracts.api.serializers import StrictSerializer
-from contracts.api.views import api_validation_error, customer_or_404
+from common.api import FileDownloadView, StrictSerializer, api_validation_error
+from contracts.api.views import customer_or_404
 from contracts.models import Customer
 from pricing.money import exact_text, minor_text
 

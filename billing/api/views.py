@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from billing.exports import usage_csv
 from billing.selectors import PeriodUsage, UsageGroup, period_of, usage_for_period
 from billing.services import RerateDiff, period_rerate
+from common.api import FileDownloadView
 from contracts.api.views import customer_or_404
 from pricing.money import exact_text
 
@@ -137,14 +138,6 @@ class UsageView(APIView):
         customer = customer_or_404(external_id)
         at = _instant(request.query_params.get("at"), "at")
         return Response(usage_as_dict(usage_for_period(customer=customer, at=at)))
-
-
-class FileDownloadView(APIView):
-    """A view answering a file (CSV, PDF) rather than JSON, whatever the client accepts; an
-    error is still JSON."""
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
 
 BOTH_OR_NEITHER = "Give start and end together, or neither for the current period."

@@ -7,62 +7,11 @@ the same words. Money travels as decimal strings and instants as ISO 8601 with a
 a JSON number is never money, and an instant without an offset has no single meaning.
 """
 
-import re
-
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api import MONEY_HELP, InstantField, MoneyField, StrictSerializer
 from contracts.models import TERMS_HISTORY_FIELDS, Contract, ContractTerms, RateCard
-
-from .serializers import StrictSerializer
-
-DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-MONEY_HELP = 'A decimal string, e.g. "500.00"; JSON numbers are refused.'
-
-
-@extend_schema_field({"type": "string", "format": "decimal", "pattern": DECIMAL_TEXT.pattern})
-class MoneyField(serializers.Field):
-    """An exact amount written as text ("500.00"); a JSON number is refused, since a
-    parser may already have turned it into a float."""
-
-    default_error_messages = {
-        "not_text": 'Write the amount as a string, e.g. "500.00": money is never a JSON number.',
-        "invalid": "'{value}' is not a decimal number such as \"500.00\".",
-    }
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("not_text")
-        if not DECIMAL_TEXT.match(data):
-            self.fail("invalid", value=data[:50])
-        return data  # the model's DecimalField makes it a Decimal and checks its digits
-
-    def to_representation(self, value):
-        return f"{value:f}"
-
-
-class InstantField(serializers.DateTimeField):
-    """ISO 8601 with its offset (Z or ±hh:mm); a naive instant is refused, not guessed.
-    Answers are in UTC."""
-
-    default_error_messages = {
-        "invalid": "Use ISO 8601 with an offset, e.g. 2026-01-01T00:00:00Z.",
-        "naive": "Give the UTC offset too, e.g. 2026-01-01T00:00:00Z or 2026-01-01T01:00:00+01:00.",
-    }
-
-    def to_internal_value(self, value):
-        if not isinstance(value, str):
-            self.fail("invalid")
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:  # well-formed but impossible, e.g. 30 February
-            parsed = None
-        if parsed is None:
-            self.fail("invalid")
-        if parsed.utcoffset() is None:
-            self.fail("naive")
-        return super().to_internal_value(value)
 
 
 @extend_schema_field(

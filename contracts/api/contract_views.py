@@ -11,6 +11,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from common.api import api_validation_error
 from contracts.models import Contract, Customer
 from contracts.selectors import contract_get, contract_list
 from contracts.services import contract_amend, contract_create, contract_end
@@ -21,7 +22,7 @@ from .contract_serializers import (
     ContractEndSerializer,
     ContractSerializer,
 )
-from .views import api_validation_error, customer_or_404
+from .views import customer_or_404
 
 TAGS = ["contracts"]
 

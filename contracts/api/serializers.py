@@ -10,24 +10,10 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
+from common.api import StrictSerializer
 from contracts.models import Customer
 
-UNKNOWN_FIELD = "Unknown field."
 FIXED_FIELD = "This field cannot be changed after the customer is created."
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare, so a typo is an error rather than ignored."""
-
-    def undeclared_field_errors(self, data: Mapping) -> dict[str, list[str]]:
-        return {name: [UNKNOWN_FIELD] for name in sorted(set(data) - set(self.fields))}
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            errors = self.undeclared_field_errors(data)
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
 
 
 class CustomerSerializer(serializers.ModelSerializer):

@@ -1,6 +1,5 @@
 """Customers over the REST API: validate the shape, call a service, shape the answer."""
 
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -10,13 +9,13 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
+from common.api import DUPLICATE_EXTERNAL_ID, api_validation_error
 from contracts.models import Customer
 from contracts.selectors import customer_get, customer_list
 from contracts.services import customer_create, customer_update
@@ -27,25 +26,6 @@ from .serializers import (
     CustomerSerializer,
     CustomerUpdateSerializer,
 )
-
-DUPLICATE_EXTERNAL_ID = "A customer with this external_id already exists."
-
-
-def api_validation_error(exc: DjangoValidationError) -> ValidationError:
-    """A model's `full_clean` error as DRF's `{field: [messages]}`, with clearer wording
-    for a duplicate external_id."""
-    if not hasattr(exc, "error_dict"):
-        return ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
-    detail = {}
-    for field, errors in exc.error_dict.items():
-        key = api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field
-        detail[key] = [
-            DUPLICATE_EXTERNAL_ID
-            if (field, error.code) == ("external_id", "unique")
-            else next(iter(error))
-            for error in errors
-        ]
-    return ValidationError(detail)
 
 
 def customer_or_404(external_id: str) -> Customer:

@@ -4,7 +4,7 @@ stored events."""
 
 from rest_framework import serializers
 
-from contracts.api.serializers import StrictSerializer
+from common.api import StrictSerializer
 from metering.models import UsageEvent
 
 

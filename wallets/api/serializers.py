@@ -5,17 +5,8 @@ the same things with the same words."""
 
 from rest_framework import serializers
 
-from contracts.api.contract_serializers import MoneyField
-from contracts.api.serializers import StrictSerializer
-from pricing.money import exact_text
+from common.api import ExactMoneyField, StrictSerializer
 from wallets.models import DEFAULT_SHARES, Alert, AlertDelivery
-
-
-class ExactMoneyField(MoneyField):
-    """Money as text in, and out with 12 decimal places (as the wallet endpoint answers)."""
-
-    def to_representation(self, value):
-        return exact_text(value)
 
 
 def _money(help_text: str) -> ExactMoneyField:

@@ -8,7 +8,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api.views import api_validation_error, customer_or_404
+from common.api import api_validation_error
+from contracts.api.views import customer_or_404
 from pricing.money import exact_text
 from wallets.alerts import alert_settings_update
 from wallets.selectors import (

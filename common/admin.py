@@ -1,0 +1,53 @@
+"""Admin helpers shared by the apps' admins."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Facts are shown, never added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown inside their parent's page, never edited there."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def adopt(obj: models.Model, saved: models.Model) -> None:
+    """Make the admin's unsaved `obj` the row a service just saved.
+
+    The admin goes on using the object it passed to `save_model` (change message, log
+    entry, redirect), so the service's result is copied into it rather than returned.
+    """
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state = saved._state
+
+
+def form_errors_add(form: forms.Form, error: ValidationError) -> None:
+    """A service's refusal shown on the form: each message on its field when the form has
+    it, else above the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)

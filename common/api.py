@@ -1,0 +1,121 @@
+"""API helpers shared by the apps' APIs: what a request may carry and what an error says.
+
+Serializers check shape only (types, required fields, unknown fields); the rules on the
+values live on the models and services, so the API and the admin refuse the same things
+with the same words. Money travels as decimal strings and instants as ISO 8601 with an
+offset: a JSON number is never money, and an instant without an offset has no single
+meaning.
+"""
+
+import re
+from collections.abc import Mapping
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from pricing.money import exact_text
+
+UNKNOWN_FIELD = "Unknown field."
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare, so a typo is an error rather than ignored."""
+
+    def undeclared_field_errors(self, data: Mapping) -> dict[str, list[str]]:
+        return {name: [UNKNOWN_FIELD] for name in sorted(set(data) - set(self.fields))}
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors = self.undeclared_field_errors(data)
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+DUPLICATE_EXTERNAL_ID = "A customer with this external_id already exists."
+
+
+def api_validation_error(exc: DjangoValidationError) -> ValidationError:
+    """A model's `full_clean` error as DRF's `{field: [messages]}`, with clearer wording
+    for a duplicate external_id."""
+    if not hasattr(exc, "error_dict"):
+        return ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
+    detail = {}
+    for field, errors in exc.error_dict.items():
+        key = api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field
+        detail[key] = [
+            DUPLICATE_EXTERNAL_ID
+            if (field, error.code) == ("external_id", "unique")
+            else next(iter(error))
+            for error in errors
+        ]
+    return ValidationError(detail)
+
+
+DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+MONEY_HELP = 'A decimal string, e.g. "500.00"; JSON numbers are refused.'
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": DECIMAL_TEXT.pattern})
+class MoneyField(serializers.Field):
+    """An exact amount written as text ("500.00"); a JSON number is refused, since a
+    parser may already have turned it into a float."""
+
+    default_error_messages = {
+        "not_text": 'Write the amount as a string, e.g. "500.00": money is never a JSON number.',
+        "invalid": "'{value}' is not a decimal number such as \"500.00\".",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_text")
+        if not DECIMAL_TEXT.match(data):
+            self.fail("invalid", value=data[:50])
+        return data  # the model's DecimalField makes it a Decimal and checks its digits
+
+    def to_representation(self, value):
+        return f"{value:f}"
+
+
+class InstantField(serializers.DateTimeField):
+    """ISO 8601 with its offset (Z or ±hh:mm); a naive instant is refused, not guessed.
+    Answers are in UTC."""
+
+    default_error_messages = {
+        "invalid": "Use ISO 8601 with an offset, e.g. 2026-01-01T00:00:00Z.",
+        "naive": "Give the UTC offset too, e.g. 2026-01-01T00:00:00Z or 2026-01-01T01:00:00+01:00.",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well-formed but impossible, e.g. 30 February
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        if parsed.utcoffset() is None:
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class ExactMoneyField(MoneyField):
+    """Money as text in, and out with 12 decimal places (as the wallet endpoint answers)."""
+
+    def to_representation(self, value):
+        return exact_text(value)
+
+
+class FileDownloadView(APIView):
+    """A view answering a file (CSV, PDF) rather than JSON, whatever the client accepts; an
+    error is still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
