@@ -58,7 +58,7 @@ from decimal import Decimal
 from django.utils import timezone
 from contracts.services import *
 from metering.services import events_ingest
-from billing.services import usage_rate_pending
+from billing.rating.rater import usage_rate_pending
 from wallets.services import credit_grant
 card = rate_card_create_from_catalog(name="Bench list", markup=Decimal("0"))
 start = (timezone.now() - timedelta(days=5)).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -63,7 +63,7 @@ for n in range({CUSTOMERS} + 1):
                        discount_percent=Decimal("10"))
     if n % 2 == 0:
         credit_grant(customer=customer, amount="20", source="purchased")
-from billing.services import usage_rate_pending
+from billing.rating.rater import usage_rate_pending
 usage_rate_pending()
 print("BENCH-MONTHS " + last_month.isoformat() + " " + this_month.isoformat())
 """
@@ -71,7 +71,7 @@ print("BENCH-MONTHS " + last_month.isoformat() + " " + this_month.isoformat())
 CLOSE = """
 import json, resource, time, django
 django.setup()
-from billing.invoicing import periods_close_due
+from billing.invoicing.closing import periods_close_due
 from billing.models import Invoice
 started = time.perf_counter()
 closed = periods_close_due()
@@ -84,7 +84,7 @@ PREVIEW = f"""
 import json, time, django
 django.setup()
 from django.utils import timezone
-from billing.invoicing import invoice_draft
+from billing.invoicing.draft import invoice_draft
 from billing.selectors import period_of
 from contracts.models import Customer
 customer = Customer.objects.get(external_id="{BIG}")

@@ -97,7 +97,7 @@ big = Customer.objects.get(external_id="bench-big")
 for n in range(20):  # prepaid credits that its usage draws down as it is rated
     credit_grant(customer=big, amount="500", source="purchased", priority=n % 3,
                  expires_at=timezone.now() + timedelta(days=30 + n))
-from billing.services import usage_rate_pending
+from billing.rating.rater import usage_rate_pending
 usage_rate_pending()  # the new contracts' changes, applied before the backlog arrives
 print("BENCH-KEY " + key)
 """
@@ -141,7 +141,7 @@ def backlog_load(events: int) -> float:
 RATER = """
 import json, resource, time, django
 django.setup()
-from billing.services import usage_rate_pending
+from billing.rating.rater import usage_rate_pending
 started = time.perf_counter()
 rated = usage_rate_pending()
 print(json.dumps({"rated": rated, "seconds": time.perf_counter() - started,
@@ -152,7 +152,7 @@ PREVIEW = """
 import json, resource, time, django
 django.setup()
 from django.utils import timezone
-from billing.services import period_rerate
+from billing.rating.rerating import period_rerate
 from contracts.models import Customer
 customer = Customer.objects.get(external_id=%r)
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

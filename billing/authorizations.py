@@ -32,6 +32,7 @@ from wallets.models import Hold
 from wallets.services import InsufficientCredits, hold_place
 
 from .models import UsageDrawDown
+from .periods import period_money, period_rollups
 from .terms import terms_now
 
 _ZERO = Decimal(0)
@@ -129,9 +130,7 @@ def _allowance_left(record, terms, start, end) -> Decimal:
         return _ZERO
     if record is not None:
         return max(record.allowance_left, _ZERO)
-    from .selectors import period_money, period_rollups  # selectors read services' rows
-
     customer = terms.contract.customer
     rollups = period_rollups(customer_id=customer.pk, start=start)
-    charges = period_money(customer=customer, start=start, end=end, rollups=rollups)[2]
+    charges = period_money(customer=customer, start=start, end=end, rollups=rollups).charges
     return max(sum(charges.allowances, _ZERO) - charges.allowance_used, _ZERO)

@@ -93,7 +93,7 @@ class UsageDrawDown(models.Model):
     """What a customer's prepaid credits have paid of a period's usage so far (`drawn`), and
     what they could not cover (`short`, billed in arrears). Moved in the rating transaction
     to match the period's billable usage: usage after discount beyond the included
-    allowance, as the rollups say (billing.services._usage_draw_down), which also keeps
+    allowance, as the rollups say (billing.rating.draw_down._usage_draw_down), which also keeps
     `allowance_left` here for authorizations to read in one row."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
@@ -119,7 +119,7 @@ class UsageDrawDown(models.Model):
 class DrawDownDue(models.Model):
     """A customer's period whose rated usage changed since its credits were last drawn: the
     draw-down queue. Written in the rating transaction, taken by the draw-down pass
-    (billing.services.usage_draw_down_pending), which draws each period once however many
+    (billing.rating.draw_down.usage_draw_down_pending), which draws each period once however many
     batches touched it."""
 
     customer = models.ForeignKey(
@@ -316,7 +316,7 @@ class CreditNote(models.Model):
         return self.number
 
 
-# --- Stripe (billing.stripe_sync pushes, billing.stripe_events applies what Stripe says) ----
+# --- Stripe (billing.stripe.push pushes, billing.stripe.events applies what Stripe says) ---
 
 
 class StripeCustomer(models.Model):

@@ -5,16 +5,16 @@ every TOKENTILL_RATING_NUDGE_SECONDS per process) and runs every 30 seconds from
 django-celery-beat ("Rate pending usage"), so rating catches up after any downtime.
 `push_invoice` is sent when a period's closing commits; beat's `push_invoices` (every 5
 minutes) pushes whatever did not get to Stripe, and `reconcile_stripe` (hourly) reads back
-the status of what is still open (billing.stripe_sync).
+the status of what is still open (billing.stripe.push).
 """
 
 from celery import shared_task
 from django.conf import settings
 
-from .invoicing import periods_close_due
+from .invoicing.closing import periods_close_due
 from .models import Invoice
-from .services import usage_rate_pending
-from .stripe_sync import invoice_push, stripe_push_pending, stripe_reconcile
+from .rating.rater import usage_rate_pending
+from .stripe.push import invoice_push, stripe_push_pending, stripe_reconcile
 
 
 @shared_task(name="billing.rate_pending_usage", ignore_result=True)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from billing.webhooks import stripe_webhook
+from billing.stripe.webhook import stripe_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -15,7 +15,8 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from billing.models import RatedEvent, UsageRollup
-from billing.selectors import PeriodUsage, invoice_list, period_of, usage_for_period
+from billing.periods import period_of
+from billing.selectors import PeriodUsage, invoice_list, usage_for_period
 from contracts.models import Customer
 from metering.models import UsageEvent
 from wallets.models import LedgerEntry, Wallet

@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.exports import usage_csv as usage_csv_lines
-from billing.pdf import invoice_pdf as invoice_pdf_bytes
-from billing.selectors import invoice_get, invoice_list, period_of
+from billing.invoicing.pdf import invoice_pdf as invoice_pdf_bytes
+from billing.periods import period_of
+from billing.selectors import invoice_get, invoice_list
 from contracts.models import ApiKey
 from contracts.selectors import customer_api_key_list
 from contracts.services import customer_api_key_create, customer_api_key_revoke

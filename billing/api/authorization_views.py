@@ -13,7 +13,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.authorizations import Authorization, authorization_create
 from common.api import StrictSerializer
 from metering.intake import MAX_METRIC
 from metering.tokens import TokenizeError, count_messages, count_text
@@ -21,6 +20,8 @@ from pricing.metrics import METRIC_NAME
 from pricing.money import exact_text
 from wallets.models import Hold
 from wallets.services import hold_release
+
+from ..authorizations import Authorization, authorization_create
 
 
 def _money(value) -> str | None:

@@ -1,6 +1,6 @@
 """Invoices over the API: a customer's invoices and their lines, the events of a usage line,
 the current period's preview, and credit notes. Thin: billing.selectors reads,
-billing.credit_notes writes.
+billing.invoicing.credit_notes writes.
 
 Money is text, never a float. Amounts as billed (a line's `amount`, an invoice's `total`
 and `credited`, a credit note's `amount`) are rounded and carry the currency's minor
@@ -22,20 +22,16 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.credit_notes import credit_note_issue, invoice_void
-from billing.models import CreditNote, Invoice, InvoiceLine
-from billing.pdf import invoice_pdf
-from billing.selectors import (
-    LINES_WITH_EVENTS,
-    invoice_get,
-    invoice_list,
-    invoice_preview,
-    line_events,
-)
 from common.api import FileDownloadView, StrictSerializer, api_validation_error
 from contracts.api.views import customer_or_404
 from contracts.models import Customer
 from pricing.money import exact_text, minor_text
+
+from ..invoicing.credit_notes import credit_note_issue, invoice_void
+from ..invoicing.pdf import invoice_pdf
+from ..invoicing.preview import invoice_preview
+from ..models import CreditNote, Invoice, InvoiceLine
+from ..selectors import LINES_WITH_EVENTS, invoice_get, invoice_list, line_events
 
 TAGS = ["invoices"]
 

@@ -1,17 +1,19 @@
 from django.urls import path
 
-from . import authorization_views, invoice_views, views
+from . import authorization_views, invoice_views, usage_views
 
 urlpatterns = [
-    path("customers/<str:external_id>/usage", views.UsageView.as_view(), name="customer-usage"),
+    path(
+        "customers/<str:external_id>/usage", usage_views.UsageView.as_view(), name="customer-usage"
+    ),
     path(
         "customers/<str:external_id>/usage.csv",
-        views.UsageCsvView.as_view(),
+        usage_views.UsageCsvView.as_view(),
         name="customer-usage-csv",
     ),
     path(
         "customers/<str:external_id>/usage/rerate",
-        views.RerateView.as_view(),
+        usage_views.RerateView.as_view(),
         name="customer-usage-rerate",
     ),
     path(

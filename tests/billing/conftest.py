@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.services import usage_rate_pending
+from billing.rating.rater import usage_rate_pending
 from contracts.services import contract_create, price_create, rate_card_create
 from metering.services import events_ingest
 

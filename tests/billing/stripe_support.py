@@ -4,7 +4,7 @@ lines have a sub-cent unit price and negative amounts, and signed webhook delive
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from billing.invoicing import period_close
+from billing.invoicing.closing import period_close
 from billing.models import Invoice
 from tests.fakes.stripe_server import FakeStripe
 from wallets.alerts import alert_settings_update

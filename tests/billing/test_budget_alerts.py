@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import UsageDrawDown
-from billing.services import period_rerate
+from billing.rating.rerating import period_rerate
 from contracts.services import contract_amend
 from wallets.alerts import alert_settings_update
 from wallets.models import Alert, AlertDelivery, CreditGrant, Wallet

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from billing.invoicing import periods_close_due
+from billing.invoicing.closing import periods_close_due
 from billing.models import BillingPeriod, Invoice
 from contracts.services import contract_create, customer_create, price_create, rate_card_create
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
-from billing.credit_notes import credit_note_issue, invoice_credit_left, invoice_void
+from billing.invoicing.credit_notes import credit_note_issue, invoice_credit_left, invoice_void
 from billing.models import CreditNote, Invoice, InvoiceSequence
 from wallets.models import CreditGrant, Wallet
 

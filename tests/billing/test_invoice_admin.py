@@ -10,7 +10,7 @@ from decimal import Decimal as D
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from billing import admin_invoices
+from billing.admin import invoices as admin_invoices
 from billing.models import CreditNote, Invoice
 
 from . import test_invoice_api as invoice_api

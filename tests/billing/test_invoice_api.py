@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.invoicing import periods_close_due
+from billing.invoicing.closing import periods_close_due
 from billing.models import Invoice
 from contracts.services import customer_create
 

@@ -1,4 +1,4 @@
-"""An invoice as a PDF (billing.pdf) and its download, GET .../invoices/{number}/pdf.
+"""An invoice as a PDF (billing.invoicing.pdf) and its download, GET .../invoices/{number}/pdf.
 
 The scenario is test_invoice_api.py's: acme's November invoiced as INV-000001, 59.00.
 """
@@ -9,9 +9,9 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from billing.credit_notes import credit_note_issue
+from billing.invoicing.credit_notes import credit_note_issue
+from billing.invoicing.pdf import invoice_pdf
 from billing.models import Invoice, InvoiceLine
-from billing.pdf import invoice_pdf
 from contracts.services import customer_api_key_create, customer_create
 
 from . import test_invoice_api as scenario

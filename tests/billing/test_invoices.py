@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import invoice_draft, period_close, periods_close_due, periods_due
+from billing.invoicing.closing import period_close, periods_close_due, periods_due
+from billing.invoicing.draft import invoice_draft
 from billing.models import BillingPeriod, CreditNote, Invoice, InvoiceLine
 from billing.selectors import line_events
 from contracts.services import contract_create, customer_create
@@ -157,7 +158,7 @@ def test_a_late_event_is_billed_once_on_the_next_invoice(clock, amended):
 def test_usage_re_rated_lower_after_closing_is_a_credit_note_on_its_invoice(
     clock, amended, rate_card
 ):
-    from billing.services import period_rerate
+    from billing.rating.rerating import period_rerate
     from contracts.services import price_update, rate_card_version_schedule
 
     november_usage(clock)

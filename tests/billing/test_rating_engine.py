@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import services
 from billing.models import RatedEvent, UsageRollup
-from billing.services import usage_rate_pending
+from billing.rating import rater
+from billing.rating.rater import usage_rate_pending
 from contracts.models import Contract, Price, RateCardVersion, TermsChange
 from contracts.services import (
     contract_amend,
@@ -780,13 +780,13 @@ def test_a_batch_that_fails_after_storing_leaves_everything_as_it_was(
     contract, monkeypatch, rate_card
 ):
     ingest(event("e1", day(3)), event("e2", day(4)))
-    store = services._ratings_store
+    store = rater._ratings_store
 
     def store_then_crash(*args, **kwargs):
         store(*args, **kwargs)
         raise RuntimeError("the worker died")
 
-    monkeypatch.setattr(services, "_ratings_store", store_then_crash)
+    monkeypatch.setattr(rater, "_ratings_store", store_then_crash)
 
     with pytest.raises(RuntimeError):
         rate()
@@ -795,7 +795,7 @@ def test_a_batch_that_fails_after_storing_leaves_everything_as_it_was(
     assert rollups() == []
     assert RatedEvent.objects.count() == 0
     assert rate_card.versions.get().locked_at is None
-    monkeypatch.setattr(services, "_ratings_store", store)
+    monkeypatch.setattr(rater, "_ratings_store", store)
     assert rate() == 2
     assert [r["event_count"] for r in rollups()] == [2]
 
@@ -837,7 +837,7 @@ def mixed_usage(acme, now):
 
 def _rated_in(sizes: list[int]) -> list[dict]:
     for size in sizes:
-        services._rate_batch(size)
+        rater._rate_batch(size)
     usage_rate_pending()
     return rollups()
 

@@ -15,10 +15,10 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection, connections
 
-from billing import services
 from billing.models import TOKEN_COLUMNS, RatedEvent, UsageDrawDown, UsageRollup
+from billing.rating import rater
+from billing.rating.rater import terms_changes_apply, usage_rate_pending
 from billing.selectors import usage_for_period
-from billing.services import terms_changes_apply, usage_rate_pending
 from contracts.models import RateCardVersion
 from contracts.services import (
     contract_amend,
@@ -229,13 +229,13 @@ def test_small_batches_in_four_processes_rate_every_event_exactly_once(priced):
 
 def _killed_after_storing():
     connections.close_all()  # the inherited connection belongs to the parent
-    store = services._ratings_store
+    store = rater._ratings_store
 
     def store_then_die(*args, **kwargs):
         store(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGKILL)  # mid-transaction: nothing is committed
 
-    services._ratings_store = store_then_die
+    rater._ratings_store = store_then_die
     return usage_rate_pending(batch_size=50)
 
 
@@ -270,14 +270,14 @@ def test_a_rater_killed_mid_batch_leaves_the_events_queued_and_the_rollups_untou
 def _rate_slowly(loaded, go):
     """A rater that has read the terms and waits for `go` before storing its ratings."""
     connections.close_all()
-    store = services._ratings_store
+    store = rater._ratings_store
 
     def store_when_told(*args, **kwargs):
         loaded.set()
         go.wait(timeout=30)
         store(*args, **kwargs)
 
-    services._ratings_store = store_when_told
+    rater._ratings_store = store_when_told
     return usage_rate_pending()
 
 

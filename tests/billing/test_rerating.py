@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.core.management import call_command
 
 from billing.models import RatedEvent, UsageRollup
-from billing.services import period_rerate
+from billing.rating.rerating import period_rerate
 from contracts.services import price_update, rate_card_version_schedule
 
 from .conftest import NOVEMBER, NOW, rate, send

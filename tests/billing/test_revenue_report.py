@@ -14,8 +14,8 @@ from decimal import Decimal as D
 import pytest
 from django.core.management import call_command
 
-from billing.credit_notes import credit_note_issue
-from billing.invoicing import periods_close_due
+from billing.invoicing.closing import periods_close_due
+from billing.invoicing.credit_notes import credit_note_issue
 from billing.models import Invoice, InvoiceLine, UsageDrawDown
 from billing.reports import USAGE_KINDS, revenue_report
 from pricing.money import money_round

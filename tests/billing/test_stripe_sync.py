@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, connections
 
-from billing.invoicing import credit_note_create, period_close
+from billing.invoicing.closing import period_close
+from billing.invoicing.credit_notes import credit_note_create
 from billing.models import CreditNote, Invoice, InvoiceLine, StripeCustomer, TopUpInvoice
-from billing.stripe_sync import (
+from billing.stripe.push import (
     credit_note_push,
     invoice_push,
     stripe_push_pending,

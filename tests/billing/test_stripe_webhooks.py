@@ -10,7 +10,7 @@ import stripe
 from django.urls import reverse
 
 from billing.models import Invoice, StripeEvent, TopUpInvoice
-from billing.stripe_sync import invoice_push, stripe_push_pending
+from billing.stripe.push import invoice_push, stripe_push_pending
 from wallets.models import CreditGrant, TopUpRequest, Wallet
 
 from .invoice_support import clock_set

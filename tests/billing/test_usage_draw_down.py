@@ -4,7 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from billing.models import UsageDrawDown
-from billing.services import period_rerate
+from billing.rating.rerating import period_rerate
 from contracts.services import contract_amend, price_update, rate_card_version_schedule
 from wallets.models import CreditGrant, Wallet
 from wallets.services import credit_grant
@@ -93,7 +93,8 @@ def test_customers_without_credits_are_not_drawn(contract):
 
 def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(contract):
     from billing.models import DrawDownDue
-    from billing.services import _rate_batch, usage_draw_down_pending
+    from billing.rating.draw_down import usage_draw_down_pending
+    from billing.rating.rater import _rate_batch
 
     acme = contract.customer
     credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
@@ -113,7 +114,8 @@ def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(co
 
 
 def test_a_hold_is_released_only_once_its_call_is_drawn(contract):
-    from billing.services import _rate_batch, usage_draw_down_pending
+    from billing.rating.draw_down import usage_draw_down_pending
+    from billing.rating.rater import _rate_batch
     from wallets.models import Hold
     from wallets.services import hold_place
 
@@ -138,8 +140,8 @@ def test_a_hold_is_released_only_once_its_call_is_drawn(contract):
 def test_a_period_whose_drawing_fails_is_kept_for_later_and_stops_no_other(
     contract, rate_card, monkeypatch, caplog
 ):
-    from billing import services
     from billing.models import DrawDownDue
+    from billing.rating import draw_down
     from contracts.services import contract_create, customer_create
 
     acme = contract.customer
@@ -148,21 +150,21 @@ def test_a_period_whose_drawing_fails_is_kept_for_later_and_stops_no_other(
     for customer in (acme, globex):
         credit_grant(customer=customer, amount="10", source=CreditGrant.Source.PURCHASED)
     ingest(event("a", NOW - timedelta(minutes=2)), event("g", NOW, customer="globex"))
-    real = services._usage_draw_down
+    real = draw_down._usage_draw_down
 
     def broken_for_acme(periods):
         if any(customer == acme.pk for customer, _ in periods):
             raise RuntimeError("acme's terms cannot be read")
         real(periods)
 
-    monkeypatch.setattr(services, "_usage_draw_down", broken_for_acme)
+    monkeypatch.setattr(draw_down, "_usage_draw_down", broken_for_acme)
     rate()
 
     assert (balance(acme), balance(globex)) == (Decimal("10"), Decimal("9.99"))
     assert list(DrawDownDue.objects.values_list("customer_id", flat=True)) == [acme.pk]
     assert "drawing credits for customer" in caplog.text
 
-    monkeypatch.setattr(services, "_usage_draw_down", real)
+    monkeypatch.setattr(draw_down, "_usage_draw_down", real)
     rate()
     assert (balance(acme), balance(globex)) == (Decimal("9.99"), Decimal("9.99"))
     assert not DrawDownDue.objects.exists()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from billing.models import Invoice
-from billing.services import usage_rate_pending
+from billing.rating.rater import usage_rate_pending
 from contracts.services import contract_create, customer_create, price_create, rate_card_create
 from metering.services import events_ingest
 from portal.models import PortalUser

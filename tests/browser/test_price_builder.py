@@ -9,8 +9,8 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from billing.models import RatedEvent
+from billing.rating.rater import usage_rate_pending
 from billing.selectors import usage_for_period
-from billing.services import usage_rate_pending
 from contracts.models import Price
 from contracts.services import contract_create, customer_create
 from metering.models import UnratedEvent

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from billing.models import RatedEvent
+from billing.rating.rater import usage_rate_pending
 from billing.selectors import usage_for_period
-from billing.services import usage_rate_pending
 from contracts.models import ApiKey, Contract, Customer, RateCard, api_key_hash
 from metering.models import EventSeal, UsageEvent
 from metering.selectors import event_log_verify

@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from billing.invoicing import periods_close_due
+from billing.invoicing.closing import periods_close_due
 from billing.models import Invoice
 from contracts.services import contract_create, customer_create
 from portal.models import PortalUser

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.services import period_rerate
+from billing.rating.rerating import period_rerate
 from contracts.selectors import customer_get
 
 

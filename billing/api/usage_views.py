@@ -10,12 +10,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.exports import usage_csv
-from billing.selectors import PeriodUsage, UsageGroup, period_of, usage_for_period
-from billing.services import RerateDiff, period_rerate
 from common.api import FileDownloadView
 from contracts.api.views import customer_or_404
 from pricing.money import exact_text
+
+from ..exports import usage_csv
+from ..periods import period_of
+from ..rating.rerating import RerateDiff, period_rerate
+from ..selectors import PeriodUsage, UsageGroup, usage_for_period
 
 
 def _group(group: UsageGroup) -> dict:

@@ -1,9 +1,9 @@
 """Credit notes billing ops issue: goodwill and voids, never past the invoice's total.
 
-A credit note corrects a finalized invoice without editing it. Closing issues its own for
-usage re-rated lower (billing.invoicing, `credit_note_create`, which numbers, rounds and
-stores a note and grants its credits when they go to the wallet); the actions here are
-the ones people take in the admin and over the API:
+A credit note corrects a finalized invoice without editing it. `credit_note_create`
+numbers, rounds and stores a note and grants its credits when they go to the wallet;
+closing calls it for usage re-rated lower. The actions people take in the admin and over
+the API:
 
 - `credit_note_issue`: goodwill, an amount in the currency's minor unit;
 - `invoice_void`: credits what is left of the invoice and marks it void.
@@ -21,19 +21,63 @@ voids a voided invoice there). Nothing here calls Stripe.
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import Customer
 from pricing.money import minor_places, money_label, money_round
+from wallets.models import CreditGrant
+from wallets.services import credit_grant
 
-from .invoicing import credit_note_create
-from .models import CreditNote, Invoice
+from ..models import CreditNote, Invoice
+from .numbers import number_next
 
 _ZERO = Decimal(0)
+
+
 #: What a credit note may be issued on: a finalized invoice, paid or not.
 CREDITABLE = (Invoice.Status.FINALIZED, Invoice.Status.PAID, Invoice.Status.UNCOLLECTIBLE)
+
+
+def credit_note_create(
+    *,
+    invoice: Invoice,
+    amount: Decimal,
+    reason: str,
+    memo: str = "",
+    destination: str = CreditNote.Destination.WALLET,
+    created_by: str = "",
+    now: datetime | None = None,
+) -> CreditNote:
+    """Credit a finalized invoice without editing it: numbered from the credit-note
+    sequence, rounded once like a line; credited to the customer's wallet as a refund
+    grant (destination wallet), or recorded for Stripe or only."""
+    now = now or timezone.now()
+    currency = invoice.currency
+    with transaction.atomic():
+        note = CreditNote.objects.create(
+            invoice=invoice,
+            number=number_next("credit-notes", settings.TOKENTILL_CREDIT_NOTE_PREFIX),
+            reason=reason,
+            memo=memo,
+            destination=destination,
+            exact_amount=amount,
+            amount=money_round(amount, currency),
+            created_by=created_by,
+            created_at=now,
+        )
+        if destination == CreditNote.Destination.WALLET and note.amount > 0:
+            credit_grant(
+                customer=invoice.customer,
+                amount=note.amount,
+                currency=currency,
+                source=CreditGrant.Source.REFUND,
+                reason=f"credit note {note.number} on {invoice.number}",
+                created_by=created_by,
+            )
+    return note
 
 
 def invoice_credit_left(*, invoice: Invoice) -> Decimal:

@@ -3,7 +3,7 @@ period's preview of a customer, credit notes (goodwill or void) and the revenue 
 
 Invoices, billing periods and credit notes are never added, changed or deleted by hand:
 closing writes them, and a credit note is issued on its own page through
-billing.credit_notes (permission "billing.add_creditnote"; the user is recorded as
+billing.invoicing.credit_notes (permission "billing.add_creditnote"; the user is recorded as
 `created_by`). Seeing invoices, their events, previews and the revenue report takes
 "billing.view_invoice".
 """
@@ -26,10 +26,16 @@ from contracts.selectors import customer_get
 from pricing.cycles import span_text
 from pricing.money import money_label
 
-from .credit_notes import CREDITABLE, credit_note_issue, invoice_credit_left, invoice_void
-from .models import BillingPeriod, CreditNote, Invoice, InvoiceLine
-from .reports import COLUMNS, revenue_report, revenue_report_csv
-from .selectors import LINES_WITH_EVENTS, invoice_preview, line_events
+from ..invoicing.credit_notes import (
+    CREDITABLE,
+    credit_note_issue,
+    invoice_credit_left,
+    invoice_void,
+)
+from ..invoicing.preview import invoice_preview
+from ..models import BillingPeriod, CreditNote, Invoice, InvoiceLine
+from ..reports import COLUMNS, revenue_report, revenue_report_csv
+from ..selectors import LINES_WITH_EVENTS, line_events
 
 EVENTS_PER_PAGE = 100
 

@@ -41,7 +41,6 @@ function logs that Stripe is off and returns, and invoices keep empty Stripe fie
 """
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,15 +57,13 @@ from pricing.cycles import span_text
 from pricing.money import plain, to_minor_units, whole_quantity_line
 from wallets.models import TopUpRequest
 
-from .models import CreditNote, Invoice, InvoiceLine, StripeCustomer, TopUpInvoice
-from .stripe_events import stripe_invoice_status_apply
+from ..models import CreditNote, Invoice, InvoiceLine, StripeCustomer, TopUpInvoice
+from .events import stripe_invoice_status_apply
 
 logger = logging.getLogger(__name__)
 
 #: How long a push's claim keeps other workers off the row: beyond any push's length.
 CLAIM = timedelta(minutes=10)
-#: Seconds a webhook's signature stays valid: older deliveries are refused as replays.
-WEBHOOK_TOLERANCE = 300
 _BATCH = 200
 
 
@@ -341,7 +338,7 @@ def credit_note_push(*, credit_note: CreditNote) -> CreditNote:
 def topup_invoice_push(*, request: TopUpRequest) -> TopUpInvoice | None:
     """Charge an open top-up request by a Stripe invoice for its amount (keys
     `tokentill-topup-<pk>`, `...-item`, `...-finalize`, pushed as an invoice is), whose
-    payment grants the credits (billing.stripe_events); None when Stripe is off."""
+    payment grants the credits (billing.stripe.events); None when Stripe is off."""
     if not stripe_enabled():
         _off(f"top-up {request.pk} is not charged through Stripe")
         return None
@@ -446,25 +443,3 @@ def stripe_reconcile() -> int:
         except Exception:  # one row's trouble (a cancelled top-up paid) stops no other
             logger.exception("Stripe invoice %s could not be reconciled", row.stripe_id)
     return changed
-
-
-# --- webhooks -------------------------------------------------------------------------------
-
-
-class WebhookRefused(Exception):
-    """A webhook delivery that is not Stripe's, or too old to be trusted."""
-
-
-def stripe_event_verify(*, payload: bytes, signature: str) -> dict:
-    """The event a webhook delivers, once its `Stripe-Signature` is verified with
-    STRIPE_WEBHOOK_SECRET and its timestamp is within WEBHOOK_TOLERANCE of our clock (a
-    captured delivery cannot be replayed later). Raises WebhookRefused otherwise, and
-    when no secret is set (webhooks are off: an empty secret would verify anything)."""
-    secret = settings.STRIPE_WEBHOOK_SECRET
-    if not secret:
-        raise WebhookRefused("Stripe webhooks are off: STRIPE_WEBHOOK_SECRET is not set.")
-    try:
-        stripe.Webhook.construct_event(payload, signature, secret, tolerance=WEBHOOK_TOLERANCE)
-        return json.loads(payload)
-    except (ValueError, stripe.SignatureVerificationError) as error:
-        raise WebhookRefused(str(error)) from None

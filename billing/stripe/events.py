@@ -4,7 +4,7 @@ Each event is stored by its Stripe id first (`stripe_event_receive`), so a redel
 answered and changes nothing; then it is applied (`stripe_event_apply`). An event that
 could not be applied (its invoice is not known here yet, say) keeps its error and can be
 applied again from the admin (*Reprocess*). The hourly reconciliation
-(billing.stripe_sync.stripe_reconcile) applies the statuses it reads from Stripe through
+(billing.stripe.push.stripe_reconcile) applies the statuses it reads from Stripe through
 the same `stripe_invoice_status_apply`, so a lost webhook is made good within the hour.
 
 Stripe moves an invoice draft → open → paid, void or uncollectible (an uncollectible one
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from wallets.topups import topup_mark_paid
 
-from .models import Invoice, StripeEvent, TopUpInvoice
+from ..models import Invoice, StripeEvent, TopUpInvoice
 
 logger = logging.getLogger(__name__)
 

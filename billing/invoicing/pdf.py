@@ -18,7 +18,7 @@ from fpdf import FPDF
 from pricing.cycles import span_text
 from pricing.money import minor_places, money_label, plain
 
-from .models import Invoice
+from ..models import Invoice
 
 _ENCODING = "windows-1252"
 _LINE_HEADINGS = ("Description", "Quantity", "Unit price", "Amount")

@@ -1,0 +1,4 @@
+"""Billing in the admin: rated usage (`usage`), invoices, periods and credit notes
+(`invoices`), and what Stripe knows (`stripe`). Importing them registers them."""
+
+from . import invoices, stripe, usage  # noqa: F401

@@ -1,0 +1,164 @@
+"""Billing periods closed into finalized invoices, once, on the schedule.
+
+A contract's period is open until its end, in grace for TOKENTILL_PERIOD_GRACE_HOURS after
+it (late events still land in it), then closed by `periods_close_due` (beat) into a
+finalized invoice numbered without gaps: its draft (`draft`) stored as it is. Closing
+reads the period's rollups, never its events; closing again changes nothing. Usage of
+earlier closed periods that changed since they were billed is billed on this invoice
+(late usage) or, when it went down, credited on theirs by a credit note.
+"""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from common.tasks import PUSH_INVOICE, task_send_on_commit
+from contracts.models import Contract, Customer
+from pricing.cycles import span_text
+
+from ..models import BillingPeriod, CreditNote, Invoice, InvoiceLine, UsageDrawDown
+from ..rating.rater import usage_rate_pending
+from .credit_notes import credit_note_create
+from .draft import InvoiceDraft, invoice_draft
+from .numbers import number_next
+
+
+def period_close(
+    *, contract: Contract, start: datetime, end: datetime, now: datetime | None = None
+) -> Invoice:
+    """Close the contract's period [start, end) into a finalized invoice, once: closing it
+    again (a task run twice, or two workers at once) returns the invoice it produced."""
+    return _period_close(contract, start, end, now or timezone.now())[0]
+
+
+def _period_close(
+    contract: Contract, start: datetime, end: datetime, now: datetime
+) -> tuple[Invoice, bool]:
+    """period_close, and whether this call closed it (False: it was closed already)."""
+    customer = contract.customer
+    with transaction.atomic():
+        Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+        closed = BillingPeriod.objects.filter(customer=customer, start=start).first()
+        if closed is not None:
+            return closed.invoice, False
+        # The period's draw-down record: raters drawing for it have committed by now.
+        list(
+            UsageDrawDown.objects.select_for_update().filter(customer=customer, period_start=start)
+        )
+        draft = invoice_draft(customer=customer, start=start, end=end, at=now)
+        invoice = _invoice_store(draft, now)
+        BillingPeriod.objects.create(
+            customer=customer,
+            contract=contract,
+            start=start,
+            end=end,
+            closed_at=now,
+            invoice=invoice,
+            billed_total=draft.period_total,
+            billed_credits=draft.period_credits,
+            billed_events=draft.period_events,
+            billed_until=now,
+        )
+        task_send_on_commit(PUSH_INVOICE, invoice.pk)
+        for late in draft.late:
+            period, delta = late.period, late.delta
+            if delta < 0:
+                credit_note_create(
+                    invoice=period.invoice,
+                    amount=-delta,
+                    reason=CreditNote.Reason.RERATING,
+                    memo=f"Usage of {span_text(period.start, period.end)} re-rated lower",
+                    destination=_refund_destination(period.invoice),
+                    now=now,
+                )
+            BillingPeriod.objects.filter(pk=period.pk).update(
+                billed_total=period.billed_total + delta,
+                billed_credits=period.billed_credits + late.credit_delta,
+                billed_events=period.billed_events + late.events,
+                billed_until=now,
+            )
+    return invoice, True
+
+
+def periods_due(*, now: datetime) -> list[tuple[Contract, datetime, datetime]]:
+    """Every contract period whose grace has passed and that is not closed yet, oldest
+    first: from the end of each contract's last closed period (or its first period) on."""
+    grace = timedelta(hours=settings.TOKENTILL_PERIOD_GRACE_HOURS)
+    last_closed = defaultdict(lambda: None)
+    for contract_id, end in BillingPeriod.objects.order_by("end").values_list("contract_id", "end"):
+        last_closed[contract_id] = end
+    due = []
+    for contract in Contract.objects.select_related("customer").filter(starts_at__lt=now):
+        cursor = last_closed[contract.pk] or contract.period_bounds(contract.starts_at)[0]
+        while True:
+            start, end = contract.period_bounds(cursor)
+            if end + grace > now or (contract.ends_at and start >= contract.ends_at):
+                break
+            due.append((contract, start, end))
+            cursor = end
+    return sorted(due, key=lambda item: (item[1], item[0].pk))
+
+
+def periods_close_due(*, now: datetime | None = None) -> int:
+    """Close every period due (beat); rates what is queued first, so usage that arrived
+    before the grace ended is in its period's invoice. Safe to run twice or at once."""
+    now = now or timezone.now()
+    usage_rate_pending()
+    closed = 0
+    for contract, start, end in periods_due(now=now):
+        closed += _period_close(contract, start, end, now)[1]
+    return closed
+
+
+def _refund_destination(invoice: Invoice) -> str:
+    """Where a credit note closing issues goes: to Stripe against the invoice when the
+    invoice is there (the customer pays through Stripe), else to the wallet as credits."""
+    if invoice.stripe_id:
+        return CreditNote.Destination.STRIPE
+    return CreditNote.Destination.WALLET
+
+
+def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
+    """Store the draft as a finalized invoice numbered from the invoice sequence (taken
+    last, under its lock, so the number is held as briefly as possible)."""
+    customer, currency = draft.customer, draft.customer.currency
+    total = draft.total
+    invoice = Invoice.objects.create(
+        customer=customer,
+        currency=currency,
+        status=Invoice.Status.PAID if total == 0 else Invoice.Status.FINALIZED,
+        period_start=draft.period_start,
+        period_end=draft.period_end,
+        total=total,
+        created_at=now,
+        finalized_at=now,
+        paid_at=now if total == 0 else None,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            kind=line.kind,
+            description=line.description[:300],
+            period_start=line.period_start,
+            period_end=line.period_end,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            exact_amount=line.exact_amount,
+            amount=line.amount(currency),
+            price_id=line.price_id,
+            terms_id=line.terms_id,
+            event_count=line.event_count,
+            first_event_at=line.first_event_at,
+            last_event_at=line.last_event_at,
+            rated_after=line.rated_after,
+            rated_until=line.rated_until,
+        )
+        for position, line in enumerate(draft.lines, start=1)
+    )
+    invoice.number = number_next("invoices", settings.TOKENTILL_INVOICE_PREFIX)
+    invoice.save(update_fields=["number"])
+    return invoice

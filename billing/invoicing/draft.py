@@ -1,0 +1,269 @@
+"""The invoice a billing period produces: its lines, worked out from the period's rollups.
+
+Closing stores this draft and the preview shows it, so both are the same code. The lines,
+in order (each rounded once, half up, to the currency's minor unit; the total is their
+sum; `pricing.money`):
+
+1. fixed fees, one per terms segment, prorated;
+2. usage, one per price and terms (so per rate card version), with its events, their
+   time span and an exact unit price where the amount divides evenly, else quantity 1;
+3. discounts, one per terms segment that has one;
+4. the included allowance used (pooled over the period);
+5. the minimum-commitment true-up;
+6. late usage: for each earlier period of the customer already closed, what its usage
+   came to since it was billed (events rated into it late, or re-rated), as the difference
+   of its total; a difference below zero becomes a credit note on that period's invoice
+   when the period closes (`closing`);
+7. prepaid credits applied: what the wallet paid for this period's usage (and the late
+   usage), drawn in real time as it was rated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from contracts.models import Customer
+from pricing.cycles import span_text
+from pricing.money import money_round, plain, unit_price_of
+
+from ..models import BillingPeriod, InvoiceLine, UsageDrawDown, UsageRollup
+from ..periods import period_money, period_rollups
+
+
+@dataclass(frozen=True)
+class LateUsage:
+    """What changed in a closed period since it was billed: its total (`delta`), the
+    credits drawn for it (`credit_delta`) and its events."""
+
+    period: BillingPeriod
+    delta: Decimal
+    credit_delta: Decimal
+    events: int
+
+
+_ZERO = Decimal(0)
+
+
+@dataclass
+class DraftLine:
+    """A line before it is stored: what the preview shows and closing saves."""
+
+    kind: str
+    description: str
+    period_start: datetime
+    period_end: datetime
+    exact_amount: Decimal
+    quantity: Decimal = Decimal(1)
+    unit_price: Decimal | None = None
+    price_id: int | None = None
+    terms_id: int | None = None
+    event_count: int = 0
+    first_event_at: datetime | None = None
+    last_event_at: datetime | None = None
+    rated_after: datetime | None = None
+    rated_until: datetime | None = None
+
+    def __post_init__(self):
+        if self.unit_price is None:
+            self.unit_price = self.exact_amount
+
+    def amount(self, currency: str) -> Decimal:
+        return money_round(self.exact_amount, currency)
+
+
+@dataclass
+class InvoiceDraft:
+    """The invoice a period produces: its lines, and what closing records as billed."""
+
+    customer: Customer
+    period_start: datetime
+    period_end: datetime
+    lines: list[DraftLine] = field(default_factory=list)
+    period_total: Decimal = _ZERO  # this period's charges, exact, before credits
+    period_credits: Decimal = _ZERO
+    period_events: int = 0
+    late: list[LateUsage] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        currency = self.customer.currency
+        return sum((line.amount(currency) for line in self.lines), _ZERO)
+
+
+def invoice_draft(
+    *, customer: Customer, start: datetime, end: datetime, at: datetime
+) -> InvoiceDraft:
+    """The invoice the period [start, end) produces with what is rated at `at`: the
+    closing's lines and the preview's."""
+    draft = InvoiceDraft(customer, start, end)
+    rollups = period_rollups(customer_id=customer.pk, start=start)
+    spans, amounts, charges = period_money(customer=customer, start=start, end=end, rollups=rollups)
+    for index, (segment, terms) in enumerate(spans):
+        if terms is not None and charges.fixed_fees[index]:
+            draft.lines.append(
+                DraftLine(
+                    InvoiceLine.Kind.FIXED_FEE,
+                    f"Fixed fee, {span_text(segment.start, segment.end)} ({_terms_label(terms)})",
+                    start,
+                    end,
+                    charges.fixed_fees[index],
+                    terms_id=terms.pk,
+                )
+            )
+    draft.lines.extend(_usage_lines(rollups, amounts, spans, start, end, at))
+    for index, (segment, terms) in enumerate(spans):
+        if charges.discounts[index]:
+            percent = plain(terms.discount_percent)
+            draft.lines.append(
+                DraftLine(
+                    InvoiceLine.Kind.DISCOUNT,
+                    f"Discount {percent} %, {span_text(segment.start, segment.end)}",
+                    start,
+                    end,
+                    -charges.discounts[index],
+                    terms_id=terms.pk,
+                )
+            )
+    if charges.allowance_used:
+        included = sum(charges.allowances, _ZERO)
+        draft.lines.append(
+            DraftLine(
+                InvoiceLine.Kind.ALLOWANCE,
+                f"Included allowance used ({plain(charges.allowance_used)} of {plain(included)})",
+                start,
+                end,
+                -charges.allowance_used,
+            )
+        )
+    if charges.minimum_true_up:
+        draft.lines.append(
+            DraftLine(
+                InvoiceLine.Kind.MINIMUM,
+                f"Minimum commitment true-up (minimum {plain(sum(charges.minimums, _ZERO))})",
+                start,
+                end,
+                charges.minimum_true_up,
+            )
+        )
+    draft.period_total = charges.total
+    draft.period_events = sum(rollup.event_count for rollup in rollups)
+    draft.period_credits = _drawn(customer, start)
+    credits = [(start, end, draft.period_credits)]
+    for late in _late_usage(customer, at):
+        draft.late.append(late)
+        period, delta, events = late.period, late.delta, late.events
+        if delta > 0:
+            draft.lines.append(
+                DraftLine(
+                    InvoiceLine.Kind.LATE_USAGE,
+                    f"Late usage for {span_text(period.start, period.end)} ({events:+,} events)",
+                    period.start,
+                    period.end,
+                    delta,
+                    event_count=max(events, 0),
+                    rated_after=period.billed_until,
+                    rated_until=at,
+                )
+            )
+        credits.append((period.start, period.end, late.credit_delta))
+    for period_start, period_end, drawn in credits:
+        if drawn:
+            # Below zero when re-rating lowered an invoiced period and the wallet got the
+            # credits back: they were taken off that invoice, so they are billed again.
+            what = "applied to" if drawn > 0 else "returned to the wallet for"
+            draft.lines.append(
+                DraftLine(
+                    InvoiceLine.Kind.CREDITS,
+                    f"Prepaid credits {what} {span_text(period_start, period_end)}",
+                    period_start,
+                    period_end,
+                    -drawn,
+                )
+            )
+    return draft
+
+
+def _usage_lines(rollups, amounts, spans, start, end, at) -> list[DraftLine]:
+    """One line per price and terms, in time order of the terms, then by name."""
+    order = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
+    groups: dict[tuple, list[UsageRollup]] = defaultdict(list)
+    for rollup in rollups:
+        if rollup.status == UsageRollup.Status.RATED:
+            groups[(rollup.price_id, rollup.terms_id)].append(rollup)
+    lines = []
+    for (price_id, terms_id), members in sorted(
+        groups.items(),
+        key=lambda item: (order[item[0][1]], item[1][0].line, item[1][0].price.version.number),
+    ):
+        price, terms = members[0].price, members[0].terms
+        exact = sum((amounts[rollup.key] for rollup in members), _ZERO)
+        events = sum(rollup.event_count for rollup in members)
+        quantity, unit = unit_price_of(Decimal(events), exact)
+        version = price.version
+        lines.append(
+            DraftLine(
+                InvoiceLine.Kind.USAGE,
+                f"{price.name} ({version.rate_card.name} v{version.number}, {_terms_label(terms)})",
+                start,
+                end,
+                exact,
+                quantity,
+                unit,
+                price_id,
+                terms_id,
+                events,
+                min(rollup.first_event_at for rollup in members),
+                max(rollup.last_event_at for rollup in members),
+                rated_until=at,
+            )
+        )
+    return lines
+
+
+def _late_usage(customer: Customer, at: datetime) -> list[LateUsage]:
+    """Each closed period of the customer whose usage changed after it was billed."""
+    periods = list(
+        BillingPeriod.objects.filter(customer=customer).select_related("invoice").order_by("start")
+    )
+    if not periods:
+        return []
+    since = min(period.billed_until for period in periods)
+    touched = set(
+        UsageRollup.objects.filter(
+            customer=customer,
+            period_start__in=[period.start for period in periods],
+            updated_at__gte=since,
+        ).values_list("period_start", flat=True)
+    ) | set(
+        UsageDrawDown.objects.filter(
+            customer=customer,
+            period_start__in=[period.start for period in periods],
+            updated_at__gte=since,
+        ).values_list("period_start", flat=True)
+    )
+    late = []
+    for period in periods:
+        if period.start not in touched:
+            continue
+        rollups = period_rollups(customer_id=customer.pk, start=period.start)
+        charges = period_money(
+            customer=customer, start=period.start, end=period.end, rollups=rollups
+        )[2]
+        delta = charges.total - period.billed_total
+        credit_delta = _drawn(customer, period.start) - period.billed_credits
+        events = sum(rollup.event_count for rollup in rollups) - period.billed_events
+        if delta or credit_delta or events:
+            late.append(LateUsage(period, delta, credit_delta, events))
+    return late
+
+
+def _drawn(customer: Customer, start: datetime) -> Decimal:
+    record = UsageDrawDown.objects.filter(customer=customer, period_start=start).first()
+    return record.drawn if record else _ZERO
+
+
+def _terms_label(terms) -> str:
+    return "terms" if terms.number == 1 else f"amendment {terms.number - 1}"

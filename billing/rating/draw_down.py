@@ -1,0 +1,172 @@
+"""Credits drawn for rated usage: each period's billable usage, less what credits already
+paid or could not cover, drawn from the customer's wallet between rating batches.
+
+Rating queues every period a batch touches (`DrawDownDue`) in its own transaction; the
+draw-down pass takes them off that queue, draws each period once however many batches
+touched it, checks the period's budget alerts, then settles the holds of the calls rated.
+Drawing is a reconciliation, so a period drawn twice draws nothing more.
+"""
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from wallets.alerts import alerts_check_usage
+from wallets.models import CreditGrant, Wallet
+from wallets.selectors import customers_with_budget
+from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
+
+from ..models import DrawDownDue, HoldSettlement, UsageDrawDown
+from ..periods import period_money, period_rollups
+from .store import draw_downs_take
+
+logger = logging.getLogger(__name__)
+
+
+_ZERO = Decimal(0)
+
+
+def usage_draw_down_pending(*, chunk: int = 200) -> int:
+    """Draw the credits for the periods whose usage was rated since (the draw-down queue),
+    then settle the holds of the calls rated; return how many periods.
+
+    Rating queues each period it touches in its own transaction, so a period is drawn
+    once per pass however many batches touched it, and a crash between the two loses
+    nothing: the queue row is still there. Any number of passes may run at once (rows are
+    taken with SKIP LOCKED on PostgreSQL), and drawing is a reconciliation (billable usage
+    less what was drawn or short), so drawing a period twice draws nothing more. A period
+    whose drawing fails is logged and queued again for the next pass (its holds stay
+    held); it never stops the others.
+    """
+    done, failed = 0, set()
+    while True:
+        with transaction.atomic():
+            periods = set(draw_downs_take(chunk))
+            if not periods:
+                break
+            failed |= _draw_downs_apply(periods)
+            settling = list(
+                HoldSettlement.objects.select_for_update(skip_locked=True)
+                .filter(customer_id__in={customer for customer, _ in periods})
+                .exclude(customer_id__in={customer for customer, _ in failed})
+            )
+            if settling:
+                holds_settle(
+                    costs={row.hold_id: row.cost for row in settling},
+                    customer_ids={row.hold_id: row.customer_id for row in settling},
+                )
+                HoldSettlement.objects.filter(pk__in=[row.pk for row in settling]).delete()
+        done += len(periods)
+    DrawDownDue.objects.bulk_create(
+        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in failed],
+        ignore_conflicts=True,
+    )
+    return done
+
+
+def _draw_downs_apply(periods: set[tuple[int, datetime]]) -> set[tuple[int, datetime]]:
+    """Draw for the periods together; if that fails, one by one, and return those that
+    failed (each in a savepoint, so what the others drew stands)."""
+    try:
+        with transaction.atomic():
+            _usage_draw_down(periods)
+        return set()
+    except Exception:
+        failed = set()
+        for period in sorted(periods):
+            try:
+                with transaction.atomic():
+                    _usage_draw_down({period})
+            except Exception:
+                logger.exception(
+                    "drawing credits for customer %s, period %s failed; queued again", *period
+                )
+                failed.add(period)
+        return failed
+
+
+def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
+    """Draw each touched period's new billable usage from the customer's credits.
+
+    Billable usage is the period's usage after discount beyond its included allowance,
+    worked out from the rollups (so tiers, discounts and the pooled allowance count as on
+    the invoice); what the credits already paid or could not cover is subtracted, and the
+    rest is drawn, or, when re-rating lowered it, given back (the shortfall first, then a
+    refund grant). Where the period's latest terms say credits cover arrears, what the
+    credits could not cover before is asked of them again, so credits granted since pay
+    for it. In the rating transaction: exactly once, like the rating itself. Customers
+    without a wallet are not drawn; their first credits pay for the open period's usage
+    from its start. The period's usage (after discount) is checked against the
+    customer's budget alerts here too, with or without a wallet.
+    """
+    customer_ids = {customer for customer, _ in periods}
+    with_wallets = set(
+        Wallet.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True)
+    )
+    budgeted = customers_with_budget(customer_ids=customer_ids)
+    watched = with_wallets | budgeted
+    for customer_id, period_start in sorted(periods):
+        if customer_id not in watched:
+            continue
+        # The record's lock first: a rater rating the same period meanwhile has committed
+        # by the time the rollups are read, so its usage is counted here, once.
+        record, _ = UsageDrawDown.objects.select_for_update().get_or_create(
+            customer_id=customer_id, period_start=period_start
+        )
+        rollups = period_rollups(customer_id=customer_id, start=period_start)
+        if not rollups:
+            continue
+        customer, end = rollups[0].customer, rollups[0].period_end
+        money = period_money(customer=customer, start=period_start, end=end, rollups=rollups)
+        charges = money.charges
+        usage = sum(charges.usage_by_segment, _ZERO)
+        if customer_id in budgeted:
+            alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
+        if customer_id not in with_wallets:
+            continue
+        latest_terms = money.segments[-1].terms
+        cover = latest_terms is not None and latest_terms.credits_cover_arrears
+        billable = usage - charges.allowance_used
+        record.allowance_left = sum(charges.allowances, _ZERO) - charges.allowance_used
+        owed = billable - record.drawn - record.short
+        reference = f"usage {period_start:%Y-%m-%d}"
+        if owed > 0 or (cover and record.short > 0 and owed == 0):
+            ask = owed + (record.short if cover else _ZERO)
+            wallet = wallet_get_or_create(customer=customer)
+            result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
+            record.drawn += result.drawn
+            record.short = result.short if cover else record.short + result.short
+        elif owed < 0:
+            back = -owed
+            from_short = min(record.short, back)
+            record.short -= from_short
+            if back - from_short:
+                credit_grant(
+                    customer=customer,
+                    amount=back - from_short,
+                    source=CreditGrant.Source.REFUND,
+                    reason=f"re-rated {reference}",
+                )
+                record.drawn -= back - from_short
+        # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
+        # grants older than it have been offered this period's shortfall.
+        record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
+
+
+def usage_shortfalls_cover() -> int:
+    """Offer each period's usage past the credits to the credits granted since it was last
+    drawn (for terms where credits cover arrears), so a grant pays for it at once rather
+    than at the period's next usage. Run by every rater pass; granting credits asks for one.
+    """
+    with transaction.atomic():
+        due = set(
+            UsageDrawDown.objects.filter(
+                short__gt=0, customer__wallets__grants__created_at__gte=F("updated_at")
+            ).values_list("customer_id", "period_start")
+        )
+        if due:
+            _usage_draw_down(due)
+    return len(due)

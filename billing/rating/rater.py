@@ -1,0 +1,277 @@
+"""The rater: the event log turned into rated usage, continuously and exactly once.
+
+Events wait in metering's queue (`UnratedEvent`, written with the event). A rater takes a
+batch of them (`store.queue_take`: any number of raters share the queue), rates each with
+the terms in force at its timestamp (`pricing.rating`), writes a `RatedEvent` per event,
+adds the batch into the `UsageRollup` rows, and deletes the batch from the queue, all in
+one transaction. A crash anywhere rolls all of it back and the events are still queued;
+an event is never in two batches at once, so it is rated exactly once. Each period a
+batch touches is queued for the credit draw-down (`draw_down`), which runs between
+batches.
+
+Re-rating uses the same path: an event put back in the queue is rated again, its old
+contribution taken out of its old rollup and the new one added, in one transaction.
+"""
+
+import functools
+import hashlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.models import Contract, TermsChange
+from metering.services import events_queue_for_rating
+from pricing.cycles import period_holding
+from pricing.rating import RatingError, event_amount, event_quantity
+
+from ..models import TOKEN_COLUMNS, DrawDownDue, HoldSettlement, UsageRollup
+from ..terms import TermsBook
+from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
+from .store import (
+    EventRow,
+    Rating,
+    RollupDelta,
+    events_fetch,
+    queue_take,
+    ratings_insert,
+    ratings_take_previous,
+    rollups_move,
+)
+
+logger = logging.getLogger(__name__)
+
+
+_ZERO = Decimal(0)
+
+
+def usage_rate_pending(*, batch_size: int | None = None) -> int:
+    """Rate what is queued, batch by batch, until the queue is empty; return how many.
+
+    Safe to run in any number of workers at once and to run again after a crash.
+    """
+    batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
+    terms_changes_apply()
+    usage_shortfalls_cover()
+    total, drawn_at, drawing = 0, time.monotonic(), 0.0
+    while True:
+        rated = _rate_batch(batch_size)
+        total += rated
+        if rated < batch_size:  # empty, or the rest is being rated by another worker
+            usage_draw_down_pending()
+            return total
+        # Balances keep up with a queue that never empties: a pass at least every
+        # TOKENTILL_DRAW_DOWN_SECONDS, but no more than a third of the time, as a pass over
+        # many customers' periods can take longer than rating the batches that touched them.
+        if time.monotonic() - drawn_at >= max(settings.TOKENTILL_DRAW_DOWN_SECONDS, 2 * drawing):
+            started = time.monotonic()
+            usage_draw_down_pending()
+            drawn_at = time.monotonic()
+            drawing = drawn_at - started
+
+
+def terms_changes_apply() -> int:
+    """Queue again the usage rated before a contract change it is subject to."""
+    applied = 0
+    with transaction.atomic():
+        changes = list(
+            TermsChange.objects.select_for_update(skip_locked=True)
+            .filter(applied_at__isnull=True)
+            .order_by("id")[:500]
+        )
+        for change in changes:
+            events_queue_for_rating(customer_id=change.customer_id, start=_rerate_from(change))
+            applied += 1
+        TermsChange.objects.filter(pk__in=[change.pk for change in changes]).update(
+            applied_at=timezone.now()
+        )
+    return applied
+
+
+def _rerate_from(change: TermsChange) -> datetime:
+    """Where re-rating for a change starts: at its instant; or, when a contract starts there
+    after time under none, at the start of the contract's first period, as the usage of that
+    period from before the contract moves into it from a calendar month (`period_holding`)."""
+    at = change.effective_from
+    contracts = list(Contract.objects.filter(customer_id=change.customer_id))
+    if any(c.starts_at < at and (c.ends_at is None or at <= c.ends_at) for c in contracts):
+        return at
+    return min(at, period_holding(contracts, at)[0])
+
+
+def _tokens_check(metrics: dict) -> None:
+    for name in TOKEN_COLUMNS:
+        value = metrics.get(name, 0)
+        if type(value) is not int and Decimal(value) != Decimal(value).to_integral_value():
+            raise RatingError(f"{name} is {value}: token counts are whole numbers")
+
+
+def _rate_batch(batch_size: int) -> int:
+    with transaction.atomic():
+        pks = queue_take(batch_size)
+        if not pks:
+            return 0
+        events = events_fetch(pks)
+        book = TermsBook.load(
+            customer_ids={event.customer_id for event in events},
+            moments=[(event.customer_id, event.timestamp) for event in events],
+        )
+        ratings = [rate_event(book, event) for event in events]
+        _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
+        _holds_settle(events, ratings)
+    return len(pks)
+
+
+def _holds_settle(events: list[EventRow], ratings: list[Rating]) -> None:
+    """Queue the holds the batch's events carry (their `hold_id` property) for settling:
+    the draw-down pass releases them once it has drawn the calls' real cost."""
+    carried = {}
+    for event in events:
+        hold_id = _hold_id(event.properties.get("hold_id"))
+        if hold_id:
+            carried[event.pk] = (hold_id, event.customer_id)
+    if not carried:
+        return
+    HoldSettlement.objects.bulk_create(
+        [
+            HoldSettlement(
+                hold_id=carried[rating.event_pk][0],
+                customer_id=carried[rating.event_pk][1],
+                cost=rating.amount,
+            )
+            for rating in ratings
+            if rating.event_pk in carried
+        ],
+        ignore_conflicts=True,  # a hold carried by two events is settled by the first
+    )
+
+
+def _hold_id(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:  # not one of ours: the event is rated all the same
+        return None
+
+
+def rate_event(book: TermsBook, event: EventRow) -> Rating:
+    """What one event costs under the terms and prices the book has for its timestamp,
+    or why it is unpriced, or why its price failed to rate it."""
+    pk, customer_id, timestamp, model, feature, properties, metrics = event
+    identity = {"customer_id": customer_id, "model": model, "feature": feature}
+    terms = book.terms_at(customer_id, timestamp)
+    if terms is None:
+        start, end = book.period_at(customer_id, timestamp)
+        return _unpriced(pk, timestamp, identity, start, end, "no contract in force")
+    start, end = book.contract_period(terms.contract, timestamp)
+    identity["terms_id"] = terms.pk
+    version = book.version_at(terms.rate_card_id, timestamp)
+    if version is None:
+        reason = f"{terms.rate_card.name} has no version in force"
+        return _unpriced(pk, timestamp, identity, start, end, reason)
+    price = book.price_for(version, terms, model=model, feature=feature, properties=properties)
+    if price is None:
+        where = f" and feature '{feature}'" if feature else ""
+        reason = f"no price of {terms.rate_card.name} v{version.number} matches '{model}'{where}"
+        return _unpriced(pk, timestamp, identity, start, end, reason)
+    row = book.price_row(price.price_id)
+    identity.update(price_id=row.pk, line=row.name)
+    rating = Rating(pk, timestamp, "", {**identity, "period_start": start, "period_end": end})
+    try:
+        _tokens_check(metrics)
+        if price.kind == "per_event":
+            rating.amount = event_amount(price, metrics)
+        else:
+            rating.quantity = event_quantity(price, metrics)
+        rating.rollup["status"] = UsageRollup.Status.RATED
+    except RatingError as error:
+        rating.reason = str(error)[:500]
+        rating.rollup["status"] = UsageRollup.Status.FAILED
+        rating.rollup["reason"] = rating.reason
+    rating.key = _rollup_key(rating.rollup)
+    return rating
+
+
+def _unpriced(pk, timestamp, identity: dict, start, end, reason: str) -> Rating:
+    rollup = {
+        **identity,
+        "period_start": start,
+        "period_end": end,
+        "status": UsageRollup.Status.UNPRICED,
+        "reason": reason,
+    }
+    return Rating(pk, timestamp, _rollup_key(rollup, with_reason=True), rollup, reason=reason)
+
+
+def _rollup_key(rollup: dict, *, with_reason: bool = False) -> str:
+    """One rollup per customer, period, status, terms, price, model and feature (and, for
+    unpriced usage, reason); a hash, as model and feature names are long."""
+    return _key_hash(
+        (
+            rollup["customer_id"],
+            rollup["period_start"],
+            rollup["status"],
+            rollup.get("terms_id") or "",
+            rollup.get("price_id") or "",
+            rollup["model"],
+            rollup["feature"],
+            rollup.get("reason", "") if with_reason else "",
+        )
+    )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(parts: tuple) -> str:
+    """A batch has thousands of events and a few rollups: each key is hashed once."""
+    text = [parts[0], parts[1].astimezone(UTC).isoformat(), *parts[2:]]
+    return hashlib.sha256("\x1f".join(map(str, text)).encode()).hexdigest()
+
+
+def _ratings_store(ratings: list[Rating], *, metrics: dict) -> None:
+    """Write the batch's ratings and move the rollups by what changed."""
+    now = timezone.now()
+    previous = ratings_take_previous([rating.event_pk for rating in ratings])
+    rollup_ids = _rollups_ensure(ratings, now)
+    deltas: dict[int, RollupDelta] = defaultdict(RollupDelta)
+    for rating in ratings:
+        event_metrics, at = metrics[rating.event_pk], rating.timestamp
+        old = previous.get(rating.event_pk)
+        if old is not None:
+            rollup_id, amount, quantity = old
+            deltas[rollup_id].add(-1, event_metrics, at, amount, quantity)
+        deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
+    rollups_move(deltas, now)
+    ratings_insert(ratings, rollup_ids, now)
+    periods = {(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings}
+    DrawDownDue.objects.bulk_create(
+        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in periods],
+        ignore_conflicts=True,
+    )
+
+
+def _rollups_ensure(ratings: Iterable[Rating], now) -> dict[str, int]:
+    """The id of each rating's rollup, created empty where missing (in key order, so two
+    raters creating the same rows cannot deadlock)."""
+    wanted = {}
+    for rating in ratings:
+        wanted.setdefault(rating.key, rating)
+    UsageRollup.objects.bulk_create(
+        [
+            UsageRollup(
+                key=key,
+                **wanted[key].rollup,
+                first_event_at=wanted[key].timestamp,
+                last_event_at=wanted[key].timestamp,
+                updated_at=now,
+            )
+            for key in sorted(wanted)
+        ],
+        ignore_conflicts=True,
+    )
+    return dict(UsageRollup.objects.filter(key__in=list(wanted)).values_list("key", "pk"))

@@ -1,0 +1,287 @@
+"""The rater's statements: the one place that speaks PostgreSQL or SQLite to the rating
+tables, each statement written for both.
+
+On PostgreSQL the queue is taken with `FOR UPDATE SKIP LOCKED` (any number of raters
+share it without waiting on each other), a batch's ratings go in as one INSERT over
+arrays, and rollups move in one UPDATE over arrays, their rows locked in id order so two
+raters never deadlock. SQLite has one writer at a time and keeps exact decimals as text,
+so there the same work is plain ORM and sums done in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+import orjson
+from django.db import connection
+
+from metering.models import UnratedEvent, UsageEvent
+
+from ..models import TOKEN_COLUMNS, DrawDownDue, RatedEvent, UsageRollup
+
+_ZERO = Decimal(0)
+
+
+class EventRow(NamedTuple):
+    """An event as the rater reads it from the log."""
+
+    pk: int
+    customer_id: int
+    timestamp: datetime
+    model: str
+    feature: str
+    properties: dict
+    metrics: dict
+
+
+#: The UsageEvent columns an EventRow holds, in its order.
+EVENT_COLUMNS = EventRow._fields
+
+
+ROLLUP_SUMS = [
+    "event_count",
+    "amount",
+    "quantity",
+    *TOKEN_COLUMNS,
+    "first_event_at",
+    "last_event_at",
+    "updated_at",
+]
+
+
+@dataclass
+class Rating:
+    """What rating one event decided."""
+
+    event_pk: int
+    timestamp: datetime
+    key: str
+    rollup: dict  # the rollup's identity fields
+    amount: Decimal | None = None
+    quantity: Decimal | None = None
+    reason: str = ""
+
+
+@dataclass
+class RollupDelta:
+    """What a batch adds to (or, for re-rated events, takes from) one rollup."""
+
+    events: int = 0
+    amount: Decimal = _ZERO
+    quantity: Decimal = _ZERO
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def __post_init__(self):
+        self.tokens = dict.fromkeys(TOKEN_COLUMNS, 0)
+
+    def add(self, sign: int, metrics: dict, timestamp, amount, quantity) -> None:
+        self.events += sign
+        self.amount += sign * (amount or _ZERO)
+        self.quantity += sign * (quantity or _ZERO)
+        for name in TOKEN_COLUMNS:
+            self.tokens[name] += sign * _token_count(metrics.get(name, 0))
+        if sign > 0:
+            self.first = timestamp if self.first is None else min(self.first, timestamp)
+            self.last = timestamp if self.last is None else max(self.last, timestamp)
+
+
+def _token_count(value) -> int:
+    """A token metric as the whole number a rollup sums. Ingestion takes a decimal string
+    for any metric, so a token count can arrive as "12.5": it counts 0 here, and its event
+    fails to rate and says why (`rater._tokens_check`), rather than stopping the queue."""
+    if type(value) is int:  # nearly always: skip the Decimal
+        return value
+    number = Decimal(value)
+    return int(number) if number == number.to_integral_value() else 0
+
+
+def queue_take(batch_size: int) -> list[int]:
+    """Take a batch off the queue, in this transaction: if it rolls back, they are back.
+
+    On PostgreSQL, rows another rater has taken are skipped, never waited for.
+    """
+    table = UnratedEvent._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {table} "  # noqa: S608
+                "ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING event_id",
+                [batch_size],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT event_id FROM {table} ORDER BY event_id LIMIT %s",  # noqa: S608
+            [batch_size],
+        )
+        pks = [row[0] for row in cursor.fetchall()]
+        if pks:
+            marks = ", ".join(["%s"] * len(pks))
+            cursor.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", pks)  # noqa: S608
+        return pks
+
+
+def events_fetch(pks: list[int]) -> list[EventRow]:
+    """The events behind queue rows (one that was deleted behind our back is skipped)."""
+    if connection.vendor != "postgresql":
+        rows = UsageEvent.objects.filter(pk__in=pks).values_list(*EVENT_COLUMNS)
+        return [EventRow(*row) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, customer_id, timestamp, model, feature, properties::text, "  # noqa: S608
+            f"metrics::text FROM {UsageEvent._meta.db_table} WHERE id = ANY(%s)",
+            [pks],
+        )
+        return [
+            EventRow(
+                pk, customer, at, model, feature, orjson.loads(properties), orjson.loads(metrics)
+            )
+            for pk, customer, at, model, feature, properties, metrics in cursor.fetchall()
+        ]
+
+
+def draw_downs_take(chunk: int) -> list[tuple[int, datetime]]:
+    """Take up to `chunk` periods off the draw-down queue, in this transaction."""
+    table = DrawDownDue._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
+                "ORDER BY customer_id, period_start LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "RETURNING customer_id, period_start",
+                [chunk],
+            )
+            return list(cursor.fetchall())
+    rows = list(
+        DrawDownDue.objects.order_by("customer_id", "period_start").values_list(
+            "pk", "customer_id", "period_start"
+        )[:chunk]
+    )
+    DrawDownDue.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+    return [(customer, start) for _, customer, start in rows]
+
+
+def ratings_take_previous(event_pks: list[int]) -> dict[int, tuple]:
+    """Delete the events' earlier ratings (re-rating) and return them by event pk as
+    (rollup id, amount, quantity), to take out of their rollups."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {RatedEvent._meta.db_table} WHERE event_id = ANY(%s) "  # noqa: S608
+                "RETURNING event_id, rollup_id, amount, quantity",
+                [event_pks],
+            )
+            return {row[0]: row[1:] for row in cursor.fetchall()}
+    earlier = RatedEvent.objects.filter(event_id__in=event_pks)
+    previous = {
+        row[0]: row[1:]
+        for row in earlier.values_list("event_id", "rollup_id", "amount", "quantity")
+    }
+    if previous:
+        earlier.delete()
+    return previous
+
+
+def ratings_insert(ratings: list[Rating], rollup_ids: dict[str, int], now) -> None:
+    """One statement on PostgreSQL: the batch's columns as arrays, unnested."""
+    if connection.vendor != "postgresql":
+        RatedEvent.objects.bulk_create(
+            RatedEvent(
+                event_id=rating.event_pk,
+                rollup_id=rollup_ids[rating.key],
+                amount=rating.amount,
+                quantity=rating.quantity,
+                reason=rating.reason,
+                rated_at=now,
+            )
+            for rating in ratings
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RatedEvent._meta.db_table} "  # noqa: S608
+            "(event_id, rollup_id, amount, quantity, reason, rated_at) "
+            "SELECT *, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], "
+            "%s::numeric[], %s::text[])",
+            [
+                now,
+                [rating.event_pk for rating in ratings],
+                [rollup_ids[rating.key] for rating in ratings],
+                [rating.amount for rating in ratings],
+                [rating.quantity for rating in ratings],
+                [rating.reason for rating in ratings],
+            ],
+        )
+
+
+def rollups_move(deltas: dict[int, RollupDelta], now) -> None:
+    """Add each delta to its rollup, in id order (no deadlock between raters).
+
+    PostgreSQL adds in SQL (exact `numeric`), under the row lock the UPDATE takes; SQLite
+    keeps these columns as text, so the sum is done here, in the transaction that holds
+    SQLite's only write lock.
+    """
+    if connection.vendor == "postgresql":
+        _rollups_move_postgresql(deltas, now)
+        return
+    rollups = UsageRollup.objects.in_bulk(sorted(deltas))
+    for pk, delta in deltas.items():
+        rollup = rollups[pk]
+        rollup.event_count += delta.events
+        rollup.amount += delta.amount
+        rollup.quantity += delta.quantity
+        for name in TOKEN_COLUMNS:
+            setattr(rollup, name, getattr(rollup, name) + delta.tokens[name])
+        if delta.first is not None:
+            rollup.first_event_at = min(rollup.first_event_at, delta.first)
+            rollup.last_event_at = max(rollup.last_event_at, delta.last)
+        rollup.updated_at = now
+    UsageRollup.objects.bulk_update(rollups.values(), ROLLUP_SUMS)
+
+
+_MOVE_SQL = """
+UPDATE {table} AS r SET
+    event_count = r.event_count + d.events, amount = r.amount + d.amount,
+    quantity = r.quantity + d.quantity, {tokens},
+    first_event_at = LEAST(r.first_event_at, d.first_at),
+    last_event_at = GREATEST(r.last_event_at, d.last_at), updated_at = %s
+FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[], {token_arrays},
+            %s::timestamptz[], %s::timestamptz[])
+    AS d(id, events, amount, quantity, {token_names}, first_at, last_at)
+WHERE r.id = d.id
+"""
+
+
+def _rollups_move_postgresql(deltas: dict[int, RollupDelta], now) -> None:
+    """Two statements: lock the rollups in id order (two raters never deadlock), then add
+    every delta in one UPDATE over arrays (LEAST and GREATEST skip a NULL)."""
+    pks = sorted(deltas)
+    table = UsageRollup._meta.db_table
+    sql = _MOVE_SQL.format(
+        table=table,
+        tokens=", ".join(f"{name} = r.{name} + d.{name}" for name in TOKEN_COLUMNS),
+        token_arrays=", ".join(["%s::bigint[]"] * len(TOKEN_COLUMNS)),
+        token_names=", ".join(TOKEN_COLUMNS),
+    )
+    ordered = [deltas[pk] for pk in pks]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+            [pks],
+        )
+        cursor.execute(
+            sql,
+            [
+                now,
+                pks,
+                [delta.events for delta in ordered],
+                [delta.amount for delta in ordered],
+                [delta.quantity for delta in ordered],
+                *([delta.tokens[name] for delta in ordered] for name in TOKEN_COLUMNS),
+                [delta.first for delta in ordered],
+                [delta.last for delta in ordered],
+            ],
+        )
