@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "wallets",
     "billing",
     "portal",
+    "demo",
 ]
 
 MIDDLEWARE = [
