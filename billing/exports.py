@@ -12,6 +12,7 @@ from datetime import datetime
 
 from contracts.models import Customer
 from metering.models import UsageEvent
+from pricing.money import exact_text
 
 from .models import TOKEN_COLUMNS
 
@@ -86,7 +87,7 @@ def _row(event: UsageEvent) -> list:
 
 
 def _exact(value) -> str:
-    return "" if value is None else f"{value:.12f}"
+    return "" if value is None else exact_text(value)
 
 
 def _text(value: str) -> str:

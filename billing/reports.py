@@ -37,7 +37,7 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from contracts.models import Customer
-from pricing.money import minor_places, money_round
+from pricing.money import exact_text, minor_text, money_round
 from wallets.models import LedgerEntry, Wallet
 
 from .models import BillingPeriod, CreditNote, InvoiceLine
@@ -94,13 +94,13 @@ class RevenueRow:
         return money_round(self.breakage_exact, self.currency)
 
     def as_csv(self) -> list[str]:
-        places = minor_places(self.currency)
         values = {name: getattr(self, name) for name in COLUMNS}
         for name, value in values.items():
             if isinstance(value, datetime):
                 values[name] = f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
             elif isinstance(value, Decimal):
-                values[name] = f"{value:.12f}" if name.endswith("_exact") else f"{value:.{places}f}"
+                exact = name.endswith("_exact")
+                values[name] = exact_text(value) if exact else minor_text(value, self.currency)
         return [values[name] for name in COLUMNS]
 
 

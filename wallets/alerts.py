@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from common.tasks import DELIVER_ALERT, task_send
 from contracts.models import Customer
-from pricing.money import money_label
+from pricing.money import exact_text, money_label
 
 from .models import Alert, AlertDelivery, AlertSettings, CreditGrant, TopUpRequest, Wallet
 from .selectors import alert_settings_for
@@ -432,8 +432,8 @@ def _webhook_payload(alert: Alert) -> dict:
         "customer_id": alert.customer.external_id,
         "kind": alert.kind,
         "share": alert.share,
-        "threshold": f"{alert.threshold:.12f}",
-        "amount": f"{alert.amount:.12f}",
+        "threshold": exact_text(alert.threshold),
+        "amount": exact_text(alert.amount),
         "currency": alert.currency,
         "period_start": _iso(alert.period_start),
         "grant_id": alert.grant_id,

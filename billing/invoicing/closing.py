@@ -10,6 +10,7 @@ earlier closed periods that changed since they were billed is billed on this inv
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -83,23 +84,31 @@ def _period_close(
     return invoice, True
 
 
-def periods_due(*, now: datetime) -> list[tuple[Contract, datetime, datetime]]:
+class DuePeriod(NamedTuple):
+    """A contract's period [start, end) that is due to close."""
+
+    contract: Contract
+    start: datetime
+    end: datetime
+
+
+def periods_due(*, now: datetime) -> list[DuePeriod]:
     """Every contract period whose grace has passed and that is not closed yet, oldest
     first: from the end of each contract's last closed period (or its first period) on."""
     grace = timedelta(hours=settings.TOKENTILL_PERIOD_GRACE_HOURS)
-    last_closed = defaultdict(lambda: None)
+    last_closed: dict[int, datetime | None] = defaultdict(lambda: None)
     for contract_id, end in BillingPeriod.objects.order_by("end").values_list("contract_id", "end"):
         last_closed[contract_id] = end
-    due = []
+    due: list[DuePeriod] = []
     for contract in Contract.objects.select_related("customer").filter(starts_at__lt=now):
         cursor = last_closed[contract.pk] or contract.period_bounds(contract.starts_at)[0]
         while True:
             start, end = contract.period_bounds(cursor)
             if end + grace > now or (contract.ends_at and start >= contract.ends_at):
                 break
-            due.append((contract, start, end))
+            due.append(DuePeriod(contract, start, end))
             cursor = end
-    return sorted(due, key=lambda item: (item[1], item[0].pk))
+    return sorted(due, key=lambda period: (period.start, period.contract.pk))
 
 
 def periods_close_due(*, now: datetime | None = None) -> int:
