@@ -2,12 +2,11 @@
 
 from django.db import models
 
-from common.fields import ExactDecimalField
+from common.fields import RATED_DIGITS, ExactDecimalField
 from contracts.models import ContractTerms, Customer, Price
 from metering.models import UsageEvent
 from wallets.models import TopUpRequest
 
-RATED_DIGITS = {"max_digits": 32, "decimal_places": 12}
 #: The token metrics a rollup sums, beside its money.
 TOKEN_COLUMNS = (
     "input_tokens",

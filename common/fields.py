@@ -5,6 +5,11 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import lookups
 
+from pricing.money import RATED_PLACES
+
+#: The digits of every exact amount stored: 12 decimal places, 20 before the point.
+RATED_DIGITS = {"max_digits": 32, "decimal_places": RATED_PLACES}
+
 
 class ExactDecimalField(models.DecimalField):
     """A DecimalField that is exact on SQLite too.

@@ -14,6 +14,7 @@ from pricing.cycles import period_bounds
 from pricing.formula import Formula, FormulaError, formula_parse
 from pricing.matching import Selector
 from pricing.metrics import METRIC_NAME, STANDARD_METRICS
+from pricing.money import RATED_PLACES
 from pricing.standard import RATE_NAME_PATTERN
 from pricing.tiers import Tier, TierError, tiers_validate
 
@@ -196,7 +197,9 @@ class Price(models.Model):
     formula = models.TextField()
     tiers = models.JSONField(default=list, blank=True)
     package_size = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
-    package_price = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True)
+    package_price = models.DecimalField(
+        max_digits=24, decimal_places=RATED_PLACES, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["version", "position", "name"]

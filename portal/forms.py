@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from pricing.money import plain
+from pricing.money import RATED_PLACES, plain
 
 from .access import portal_user_of
 
@@ -48,7 +48,7 @@ class AlertSettingsForm(forms.Form):
     budget = forms.DecimalField(
         required=False,
         min_value=0,
-        decimal_places=12,
+        decimal_places=RATED_PLACES,
         max_digits=32,
         help_text="Usage per billing period, after discount. Empty: no budget alerts.",
     )
@@ -65,7 +65,7 @@ class AlertSettingsForm(forms.Form):
     balance_below = forms.DecimalField(
         required=False,
         min_value=0,
-        decimal_places=12,
+        decimal_places=RATED_PLACES,
         max_digits=32,
         label="Alert when the credit balance is below",
     )

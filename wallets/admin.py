@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 
 from common.admin import ReadOnlyAdmin, ReadOnlyInline, adopt, form_errors_add
 from contracts.models import Customer
+from pricing.money import RATED_PLACES
 
 from .alerts import ALERT_SETTINGS_FIELDS, alert_delivery_retry, alert_settings_update
 from .models import (
@@ -60,7 +61,7 @@ class LedgerInline(ReadOnlyInline):
 
 class GrantForm(forms.Form):
     customer = forms.ModelChoiceField(Customer.objects.order_by("external_id"))
-    amount = forms.DecimalField(min_value=0, max_digits=20, decimal_places=12)
+    amount = forms.DecimalField(min_value=0, max_digits=20, decimal_places=RATED_PLACES)
     source = forms.ChoiceField(choices=CreditGrant.Source.choices)
     priority = forms.IntegerField(initial=0, help_text="Higher is drawn first.")
     expires_at = forms.DateTimeField(
@@ -71,7 +72,9 @@ class GrantForm(forms.Form):
 
 class AdjustForm(forms.Form):
     amount = forms.DecimalField(
-        max_digits=20, decimal_places=12, help_text="Positive adds credits; negative removes."
+        max_digits=20,
+        decimal_places=RATED_PLACES,
+        help_text="Positive adds credits; negative removes.",
     )
     reason = forms.CharField(max_length=300)
 

@@ -17,12 +17,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import models
 
-from common.fields import ExactDecimalField
+from common.fields import RATED_DIGITS, ExactDecimalField
 from contracts.models import Customer, validate_currency
 from metering.models import AppendOnlyModel
 from pricing.money import plain
-
-MONEY = {"max_digits": 32, "decimal_places": 12}
 
 
 class Wallet(models.Model):
@@ -30,9 +28,9 @@ class Wallet(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallets")
     currency = models.CharField(max_length=3, validators=[validate_currency])
-    balance = ExactDecimalField(default=0, editable=False, **MONEY)
+    balance = ExactDecimalField(default=0, editable=False, **RATED_DIGITS)
     held = ExactDecimalField(
-        default=0, editable=False, help_text="Reserved by active holds.", **MONEY
+        default=0, editable=False, help_text="Reserved by active holds.", **RATED_DIGITS
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -63,8 +61,8 @@ class CreditGrant(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grants")
     source = models.CharField(max_length=16, choices=Source.choices)
-    amount = ExactDecimalField(**MONEY)
-    remaining = ExactDecimalField(editable=False, **MONEY)
+    amount = ExactDecimalField(**RATED_DIGITS)
+    remaining = ExactDecimalField(editable=False, **RATED_DIGITS)
     priority = models.IntegerField(default=0, help_text="Higher is drawn first.")
     effective_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -98,15 +96,18 @@ class Hold(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
-    amount = ExactDecimalField(**MONEY)
-    estimate = ExactDecimalField(**MONEY)
+    amount = ExactDecimalField(**RATED_DIGITS)
+    estimate = ExactDecimalField(**RATED_DIGITS)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     reference = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     settled_cost = ExactDecimalField(
-        null=True, blank=True, help_text="The rated cost of the call that settled it.", **MONEY
+        null=True,
+        blank=True,
+        help_text="The rated cost of the call that settled it.",
+        **RATED_DIGITS,
     )
 
     class Meta:
@@ -148,7 +149,7 @@ class LedgerEntry(AppendOnlyModel):
         Hold, on_delete=models.PROTECT, related_name="entries", null=True, blank=True
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount = ExactDecimalField(**MONEY)
+    amount = ExactDecimalField(**RATED_DIGITS)
     reference = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
@@ -233,7 +234,7 @@ class AlertSettings(models.Model):
         Customer, on_delete=models.PROTECT, related_name="alert_settings"
     )
     budget = ExactDecimalField(
-        null=True, blank=True, validators=[validate_positive], **MONEY,
+        null=True, blank=True, validators=[validate_positive], **RATED_DIGITS,
         help_text="Usage per billing period (after discount). Empty: no budget alerts.",
     )  # fmt: skip
     budget_shares = models.JSONField(
@@ -245,7 +246,7 @@ class AlertSettings(models.Model):
         help_text="Percentages of each grant used that alert, once each per grant; [] for none.",
     )  # fmt: skip
     balance_below = ExactDecimalField(
-        null=True, blank=True, validators=[validate_positive], **MONEY,
+        null=True, blank=True, validators=[validate_positive], **RATED_DIGITS,
         help_text="Alert once when the balance falls under this; again only after it has "
         "been back at or above it. Empty: none.",
     )  # fmt: skip
@@ -259,11 +260,11 @@ class AlertSettings(models.Model):
     )  # fmt: skip
     webhook_secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False)
     topup_below = ExactDecimalField(
-        null=True, blank=True, validators=[validate_positive], **MONEY,
+        null=True, blank=True, validators=[validate_positive], **RATED_DIGITS,
         help_text="Request a top-up when the balance falls under this. Empty: no top-ups.",
     )  # fmt: skip
     topup_amount = ExactDecimalField(
-        null=True, blank=True, validators=[validate_positive], **MONEY,
+        null=True, blank=True, validators=[validate_positive], **RATED_DIGITS,
         help_text="The amount of credits each top-up buys.",
     )  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
@@ -306,8 +307,8 @@ class Alert(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=120)
     share = models.PositiveSmallIntegerField(null=True, blank=True)
-    threshold = ExactDecimalField(**MONEY)
-    amount = ExactDecimalField(**MONEY)
+    threshold = ExactDecimalField(**RATED_DIGITS)
+    amount = ExactDecimalField(**RATED_DIGITS)
     currency = models.CharField(max_length=3)
     period_start = models.DateTimeField(null=True, blank=True)
     wallet = models.ForeignKey(
@@ -376,8 +377,8 @@ class TopUpRequest(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="topups")
-    amount = ExactDecimalField(**MONEY)
-    balance = ExactDecimalField(help_text="The balance when it was requested.", **MONEY)
+    amount = ExactDecimalField(**RATED_DIGITS)
+    balance = ExactDecimalField(help_text="The balance when it was requested.", **RATED_DIGITS)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     requested_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -24,7 +24,7 @@ from common.admin import ReadOnlyAdmin, ReadOnlyInline, form_errors_add
 from contracts.models import Customer
 from contracts.selectors import customer_get
 from pricing.cycles import span_text
-from pricing.money import money_label
+from pricing.money import RATED_PLACES, money_label
 
 from ..invoicing.credit_notes import (
     CREDITABLE,
@@ -83,7 +83,7 @@ class CreditNoteForm(forms.Form):
             (CreditNote.Reason.VOID, "Void the invoice: credit what is left of it"),
         ]
     )
-    amount = forms.DecimalField(required=False, max_digits=20, decimal_places=12)
+    amount = forms.DecimalField(required=False, max_digits=20, decimal_places=RATED_PLACES)
     destination = forms.ChoiceField(
         choices=[("", "---------"), *CreditNote.Destination.choices],
         help_text="Wallet: granted back as prepaid credits at once. Stripe: credited against "

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from common.api import FileDownloadView, StrictSerializer, api_validation_error
 from contracts.api.views import customer_or_404
 from contracts.models import Customer
-from pricing.money import exact_text, minor_text
+from pricing.money import RATED_PLACES, exact_text, minor_text
 
 from ..invoicing.credit_notes import credit_note_issue, invoice_void
 from ..invoicing.pdf import invoice_pdf
@@ -272,7 +272,7 @@ class CreditNoteInSerializer(StrictSerializer):
     )
     amount = serializers.DecimalField(
         max_digits=32,
-        decimal_places=12,
+        decimal_places=RATED_PLACES,
         required=False,
         help_text='Goodwill only: money in the currency\'s minor unit, e.g. "10.00". A void '
         "credits what is left of the invoice.",
