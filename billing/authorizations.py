@@ -1,7 +1,7 @@
 """Authorizations: a model call priced at its worst case before it is made, and the
 customer's credits held for it, so spend can be stopped before it happens.
 
-The rules (README, "Authorizations"):
+The rules (docs/guide/credits.md, "Authorizations"):
 
 - **Worst case.** The prompt's tokens all count as uncached input and `max_output_tokens`
   as output (or the caller's own token estimates, as given), priced with the price the

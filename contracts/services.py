@@ -474,7 +474,8 @@ def _when(moment) -> str:
 
 
 def _customer_lock(customer: Customer) -> Customer:
-    """The customer's row, locked: the first lock of every contract change (DESIGN.md order)."""
+    """The customer's row, locked: the first lock of every contract change (the lock order
+    of docs/development/architecture.md)."""
     return Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
 
 

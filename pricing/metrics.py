@@ -1,7 +1,7 @@
 """The metric vocabulary shared by metering and pricing (pure: no Django).
 
 Metric names are lowercase identifiers. The standard ones have one meaning whatever the
-provider (see the README); events may carry others, which a price then names itself.
+provider (docs/guide/api.md, "Metrics"); events may carry others, which a price then names itself.
 """
 
 import re

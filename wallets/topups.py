@@ -59,7 +59,8 @@ def topup_cancel(*, request: TopUpRequest, created_by: str) -> bool:
 
 
 def _topup_lock(request: TopUpRequest) -> TopUpRequest:
-    """The request's row, locked after its customer and wallet (DESIGN.md's order)."""
+    """The request's row, locked after its customer and wallet (the lock order of
+    docs/development/architecture.md)."""
     wallet = request.wallet
     Customer.objects.select_for_update(no_key=True).get(pk=wallet.customer_id)
     _wallet_lock(wallet)
