@@ -3,9 +3,9 @@ that reserve credits for a call about to be made.
 
 Every write takes the wallet's row lock first (after the customer's, where both are
 taken: the lock order of docs/development/architecture.md), writes its ledger entries,
-and moves the cached balance and the grants' remaining amounts by the same sums in the same transaction, so the balance
-always equals the sum of the entries. Two draw-downs racing for the last credits queue
-on the lock: the second sees what the first left.
+and moves the cached balance and the grants' remaining amounts by the same sums in the
+same transaction, so the balance always equals the sum of the entries. Two draw-downs
+racing for the last credits queue on the lock: the second sees what the first left.
 """
 
 from dataclasses import dataclass
