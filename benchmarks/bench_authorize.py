@@ -33,16 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import (
+from harness import (
     ROOT,
+    Api,
     Gunicorn,
     database_fresh,
     django_env,
     machine_info,
     manage,
+    percentile,
     shell_answer,
 )
-from bench_rating import Api, percentile
 
 DB_NAME = "tokentill_bench_authorize"
 PREPAID, ALLOWANCE = "bench-prepaid", "bench-allowance"
@@ -113,8 +114,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=1000, help="per case and client")
     parser.add_argument("--events", type=int, default=50_000, help="rated, with allowance")
     options = parser.parse_args()
-    env = django_env()
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    env = django_env(DB_NAME)
     logdir = ROOT / ".tokentill" / "bench"
     logdir.mkdir(parents=True, exist_ok=True)
     figures = dict(machine_info())

@@ -32,8 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import database_fresh, django_env, machine_info, pg_connect, shell_answer
-from bench_rating import RATER, percentile, python_run
+from harness import (
+    RATER,
+    database_fresh,
+    django_env,
+    machine_info,
+    percentile,
+    pg_connect,
+    python_run,
+    shell_answer,
+)
 
 DB_NAME = "tokentill_bench_invoices"
 BIG = "bench-big"
@@ -146,8 +154,7 @@ def main() -> int:
     options = parser.parse_args()
     if options.quick:
         options.events = 100_000
-    env = django_env()
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    env = django_env(DB_NAME)
     figures = dict(machine_info())
 
     print(f"1. setup: database {DB_NAME}, {CUSTOMERS:,} customers on contracts ...", flush=True)

@@ -32,7 +32,6 @@ What it does, in order:
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import signal
@@ -45,15 +44,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import (
+from harness import (
     CUSTOMERS,
-    PYTHON,
+    RATER,
     ROOT,
+    Api,
     Gunicorn,
     database_fresh,
     django_env,
     machine_info,
+    percentile,
     pg_connect,
+    python_run,
     shell_answer,
 )
 
@@ -69,10 +71,7 @@ TARGET_ENDPOINT_MS = 50.0
 
 
 def bench_env(**extra) -> dict:
-    env = django_env()
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-    env.update(extra)
-    return env
+    return django_env(DB_NAME, **extra)
 
 
 def setup(env: dict) -> str:
@@ -138,16 +137,6 @@ def backlog_load(events: int) -> float:
     return time.perf_counter() - started
 
 
-RATER = """
-import json, resource, time, django
-django.setup()
-from billing.rating.rater import usage_rate_pending
-started = time.perf_counter()
-rated = usage_rate_pending()
-print(json.dumps({"rated": rated, "seconds": time.perf_counter() - started,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
 PREVIEW = """
 import json, resource, time, django
 django.setup()
@@ -162,38 +151,6 @@ print(json.dumps({"events": diff.events, "seconds": time.perf_counter() - starte
                   "changed": len(diff.changed), "rss_before_mb": rss_before,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def python_run(env: dict, code: str, count: int = 1) -> list[dict]:
-    procs = [
-        subprocess.Popen(
-            [str(PYTHON), "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        for _ in range(count)
-    ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        if proc.returncode:
-            raise SystemExit(f"a child process failed (exit {proc.returncode}): {out}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-class Api:
-    def __init__(self, port: int, key: str):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-
-    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        self.conn.request(method, path, body=body, headers=self.headers)
-        answer = self.conn.getresponse()
-        return answer.status, answer.read()
 
 
 def endpoint_measure(port: int, key: str, reads: int, path: str) -> tuple[list[float], dict]:

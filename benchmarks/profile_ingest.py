@@ -82,7 +82,7 @@ from contracts.services import api_key_create  # noqa: E402
 
 application = get_wsgi_application()  # what config.wsgi serves
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import CUSTOMERS, event_make  # noqa: E402
+from harness import CUSTOMERS, event_make  # noqa: E402
 
 STAGES = [
     "connection health check",
