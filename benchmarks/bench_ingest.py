@@ -90,7 +90,6 @@ import random
 import resource
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -108,6 +107,7 @@ from harness import (
     INGEST_DB,
     ROOT,
     Gunicorn,
+    broker_flush,
     database_fresh,
     django_env,
     event_make,
@@ -578,8 +578,7 @@ def server_measure(
     server = Gunicorn(env, server_config, logdir)
     print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{server.port}")
     print(f"  command: {' '.join(server.command()[:2])} {' '.join(server.command()[2:])}")
-    try:
-        server.start()
+    with server:
         workers = server_config["workers"] * server_config["threads"]
         # Warm every worker (imports, URL resolver, DB connection) before any timing.
         phase_run(
@@ -606,8 +605,6 @@ def server_measure(
             tag=tag,
         )
         return batch, single
-    finally:
-        server.stop()
 
 
 def score(batch: PhaseResult, single: PhaseResult) -> float:
@@ -891,7 +888,7 @@ def main() -> int:
     )
     print(f"    {shares_text(copy.shares)}")
 
-    subprocess.run(["redis-cli", "-n", BROKER.rsplit("/", 1)[1], "FLUSHDB"], check=False)
+    broker_flush(BROKER)
     print("\n[6] manage.py verify_event_log")
     started = time.perf_counter()
     done = manage(env, "verify_event_log", check=False)

@@ -6,14 +6,15 @@ around that measurement, and that another benchmark needs too, is here once:
 - the settings every ``manage.py``, gunicorn, Celery and child process gets
   (``django_env``), and running ``manage.py`` and Python children against them;
 - a fresh PostgreSQL database of the benchmark's own, set up through the real services;
-- gunicorn in its own process group, always stopped;
+- gunicorn and a Celery worker in their own process groups, always stopped;
 - the usage events the ingest benchmark and its profile send, and the customers they
   belong to;
-- a small keep-alive HTTP client and percentiles.
+- a small keep-alive HTTP client, percentiles and the closing summary.
 
-What only one benchmark uses stays in that benchmark. Only the standard library, orjson
-and psycopg (both project dependencies) are imported here, never Django: the harness runs
-in the benchmark's own process, and Django runs in the processes it starts.
+What only one benchmark uses stays in that benchmark (bench_ingest.py's CPU accounting and
+load generator, for one). Only the standard library and psycopg are imported here, never
+Django: the harness runs in the benchmark's own process, and Django in the processes it
+starts (profile_ingest.py, which runs Django in-process, takes only its settings).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+CELERY = ROOT / ".venv" / "bin" / "celery"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 BROKER = "redis://127.0.0.1:6379/11"
 EVENTS_PATH = "/api/v1/events"
@@ -50,7 +52,7 @@ def django_env(db_name: str, **overrides: str) -> dict[str, str]:
     """The environment for manage.py, gunicorn, Celery and Python children: production-like
     (no DEBUG, persistent connections) against the PostgreSQL database `db_name`.
 
-    A fresh random SECRET_KEY every call: nothing a benchmark makes outlives its run.
+    A fresh random SECRET_KEY every call; `overrides` replace any of these.
     """
     env = dict(os.environ)
     env.update(
@@ -116,7 +118,8 @@ def python_run(env: dict, code: str, count: int = 1) -> list[dict]:
     return results
 
 
-# One rater: rates the queue until it is empty, as the Celery task does (for python_run).
+# One rater for python_run: drains the rating queue, as the Celery task does, and says how
+# many events it rated, how long it took and its peak memory.
 RATER = """
 import json, resource, time, django
 django.setup()
@@ -128,7 +131,14 @@ print(json.dumps({"rated": rated, "seconds": time.perf_counter() - started,
 """
 
 
-# --- PostgreSQL --------------------------------------------------------------------------
+def log_dir() -> Path:
+    """Where gunicorn's and Celery's logs go (ignored by git), for a look after a run."""
+    logdir = ROOT / ".tokentill" / "bench"
+    logdir.mkdir(parents=True, exist_ok=True)
+    return logdir
+
+
+# --- PostgreSQL and Redis ----------------------------------------------------------------
 
 
 def pg_connect(dbname: str, **kwargs) -> psycopg.Connection:
@@ -144,6 +154,17 @@ def database_fresh(env: dict, name: str, *commands: tuple[str, ...]) -> None:
         done = manage(env, *args, check=False)
         if done.returncode:
             raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def vacuum_analyze(db_name: str) -> None:
+    """What autovacuum does soon after a bulk load: fresh statistics for the next phase."""
+    with pg_connect(db_name, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def broker_flush(broker: str, **run: bool) -> None:
+    """Empty the broker's Redis database (what a run left queued); `run` goes to subprocess."""
+    subprocess.run(["redis-cli", "-n", broker.rsplit("/", 1)[1], "FLUSHDB"], check=False, **run)
 
 
 def machine_info() -> dict[str, str]:
@@ -222,7 +243,7 @@ def event_make(rng: random.Random, event_id: str, now: datetime) -> dict:
     return event
 
 
-# --- gunicorn ----------------------------------------------------------------------------
+# --- gunicorn and Celery -----------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -242,8 +263,28 @@ def children_of(ppid: int) -> list[int]:
     return found
 
 
+def group_stop(proc: subprocess.Popen | None, grace: float, after_kill: float) -> None:
+    """SIGTERM to a server we started in its own group, `grace` seconds to finish, then
+    SIGKILL to that group (ours, no other) and `after_kill` seconds to go."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=after_kill)
+
+
 class Gunicorn:
-    """gunicorn in its own process group, stopped on exit whatever happens."""
+    """gunicorn in its own process group, stopped on exit whatever happens.
+
+    ``with Gunicorn(...) as server:`` starts it and waits until it answers; leaving the
+    block, by an error, Ctrl-C or SIGTERM too, stops it. The port is chosen at creation,
+    so a benchmark can print the command before starting it.
+    """
 
     def __init__(self, env: dict, server: dict, logdir: Path):
         self.env, self.server = env, server
@@ -298,19 +339,44 @@ class Gunicorn:
         return [self.proc.pid, *children_of(self.proc.pid)]
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)  # graceful: workers finish their request
+        group_stop(self.proc, 15, 5)  # graceful: workers finish their request
+
+    def __enter__(self) -> Gunicorn:
         try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group we created, no other
-            self.proc.wait(timeout=5)
+            self.start()
+        except BaseException:  # one that never answered is still running: stop it too
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
-# --- HTTP client and percentiles ---------------------------------------------------------
+class CeleryWorker:
+    """A Celery worker (2 processes) on the broker in `env`, as in production, in its own
+    process group; ``with`` starts it and stops it warmly (the task in hand finishes).
+    """
+
+    def __init__(self, env: dict, logdir: Path):
+        self.env, self.log = env, logdir / "celery.log"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> CeleryWorker:
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(CELERY), "-A", "config", "worker", "--concurrency", "2",
+                 "--loglevel", "warning", "--without-gossip", "--without-mingle"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def __exit__(self, *exc) -> None:
+        group_stop(self.proc, 90, 10)  # warm shutdown: the task in hand finishes first
+
+
+# --- HTTP clients and figures ------------------------------------------------------------
 
 
 class Api:
@@ -334,3 +400,15 @@ def percentile(values: list[float], share: float) -> float:
     """
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def p50_p99_ms(seconds: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile of durations in seconds, in milliseconds."""
+    return percentile(seconds, 0.5) * 1000, percentile(seconds, 0.99) * 1000
+
+
+def summary_print(figures: dict[str, str], width: int) -> None:
+    """The closing summary: one figure a line, names in a column `width` wide."""
+    print("\nSummary")
+    for name, value in figures.items():
+        print(f"  {name:<{width}} {value}")
