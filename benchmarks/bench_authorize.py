@@ -33,16 +33,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import (
-    ROOT,
+from harness import (
+    Api,
     Gunicorn,
     database_fresh,
     django_env,
+    log_dir,
     machine_info,
     manage,
+    p50_p99_ms,
     shell_answer,
+    summary_print,
 )
-from bench_rating import Api, percentile
 
 DB_NAME = "tokentill_bench_authorize"
 PREPAID, ALLOWANCE = "bench-prepaid", "bench-allowance"
@@ -98,7 +100,7 @@ def authorize_many(port: int, key: str, body: dict, calls: int, times: list[floa
 
 
 def summary(label: str, times: list[float]) -> str:
-    p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
+    p50, p99 = p50_p99_ms(times)
     verdict = "met" if p99 < TARGET_P99_MS else "MISSED"
     line = (
         f"{label}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(times) * 1000:.1f} ms "
@@ -113,10 +115,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=1000, help="per case and client")
     parser.add_argument("--events", type=int, default=50_000, help="rated, with allowance")
     options = parser.parse_args()
-    env = django_env()
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-    logdir = ROOT / ".tokentill" / "bench"
-    logdir.mkdir(parents=True, exist_ok=True)
+    env = django_env(DB_NAME)
+    logdir = log_dir()
     figures = dict(machine_info())
 
     print(f"1. setup: database {DB_NAME}, contracts, credits, {options.events:,} events ...")
@@ -135,9 +135,7 @@ def main() -> int:
         ),
     ]
     print("2. gunicorn (4 sync workers), POST /api/v1/authorizations ...", flush=True)
-    server = Gunicorn(env, {"worker_class": "sync", "workers": 4, "threads": 1}, logdir)
-    try:
-        server.start()
+    with Gunicorn(env, {"worker_class": "sync", "workers": 4, "threads": 1}, logdir) as server:
         for label, body, customer in cases:
             times: list[float] = []
             body = {"customer_id": customer, "model": "gpt-4o", **body}
@@ -160,8 +158,6 @@ def main() -> int:
         figures["4 clients, one wallet"] = summary("4 clients, one wallet", times)
         figures["throughput"] = f"{rate:,.0f} authorizations/s with 4 clients on one wallet"
         print(f"   {figures['throughput']}")
-    finally:
-        server.stop()
 
     check = """
 from decimal import Decimal
@@ -175,9 +171,7 @@ for wallet in Wallet.objects.all():
     print("3. " + (done.stdout.strip() or done.stderr.strip()).replace("\n", "\n   "))
     if done.returncode:
         return 1
-    print("\nSummary")
-    for name, value in figures.items():
-        print(f"  {name:<26} {value}")
+    summary_print(figures, 26)
     return 0
 
 

@@ -86,52 +86,46 @@ import http.client
 import math
 import multiprocessing as mp
 import os
-import platform
 import random
 import resource
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import psycopg
+from harness import (
+    BROKER,
+    CUSTOMERS,
+    EVENTS_PATH,
+    INGEST_DB,
+    ROOT,
+    Gunicorn,
+    broker_flush,
+    database_fresh,
+    django_env,
+    event_make,
+    machine_info,
+    manage,
+    pg_connect,
+    shell_answer,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # metering.canonical is pure Python: no Django needed
 
-from metering.canonical import GENESIS_HASH, event_content_hash, seal_hash  # noqa: E402
+from metering.canonical import GENESIS_HASH, event_content_hash, seal_hash
 
-PYTHON = ROOT / ".venv" / "bin" / "python"
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-DB_NAME = "tokentill_bench"
-BROKER = "redis://127.0.0.1:6379/11"
-EVENTS_PATH = "/api/v1/events"
+DB_NAME = INGEST_DB
 
 TARGET_BATCH_EVENTS_S = 25_000
 TARGET_SINGLE_REQ_S = 1_500
 TARGET_SINGLE_P99_MS = 25.0
-
-CUSTOMERS = ["bench-acme", "bench-globex", "bench-initech", "bench-umbrella", "bench-hooli"]
-MODELS = [
-    ("gpt-4o", 0.35),
-    ("gpt-4o-mini", 0.30),
-    ("claude-sonnet-4-5", 0.20),
-    ("claude-haiku-4-5", 0.10),
-    ("gemini-2.5-pro", 0.05),
-]
-FEATURES = ["support-bot", "search", "summaries", "code-review", "agent", ""]
-ENVIRONMENTS = ["production", "production", "production", "staging"]
-REGIONS = ["eu-west-1", "us-east-1", "us-west-2"]
 
 # Defaults: the best settings found on a 2-core machine (see "Tuning" in the docstring).
 DEFAULT_SERVER = {"worker_class": "sync", "workers": 3, "threads": 1}
@@ -150,67 +144,7 @@ SWEEP_SERVERS = [
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-# --- settings shared by manage.py and gunicorn ------------------------------------------
-
-
-def django_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",
-        ALLOWED_HOSTS="127.0.0.1",
-        CONN_MAX_AGE="600",
-        # As in production: after each commit ingestion asks for a rating run on the broker
-        # (no worker consumes it here; the queue is emptied at the end). With no broker the
-        # run would happen eagerly inside the request, which production never does.
-        CELERY_BROKER_URL=BROKER,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    tiktoken_cache = ROOT.parent / "shared" / "tiktoken"
-    if "TIKTOKEN_CACHE_DIR" not in env and tiktoken_cache.is_dir():
-        env["TIKTOKEN_CACHE_DIR"] = str(tiktoken_cache)
-    return env
-
-
-def manage(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(PYTHON), "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-    )
-
-
-def pg_connect(dbname: str, **kwargs) -> psycopg.Connection:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, **kwargs)
-
-
 # --- 1. database -------------------------------------------------------------------------
-
-
-def database_fresh(env: dict, name: str, *commands: tuple[str, ...]) -> None:
-    """Drop and create the PostgreSQL database `name`, migrate it, then run `commands`."""
-    with pg_connect("postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    for args in (("migrate", "--noinput"), *commands):
-        done = manage(env, *args, check=False)
-        if done.returncode:
-            raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
-
-
-def shell_answer(env: dict, code: str, marker: str) -> str:
-    """Run `code` in `manage.py shell` and return what it printed after `marker`."""
-    done = manage(env, "shell", "-c", code, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(marker)]
-    if done.returncode or not lines:
-        raise SystemExit(f"seeding failed:\n{done.stdout}\n{done.stderr}")
-    return lines[-1].removeprefix(marker)
 
 
 def database_create(env: dict) -> dict:
@@ -233,43 +167,7 @@ def checkpoint() -> None:
         conn.execute("CHECKPOINT")
 
 
-# --- events ------------------------------------------------------------------------------
-
-
-def event_make(rng: random.Random, event_id: str, now: datetime) -> dict:
-    model = rng.choices([m for m, _ in MODELS], weights=[w for _, w in MODELS])[0]
-    prompt = int(rng.lognormvariate(7.0, 1.0)) + 20  # median ~1,100 tokens, long tail
-    cached = rng.choice([0, 0, prompt // 2, int(prompt * 0.9)])
-    metrics = {
-        "input_tokens": prompt - cached,
-        "output_tokens": int(rng.lognormvariate(5.5, 0.8)) + 1,
-    }
-    if cached:
-        metrics["cached_input_tokens"] = cached
-    if model.startswith("gpt") and rng.random() < 0.1:
-        metrics["reasoning_tokens"] = rng.randint(100, 4000)
-    moment = now - timedelta(seconds=rng.randint(60, 30 * 86_400))
-    event = {
-        "event_id": event_id,
-        "customer_id": rng.choice(CUSTOMERS),
-        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "model": model,
-        "metrics": metrics,
-        "properties": {"environment": rng.choice(ENVIRONMENTS), "region": rng.choice(REGIONS)},
-    }
-    feature = rng.choice(FEATURES)
-    if feature:
-        event["feature"] = feature
-    return event
-
-
 # --- 2. gunicorn -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_label(server: dict) -> str:
@@ -278,86 +176,7 @@ def server_label(server: dict) -> str:
     return f"{server['worker_class']}, {server['workers']} workers"
 
 
-class Gunicorn:
-    """gunicorn in its own process group, stopped on exit whatever happens."""
-
-    def __init__(self, env: dict, server: dict, logdir: Path):
-        self.env, self.server = env, server
-        self.port = free_port()
-        self.log = logdir / f"gunicorn-{self.port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def command(self) -> list[str]:
-        server = self.server
-        return [
-            str(GUNICORN),
-            "config.wsgi",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(server["workers"]),
-            "--worker-class", server["worker_class"],
-            "--threads", str(server["threads"]),
-            "--keep-alive", "75",
-            "--backlog", "2048",
-            "--timeout", "120",
-            "--worker-tmp-dir", "/dev/shm",  # noqa: S108  heartbeat files on tmpfs
-            "--log-level", "warning",
-        ]  # fmt: skip
-
-    def start(self) -> None:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.command(),
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: Ctrl-C reaches us, we stop it
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"gunicorn exited at start:\n{self.log.read_text()[-3000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", EVENTS_PATH)
-                conn.getresponse().read()  # 401 without a key: the app answers
-                conn.close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"gunicorn did not answer within 60 s:\n{self.log.read_text()[-3000:]}")
-
-    def pids(self) -> list[int]:
-        """The master and its workers."""
-        if self.proc is None:
-            return []
-        return [self.proc.pid, *children_of(self.proc.pid)]
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)  # graceful: workers finish their request
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group we created, no other
-            self.proc.wait(timeout=5)
-
-
 # --- CPU accounting from /proc -------------------------------------------------------------
-
-
-def children_of(ppid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
-                    found.append(int(entry))
-    return found
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -759,8 +578,7 @@ def server_measure(
     server = Gunicorn(env, server_config, logdir)
     print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{server.port}")
     print(f"  command: {' '.join(server.command()[:2])} {' '.join(server.command()[2:])}")
-    try:
-        server.start()
+    with server:
         workers = server_config["workers"] * server_config["threads"]
         # Warm every worker (imports, URL resolver, DB connection) before any timing.
         phase_run(
@@ -787,8 +605,6 @@ def server_measure(
             tag=tag,
         )
         return batch, single
-    finally:
-        server.stop()
 
 
 def score(batch: PhaseResult, single: PhaseResult) -> float:
@@ -915,36 +731,6 @@ def copy_run(customers: dict[str, int], rows: int, tag: str) -> CopyResult:
 # --- 7. the machine and the summary ----------------------------------------------------------
 
 
-def machine_info() -> dict[str, str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next(
-        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
-        platform.processor() or "unknown",
-    )
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    with pg_connect("postgres") as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        settings = dict(
-            conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN "
-                "('synchronous_commit', 'shared_buffers', 'fsync')"
-            ).fetchall()
-        )
-    load = os.getloadavg()
-    return {
-        "cpus": f"{os.cpu_count()} (nproc), {model}",
-        "ram": f"{mem_kb / 2**20:.1f} GiB",
-        "postgresql": f"{version} (synchronous_commit={settings['synchronous_commit']}, "
-        f"fsync={settings['fsync']}, shared_buffers={int(settings['shared_buffers']) * 8} kB)",
-        "python": platform.python_version(),
-        "load": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, at start)",
-    }
-
-
 def summary_print(
     machine: dict, server: dict, batch: PhaseResult, single: PhaseResult, copy: CopyResult,
     verdict: str,
@@ -1060,7 +846,7 @@ def main() -> int:
 
     # SIGTERM gets the same clean-up as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    env = django_env()
+    env = django_env(DB_NAME)
     machine = machine_info()
     tag = f"b{secrets.token_hex(3)}"
     logdir = Path(tempfile.mkdtemp(prefix="tokentill-bench-"))
@@ -1102,7 +888,7 @@ def main() -> int:
     )
     print(f"    {shares_text(copy.shares)}")
 
-    subprocess.run(["redis-cli", "-n", BROKER.rsplit("/", 1)[1], "FLUSHDB"], check=False)
+    broker_flush(BROKER)
     print("\n[6] manage.py verify_event_log")
     started = time.perf_counter()
     done = manage(env, "verify_event_log", check=False)

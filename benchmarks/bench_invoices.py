@@ -32,8 +32,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import database_fresh, django_env, machine_info, pg_connect, shell_answer
-from bench_rating import RATER, percentile, python_run
+from harness import (
+    RATER,
+    database_fresh,
+    django_env,
+    machine_info,
+    p50_p99_ms,
+    pg_connect,
+    python_run,
+    shell_answer,
+    summary_print,
+    vacuum_analyze,
+)
 
 DB_NAME = "tokentill_bench_invoices"
 BIG = "bench-big"
@@ -134,8 +144,7 @@ def events_load(sql_months: tuple[str, str], big_events: int) -> float:
             "SELECT id, customer_id FROM metering_usageevent"
         )
         conn.commit()
-    with pg_connect(DB_NAME, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+    vacuum_analyze(DB_NAME)
     return time.perf_counter() - started
 
 
@@ -146,8 +155,7 @@ def main() -> int:
     options = parser.parse_args()
     if options.quick:
         options.events = 100_000
-    env = django_env()
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    env = django_env(DB_NAME)
     figures = dict(machine_info())
 
     print(f"1. setup: database {DB_NAME}, {CUSTOMERS:,} customers on contracts ...", flush=True)
@@ -172,7 +180,7 @@ def main() -> int:
 
     print(f"4. preview of {BIG}'s current period ...", flush=True)
     (preview,) = python_run(env, PREVIEW)
-    p50, p99 = (percentile(preview["times"], share) * 1000 for share in (0.5, 0.99))
+    p50, p99 = p50_p99_ms(preview["times"])
     verdict = "met" if p99 < TARGET_PREVIEW_MS else "MISSED"
     figures["preview"] = (
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms for {preview['events']:,} events, "
@@ -181,9 +189,7 @@ def main() -> int:
     )
     print("   " + figures["preview"], flush=True)
 
-    print("\nSummary")
-    for name, value in figures.items():
-        print(f"  {name:<10} {value}")
+    summary_print(figures, 10)
     print(json.dumps({"events": total}), file=sys.stderr)
     return 0
 

@@ -32,11 +32,7 @@ What it does, in order:
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -45,16 +41,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import (
+from harness import (
     CUSTOMERS,
-    PYTHON,
-    ROOT,
+    RATER,
+    Api,
+    CeleryWorker,
     Gunicorn,
+    broker_flush,
     database_fresh,
     django_env,
+    log_dir,
     machine_info,
+    p50_p99_ms,
+    percentile,
     pg_connect,
+    python_run,
     shell_answer,
+    summary_print,
+    vacuum_analyze,
 )
 
 DB_NAME = "tokentill_bench_rating"
@@ -66,13 +70,6 @@ TARGET_LATENCY_P99_S = 1.0
 LOADERS, BATCH = 4, 500
 POLL_SECONDS = 0.05  # the probe's reads cost the server CPU too: not more often than this
 TARGET_ENDPOINT_MS = 50.0
-
-
-def bench_env(**extra) -> dict:
-    env = django_env()
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-    env.update(extra)
-    return env
 
 
 def setup(env: dict) -> str:
@@ -133,20 +130,9 @@ def backlog_load(events: int) -> float:
             [customer],
         )
         conn.commit()
-    with pg_connect(DB_NAME, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")  # what autovacuum does soon after such a load
+    vacuum_analyze(DB_NAME)
     return time.perf_counter() - started
 
-
-RATER = """
-import json, resource, time, django
-django.setup()
-from billing.rating.rater import usage_rate_pending
-started = time.perf_counter()
-rated = usage_rate_pending()
-print(json.dumps({"rated": rated, "seconds": time.perf_counter() - started,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
 
 PREVIEW = """
 import json, resource, time, django
@@ -162,38 +148,6 @@ print(json.dumps({"events": diff.events, "seconds": time.perf_counter() - starte
                   "changed": len(diff.changed), "rss_before_mb": rss_before,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def python_run(env: dict, code: str, count: int = 1) -> list[dict]:
-    procs = [
-        subprocess.Popen(
-            [str(PYTHON), "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        for _ in range(count)
-    ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        if proc.returncode:
-            raise SystemExit(f"a child process failed (exit {proc.returncode}): {out}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-class Api:
-    def __init__(self, port: int, key: str):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-
-    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        self.conn.request(method, path, body=body, headers=self.headers)
-        answer = self.conn.getresponse()
-        return answer.status, answer.read()
 
 
 def endpoint_measure(port: int, key: str, reads: int, path: str) -> tuple[list[float], dict]:
@@ -265,17 +219,12 @@ def probe_run(port: int, key: str, stop: threading.Event, latencies: list[float]
 
 
 def latency_measure(key: str, rate: int, seconds: float, logdir: Path) -> dict:
-    env = bench_env(CELERY_BROKER_URL=BROKER)
-    subprocess.run(["redis-cli", "-n", "12", "FLUSHDB"], capture_output=True, check=False)
-    with open(logdir / "celery.log", "wb") as log:
-        worker = subprocess.Popen(
-            [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "--concurrency", "2",
-             "--loglevel", "warning", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    server = Gunicorn(env, {"worker_class": "sync", "workers": 3, "threads": 1}, logdir)
-    try:
-        server.start()
+    env = django_env(DB_NAME, CELERY_BROKER_URL=BROKER)
+    broker_flush(BROKER, capture_output=True)
+    with (
+        CeleryWorker(env, logdir),
+        Gunicorn(env, {"worker_class": "sync", "workers": 3, "threads": 1}, logdir) as server,
+    ):
         time.sleep(3)  # the worker connects to the broker
         stop, sent, latencies = threading.Event(), [], []
         loaders = [  # four, so that a slow answer does not hold the rate back
@@ -293,14 +242,6 @@ def latency_measure(key: str, rate: int, seconds: float, logdir: Path) -> dict:
         elapsed = time.perf_counter() - started
         stop.set()
         probe.join()
-    finally:
-        server.stop()
-        worker.terminate()  # warm shutdown: the task in hand finishes first
-        try:
-            worker.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
     return {"ingested_per_s": sum(sent) / elapsed, "latencies": latencies}
 
 
@@ -311,8 +252,7 @@ def backlog_phase(env: dict, options) -> str:
     started = time.perf_counter()
     raters = python_run(env, RATER, options.raters)
     seconds = time.perf_counter() - started
-    with pg_connect(DB_NAME, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")  # rollups were updated once per batch
+    vacuum_analyze(DB_NAME)  # rollups were updated once per batch
     rated = sum(rater["rated"] for rater in raters)
     peak = max(rater["max_rss_mb"] for rater in raters)
     print(f"   rated {rated:,} events in {seconds:.1f} s", flush=True)
@@ -321,23 +261,19 @@ def backlog_phase(env: dict, options) -> str:
 
 def endpoint_phase(env: dict, key: str, logdir: Path, options) -> str:
     print(f"3. usage endpoint for {BIG} ({options.events:,} events in the period) ...")
-    server = Gunicorn(env, {"worker_class": "sync", "workers": 1, "threads": 1}, logdir)
-    try:
-        server.start()
+    with Gunicorn(env, {"worker_class": "sync", "workers": 1, "threads": 1}, logdir) as server:
         times, usage = endpoint_measure(server.port, key, 200, f"/api/v1/customers/{BIG}/usage")
         wallet_times, wallet = endpoint_measure(
             server.port, key, 200, f"/api/v1/customers/{BIG}/wallet"
         )
-    finally:
-        server.stop()
-    w50, w99 = percentile(wallet_times, 0.5) * 1000, percentile(wallet_times, 0.99) * 1000
+    w50, w99 = p50_p99_ms(wallet_times)
     print(
         f"   wallet: balance {wallet['balance']} USD, {len(wallet['grants'])} live grants; "
         f"p50 {w50:.1f} ms, p99 {w99:.1f} ms (target p50 < 10 ms): "
         f"{'met' if w50 < 10 else 'MISSED'}",
         flush=True,
     )
-    p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
+    p50, p99 = p50_p99_ms(times)
     events = sum(group["events"] for group in usage["by_model"])
     print(f"   {events:,} events in the answer, total {usage['total']} USD", flush=True)
     verdict = "met" if p99 < TARGET_ENDPOINT_MS else "MISSED"
@@ -384,9 +320,8 @@ def main() -> int:
     options = parser.parse_args()
     if options.quick:
         options.events, options.seconds = 100_000, 15.0
-    logdir = ROOT / ".tokentill" / "bench"
-    logdir.mkdir(parents=True, exist_ok=True)
-    env = bench_env()
+    logdir = log_dir()
+    env = django_env(DB_NAME)
     figures = dict(machine_info())
 
     print(f"1. setup: database {DB_NAME}, catalog rate card, contracts ...", flush=True)
@@ -397,9 +332,7 @@ def main() -> int:
         figures["re-rating"] = preview_phase(env)
     figures["latency"] = latency_phase(key, logdir, options)
 
-    print("\nSummary")
-    for name, value in figures.items():
-        print(f"  {name:<11} {value}")
+    summary_print(figures, 11)
     return 0
 
 

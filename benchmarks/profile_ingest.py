@@ -50,21 +50,22 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import CUSTOMERS, INGEST_DB, ROOT, django_env, event_make
+
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
+# The benchmarks' settings in this very process (Django runs here, not behind gunicorn), with
+# the fixed key and the empty broker this profile has always used: with no broker a rating
+# run that ingestion asks for runs in-process, at most every TOKENTILL_RATING_NUDGE_SECONDS.
 os.environ.update(
-    DATABASE_URL="postgres://postgres@127.0.0.1:5432/tokentill_bench",
-    SECRET_KEY="profile-ingest-secret-key-for-the-bench-database-only-0000000",  # noqa: S106
-    DEBUG="false",
-    SECURE_SSL_REDIRECT="false",
-    ALLOWED_HOSTS="127.0.0.1",
-    CONN_MAX_AGE="600",
-    CELERY_BROKER_URL="",
-    DJANGO_SETTINGS_MODULE="config.settings",
+    django_env(
+        INGEST_DB,
+        SECRET_KEY="profile-ingest-secret-key-for-the-bench-database-only-0000000",  # noqa: S106
+        CELERY_BROKER_URL="",
+    )
 )
-if (ROOT.parent / "shared" / "tiktoken").is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 
 import django  # noqa: E402
 
@@ -81,8 +82,6 @@ import metering.services  # noqa: E402
 from contracts.services import api_key_create  # noqa: E402
 
 application = get_wsgi_application()  # what config.wsgi serves
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import CUSTOMERS, event_make  # noqa: E402
 
 STAGES = [
     "connection health check",
