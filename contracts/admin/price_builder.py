@@ -27,22 +27,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from pricing.formula import Formula, FormulaError, formula_parse
-from pricing.metrics import METRIC_NAME, STANDARD_METRICS
-from pricing.money import RATED_PLACES, plain
-from pricing.preview import price_preview
-from pricing.rating import Rate
-from pricing.standard import RATE_NAME_PATTERN, STANDARD_RATES, formula_for_rates
-
-from .models import Price, RateCard, RateCardVersion, validate_currency
-from .selectors import catalog_models
-from .services import (
+from contracts.models import Price, RateCard, RateCardVersion, validate_currency
+from contracts.selectors import catalog_models
+from contracts.services import (
     price_create,
     price_update,
     rate_card_clone,
     rate_card_create_with_price,
     rate_card_version_schedule,
 )
+from pricing.formula import Formula, FormulaError, formula_parse
+from pricing.metrics import METRIC_NAME, STANDARD_METRICS
+from pricing.money import RATED_PLACES, plain
+from pricing.preview import price_preview
+from pricing.rating import Rate
+from pricing.standard import RATE_NAME_PATTERN, STANDARD_RATES, formula_for_rates
 
 PER_1M = 1_000_000
 #: The sample call the preview prices until the user changes it.

@@ -22,9 +22,16 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
-from .models import TERMS_FIELDS, TERMS_HISTORY_FIELDS, Contract, ContractTerms, Customer, RateCard
-from .selectors import contract_terms_current
-from .services import contract_amend, contract_create, contract_end
+from contracts.models import (
+    TERMS_FIELDS,
+    TERMS_HISTORY_FIELDS,
+    Contract,
+    ContractTerms,
+    Customer,
+    RateCard,
+)
+from contracts.selectors import contract_terms_current
+from contracts.services import contract_amend, contract_create, contract_end
 
 INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
 
