@@ -10,7 +10,8 @@ from contracts.models import CatalogPrice, Price, RateCard, RateCardVersion
 from contracts.selectors import rate_card_customers
 from pricing.matching import selectors_competing
 
-from .price_builder import PriceBuilderAdminMixin, rates_text
+from .price_builder.forms import rates_text
+from .price_builder.views import PriceBuilderAdminMixin
 
 
 class ViewOnlyAdmin(admin.ModelAdmin):
