@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
+from common.admin import ReadOnlyInline, form_errors_add
 from contracts.models import (
     TERMS_FIELDS,
     TERMS_HISTORY_FIELDS,
@@ -198,15 +199,6 @@ def _posted(request):
     return request.POST if request.method == "POST" else None
 
 
-def _add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """A service's refusal as form errors: on the field it names, else on the form."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, errors in error.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
 def _terms_history(contract: Contract) -> list[ContractTerms]:
     """The contract's terms, oldest first, each with its overrides as JSON text to show."""
     history = list(contract.terms.select_related("rate_card").order_by("number"))
@@ -222,7 +214,7 @@ def _terms_history(contract: Contract) -> list[ContractTerms]:
 TERMS_COLUMNS = TERMS_HISTORY_FIELDS
 
 
-class ContractTermsInline(admin.TabularInline):
+class ContractTermsInline(ReadOnlyInline):
     """Every set of terms, oldest first: shown, never edited or deleted."""
 
     model = ContractTerms
@@ -231,16 +223,9 @@ class ContractTermsInline(admin.TabularInline):
     fields = TERMS_COLUMNS
     readonly_fields = TERMS_COLUMNS
     ordering = ("number",)
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
+        # ReadOnlyInline only hides the delete box; terms are not deleted, whoever asks.
         return False
 
     def get_queryset(self, request):
@@ -388,7 +373,7 @@ class ContractAdmin(admin.ModelAdmin):
                     **form.contract(), **form.terms(), created_by=request.user.get_username()
                 )
             except ValidationError as error:
-                _add_service_errors(form, error)
+                form_errors_add(form, error)
             else:
                 self.log_addition(request, contract, [{"added": {}}])
                 self.message_user(request, f"Contract {contract} added.", messages.SUCCESS)
@@ -420,7 +405,7 @@ class ContractAdmin(admin.ModelAdmin):
                     **form.terms(),
                 )
             except ValidationError as error:
-                _add_service_errors(form, error)
+                form_errors_add(form, error)
             else:
                 message = (
                     f"Amended: terms {terms.number} from {terms.effective_from:%Y-%m-%d %H:%M} UTC."
@@ -454,7 +439,7 @@ class ContractAdmin(admin.ModelAdmin):
             try:
                 contract = contract_end(contract=contract, ends_at=form.cleaned_data["ends_at"])
             except ValidationError as error:
-                _add_service_errors(form, error)
+                form_errors_add(form, error)
             else:
                 if contract.ends_at == before:
                     self.message_user(request, "Nothing changed.", messages.INFO)

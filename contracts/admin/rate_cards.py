@@ -1,11 +1,15 @@
-"""Rate cards, their versions and prices, and the model catalog in the admin: shown here,
-changed only through the price builder's pages (contracts.admin.price_builder), which call
-contracts.services."""
+"""Rate cards, their versions and prices, and the model catalog in the admin.
+
+They are shown here (ReadOnlyAdmin, ReadOnlyInline), never edited: prices change through
+the price builder's pages (contracts.admin.price_builder), which call contracts.services,
+and a version that has rated usage never changes.
+"""
 
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from common.admin import ReadOnlyAdmin, ReadOnlyInline
 from contracts.models import CatalogPrice, Price, RateCard, RateCardVersion
 from contracts.selectors import rate_card_customers
 from pricing.matching import selectors_competing
@@ -14,33 +18,14 @@ from .price_builder.forms import rates_text
 from .price_builder.views import PriceBuilderAdminMixin
 
 
-class ViewOnlyAdmin(admin.ModelAdmin):
-    """Shown, not edited here: prices change through the price builder's pages, which call
-    the services (a version that has rated usage never changes)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class PriceInline(admin.TabularInline):
+class PriceInline(ReadOnlyInline):
     model = Price
     fields = ("position", "name", "model_pattern", "feature", "kind", "rates", "formula")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RateCard)
-class RateCardAdmin(PriceBuilderAdminMixin, ViewOnlyAdmin):
+class RateCardAdmin(PriceBuilderAdminMixin, ReadOnlyAdmin):
     """Rate cards are made and priced through the price builder (contracts.admin.price_builder);
     a card's name and currency stay as created, since contracts and rated usage refer to them."""
 
@@ -94,14 +79,14 @@ class RateCardAdmin(PriceBuilderAdminMixin, ViewOnlyAdmin):
 
 
 @admin.register(RateCardVersion)
-class RateCardVersionAdmin(ViewOnlyAdmin):
+class RateCardVersionAdmin(ReadOnlyAdmin):
     list_display = ("rate_card", "number", "effective_from", "locked_at", "note")
     list_filter = ("rate_card",)
     inlines = [PriceInline]
 
 
 @admin.register(CatalogPrice)
-class CatalogPriceAdmin(ViewOnlyAdmin):
+class CatalogPriceAdmin(ReadOnlyAdmin):
     list_display = ("provider", "model", "effective_from", "rates", "batch_discount")
     list_filter = ("provider",)
     search_fields = ("model",)
