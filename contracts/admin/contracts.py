@@ -377,9 +377,7 @@ class ContractAdmin(admin.ModelAdmin):
             else:
                 self.log_addition(request, contract, [{"added": {}}])
                 self.message_user(request, f"Contract {contract} added.", messages.SUCCESS)
-                return HttpResponseRedirect(
-                    reverse("admin:contracts_contract_change", args=[contract.pk])
-                )
+                return self._back_to(contract)
         return self._form_page(
             request,
             form=form,
@@ -390,9 +388,7 @@ class ContractAdmin(admin.ModelAdmin):
 
     def amend_view(self, request, object_id):
         """New terms from an instant, prefilled with the latest terms (contract_amend)."""
-        if not self.has_amend_permission(request):
-            raise PermissionDenied
-        contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+        contract = self._to_amend(request, object_id)
         latest = contract.terms.select_related("rate_card").order_by("-number").first()
         initial = {name: getattr(latest, name) for name in TERMS_FIELDS}
         form = AmendmentForm(_posted(request), initial=initial)
@@ -410,9 +406,7 @@ class ContractAdmin(admin.ModelAdmin):
                 message = (
                     f"Amended: terms {terms.number} from {terms.effective_from:%Y-%m-%d %H:%M} UTC."
                 )
-                self.log_change(request, contract, message)
-                self.message_user(request, message, messages.SUCCESS)
-                return self._back_to(contract)
+                return self._changed(request, contract, message)
         return self._form_page(
             request,
             form=form,
@@ -430,9 +424,7 @@ class ContractAdmin(admin.ModelAdmin):
 
     def end_view(self, request, object_id):
         """End the contract, move its end, or re-open it (contract_end)."""
-        if not self.has_amend_permission(request):
-            raise PermissionDenied
-        contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+        contract = self._to_amend(request, object_id)
         form = ContractEndForm(_posted(request), initial={"ends_at": contract.ends_at})
         if request.method == "POST" and form.is_valid():
             before = contract.ends_at
@@ -443,15 +435,13 @@ class ContractAdmin(admin.ModelAdmin):
             else:
                 if contract.ends_at == before:
                     self.message_user(request, "Nothing changed.", messages.INFO)
-                else:
-                    message = (
-                        f"Ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."
-                        if contract.ends_at
-                        else "Open-ended."
-                    )
-                    self.log_change(request, contract, message)
-                    self.message_user(request, message, messages.SUCCESS)
-                return self._back_to(contract)
+                    return self._back_to(contract)
+                message = (
+                    f"Ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."
+                    if contract.ends_at
+                    else "Open-ended."
+                )
+                return self._changed(request, contract, message)
         return self._form_page(
             request,
             form=form,
@@ -465,6 +455,18 @@ class ContractAdmin(admin.ModelAdmin):
                 "this contract at a period's end and add a new one from that instant."
             ),
         )
+
+    def _to_amend(self, request, object_id) -> Contract:
+        """The contract the Amend or End page changes: both need the amend permission."""
+        if not self.has_amend_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+
+    def _changed(self, request, contract: Contract, message: str) -> HttpResponseRedirect:
+        """A change stored: the same words go to the contract's history and to the user."""
+        self.log_change(request, contract, message)
+        self.message_user(request, message, messages.SUCCESS)
+        return self._back_to(contract)
 
     def _back_to(self, contract: Contract) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[contract.pk]))

@@ -69,6 +69,18 @@ class InstantInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format=_DATETIME_INPUT)
 
 
+class InstantField(forms.DateTimeField):
+    """When something takes effect, picked in the browser (InstantInput), in UTC.
+
+    `initial` is a function, called each time the page is drawn, so the form offers an
+    instant counted from when it was opened (this minute, the next midnight)."""
+
+    widget = InstantInput
+
+    def __init__(self, *, initial, label="Effective from (UTC)", **kwargs):
+        super().__init__(initial=initial, label=label, **kwargs)
+
+
 def _this_minute() -> datetime:
     return timezone.now().replace(second=0, microsecond=0)
 
@@ -92,16 +104,11 @@ class RateCardFieldsForm(forms.Form):
         help_text="ISO code such as USD or EUR; every price on the card is in it.",
         widget=forms.TextInput(attrs={"size": 4, "autocomplete": "off"}),
     )
-    effective_from = forms.DateTimeField(
-        label="Effective from (UTC)",
+    effective_from = InstantField(
+        initial=_this_minute,
         required=False,
-        widget=InstantInput,
         help_text="Usage from this instant on is priced by this card. Empty: now.",
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["effective_from"].initial = _this_minute
 
     def clean_currency(self):
         currency = self.cleaned_data["currency"].strip().upper()
@@ -402,16 +409,11 @@ class PriceBuilderForm(PricingForm):
 
 class CloneForm(forms.Form):
     name = forms.CharField(label="New rate card name", max_length=200)
-    effective_from = forms.DateTimeField(
-        label="Effective from (UTC)",
+    effective_from = InstantField(
+        initial=_this_minute,
         required=False,
-        widget=InstantInput,
         help_text="When the copy's first version starts. Empty: now.",
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["effective_from"].initial = _this_minute
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -424,18 +426,13 @@ class CloneForm(forms.Form):
 
 
 class ScheduleForm(forms.Form):
-    effective_from = forms.DateTimeField(
-        label="Effective from (UTC)",
-        widget=InstantInput,
+    effective_from = InstantField(
+        initial=_next_midnight,
         help_text="Usage from this instant on is priced by the new version.",
     )
     note = forms.CharField(
         required=False, max_length=200, help_text="Why the prices change, for the record."
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["effective_from"].initial = _next_midnight
 
 
 # --- errors from the models and the services ------------------------------------------

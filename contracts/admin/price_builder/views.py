@@ -108,14 +108,17 @@ class PriceBuilderAdminMixin:
                 service_errors_add(form, error)
             else:
                 rate_card = price.version.rate_card
-                self.log_addition(request, rate_card, f"Created with the price “{price}”.")
-                self.message_user(
+                return self._saved(
                     request,
-                    f"Rate card “{rate_card.name}” created: version 1 prices {price.model_pattern} "
-                    f"from {price.version.effective_from:%Y-%m-%d %H:%M} UTC.",
-                    messages.SUCCESS,
+                    rate_card,
+                    log=f"Created with the price “{price}”.",
+                    message=(
+                        f"Rate card “{rate_card.name}” created: version 1 prices "
+                        f"{price.model_pattern} from "
+                        f"{price.version.effective_from:%Y-%m-%d %H:%M} UTC."
+                    ),
+                    added=True,
                 )
-                return HttpResponseRedirect(self._card_url(rate_card))
         return self._builder(
             request,
             title="Price a model: new rate card",
@@ -141,11 +144,12 @@ class PriceBuilderAdminMixin:
             except ValidationError as error:
                 service_errors_add(form, error)
             else:
-                self.log_change(
-                    request, version.rate_card, f"Added the price “{price}” to {version}."
+                return self._saved(
+                    request,
+                    version.rate_card,
+                    log=f"Added the price “{price}” to {version}.",
+                    message=f"Price “{price}” added to {version}.",
                 )
-                self.message_user(request, f"Price “{price}” added to {version}.", messages.SUCCESS)
-                return HttpResponseRedirect(self._card_url(version.rate_card))
         return self._builder(
             request,
             title=f"Add a price to {version}",
@@ -186,11 +190,12 @@ class PriceBuilderAdminMixin:
             except ValidationError as error:
                 service_errors_add(form, error)
             else:
-                self.log_change(
-                    request, version.rate_card, f"Changed the price “{price}” in {version}."
+                return self._saved(
+                    request,
+                    version.rate_card,
+                    log=f"Changed the price “{price}” in {version}.",
+                    message=f"Price “{price}” of {version} saved.",
                 )
-                self.message_user(request, f"Price “{price}” of {version} saved.", messages.SUCCESS)
-                return HttpResponseRedirect(self._card_url(version.rate_card))
         return self._builder(
             request,
             title=f"Change the price “{price}” of {version}",
@@ -286,13 +291,13 @@ class PriceBuilderAdminMixin:
             except ValidationError as error:
                 service_errors_add(form, error)
             else:
-                self.log_addition(request, clone, f"Cloned from “{rate_card.name}”.")
-                self.message_user(
+                return self._saved(
                     request,
-                    f"Rate card “{clone.name}” created as a copy of “{rate_card.name}”.",
-                    messages.SUCCESS,
+                    clone,
+                    log=f"Cloned from “{rate_card.name}”.",
+                    message=f"Rate card “{clone.name}” created as a copy of “{rate_card.name}”.",
+                    added=True,
                 )
-                return HttpResponseRedirect(self._card_url(clone))
         return self._small_form(
             request,
             title=f"Clone “{rate_card.name}”",
@@ -313,18 +318,15 @@ class PriceBuilderAdminMixin:
             except ValidationError as error:
                 model_errors_add(form, error, {})
             else:
-                self.log_change(
+                return self._saved(
                     request,
                     rate_card,
-                    f"Scheduled {version} from {version.effective_from:%Y-%m-%d %H:%M} UTC.",
+                    log=f"Scheduled {version} from {version.effective_from:%Y-%m-%d %H:%M} UTC.",
+                    message=(
+                        f"{version} scheduled from {version.effective_from:%Y-%m-%d %H:%M} UTC "
+                        "with the latest version's prices: change them below."
+                    ),
                 )
-                self.message_user(
-                    request,
-                    f"{version} scheduled from {version.effective_from:%Y-%m-%d %H:%M} UTC with "
-                    "the latest version's prices: change them below.",
-                    messages.SUCCESS,
-                )
-                return HttpResponseRedirect(self._card_url(rate_card))
         latest = rate_card.versions.order_by("-number").first()
         return self._small_form(
             request,
@@ -350,6 +352,19 @@ class PriceBuilderAdminMixin:
             "submit": submit,
         }
         return TemplateResponse(request, self.form_template, context)
+
+    def _saved(
+        self, request, rate_card: RateCard, *, log: str, message: str, added: bool = False
+    ) -> HttpResponseRedirect:
+        """What every page does once a service has stored: the card's history records it
+        (as the card's addition or a change to it), the user is told, and the card's page
+        shows the result."""
+        if added:
+            self.log_addition(request, rate_card, log)
+        else:
+            self.log_change(request, rate_card, log)
+        self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(self._card_url(rate_card))
 
     def _card_url(self, rate_card: RateCard) -> str:
         return reverse(
