@@ -22,9 +22,17 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
-from .models import TERMS_FIELDS, TERMS_HISTORY_FIELDS, Contract, ContractTerms, Customer, RateCard
-from .selectors import contract_terms_current
-from .services import contract_amend, contract_create, contract_end
+from common.admin import ReadOnlyInline, form_errors_add
+from contracts.models import (
+    TERMS_FIELDS,
+    TERMS_HISTORY_FIELDS,
+    Contract,
+    ContractTerms,
+    Customer,
+    RateCard,
+)
+from contracts.selectors import contract_terms_current
+from contracts.services import contract_amend, contract_create, contract_end
 
 INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
 
@@ -191,15 +199,6 @@ def _posted(request):
     return request.POST if request.method == "POST" else None
 
 
-def _add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """A service's refusal as form errors: on the field it names, else on the form."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, errors in error.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
 def _terms_history(contract: Contract) -> list[ContractTerms]:
     """The contract's terms, oldest first, each with its overrides as JSON text to show."""
     history = list(contract.terms.select_related("rate_card").order_by("number"))
@@ -215,7 +214,7 @@ def _terms_history(contract: Contract) -> list[ContractTerms]:
 TERMS_COLUMNS = TERMS_HISTORY_FIELDS
 
 
-class ContractTermsInline(admin.TabularInline):
+class ContractTermsInline(ReadOnlyInline):
     """Every set of terms, oldest first: shown, never edited or deleted."""
 
     model = ContractTerms
@@ -224,16 +223,9 @@ class ContractTermsInline(admin.TabularInline):
     fields = TERMS_COLUMNS
     readonly_fields = TERMS_COLUMNS
     ordering = ("number",)
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
+        # ReadOnlyInline only hides the delete box; terms are not deleted, whoever asks.
         return False
 
     def get_queryset(self, request):
@@ -381,13 +373,11 @@ class ContractAdmin(admin.ModelAdmin):
                     **form.contract(), **form.terms(), created_by=request.user.get_username()
                 )
             except ValidationError as error:
-                _add_service_errors(form, error)
+                form_errors_add(form, error)
             else:
                 self.log_addition(request, contract, [{"added": {}}])
                 self.message_user(request, f"Contract {contract} added.", messages.SUCCESS)
-                return HttpResponseRedirect(
-                    reverse("admin:contracts_contract_change", args=[contract.pk])
-                )
+                return self._back_to(contract)
         return self._form_page(
             request,
             form=form,
@@ -398,9 +388,7 @@ class ContractAdmin(admin.ModelAdmin):
 
     def amend_view(self, request, object_id):
         """New terms from an instant, prefilled with the latest terms (contract_amend)."""
-        if not self.has_amend_permission(request):
-            raise PermissionDenied
-        contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+        contract = self._to_amend(request, object_id)
         latest = contract.terms.select_related("rate_card").order_by("-number").first()
         initial = {name: getattr(latest, name) for name in TERMS_FIELDS}
         form = AmendmentForm(_posted(request), initial=initial)
@@ -413,14 +401,12 @@ class ContractAdmin(admin.ModelAdmin):
                     **form.terms(),
                 )
             except ValidationError as error:
-                _add_service_errors(form, error)
+                form_errors_add(form, error)
             else:
                 message = (
                     f"Amended: terms {terms.number} from {terms.effective_from:%Y-%m-%d %H:%M} UTC."
                 )
-                self.log_change(request, contract, message)
-                self.message_user(request, message, messages.SUCCESS)
-                return self._back_to(contract)
+                return self._changed(request, contract, message)
         return self._form_page(
             request,
             form=form,
@@ -438,28 +424,24 @@ class ContractAdmin(admin.ModelAdmin):
 
     def end_view(self, request, object_id):
         """End the contract, move its end, or re-open it (contract_end)."""
-        if not self.has_amend_permission(request):
-            raise PermissionDenied
-        contract = get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+        contract = self._to_amend(request, object_id)
         form = ContractEndForm(_posted(request), initial={"ends_at": contract.ends_at})
         if request.method == "POST" and form.is_valid():
             before = contract.ends_at
             try:
                 contract = contract_end(contract=contract, ends_at=form.cleaned_data["ends_at"])
             except ValidationError as error:
-                _add_service_errors(form, error)
+                form_errors_add(form, error)
             else:
                 if contract.ends_at == before:
                     self.message_user(request, "Nothing changed.", messages.INFO)
-                else:
-                    message = (
-                        f"Ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."
-                        if contract.ends_at
-                        else "Open-ended."
-                    )
-                    self.log_change(request, contract, message)
-                    self.message_user(request, message, messages.SUCCESS)
-                return self._back_to(contract)
+                    return self._back_to(contract)
+                message = (
+                    f"Ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."
+                    if contract.ends_at
+                    else "Open-ended."
+                )
+                return self._changed(request, contract, message)
         return self._form_page(
             request,
             form=form,
@@ -473,6 +455,18 @@ class ContractAdmin(admin.ModelAdmin):
                 "this contract at a period's end and add a new one from that instant."
             ),
         )
+
+    def _to_amend(self, request, object_id) -> Contract:
+        """The contract the Amend or End page changes: both need the amend permission."""
+        if not self.has_amend_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Contract.objects.select_related("customer"), pk=object_id)
+
+    def _changed(self, request, contract: Contract, message: str) -> HttpResponseRedirect:
+        """A change stored: the same words go to the contract's history and to the user."""
+        self.log_change(request, contract, message)
+        self.message_user(request, message, messages.SUCCESS)
+        return self._back_to(contract)
 
     def _back_to(self, contract: Contract) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[contract.pk]))

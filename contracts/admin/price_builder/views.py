@@ -1,0 +1,372 @@
+"""The price builder's pages, as RateCardAdmin's own: the builder (a new card with its
+first price, a price added to or changed in a version), its preview, cloning and
+scheduling.
+
+Each page checks its own permission and reads a form from `forms`; a page that stores
+makes one call to `contracts.services`, and a refusal the form could not foresee (a race,
+a version locked meanwhile) is shown on the form with nothing stored.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from contracts.models import Price, RateCard, RateCardVersion
+from contracts.selectors import catalog_models
+from contracts.services import (
+    price_create,
+    price_update,
+    rate_card_clone,
+    rate_card_create_with_price,
+    rate_card_version_schedule,
+)
+from pricing.metrics import STANDARD_METRICS
+from pricing.standard import STANDARD_RATES
+
+from .forms import (
+    CloneForm,
+    OtherRateFormSet,
+    PriceBuilderForm,
+    PricingForm,
+    RateCardFieldsForm,
+    ScheduleForm,
+    model_errors_add,
+    price_initial,
+    service_errors_add,
+)
+from .preview import SAMPLE_DEFAULTS, SAMPLE_LABELS, preview_payload
+
+
+class PriceBuilderAdminMixin:
+    """RateCardAdmin's pages for pricing: the builder (a new card with its first price, a
+    price added to or changed in a version), its preview, cloning and scheduling."""
+
+    builder_template = "admin/contracts/ratecard/price_builder.html"
+    locked_template = "admin/contracts/ratecard/version_locked.html"
+    form_template = "admin/contracts/ratecard/rate_card_form.html"
+
+    # -- permissions ---------------------------------------------------------------------
+    def has_add_permission(self, request):
+        # A new rate card is made with its first price, in one page.
+        user = request.user
+        return user.has_perm("contracts.add_ratecard") and user.has_perm("contracts.add_price")
+
+    def has_add_price_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.add_price")
+
+    def has_change_price_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.change_price")
+
+    def has_clone_permission(self, request) -> bool:
+        return self.has_add_permission(request)
+
+    def has_schedule_permission(self, request) -> bool:
+        return request.user.has_perm("contracts.add_ratecardversion")
+
+    # -- urls ----------------------------------------------------------------------------
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("preview/", wrap(self.preview_view), name=f"{name}_preview"),
+            path(
+                "version/<int:version_id>/price/add/",
+                wrap(self.price_add_view),
+                name=f"{name}_price_add",
+            ),
+            path(
+                "price/<int:price_id>/change/",
+                wrap(self.price_change_view),
+                name=f"{name}_price_change",
+            ),
+            path("<int:rate_card_id>/clone/", wrap(self.clone_view), name=f"{name}_clone"),
+            path("<int:rate_card_id>/schedule/", wrap(self.schedule_view), name=f"{name}_schedule"),
+            *super().get_urls(),
+        ]
+
+    # -- the builder ---------------------------------------------------------------------
+    def add_view(self, request, form_url="", extra_context=None):
+        """A new rate card and its first price, from one page."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        card_form = RateCardFieldsForm(data)
+        other_rates = OtherRateFormSet(data, prefix="other")
+        form = PriceBuilderForm(data, other_rates=other_rates)
+        if data is not None and all([card_form.is_valid(), form.is_valid()]):
+            try:
+                price = rate_card_create_with_price(
+                    name=card_form.cleaned_data["rate_card_name"],
+                    currency=card_form.cleaned_data["currency"],
+                    effective_from=card_form.cleaned_data["effective_from"],
+                    price=form.price_fields,
+                )
+            except ValidationError as error:
+                service_errors_add(form, error)
+            else:
+                rate_card = price.version.rate_card
+                return self._saved(
+                    request,
+                    rate_card,
+                    log=f"Created with the price “{price}”.",
+                    message=(
+                        f"Rate card “{rate_card.name}” created: version 1 prices "
+                        f"{price.model_pattern} from "
+                        f"{price.version.effective_from:%Y-%m-%d %H:%M} UTC."
+                    ),
+                    added=True,
+                )
+        return self._builder(
+            request,
+            title="Price a model: new rate card",
+            card_form=card_form,
+            form=form,
+            currency=card_form["currency"].value() or "USD",
+        )
+
+    def price_add_view(self, request, version_id):
+        if not self.has_add_price_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(
+            RateCardVersion.objects.select_related("rate_card"), pk=version_id
+        )
+        if version.locked_at is not None:
+            return self._locked(request, version)
+        data = request.POST if request.method == "POST" else None
+        other_rates = OtherRateFormSet(data, prefix="other")
+        form = PriceBuilderForm(data, other_rates=other_rates, version=version)
+        if data is not None and form.is_valid():
+            try:
+                price = price_create(version=version, **form.price_fields)
+            except ValidationError as error:
+                service_errors_add(form, error)
+            else:
+                return self._saved(
+                    request,
+                    version.rate_card,
+                    log=f"Added the price “{price}” to {version}.",
+                    message=f"Price “{price}” added to {version}.",
+                )
+        return self._builder(
+            request,
+            title=f"Add a price to {version}",
+            form=form,
+            version=version,
+            currency=version.rate_card.currency,
+        )
+
+    def price_change_view(self, request, price_id):
+        if not self.has_change_price_permission(request):
+            raise PermissionDenied
+        price = get_object_or_404(Price.objects.select_related("version__rate_card"), pk=price_id)
+        version = price.version
+        if version.locked_at is not None:
+            return self._locked(request, version, price=price)
+        if price.kind != Price.Kind.PER_EVENT:
+            self.message_user(
+                request,
+                f"“{price}” is a {price.get_kind_display().lower()} price: the builder edits "
+                "per-event prices only.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(self._card_url(version.rate_card))
+        if request.method == "POST":
+            other_rates = OtherRateFormSet(request.POST, prefix="other")
+            form = PriceBuilderForm(
+                request.POST, other_rates=other_rates, version=version, price=price
+            )
+        else:
+            initial, rows = price_initial(price)
+            other_rates = OtherRateFormSet(initial=rows, prefix="other")
+            form = PriceBuilderForm(
+                initial=initial, other_rates=other_rates, version=version, price=price
+            )
+        if request.method == "POST" and form.is_valid():
+            try:
+                price = price_update(price=price, **form.price_fields)
+            except ValidationError as error:
+                service_errors_add(form, error)
+            else:
+                return self._saved(
+                    request,
+                    version.rate_card,
+                    log=f"Changed the price “{price}” in {version}.",
+                    message=f"Price “{price}” of {version} saved.",
+                )
+        return self._builder(
+            request,
+            title=f"Change the price “{price}” of {version}",
+            form=form,
+            version=version,
+            price=price,
+            currency=version.rate_card.currency,
+        )
+
+    def _builder(self, request, *, title, form, currency, card_form=None, version=None, price=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "card_form": card_form,
+            "form": form,
+            "other_rates": form.other_rates,
+            "version": version,
+            "rate_card": version.rate_card if version else None,
+            "price": price,
+            "currency": currency,
+            "catalog": [
+                {
+                    "match": entry.match,
+                    "label": f"{entry.provider} {entry.model}",
+                    "rates": entry.rates,
+                }
+                for entry in catalog_models()
+            ],
+            "metric_names": [m for m in STANDARD_METRICS if m not in STANDARD_RATES.values()],
+            "samples": [
+                {
+                    "metric": metric,
+                    "field": f"sample_{metric}",
+                    "label": SAMPLE_LABELS[metric],
+                    "value": count,
+                }
+                for metric, count in SAMPLE_DEFAULTS.items()
+            ],
+            "advanced_open": bool(
+                form.errors.get("formula")
+                or form.errors.get("extra_metrics")
+                or form["custom_formula"].value()
+                or form.other_rates.total_error_count()
+            ),
+            "has_errors": bool(
+                form.errors
+                or form.other_rates.total_error_count()
+                or (card_form and card_form.errors)
+            ),
+        }
+        return TemplateResponse(request, self.builder_template, context)
+
+    def _locked(self, request, version, price=None):
+        """A version with rated usage never changes: say so and offer a new version."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{version} has rated usage and cannot change",
+            "version": version,
+            "rate_card": version.rate_card,
+            "price": price,
+            "schedule_form": ScheduleForm() if self.has_schedule_permission(request) else None,
+        }
+        status = 409 if request.method == "POST" else 200
+        return TemplateResponse(request, self.locked_template, context, status=status)
+
+    # -- the preview ---------------------------------------------------------------------
+    def preview_view(self, request):
+        """The live preview's answer for the builder's current fields, as JSON."""
+        if not (
+            self.has_add_price_permission(request) or self.has_change_price_permission(request)
+        ):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        other_rates = OtherRateFormSet(request.POST, prefix="other")
+        form = PricingForm(request.POST, other_rates=other_rates)
+        return JsonResponse(preview_payload(form, request.POST))
+
+    # -- cloning and scheduling -----------------------------------------------------------
+    def clone_view(self, request, rate_card_id):
+        if not self.has_clone_permission(request):
+            raise PermissionDenied
+        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
+        form = CloneForm(
+            request.POST if request.method == "POST" else None,
+            initial={"name": f"{rate_card.name} (copy)"},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                clone = rate_card_clone(rate_card=rate_card, **form.cleaned_data)
+            except ValidationError as error:
+                service_errors_add(form, error)
+            else:
+                return self._saved(
+                    request,
+                    clone,
+                    log=f"Cloned from “{rate_card.name}”.",
+                    message=f"Rate card “{clone.name}” created as a copy of “{rate_card.name}”.",
+                    added=True,
+                )
+        return self._small_form(
+            request,
+            title=f"Clone “{rate_card.name}”",
+            intro="The copy gets the prices of the card's latest version, as its own version 1.",
+            form=form,
+            rate_card=rate_card,
+            submit="Clone",
+        )
+
+    def schedule_view(self, request, rate_card_id):
+        if not self.has_schedule_permission(request):
+            raise PermissionDenied
+        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
+        form = ScheduleForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                version = rate_card_version_schedule(rate_card=rate_card, **form.cleaned_data)
+            except ValidationError as error:
+                model_errors_add(form, error, {})
+            else:
+                return self._saved(
+                    request,
+                    rate_card,
+                    log=f"Scheduled {version} from {version.effective_from:%Y-%m-%d %H:%M} UTC.",
+                    message=(
+                        f"{version} scheduled from {version.effective_from:%Y-%m-%d %H:%M} UTC "
+                        "with the latest version's prices: change them below."
+                    ),
+                )
+        latest = rate_card.versions.order_by("-number").first()
+        return self._small_form(
+            request,
+            title=f"Schedule a new version of “{rate_card.name}”",
+            intro=(
+                f"The new version starts as a copy of the prices of {latest} (in force from "
+                f"{latest.effective_from:%Y-%m-%d %H:%M} UTC) and replaces it from the instant "
+                "you choose; change its prices before then."
+            ),
+            form=form,
+            rate_card=rate_card,
+            submit="Schedule",
+        )
+
+    def _small_form(self, request, *, title, intro, form, rate_card, submit):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "intro": intro,
+            "form": form,
+            "rate_card": rate_card,
+            "submit": submit,
+        }
+        return TemplateResponse(request, self.form_template, context)
+
+    def _saved(
+        self, request, rate_card: RateCard, *, log: str, message: str, added: bool = False
+    ) -> HttpResponseRedirect:
+        """What every page does once a service has stored: the card's history records it
+        (as the card's addition or a change to it), the user is told, and the card's page
+        shows the result."""
+        if added:
+            self.log_addition(request, rate_card, log)
+        else:
+            self.log_change(request, rate_card, log)
+        self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(self._card_url(rate_card))
+
+    def _card_url(self, rate_card: RateCard) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[rate_card.pk]
+        )
