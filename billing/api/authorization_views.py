@@ -20,6 +20,7 @@ from wallets.models import Hold
 from wallets.services import hold_release
 
 from ..authorizations import authorization_create
+from . import examples
 from .authorization_serializers import AuthorizationSerializer, HoldSerializer
 
 _NO_HOLD = OpenApiResponse(ErrorSerializer, description="No hold with this id.")
@@ -126,6 +127,8 @@ class AuthorizationsView(APIView):
                 },
                 request_only=True,
             ),
+            examples.AUTHORIZATION_ALLOWED,
+            examples.AUTHORIZATION_REFUSED,
         ],
     )
     def post(self, request):
@@ -149,6 +152,7 @@ class HoldView(APIView):
         tags=["authorizations"],
         summary="A hold: active, settled (with the call's rated cost), released or expired",
         responses={200: HoldSerializer, 404: _NO_HOLD},
+        examples=[examples.HOLD_SETTLED],
     )
     def get(self, request, hold_id):
         return Response(HoldSerializer(get_object_or_404(Hold, pk=hold_id)).data)

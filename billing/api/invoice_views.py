@@ -33,6 +33,7 @@ from ..invoicing.pdf import invoice_pdf
 from ..invoicing.preview import invoice_preview
 from ..models import CreditNote, Invoice
 from ..selectors import LINES_WITH_EVENTS, invoice_get, invoice_list, line_events
+from . import examples
 from .invoice_serializers import (
     CreditNoteSerializer,
     InvoiceDetailSerializer,
@@ -84,6 +85,7 @@ class InvoiceListView(GenericAPIView):
         description="Newest first, a page at a time (follow `next`); each without its lines.",
         tags=TAGS,
         responses={200: InvoiceSerializer(many=True), 404: _NOT_FOUND},
+        examples=[examples.INVOICE_IN_LIST],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -105,6 +107,7 @@ class InvoiceDetailView(APIView):
         ),
         tags=TAGS,
         responses={200: InvoiceDetailSerializer, 404: _NOT_FOUND},
+        examples=[examples.INVOICE_DETAIL],
     )
     def get(self, request, external_id: str, number: str):
         invoice = _invoice_or_404(customer_or_404(external_id), number)
@@ -125,6 +128,7 @@ class LineEventsView(GenericAPIView):
         tags=TAGS,
         parameters=[OpenApiParameter("limit", int, description="page size, at most 1000")],
         responses={200: LineEventSerializer(many=True), 404: _NOT_FOUND},
+        examples=[examples.LINE_EVENT],
     )
     def get(self, request, external_id: str, number: str, position: int):
         invoice = _invoice_or_404(customer_or_404(external_id), number)
@@ -175,6 +179,7 @@ class InvoicePreviewView(APIView):
         ),
         tags=TAGS,
         responses={200: InvoicePreviewSerializer, 404: _NOT_FOUND},
+        examples=[examples.INVOICE_PREVIEW],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -231,6 +236,7 @@ class CreditNotesView(APIView):
             ),
             404: _NOT_FOUND,
         },
+        examples=[examples.CREDIT_NOTE_ISSUED],
     )
     def post(self, request, external_id: str, number: str):
         invoice = _invoice_or_404(customer_or_404(external_id), number)

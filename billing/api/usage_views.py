@@ -17,6 +17,7 @@ from ..exports import usage_csv
 from ..periods import period_of
 from ..rating.rerating import period_rerate
 from ..selectors import usage_for_period
+from . import examples
 from .usage_serializers import RerateInSerializer, RerateSerializer, UsageSerializer
 
 
@@ -66,6 +67,7 @@ class UsageView(APIView):
         ),
         parameters=[AT_PARAMETER],
         responses={200: UsageSerializer, 400: _BAD_INSTANT, 404: _NOT_FOUND},
+        examples=[examples.USAGE],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -130,6 +132,7 @@ class RerateView(APIView):
         ),
         parameters=[AT_PARAMETER],
         responses={200: RerateSerializer, 400: _BAD_INSTANT, 404: _NOT_FOUND},
+        examples=[examples.RERATE_PREVIEW],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -149,6 +152,7 @@ class RerateView(APIView):
             400: OpenApiResponse(FieldErrorsSerializer, description="No `at`, or a bad one."),
             404: _NOT_FOUND,
         },
+        examples=[examples.RERATE_APPLIED],
     )
     def post(self, request, external_id: str):
         customer = customer_or_404(external_id)
