@@ -1,10 +1,12 @@
-"""API helpers shared by the apps' APIs: what a request may carry and what an error says.
+"""API helpers shared by the apps' APIs: what a request may carry, what an answer and an
+error look like.
 
 Serializers check shape only (types, required fields, unknown fields); the rules on the
 values live on the models and services, so the API and the admin refuse the same things
 with the same words. Money travels as decimal strings and instants as ISO 8601 with an
 offset: a JSON number is never money, and an instant without an offset has no single
-meaning.
+meaning. Answers are shaped by `OutputSerializer`s, which render what a selector or
+service returned and describe it in the OpenAPI schema.
 """
 
 import re
@@ -13,13 +15,15 @@ from collections.abc import Mapping
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.fields import get_attribute as attribute_at
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from pricing.money import exact_text
+from pricing.money import exact_text, minor_text
 
 UNKNOWN_FIELD = "Unknown field."
 
@@ -111,6 +115,92 @@ class ExactMoneyField(MoneyField):
 
     def to_representation(self, value):
         return exact_text(value)
+
+
+EXACT_TEXT = re.compile(r"^-?[0-9]+\.[0-9]{12}$")
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": EXACT_TEXT.pattern})
+class ExactFigureField(serializers.Field):
+    """An exact figure, money or a quantity, answered (read only) as text with 12 decimal
+    places: "0.010000000000"."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return exact_text(value)
+
+
+class BilledMoneyField(MoneyField):
+    """Money as billed, read only: rounded half up to the currency's minor unit and written
+    with its places ("59.00" in USD, "1235" in JPY). The currency is read from the same
+    object as the amount, at `currency` (a dotted path, e.g. "invoice.currency")."""
+
+    def __init__(self, *, currency: str = "currency", **kwargs):
+        super().__init__(read_only=True, **kwargs)
+        self.currency_attrs = currency.split(".")
+
+    def get_attribute(self, instance):
+        amount = super().get_attribute(instance)
+        return None if amount is None else (amount, attribute_at(instance, self.currency_attrs))
+
+    def to_representation(self, value):
+        amount, currency = value
+        return minor_text(amount, currency)
+
+
+class BlankAsNullCharField(serializers.CharField):
+    """Text that answers null rather than "" when there is none (a Stripe id not yet set)."""
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value != "" else None
+
+
+class OutputSerializer(serializers.Serializer):
+    """The shape of an answer: renders what a selector or service returned, and describes
+    it in the OpenAPI schema. Every field is read only; it never parses a request."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.read_only = True
+        return fields
+
+    def to_internal_value(self, data):
+        raise TypeError(f"{type(self).__name__} shapes answers; it parses no request.")
+
+
+class ErrorSerializer(OutputSerializer):
+    """An error that is not about one field: an unknown customer or invoice, a body that
+    is not JSON, a missing or refused API key."""
+
+    detail = serializers.CharField(help_text="What went wrong, in words.")
+
+
+FIELD_ERRORS = (
+    "Validation errors as `{field: [messages]}`: each refused field of the request with its "
+    "messages; `non_field_errors` for the request as a whole."
+)
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """Validation errors, which DRF renders itself: only describes them (`FieldErrorsSchema`)."""
+
+
+class FieldErrorsSchema(OpenApiSerializerExtension):
+    """`FieldErrorsSerializer` in the OpenAPI schema: an object keyed by field names."""
+
+    target_class = FieldErrorsSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        messages = {"type": "array", "items": {"type": "string"}}
+        return {
+            "type": "object",
+            "description": FIELD_ERRORS,
+            "properties": {api_settings.NON_FIELD_ERRORS_KEY: messages},
+            "additionalProperties": messages,
+        }
 
 
 class FileDownloadView(APIView):

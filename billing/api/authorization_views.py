@@ -6,26 +6,24 @@ billing.authorizations decides.
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import StrictSerializer
+from common.api import ErrorSerializer, FieldErrorsSerializer, StrictSerializer
 from metering.intake import MAX_METRIC
 from metering.tokens import TokenizeError, count_messages, count_text
 from pricing.metrics import METRIC_NAME
-from pricing.money import exact_text
 from wallets.models import Hold
 from wallets.services import hold_release
 
-from ..authorizations import Authorization, authorization_create
+from ..authorizations import authorization_create
+from . import examples
+from .authorization_serializers import AuthorizationSerializer, HoldSerializer
 
-
-def _money(value) -> str | None:
-    return None if value is None else exact_text(value)
+_NO_HOLD = OpenApiResponse(ErrorSerializer, description="No hold with this id.")
 
 
 class AuthorizationInSerializer(StrictSerializer):
@@ -87,36 +85,6 @@ class AuthorizationInSerializer(StrictSerializer):
         return {"input_tokens": count.tokens, "output_tokens": data["max_output_tokens"]}
 
 
-def authorization_as_dict(result: Authorization, metrics: dict) -> dict:
-    hold = result.hold
-    return {
-        "allowed": result.allowed,
-        "reason": result.reason or None,
-        "message": result.message,
-        "customer_id": result.customer.external_id if result.customer else None,
-        "currency": result.customer.currency if result.customer else None,
-        "tokens": metrics,
-        "estimate": _money(result.estimate),
-        "allowance": _money(result.allowance),
-        "overage": _money(result.overage),
-        "hold": hold_as_dict(hold) if hold else None,
-        "available": _money(hold.wallet.available) if hold else None,
-    }
-
-
-def hold_as_dict(hold: Hold) -> dict:
-    return {
-        "id": str(hold.pk),
-        "amount": _money(hold.amount),
-        "estimate": _money(hold.estimate),
-        "status": hold.status,
-        "created_at": hold.created_at,
-        "expires_at": hold.expires_at,
-        "closed_at": hold.closed_at,
-        "settled_cost": _money(hold.settled_cost),
-    }
-
-
 class AuthorizationsView(APIView):
     @extend_schema(
         tags=["authorizations"],
@@ -135,7 +103,10 @@ class AuthorizationsView(APIView):
             "insufficient_credits. Both answer 200."
         ),
         request=AuthorizationInSerializer,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            200: AuthorizationSerializer,
+            400: OpenApiResponse(FieldErrorsSerializer, description="A bad request."),
+        },
         examples=[
             OpenApiExample(
                 "Prompt",
@@ -145,6 +116,7 @@ class AuthorizationsView(APIView):
                     "messages": [{"role": "user", "content": "Summarise this contract."}],
                     "max_output_tokens": 800,
                 },
+                request_only=True,
             ),
             OpenApiExample(
                 "Estimate",
@@ -153,7 +125,10 @@ class AuthorizationsView(APIView):
                     "model": "gpt-4o",
                     "estimate": {"input_tokens": 1200, "output_tokens": 800},
                 },
+                request_only=True,
             ),
+            examples.AUTHORIZATION_ALLOWED,
+            examples.AUTHORIZATION_REFUSED,
         ],
     )
     def post(self, request):
@@ -169,17 +144,18 @@ class AuthorizationsView(APIView):
             metrics=metrics,
             reference=data["reference"],
         )
-        return Response(authorization_as_dict(result, metrics))
+        return Response(AuthorizationSerializer(result, context={"tokens": metrics}).data)
 
 
 class HoldView(APIView):
     @extend_schema(
         tags=["authorizations"],
         summary="A hold: active, settled (with the call's rated cost), released or expired",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: HoldSerializer, 404: _NO_HOLD},
+        examples=[examples.HOLD_SETTLED],
     )
     def get(self, request, hold_id):
-        return Response(hold_as_dict(get_object_or_404(Hold, pk=hold_id)))
+        return Response(HoldSerializer(get_object_or_404(Hold, pk=hold_id)).data)
 
 
 class HoldReleaseView(APIView):
@@ -189,10 +165,10 @@ class HoldReleaseView(APIView):
         description="Gives the held credits back at once. Releasing a hold that is no longer "
         "active changes nothing and answers it as it is.",
         request=None,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: HoldSerializer, 404: _NO_HOLD},
     )
     def post(self, request, hold_id):
         hold = get_object_or_404(Hold, pk=hold_id)
         hold_release(hold=hold)
         hold.refresh_from_db()
-        return Response(hold_as_dict(hold))
+        return Response(HoldSerializer(hold).data)

@@ -1,11 +1,7 @@
 """Invoices over the API: a customer's invoices and their lines, the events of a usage line,
 the current period's preview, and credit notes. Thin: billing.selectors reads,
-billing.invoicing.credit_notes writes.
-
-Money is text, never a float. Amounts as billed (a line's `amount`, an invoice's `total`
-and `credited`, a credit note's `amount`) are rounded and carry the currency's minor
-places: "59.00" in USD, "1235" in JPY. Exact figures (`exact_amount`, `unit_price`,
-`quantity`, an event's `amount`) carry 12 places, like the usage API.
+billing.invoicing.credit_notes writes, invoice_serializers shapes the answers (money is
+text, never a float: see there).
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -22,96 +18,32 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import FileDownloadView, StrictSerializer, api_validation_error
+from common.api import (
+    ErrorSerializer,
+    FieldErrorsSerializer,
+    FileDownloadView,
+    StrictSerializer,
+    api_validation_error,
+)
 from contracts.api.views import customer_or_404
 from contracts.models import Customer
-from pricing.money import RATED_PLACES, exact_text, minor_text
+from pricing.money import RATED_PLACES
 
 from ..invoicing.credit_notes import credit_note_issue, invoice_void
 from ..invoicing.pdf import invoice_pdf
 from ..invoicing.preview import invoice_preview
-from ..models import CreditNote, Invoice, InvoiceLine
+from ..models import CreditNote, Invoice
 from ..selectors import LINES_WITH_EVENTS, invoice_get, invoice_list, line_events
+from . import examples
+from .invoice_serializers import (
+    CreditNoteSerializer,
+    InvoiceDetailSerializer,
+    InvoicePreviewSerializer,
+    InvoiceSerializer,
+    LineEventSerializer,
+)
 
 TAGS = ["invoices"]
-
-
-def _exact(value) -> str | None:
-    return None if value is None else exact_text(value)
-
-
-def _period(start, end) -> dict:
-    return {"start": start, "end": end}
-
-
-def invoice_summary(invoice: Invoice, *, preview: bool = False) -> dict:
-    currency = invoice.currency
-    credited = sum(note.amount for note in invoice.credit_notes.all()) if not preview else 0
-    return {
-        "number": None if preview else invoice.number,
-        "customer_id": invoice.customer.external_id,
-        "currency": currency,
-        "status": "preview" if preview else invoice.status,
-        "period": _period(invoice.period_start, invoice.period_end),
-        "total": minor_text(invoice.total, currency),
-        "credited": minor_text(credited, currency),
-        "created_at": invoice.created_at,
-        "finalized_at": invoice.finalized_at,
-        "paid_at": invoice.paid_at,
-        "voided_at": invoice.voided_at,
-        "stripe_id": invoice.stripe_id or None,
-        "stripe_status": invoice.stripe_status or None,
-    }
-
-
-def line_as_dict(line: InvoiceLine, currency: str) -> dict:
-    price = line.price
-    return {
-        "position": line.position,
-        "kind": line.kind,
-        "description": line.description,
-        "period": _period(line.period_start, line.period_end),
-        "quantity": _exact(line.quantity),
-        "unit_price": _exact(line.unit_price),
-        "exact_amount": _exact(line.exact_amount),
-        "amount": minor_text(line.amount, currency),
-        "price": None
-        if price is None
-        else {
-            "name": price.name,
-            "rate_card": price.version.rate_card.name,
-            "version": price.version.number,
-        },
-        "terms": line.terms.number if line.terms else None,
-        "event_count": line.event_count,
-        "first_event_at": line.first_event_at,
-        "last_event_at": line.last_event_at,
-    }
-
-
-def credit_note_as_dict(note: CreditNote, currency: str) -> dict:
-    return {
-        "number": note.number,
-        "invoice": note.invoice.number,
-        "reason": note.reason,
-        "memo": note.memo,
-        "destination": note.destination,
-        "exact_amount": _exact(note.exact_amount),
-        "amount": minor_text(note.amount, currency),
-        "created_by": note.created_by,
-        "created_at": note.created_at,
-        "stripe_id": note.stripe_id or None,
-    }
-
-
-def invoice_as_dict(invoice: Invoice, lines, *, preview: bool = False) -> dict:
-    currency = invoice.currency
-    notes = [] if preview else invoice.credit_notes.all()
-    return {
-        **invoice_summary(invoice, preview=preview),
-        "lines": [line_as_dict(line, currency) for line in lines],
-        "credit_notes": [credit_note_as_dict(note, currency) for note in notes],
-    }
 
 
 def _invoice_or_404(customer: Customer, number: str) -> Invoice:
@@ -140,7 +72,7 @@ class EventPagination(CursorPagination):
 
 
 _NOT_FOUND = OpenApiResponse(
-    response=OpenApiTypes.OBJECT, description="No such customer, or no such invoice of theirs."
+    response=ErrorSerializer, description="No such customer, or no such invoice of theirs."
 )
 
 
@@ -153,12 +85,13 @@ class InvoiceListView(GenericAPIView):
         summary="A customer's invoices",
         description="Newest first, a page at a time (follow `next`); each without its lines.",
         tags=TAGS,
-        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+        responses={200: InvoiceSerializer(many=True), 404: _NOT_FOUND},
+        examples=[examples.INVOICE_IN_LIST],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
         page = self.paginate_queryset(invoice_list(customer=customer))
-        return self.get_paginated_response([invoice_summary(invoice) for invoice in page])
+        return self.get_paginated_response(InvoiceSerializer(page, many=True).data)
 
 
 class InvoiceDetailView(APIView):
@@ -174,11 +107,12 @@ class InvoiceDetailView(APIView):
             "and their time span; list them at `lines/{position}/events`."
         ),
         tags=TAGS,
-        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+        responses={200: InvoiceDetailSerializer, 404: _NOT_FOUND},
+        examples=[examples.INVOICE_DETAIL],
     )
     def get(self, request, external_id: str, number: str):
         invoice = _invoice_or_404(customer_or_404(external_id), number)
-        return Response(invoice_as_dict(invoice, invoice.lines.all()))
+        return Response(InvoiceDetailSerializer(invoice).data)
 
 
 class LineEventsView(GenericAPIView):
@@ -194,7 +128,8 @@ class LineEventsView(GenericAPIView):
         ),
         tags=TAGS,
         parameters=[OpenApiParameter("limit", int, description="page size, at most 1000")],
-        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+        responses={200: LineEventSerializer(many=True), 404: _NOT_FOUND},
+        examples=[examples.LINE_EVENT],
     )
     def get(self, request, external_id: str, number: str, position: int):
         invoice = _invoice_or_404(customer_or_404(external_id), number)
@@ -203,21 +138,7 @@ class LineEventsView(GenericAPIView):
             raise NotFound(f"Invoice {number} has no usage line {position}.")
         events = line_events(line=line).annotate(timestamp=F("event__timestamp"))
         page = self.paginate_queryset(events)
-        return self.get_paginated_response(
-            [
-                {
-                    "event_id": rated.event.event_id,
-                    "timestamp": rated.timestamp,
-                    "model": rated.event.model,
-                    "feature": rated.event.feature,
-                    "metrics": rated.event.metrics,
-                    "amount": _exact(rated.amount),
-                    "quantity": _exact(rated.quantity),
-                    "rated_at": rated.rated_at,
-                }
-                for rated in page
-            ]
-        )
+        return self.get_paginated_response(LineEventSerializer(page, many=True).data)
 
 
 class InvoicePdfView(FileDownloadView):
@@ -258,12 +179,13 @@ class InvoicePreviewView(APIView):
             'with `number: null` and `status: "preview"`; nothing is stored.'
         ),
         tags=TAGS,
-        responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+        responses={200: InvoicePreviewSerializer, 404: _NOT_FOUND},
+        examples=[examples.INVOICE_PREVIEW],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
         preview = invoice_preview(customer=customer, at=timezone.now())
-        return Response(invoice_as_dict(preview.invoice, preview.lines, preview=True))
+        return Response(InvoicePreviewSerializer(preview).data)
 
 
 class CreditNoteInSerializer(StrictSerializer):
@@ -307,7 +229,15 @@ class CreditNotesView(APIView):
         ),
         tags=TAGS,
         request=CreditNoteInSerializer,
-        responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+        responses={
+            201: CreditNoteSerializer,
+            400: OpenApiResponse(
+                FieldErrorsSerializer,
+                description="A bad request, or a credit the invoice cannot take; nothing stored.",
+            ),
+            404: _NOT_FOUND,
+        },
+        examples=[examples.CREDIT_NOTE_ISSUED],
     )
     def post(self, request, external_id: str, number: str):
         invoice = _invoice_or_404(customer_or_404(external_id), number)
@@ -322,7 +252,7 @@ class CreditNotesView(APIView):
                 note = credit_note_issue(invoice=invoice, created_by=by, **data)
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc
-        return Response(credit_note_as_dict(note, invoice.currency), status=status.HTTP_201_CREATED)
+        return Response(CreditNoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
 def _created_by(request) -> str:

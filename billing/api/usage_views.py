@@ -5,92 +5,20 @@ from datetime import UTC, datetime
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import FileDownloadView
+from common.api import ErrorSerializer, FieldErrorsSerializer, FileDownloadView
 from contracts.api.views import customer_or_404
-from pricing.money import exact_text
 
 from ..exports import usage_csv
 from ..periods import period_of
-from ..rating.rerating import RerateDiff, period_rerate
-from ..selectors import PeriodUsage, UsageGroup, usage_for_period
-
-
-def _group(group: UsageGroup) -> dict:
-    return {
-        "name": group.name,
-        **group.details,
-        "events": group.events,
-        "quantity": exact_text(group.quantity),
-        "amount": exact_text(group.amount),
-        "tokens": group.tokens,
-    }
-
-
-def usage_as_dict(usage: PeriodUsage) -> dict:
-    charges = usage.charges
-    return {
-        "customer_id": usage.customer.external_id,
-        "currency": usage.customer.currency,
-        "period": {"start": usage.period_start, "end": usage.period_end},
-        "usage": exact_text(usage.usage),
-        "discount": exact_text(sum(charges.discounts)),
-        "allowance": {
-            "included": exact_text(sum(charges.allowances)),
-            "used": exact_text(charges.allowance_used),
-            "remaining": exact_text(sum(charges.allowances) - charges.allowance_used),
-        },
-        "fixed_fees": exact_text(sum(charges.fixed_fees)),
-        "minimum_true_up": exact_text(charges.minimum_true_up),
-        "total": exact_text(charges.total),
-        "terms": [
-            {
-                "start": segment.start,
-                "end": segment.end,
-                "terms": terms.number if terms else None,
-                "rate_card": terms.rate_card.name if terms else None,
-            }
-            for segment, terms in usage.segments
-        ],
-        "by_price": [_group(group) for group in usage.by_price],
-        "by_model": [_group(group) for group in usage.by_model],
-        "by_feature": [_group(group) for group in usage.by_feature],
-        "unpriced": [_group(group) for group in usage.unpriced],
-        "failed": [_group(group) for group in usage.failed],
-        "pending_events": usage.pending_events,
-    }
-
-
-def rerate_as_dict(diff: RerateDiff) -> dict:
-    return {
-        "period": {"start": diff.period_start, "end": diff.period_end},
-        "events": diff.events,
-        "total": {"now": exact_text(diff.old_total), "after": exact_text(diff.new_total)},
-        "applied": diff.applied,
-        "lines": [
-            {
-                "line": line.label,
-                "changed": line.changed,
-                "now": {
-                    "events": line.old_events,
-                    "quantity": exact_text(line.old_quantity),
-                    "amount": exact_text(line.old_amount),
-                    "source": line.old_source,
-                },
-                "after": {
-                    "events": line.new_events,
-                    "quantity": exact_text(line.new_quantity),
-                    "amount": exact_text(line.new_amount),
-                    "source": line.new_source,
-                },
-            }
-            for line in diff.lines
-        ],
-    }
+from ..rating.rerating import period_rerate
+from ..selectors import usage_for_period
+from . import examples
+from .usage_serializers import RerateInSerializer, RerateSerializer, UsageSerializer
 
 
 def _instant(text: str | None, field: str) -> datetime | None:
@@ -118,6 +46,10 @@ AT_PARAMETER = OpenApiParameter(
     OpenApiTypes.DATETIME,
     description="An instant inside the period wanted, e.g. 2026-10-15T00:00:00Z (default: now).",
 )
+_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No customer with this external_id.")
+_BAD_INSTANT = OpenApiResponse(
+    FieldErrorsSerializer, description="An instant without a timezone, or past the calendar."
+)
 
 
 class UsageView(APIView):
@@ -134,12 +66,13 @@ class UsageView(APIView):
             "yet rated (rating runs within about a second of ingestion)."
         ),
         parameters=[AT_PARAMETER],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: UsageSerializer, 400: _BAD_INSTANT, 404: _NOT_FOUND},
+        examples=[examples.USAGE],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
         at = _instant(request.query_params.get("at"), "at")
-        return Response(usage_as_dict(usage_for_period(customer=customer, at=at)))
+        return Response(UsageSerializer(usage_for_period(customer=customer, at=at)).data)
 
 
 BOTH_OR_NEITHER = "Give start and end together, or neither for the current period."
@@ -162,7 +95,14 @@ class UsageCsvView(FileDownloadView):
             OpenApiParameter("start", OpenApiTypes.DATETIME, description="first instant"),
             OpenApiParameter("end", OpenApiTypes.DATETIME, description="end, exclusive"),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.STR, 400: OpenApiTypes.OBJECT},
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            400: OpenApiResponse(
+                FieldErrorsSerializer,
+                description="A bad instant, only one of start and end, or end not after start.",
+            ),
+            404: _NOT_FOUND,
+        },
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -191,12 +131,13 @@ class RerateView(APIView):
             "line, the events, quantity and money now and after; nothing is stored."
         ),
         parameters=[AT_PARAMETER],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: RerateSerializer, 400: _BAD_INSTANT, 404: _NOT_FOUND},
+        examples=[examples.RERATE_PREVIEW],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
         at = _instant(request.query_params.get("at"), "at") or timezone.now()
-        return Response(rerate_as_dict(period_rerate(customer=customer, at=at)))
+        return Response(RerateSerializer(period_rerate(customer=customer, at=at)).data)
 
     @extend_schema(
         summary="Re-rate a period from the event log",
@@ -205,8 +146,13 @@ class RerateView(APIView):
             "queues the period's events for rating again; the usage endpoint shows the new "
             "figures once `pending_events` is back to 0."
         ),
-        request=OpenApiTypes.OBJECT,
-        responses={202: OpenApiTypes.OBJECT},
+        request=RerateInSerializer,
+        responses={
+            202: RerateSerializer,
+            400: OpenApiResponse(FieldErrorsSerializer, description="No `at`, or a bad one."),
+            404: _NOT_FOUND,
+        },
+        examples=[examples.RERATE_APPLIED],
     )
     def post(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -214,4 +160,4 @@ class RerateView(APIView):
             raise ValidationError({"at": ["Required: an instant inside the period to re-rate."]})
         at = _instant(request.data["at"], "at")
         diff = period_rerate(customer=customer, at=at, apply=True)
-        return Response(rerate_as_dict(diff), status=202)
+        return Response(RerateSerializer(diff).data, status=202)

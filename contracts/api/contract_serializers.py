@@ -81,7 +81,7 @@ class ContractSerializer(serializers.ModelSerializer):
 
     customer = serializers.CharField(source="customer.external_id", read_only=True)
     starts_at = InstantField(read_only=True)
-    ends_at = InstantField(read_only=True, help_text="null: open-ended.")
+    ends_at = InstantField(read_only=True, allow_null=True, help_text="null: open-ended.")
     terms = ContractTermsSerializer(
         many=True, read_only=True, help_text="Every set of terms, oldest first."
     )

@@ -2,7 +2,6 @@
 with the contract and the full history of its terms."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -11,7 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from common.api import api_validation_error
+from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
 from contracts.models import Contract, Customer
 from contracts.selectors import contract_get, contract_list
 from contracts.services import contract_amend, contract_create, contract_end
@@ -154,11 +153,11 @@ _EXAMPLE_NOT_FOUND = OpenApiExample(
     status_codes=["404"],
 )
 _NOT_FOUND = OpenApiResponse(
-    response=OpenApiTypes.OBJECT,
+    response=ErrorSerializer,
     description="No customer with this external_id, or no such contract of this customer.",
 )
 _REFUSED = OpenApiResponse(
-    response=OpenApiTypes.OBJECT,
+    response=FieldErrorsSerializer,
     description="Validation errors as `{field: [messages]}`; `non_field_errors` for the "
     "request as a whole (e.g. a contract overlapping another of the customer).",
 )

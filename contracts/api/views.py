@@ -1,7 +1,6 @@
 """Customers over the REST API: validate the shape, call a service, shape the answer."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -15,7 +14,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from common.api import DUPLICATE_EXTERNAL_ID, api_validation_error
+from common.api import (
+    DUPLICATE_EXTERNAL_ID,
+    ErrorSerializer,
+    FieldErrorsSerializer,
+    api_validation_error,
+)
 from contracts.models import Customer
 from contracts.selectors import customer_get, customer_list
 from contracts.services import customer_create, customer_update
@@ -109,10 +113,10 @@ _EXAMPLE_BAD_STATUS = OpenApiExample(
     status_codes=["400"],
 )
 _NOT_FOUND = OpenApiResponse(
-    response=OpenApiTypes.OBJECT, description="No customer with this external_id."
+    response=ErrorSerializer, description="No customer with this external_id."
 )
 _REFUSED = OpenApiResponse(
-    response=OpenApiTypes.OBJECT,
+    response=FieldErrorsSerializer,
     description="Validation errors as `{field: [messages]}`; `non_field_errors` for the "
     "request as a whole.",
 )

@@ -2,10 +2,36 @@
 serializer per item); the serializers here describe it in the OpenAPI schema and render
 stored events."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api import StrictSerializer
 from metering.models import UsageEvent
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "integer"}, {"type": "string", "format": "decimal"}]
+        },
+        "example": {"input_tokens": 1200, "output_tokens": 350, "cached_input_tokens": 1000},
+    }
+)
+class MetricsField(serializers.JSONField):
+    """A stored event's metrics as stored: metric name → integer, or the shortest exact
+    decimal string when not whole."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "example": {"environment": "production"},
+    }
+)
+class PropertiesField(serializers.JSONField):
+    """A stored event's properties as stored: name → text."""
 
 
 class EventInSerializer(serializers.Serializer):
@@ -62,6 +88,8 @@ class IngestResultSerializer(serializers.Serializer):
 
 class EventOutSerializer(serializers.ModelSerializer):
     customer_id = serializers.CharField(source="customer.external_id")
+    metrics = MetricsField(read_only=True)
+    properties = PropertiesField(read_only=True)
     seal = serializers.IntegerField(source="seal.sequence", read_only=True)
 
     class Meta:

@@ -6,7 +6,12 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.generics import ListAPIView
@@ -14,6 +19,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import ErrorSerializer, FieldErrorsSerializer
 from metering.selectors import events_list
 from metering.services import events_ingest
 from metering.tokens import TokenizeError, count_messages, count_text
@@ -127,8 +133,8 @@ class EventsView(ListAPIView):
         responses={
             202: serializers.IngestResultSerializer,
             422: serializers.IngestResultSerializer,
-            400: OpenApiTypes.OBJECT,
-            413: OpenApiTypes.OBJECT,
+            400: OpenApiResponse(ErrorSerializer, description="A body of the wrong shape."),
+            413: OpenApiResponse(ErrorSerializer, description="Past the size limits."),
         },
         examples=[
             OpenApiExample("Batch", value={"events": [EVENT_EXAMPLE]}, request_only=True),
@@ -182,7 +188,10 @@ class EventsView(ListAPIView):
             OpenApiParameter("to", OpenApiTypes.DATETIME, description="exclusive"),
             OpenApiParameter("limit", int, description="page size, at most 1000"),
         ],
-        responses=serializers.EventOutSerializer(many=True),
+        responses={
+            200: serializers.EventOutSerializer(many=True),
+            400: OpenApiResponse(FieldErrorsSerializer, description="A bad time filter."),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -211,12 +220,18 @@ class TokenCountView(APIView):
             f"encoding, {settings.TOKENTILL_DEFAULT_ENCODING})."
         ),
         request=serializers.TokenCountInSerializer,
-        responses=serializers.TokenCountOutSerializer,
+        responses={
+            200: serializers.TokenCountOutSerializer,
+            400: OpenApiResponse(FieldErrorsSerializer, description="A bad request."),
+        },
         examples=[
-            OpenApiExample("Text", value={"model": "gpt-4o", "text": "Hello, world"}),
+            OpenApiExample(
+                "Text", value={"model": "gpt-4o", "text": "Hello, world"}, request_only=True
+            ),
             OpenApiExample(
                 "Messages",
                 value={"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]},
+                request_only=True,
             ),
             OpenApiExample(
                 "Answer",

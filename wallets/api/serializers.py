@@ -1,12 +1,59 @@
-"""Shapes of the alerts API. As elsewhere, serializers check shape; the rules on values
-(shares from 1 to 100, positive money, addresses, both top-up fields or neither) are the
-model's, enforced by wallets.alerts.alert_settings_update, so the API and the admin refuse
-the same things with the same words."""
+"""Shapes of the wallet and alerts API. As elsewhere, serializers check shape; the rules on
+values (shares from 1 to 100, positive money, addresses, both top-up fields or neither) are
+the model's, enforced by wallets.alerts.alert_settings_update, so the API and the admin
+refuse the same things with the same words."""
 
 from rest_framework import serializers
 
-from common.api import ExactMoneyField, StrictSerializer
-from wallets.models import DEFAULT_SHARES, Alert, AlertDelivery
+from common.api import (
+    ExactFigureField,
+    ExactMoneyField,
+    InstantField,
+    OutputSerializer,
+    StrictSerializer,
+)
+from wallets.models import DEFAULT_SHARES, Alert, AlertDelivery, CreditGrant
+
+EXACT = "with 12 decimal places"
+
+
+class GrantSerializer(OutputSerializer):
+    """Credits that arrived at once, with what is left of them."""
+
+    id = serializers.IntegerField()
+    source = serializers.ChoiceField(CreditGrant.Source.values, help_text="Where they came from.")
+    amount = ExactFigureField(help_text=f"Granted, {EXACT}.")
+    remaining = ExactFigureField(help_text=f"Not yet drawn, {EXACT}.")
+    priority = serializers.IntegerField(help_text="Higher is drawn first.")
+    effective_at = InstantField()
+    expires_at = InstantField(allow_null=True, help_text="null: never.")
+
+
+class WalletHoldSerializer(OutputSerializer):
+    """Credits held for an authorized call (billing's hold endpoint tells more of it)."""
+
+    id = serializers.UUIDField(source="pk")
+    amount = ExactFigureField(help_text=f"Held, {EXACT}.")
+    reference = serializers.CharField(help_text="The reference the authorization gave.")
+    created_at = InstantField()
+    expires_at = InstantField(help_text="Released by then if the call's event is not rated.")
+
+
+class WalletSerializer(OutputSerializer):
+    """A customer's prepaid credits in their currency: `available` is the `balance` less
+    what is `held` for authorized calls. A customer without credits has 0 and no grants."""
+
+    customer_id = serializers.CharField(
+        source="customer.external_id", help_text="The customer's external id."
+    )
+    currency = serializers.CharField(source="customer.currency", help_text="ISO 4217 code.")
+    balance = ExactFigureField(help_text=f"The sum of the wallet's ledger, {EXACT}.")
+    held = ExactFigureField(help_text=f"Held by the active holds, {EXACT}.")
+    available = ExactFigureField(help_text=f"What may still be spent, {EXACT}.")
+    grants = GrantSerializer(
+        many=True, help_text="Live grants in draw-down order: priority, soonest expiry, oldest."
+    )
+    holds = WalletHoldSerializer(many=True, help_text="The active holds, oldest first.")
 
 
 def _money(help_text: str) -> ExactMoneyField:

@@ -2,15 +2,13 @@
 through the services."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import api_validation_error
+from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
 from contracts.api.views import customer_or_404
-from pricing.money import exact_text
 from wallets.alerts import alert_settings_update
 from wallets.selectors import (
     alert_settings_for,
@@ -20,7 +18,49 @@ from wallets.selectors import (
     wallet_for,
 )
 
-from .serializers import AlertSerializer, AlertSettingsSerializer, AlertsQuerySerializer
+from .serializers import (
+    AlertSerializer,
+    AlertSettingsSerializer,
+    AlertsQuerySerializer,
+    WalletSerializer,
+)
+
+_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No customer with this external_id.")
+_REFUSED = OpenApiResponse(
+    FieldErrorsSerializer, description="Refused values, as `{field: [messages]}`."
+)
+
+_WALLET = OpenApiExample(
+    "Credits, one call held",
+    response_only=True,
+    value={
+        "customer_id": "acme",
+        "currency": "USD",
+        "balance": "100.000000000000",
+        "held": "0.011000000000",
+        "available": "99.989000000000",
+        "grants": [
+            {
+                "id": 1,
+                "source": "purchased",
+                "amount": "120.000000000000",
+                "remaining": "100.000000000000",
+                "priority": 0,
+                "effective_at": "2026-11-01T00:00:00Z",
+                "expires_at": None,
+            }
+        ],
+        "holds": [
+            {
+                "id": "95192b08-ded8-40ac-bd0b-713dd6a4d946",
+                "amount": "0.011000000000",
+                "reference": "chat 42",
+                "created_at": "2026-11-15T12:00:00Z",
+                "expires_at": "2026-11-15T12:05:00Z",
+            }
+        ],
+    },
+)
 
 
 class WalletView(APIView):
@@ -35,7 +75,8 @@ class WalletView(APIView):
             "with the active `holds`). Money is exact text with 12 decimal places. A customer "
             "without credits has a balance of 0 and no grants."
         ),
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: WalletSerializer, 404: _NOT_FOUND},
+        examples=[_WALLET],
     )
     def get(self, request, external_id: str):
         customer = customer_or_404(external_id)
@@ -43,37 +84,15 @@ class WalletView(APIView):
         grants = list(grants_live(wallet=wallet)) if wallet else []
         holds = list(holds_active(wallet=wallet)) if wallet else []
         balance, held = (wallet.balance, wallet.held) if wallet else (0, 0)
-        return Response(
-            {
-                "customer_id": customer.external_id,
-                "currency": customer.currency,
-                "balance": exact_text(balance),
-                "held": exact_text(held),
-                "available": exact_text(balance - held),
-                "grants": [
-                    {
-                        "id": grant.pk,
-                        "source": grant.source,
-                        "amount": exact_text(grant.amount),
-                        "remaining": exact_text(grant.remaining),
-                        "priority": grant.priority,
-                        "effective_at": grant.effective_at,
-                        "expires_at": grant.expires_at,
-                    }
-                    for grant in grants
-                ],
-                "holds": [
-                    {
-                        "id": str(hold.pk),
-                        "amount": exact_text(hold.amount),
-                        "reference": hold.reference,
-                        "created_at": hold.created_at,
-                        "expires_at": hold.expires_at,
-                    }
-                    for hold in holds
-                ],
-            }
-        )
+        credits = {
+            "customer": customer,
+            "balance": balance,
+            "held": held,
+            "available": balance - held,
+            "grants": grants,
+            "holds": holds,
+        }
+        return Response(WalletSerializer(credits).data)
 
 
 class AlertSettingsView(APIView):
@@ -82,7 +101,7 @@ class AlertSettingsView(APIView):
     @extend_schema(
         summary="A customer's alert settings",
         description="Defaults when never set: credit-share alerts to the customer's email.",
-        responses={200: AlertSettingsSerializer},
+        responses={200: AlertSettingsSerializer, 404: _NOT_FOUND},
         tags=["alerts"],
     )
     def get(self, request, external_id: str):
@@ -97,7 +116,7 @@ class AlertSettingsView(APIView):
             "currency. A field left out takes its default."
         ),
         request=AlertSettingsSerializer,
-        responses={200: AlertSettingsSerializer},
+        responses={200: AlertSettingsSerializer, 400: _REFUSED, 404: _NOT_FOUND},
         tags=["alerts"],
     )
     def put(self, request, external_id: str):
@@ -119,7 +138,7 @@ class AlertsView(APIView):
             "first, each with its deliveries by email and webhook."
         ),
         parameters=[AlertsQuerySerializer],
-        responses={200: AlertSerializer(many=True)},
+        responses={200: AlertSerializer(many=True), 400: _REFUSED, 404: _NOT_FOUND},
         tags=["alerts"],
     )
     def get(self, request, external_id: str):

@@ -1,0 +1,213 @@
+"""Answers as the OpenAPI page shows them (tests/test_api_schema.py checks each against its
+serializer's schema): acme on the Standard card, November 2026."""
+
+from drf_spectacular.utils import OpenApiExample
+
+NOVEMBER = {"start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z"}
+TOKENS = {
+    "input_tokens": 250000,
+    "output_tokens": 125000,
+    "cached_input_tokens": 500000,
+    "cache_creation_input_tokens": 0,
+    "reasoning_tokens": 0,
+}
+ZERO = "0.000000000000"
+
+USAGE = OpenApiExample(
+    "Usage",
+    response_only=True,
+    value={
+        "customer_id": "acme",
+        "currency": "USD",
+        "period": NOVEMBER,
+        "usage": "2.500000000000",
+        "discount": ZERO,
+        "allowance": {"included": "10.000000000000", "used": "2.500000000000",
+                      "remaining": "7.500000000000"},
+        "fixed_fees": "30.000000000000",
+        "minimum_true_up": ZERO,
+        "total": "30.000000000000",
+        "terms": [{**NOVEMBER, "terms": 1, "rate_card": "Standard"}],
+        "by_price": [
+            {"name": "gpt-4o", "rate_card": "Standard", "version": 1, "kind": "per_event",
+             "terms": 1, "events": 250, "quantity": ZERO, "amount": "2.500000000000",
+             "tokens": TOKENS},
+        ],
+        "by_model": [
+            {"name": "gpt-4o", "events": 250, "quantity": ZERO, "amount": "2.500000000000",
+             "tokens": TOKENS},
+            {"name": "gpt-4o-mini", "events": 250, "quantity": ZERO, "amount": ZERO,
+             "tokens": TOKENS},
+        ],
+        "by_feature": [
+            {"name": "chat", "events": 500, "quantity": ZERO, "amount": "2.500000000000",
+             "tokens": {name: 2 * count for name, count in TOKENS.items()}},
+        ],
+        "unpriced": [
+            {"name": "gpt-4o-mini", "feature": "chat",
+             "reason": "no price of Standard v1 matches 'gpt-4o-mini'", "events": 250,
+             "quantity": ZERO, "amount": ZERO, "tokens": TOKENS},
+        ],
+        "failed": [],
+        "pending_events": 0,
+    },
+)  # fmt: skip
+
+RERATE_LINES = [
+    {
+        "line": "gpt-4o · gpt-4o",
+        "changed": True,
+        "now": {"events": 1, "quantity": ZERO, "amount": "0.010000000000",
+                "source": "Standard v1, terms 1"},
+        "after": {"events": 1, "quantity": ZERO, "amount": "0.011000000000",
+                  "source": "Standard v2, terms 1"},
+    }
+]  # fmt: skip
+RERATE = {
+    "period": NOVEMBER,
+    "events": 1,
+    "total": {"now": "0.010000000000", "after": "0.011000000000"},
+    "applied": False,
+    "lines": RERATE_LINES,
+}
+RERATE_PREVIEW = OpenApiExample("A new price", response_only=True, value=RERATE)
+RERATE_APPLIED = OpenApiExample(
+    "Queued", response_only=True, status_codes=["202"], value={**RERATE, "applied": True}
+)
+
+CLOSED_AT = "2026-12-02T01:00:00Z"
+INVOICE = {
+    "number": "INV-000001",
+    "customer_id": "acme",
+    "currency": "USD",
+    "status": "finalized",
+    "period": NOVEMBER,
+    "total": "45.00",
+    "credited": "12.50",
+    "created_at": CLOSED_AT,
+    "finalized_at": CLOSED_AT,
+    "paid_at": None,
+    "voided_at": None,
+    "stripe_id": "in_1QdWxY2eZvKYlo2C",
+    "stripe_status": "open",
+}
+INVOICE_LINES = [
+    {"position": 1, "kind": "fixed_fee", "description": "Fixed fee, 2026-11-01 to 2026-11-30",
+     "period": NOVEMBER, "quantity": "1.000000000000", "unit_price": "30.000000000000",
+     "exact_amount": "30.000000000000", "amount": "30.00", "price": None, "terms": 1,
+     "event_count": 0, "first_event_at": None, "last_event_at": None},
+    {"position": 2, "kind": "usage", "description": "gpt-4o (Standard v1, terms)",
+     "period": NOVEMBER, "quantity": "2.000000000000", "unit_price": "7.502500000000",
+     "exact_amount": "15.005000000000", "amount": "15.01",
+     "price": {"name": "gpt-4o", "rate_card": "Standard", "version": 1}, "terms": 1,
+     "event_count": 2, "first_event_at": "2026-11-05T10:00:00Z",
+     "last_event_at": "2026-11-05T11:00:00Z"},
+    {"position": 3, "kind": "credits", "description": "Prepaid credits applied",
+     "period": NOVEMBER, "quantity": "1.000000000000", "unit_price": "-0.010000000000",
+     "exact_amount": "-0.010000000000", "amount": "-0.01", "price": None, "terms": None,
+     "event_count": 0, "first_event_at": None, "last_event_at": None},
+]  # fmt: skip
+CREDIT_NOTE = {
+    "number": "CN-000001",
+    "invoice": "INV-000001",
+    "reason": "goodwill",
+    "memo": "Outage on 3 November",
+    "destination": "wallet",
+    "exact_amount": "12.500000000000",
+    "amount": "12.50",
+    "created_by": "API key ops (tt_ab12cd34_…)",
+    "created_at": "2026-12-05T09:00:00Z",
+    "stripe_id": None,
+}
+
+INVOICE_IN_LIST = OpenApiExample("An invoice", response_only=True, value=INVOICE)
+INVOICE_DETAIL = OpenApiExample(
+    "An invoice",
+    response_only=True,
+    value={**INVOICE, "lines": INVOICE_LINES, "credit_notes": [CREDIT_NOTE]},
+)
+INVOICE_PREVIEW = OpenApiExample(
+    "A preview",
+    response_only=True,
+    value={
+        **INVOICE,
+        "number": None,
+        "status": "preview",
+        "total": "45.00",
+        "credited": "0.00",
+        "created_at": "2026-11-20T08:30:00Z",
+        "finalized_at": None,
+        "stripe_id": None,
+        "stripe_status": None,
+        "lines": INVOICE_LINES,
+        "credit_notes": [],
+    },
+)
+CREDIT_NOTE_ISSUED = OpenApiExample(
+    "Goodwill", response_only=True, status_codes=["201"], value=CREDIT_NOTE
+)
+LINE_EVENT = OpenApiExample(
+    "An event",
+    response_only=True,
+    value={
+        "event_id": "req_8f2c",
+        "timestamp": "2026-11-05T10:00:00Z",
+        "model": "gpt-4o",
+        "feature": "support-bot",
+        "metrics": {"input_tokens": 1200, "output_tokens": 350, "cached_input_tokens": 1000},
+        "amount": "0.007750000000",
+        "quantity": None,
+        "rated_at": "2026-11-05T10:00:01.204511Z",
+    },
+)
+
+HOLD = {
+    "id": "95192b08-ded8-40ac-bd0b-713dd6a4d946",
+    "amount": "0.011000000000",
+    "estimate": "0.011000000000",
+    "status": "active",
+    "created_at": "2026-11-15T12:00:00Z",
+    "expires_at": "2026-11-15T12:05:00Z",
+    "closed_at": None,
+    "settled_cost": None,
+}
+AUTHORIZATION_ALLOWED = OpenApiExample(
+    "Allowed",
+    response_only=True,
+    value={
+        "allowed": True,
+        "reason": None,
+        "message": "",
+        "customer_id": "acme",
+        "currency": "USD",
+        "tokens": {"input_tokens": 1200, "output_tokens": 800},
+        "estimate": "0.011000000000",
+        "allowance": ZERO,
+        "overage": ZERO,
+        "hold": HOLD,
+        "available": "99.989000000000",
+    },
+)
+AUTHORIZATION_REFUSED = OpenApiExample(
+    "Refused",
+    response_only=True,
+    value={
+        "allowed": False,
+        "reason": "insufficient_credits",
+        "message": "acme USD wallet has 0.005 available; 0.011 was asked for.",
+        "customer_id": "acme",
+        "currency": "USD",
+        "tokens": {"input_tokens": 1200, "output_tokens": 800},
+        "estimate": "0.011000000000",
+        "allowance": ZERO,
+        "overage": ZERO,
+        "hold": None,
+        "available": None,
+    },
+)
+HOLD_SETTLED = OpenApiExample(
+    "Settled",
+    response_only=True,
+    value={**HOLD, "status": "settled", "closed_at": "2026-11-15T12:00:04Z",
+           "settled_cost": "0.006500000000"},
+)  # fmt: skip
