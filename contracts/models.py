@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from moneyed import CURRENCIES
 
+from common.fields import DecimalDigits
 from pricing.cycles import period_bounds
 from pricing.formula import Formula, FormulaError, formula_parse
 from pricing.matching import Selector
@@ -375,7 +376,7 @@ class Contract(models.Model):
 # Per-period money of a contract's terms. 15 digits is what SQLite keeps exactly (it stores
 # NUMERIC beyond that as a float and rounds); 4 places is finer than any currency's minor
 # unit. So up to 99,999,999,999.9999, exact on both databases.
-MONEY_DIGITS = {"max_digits": 15, "decimal_places": 4}
+MONEY_DIGITS: DecimalDigits = {"max_digits": 15, "decimal_places": 4}
 
 
 class ContractTerms(models.Model):
