@@ -366,7 +366,7 @@ class Contract(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def period_bounds(self, at):
+    def period_bounds(self, at: datetime) -> tuple[datetime, datetime]:
         """The billing period ``[start, end)`` that holds ``at`` (pricing.cycles)."""
         return period_bounds(
             at, cycle=self.billing_cycle, anchor_day=self.anchor_day, anchor_month=self.anchor_month
