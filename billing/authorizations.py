@@ -22,12 +22,14 @@ The rules (docs/guide/credits.md, "Authorizations"):
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
 
 from contracts.models import ContractTerms, Customer
-from pricing.rating import price_for_event, rated, worst_case_amount
+from pricing.money import rated
+from pricing.rating import price_for_event, worst_case_amount
 from wallets.models import Hold
 from wallets.services import InsufficientCredits, hold_place
 
@@ -122,7 +124,9 @@ def authorization_create(
     )
 
 
-def _allowance_left(record, terms, start, end) -> Decimal:
+def _allowance_left(
+    record: UsageDrawDown | None, terms: ContractTerms, start: datetime, end: datetime
+) -> Decimal:
     """The period's included allowance not yet used: as rating last left it on the period's
     draw-down record, or, for a customer rating keeps none for (no credits, no budget),
     from the period's rollups as the usage endpoint shows it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 from contracts.models import Contract, ContractTerms, Customer
 from pricing.cycles import period_holding
@@ -24,6 +24,8 @@ from .terms import price_terms
 
 _ZERO = Decimal(0)
 TIERED = ("graduated", "volume", "package")
+#: Where a tiered rollup's quantity is priced: (segment index, version number, price pk).
+_Place: TypeAlias = tuple[int, int, int]
 
 
 class TermsSegment(NamedTuple):
@@ -67,6 +69,7 @@ def period_money(
     usage_by_segment = [_ZERO] * len(segments)
     for rollup in rollups:
         if rollup.status == UsageRollup.Status.RATED:
+            assert rollup.terms_id is not None  # a rated rollup has its terms
             usage_by_segment[index_of_terms[rollup.terms_id]] += amounts[rollup.key]
     charges = period_charges(
         period_start=start,
@@ -113,12 +116,13 @@ def _amounts(rollups: list[UsageRollup], index_of_terms: dict[int, int]) -> dict
     prices, its share of its line's charge in its segment, by quantity
     (`pricing.rating.charge_shares`)."""
     amounts: dict[str, Decimal] = {}
-    lines: dict[str, dict[tuple, list[UsageRollup]]] = defaultdict(lambda: defaultdict(list))
+    lines: dict[str, dict[_Place, list[UsageRollup]]] = defaultdict(lambda: defaultdict(list))
     for rollup in rollups:
         if rollup.status != UsageRollup.Status.RATED:
             continue
+        assert rollup.price is not None and rollup.terms_id is not None  # rated: both set
         if rollup.price.kind in TIERED:
-            place = (index_of_terms[rollup.terms_id], rollup.price.version.number, rollup.price_id)
+            place = (index_of_terms[rollup.terms_id], rollup.price.version.number, rollup.price.pk)
             lines[rollup.line][place].append(rollup)
         else:
             amounts[rollup.key] = rollup.amount
@@ -127,6 +131,7 @@ def _amounts(rollups: list[UsageRollup], index_of_terms: dict[int, int]) -> dict
         pieces = []
         for place in ordered:
             first = places[place][0]
+            assert first.price is not None and first.terms is not None  # rated: both set
             quantity = sum((rollup.quantity for rollup in places[place]), _ZERO)
             pieces.append((quantity, price_terms(first.price, first.terms.price_overrides)))
         for place, charge in zip(ordered, tiered_charges(pieces), strict=True):

@@ -149,6 +149,7 @@ def revenue_report_csv(*, rows: list[RevenueRow], out) -> None:
 
 def _row(period: BillingPeriod, lines, notes, wallets) -> RevenueRow:
     invoice = period.invoice
+    assert invoice.number is not None  # closing numbers every invoice it stores
     own = lines[invoice.pk]
 
     def rounded(*kinds) -> Decimal:

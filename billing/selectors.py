@@ -7,11 +7,13 @@ customer with millions of calls.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from contracts.models import Customer
@@ -32,8 +34,8 @@ class UsageGroup:
     events: int = 0
     amount: Decimal = _ZERO
     quantity: Decimal = _ZERO
-    tokens: dict = field(default_factory=lambda: dict.fromkeys(TOKEN_COLUMNS, 0))
-    details: dict = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_COLUMNS, 0))
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,10 +65,14 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
     start, end = period_of(customer=customer, at=at or timezone.now())
     rollups = period_rollups(customer_id=customer.pk, start=start)
     spans, amounts, charges = period_money(customer=customer, start=start, end=end, rollups=rollups)
-    groups = {name: {} for name in ("price", "model", "feature", "unpriced", "failed")}
+    # By kind, each group by its key: (price pk, terms pk), (model, feature, reason) or a name.
+    groups: dict[str, dict[Any, UsageGroup]] = {
+        name: {} for name in ("price", "model", "feature", "unpriced", "failed")
+    }
     for rollup in rollups:
         amount = amounts.get(rollup.key, _ZERO)
         if rollup.status == UsageRollup.Status.RATED:
+            assert rollup.price is not None and rollup.terms is not None  # rated: both set
             version = rollup.price.version
             _add(groups["price"], (rollup.price_id, rollup.terms_id), rollup.line, rollup, amount)
             groups["price"][(rollup.price_id, rollup.terms_id)].details = {
@@ -109,7 +115,9 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
     )
 
 
-def _add(groups: dict, key, name: str, rollup: UsageRollup, amount: Decimal) -> None:
+def _add(
+    groups: dict[Any, UsageGroup], key: Hashable, name: str, rollup: UsageRollup, amount: Decimal
+) -> None:
     group = groups.setdefault(key, UsageGroup(name=name))
     group.events += rollup.event_count
     group.amount += amount
@@ -118,7 +126,7 @@ def _add(groups: dict, key, name: str, rollup: UsageRollup, amount: Decimal) -> 
         group.tokens[column] += getattr(rollup, column)
 
 
-def invoice_list(*, customer: Customer):
+def invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
     """The customer's numbered invoices, newest period first, with their credit notes."""
     return (
         Invoice.objects.filter(customer=customer, number__isnull=False)
@@ -145,7 +153,7 @@ def invoice_get(*, customer: Customer, number: str) -> Invoice | None:
 LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
 
 
-def line_events(*, line):
+def line_events(*, line: InvoiceLine) -> QuerySet[RatedEvent]:
     """The rated events an invoice line covers: those of its period (and, for usage lines,
     its price and terms) rated in its window, oldest first."""
     events = RatedEvent.objects.filter(

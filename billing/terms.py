@@ -10,10 +10,11 @@ parsed prices of a locked version for good.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeAlias
 
 from django.utils import timezone
 
@@ -28,6 +29,11 @@ from contracts.models import (
 from pricing.cycles import period_holding
 from pricing.rating import PriceTerms, Rate, price_for_event
 
+#: A customer's overrides of prices' rates: {price name: {rate name: {"amount", "per"}}}.
+Overrides: TypeAlias = Mapping[str, Mapping[str, Any]]
+#: An event's kind, within a version's prices for one terms row: what picks its price.
+_MatchKey: TypeAlias = tuple[int, int, str, str, tuple[tuple[str, str], ...]]
+
 # (price pk, the customer's overrides of it) -> PriceTerms; prices of locked versions only.
 _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
 _PRICE_TERMS_CACHE_MAX = 10_000
@@ -35,7 +41,7 @@ _PRICE_TERMS_CACHE_MAX = 10_000
 _version_prices_cache: dict[tuple[int, str], tuple[PriceTerms, ...]] = {}
 
 
-def price_terms(price: Price, overrides: dict) -> PriceTerms:
+def price_terms(price: Price, overrides: Overrides) -> PriceTerms:
     """A price as the engine rates it, with a customer's overrides of its rates."""
     rates = {**price.rates, **overrides.get(price.name, {})}
     tiered = price.kind in (Price.Kind.GRADUATED, Price.Kind.VOLUME)
@@ -57,25 +63,31 @@ class TermsBook:
     the prices of the versions a batch uses."""
 
     def __init__(self, terms: Iterable[ContractTerms], versions: Iterable[RateCardVersion]):
-        self._terms = defaultdict(list)  # customer pk -> terms, latest first
-        self._contracts = defaultdict(dict)  # customer pk -> {contract pk: contract}
+        # customer pk -> terms, latest first; customer pk -> {contract pk: contract}
+        self._terms: defaultdict[int, list[ContractTerms]] = defaultdict(list)
+        self._contracts: defaultdict[int, dict[int, Contract]] = defaultdict(dict)
         for terms_row in sorted(terms, key=lambda row: row.effective_from, reverse=True):
             self._terms[terms_row.contract.customer_id].append(terms_row)
             self._contracts[terms_row.contract.customer_id][terms_row.contract_id] = (
                 terms_row.contract
             )
-        self._versions = defaultdict(list)  # rate card pk -> versions, newest number first
+        # rate card pk -> versions, newest number first
+        self._versions: defaultdict[int, list[RateCardVersion]] = defaultdict(list)
         for version in sorted(versions, key=lambda row: row.number, reverse=True):
             self._versions[version.rate_card_id].append(version)
         self._prices: dict[int, list[Price]] = {}
         self._price_rows: dict[int, Price] = {}
         self._price_terms: dict[tuple[int, int], tuple[PriceTerms, ...]] = {}
-        self._matches: dict[tuple, PriceTerms | None] = {}
+        self._matches: dict[_MatchKey, PriceTerms | None] = {}
         self._periods: dict[int, tuple[datetime, datetime]] = {}
 
     @classmethod
     def load(
-        cls, *, customer_ids, moments: Iterable[tuple[int, datetime]], lock: bool = True
+        cls,
+        *,
+        customer_ids: Iterable[int],
+        moments: Iterable[tuple[int, datetime]],
+        lock: bool = True,
     ) -> TermsBook:
         """The book for these customers, with the prices of the versions in force at the
         (customer pk, timestamp) `moments`, those versions locked first (unless a dry run
@@ -142,7 +154,15 @@ class TermsBook:
     def terms_by_pk(self, terms_id: int) -> ContractTerms:
         return next(row for rows in self._terms.values() for row in rows if row.pk == terms_id)
 
-    def price_for(self, version, terms, *, model: str, feature: str, properties: dict):
+    def price_for(
+        self,
+        version: RateCardVersion,
+        terms: ContractTerms,
+        *,
+        model: str,
+        feature: str,
+        properties: Mapping[str, str],
+    ) -> PriceTerms | None:
         """The price an event gets (rating.price_for_event), worked out once per batch for
         each kind of event: a batch holds thousands of calls of a few models."""
         key = (version.pk, terms.pk, model, feature, tuple(sorted(properties.items())))
@@ -210,7 +230,7 @@ def terms_now(*, customer_id: str, at: datetime) -> TermsNow:
     return TermsNow(customer, terms, version, prices)
 
 
-def _price_terms_cached(price: Price, overrides: dict) -> PriceTerms:
+def _price_terms_cached(price: Price, overrides: Overrides) -> PriceTerms:
     key = (price.pk, repr(sorted(overrides.get(price.name, {}).items())))
     if price.version.locked_at is None:  # it may still change: never kept
         return price_terms(price, overrides)

@@ -1,14 +1,23 @@
 """Model fields for exact money."""
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.db import models
 from django.db.models import lookups
 
 from pricing.money import RATED_PLACES
 
+
+class DecimalDigits(TypedDict):
+    """A decimal column's size, passed to a field as `**digits`."""
+
+    max_digits: int
+    decimal_places: int
+
+
 #: The digits of every exact amount stored: 12 decimal places, 20 before the point.
-RATED_DIGITS = {"max_digits": 32, "decimal_places": RATED_PLACES}
+RATED_DIGITS: DecimalDigits = {"max_digits": 32, "decimal_places": RATED_PLACES}
 
 
 class ExactDecimalField(models.DecimalField):

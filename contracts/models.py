@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from moneyed import CURRENCIES
 
+from common.fields import DecimalDigits
 from pricing.cycles import period_bounds
 from pricing.formula import Formula, FormulaError, formula_parse
 from pricing.matching import Selector
@@ -365,7 +366,7 @@ class Contract(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def period_bounds(self, at):
+    def period_bounds(self, at: datetime) -> tuple[datetime, datetime]:
         """The billing period ``[start, end)`` that holds ``at`` (pricing.cycles)."""
         return period_bounds(
             at, cycle=self.billing_cycle, anchor_day=self.anchor_day, anchor_month=self.anchor_month
@@ -375,7 +376,7 @@ class Contract(models.Model):
 # Per-period money of a contract's terms. 15 digits is what SQLite keeps exactly (it stores
 # NUMERIC beyond that as a float and rounds); 4 places is finer than any currency's minor
 # unit. So up to 99,999,999,999.9999, exact on both databases.
-MONEY_DIGITS = {"max_digits": 15, "decimal_places": 4}
+MONEY_DIGITS: DecimalDigits = {"max_digits": 15, "decimal_places": 4}
 
 
 class ContractTerms(models.Model):

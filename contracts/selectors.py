@@ -1,9 +1,11 @@
 """Reads for customers, API keys, rate cards and contracts."""
 
 import hmac
-from datetime import UTC
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from django.db import connection, models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import (
@@ -48,7 +50,7 @@ def api_key_get_active(*, key: str) -> ApiKey | None:
     )
 
 
-def customer_api_key_list(*, customer: Customer):
+def customer_api_key_list(*, customer: Customer) -> QuerySet[ApiKey]:
     """The customer's own keys, newest first, revoked ones included (for their records)."""
     return ApiKey.objects.filter(customer=customer).order_by("-created_at", "-id")
 
@@ -59,7 +61,7 @@ _customer_pks: dict[str, int] = {}
 _CUSTOMER_PKS_MAX = 100_000
 
 
-def customer_ids_by_external_id(*, external_ids) -> dict[str, int]:
+def customer_ids_by_external_id(*, external_ids: Iterable[str]) -> dict[str, int]:
     """Map external ids to primary keys (ids that do not exist are absent); the database
     is asked only about ids this process has not seen yet."""
     wanted = set(external_ids)
@@ -78,7 +80,7 @@ def customer_ids_forget() -> None:
     _customer_pks.clear()
 
 
-def customer_list(*, status: str | None = None):
+def customer_list(*, status: str | None = None) -> QuerySet[Customer]:
     """Customers ordered by external_id, optionally only those with `status`."""
     customers = Customer.objects.order_by("external_id")
     if status is not None:
@@ -91,7 +93,7 @@ def customer_get(*, external_id: str) -> Customer | None:
     return Customer.objects.filter(external_id=external_id).first()
 
 
-def contract_list(*, customer: Customer):
+def contract_list(*, customer: Customer) -> QuerySet[Contract]:
     """A customer's contracts, oldest first, each with its terms (the full history)."""
     return (
         Contract.objects.filter(customer=customer)
@@ -106,7 +108,7 @@ def contract_list(*, customer: Customer):
     )
 
 
-def contract_terms_at(*, customer_id: int, at) -> ContractTerms | None:
+def contract_terms_at(*, customer_id: int, at: datetime) -> ContractTerms | None:
     """The terms in force for a customer at the instant `at`, or None outside any contract."""
     return (
         ContractTerms.objects.filter(
@@ -119,7 +121,7 @@ def contract_terms_at(*, customer_id: int, at) -> ContractTerms | None:
     )
 
 
-def contract_get(*, customer: Customer, contract_id) -> Contract | None:
+def contract_get(*, customer: Customer, contract_id: int | str) -> Contract | None:
     """One of `customer`'s contracts with its terms (oldest first), or None: a contract of
     another customer is not found, so an id cannot reach across customers."""
     try:
@@ -129,7 +131,9 @@ def contract_get(*, customer: Customer, contract_id) -> Contract | None:
     return contract_list(customer=customer).filter(pk=contract_id).first()
 
 
-def contract_terms_current(*, contract: Contract, at=None) -> ContractTerms | None:
+def contract_terms_current(
+    *, contract: Contract, at: datetime | None = None
+) -> ContractTerms | None:
     """The terms of `contract` to show as its current ones at `at` (now): those in force
     then; before it starts, its first terms; once it has ended, its last. Reads
     `contract.terms.all()`, so a prefetched list (contract_list) costs no query."""
@@ -143,7 +147,7 @@ def contract_terms_current(*, contract: Contract, at=None) -> ContractTerms | No
     return started[-1] if started else terms[0]
 
 
-def rate_card_customers(*, rate_card: RateCard, at=None) -> list[Customer]:
+def rate_card_customers(*, rate_card: RateCard, at: datetime | None = None) -> list[Customer]:
     """Customers whose terms in force at `at` (now) use `rate_card`."""
     at = at or timezone.now()
     in_force = (
@@ -157,7 +161,8 @@ def rate_card_customers(*, rate_card: RateCard, at=None) -> list[Customer]:
         .order_by("contract__customer__external_id", "-effective_from")
         .distinct()
     )
-    latest = {}  # one query; the first row per customer is the terms in force
+    # One query; the first row per customer is the terms in force.
+    latest: dict[int, ContractTerms] = {}
     for terms in in_force:
         latest.setdefault(terms.contract.customer_id, terms)
     return [t.contract.customer for t in latest.values() if t.rate_card_id == rate_card.pk]
@@ -167,7 +172,7 @@ def catalog_models() -> list[CatalogPrice]:
     """The catalog's price in force today for each model, by provider and model: the model
     picker of the admin's price builder lists them, with their list prices as a hint."""
     today = timezone.now().date()
-    latest = {}
+    latest: dict[tuple[str, str], CatalogPrice] = {}
     for entry in CatalogPrice.objects.filter(effective_from__lte=today).order_by(
         "provider", "model", "-effective_from"
     ):

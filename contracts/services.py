@@ -3,9 +3,11 @@
 import copy
 import json
 import secrets
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -31,6 +33,9 @@ from .models import (
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+#: What a ValidationError is raised with: {field: a message, or the errors of a check}.
+Errors: TypeAlias = dict[str, Any]
+
 
 def customer_create(*, external_id: str, name: str, currency: str, email: str = "") -> Customer:
     """Create a customer; a second create with the same external_id, even one racing this
@@ -47,7 +52,7 @@ def customer_create(*, external_id: str, name: str, currency: str, email: str = 
     return customer
 
 
-def customer_update(*, customer: Customer, **fields) -> Customer:
+def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     """Change a customer's name, email or status; `external_id` and `currency` are fixed."""
     for name, value in fields.items():
         if name not in {"name", "email", "status"}:
@@ -85,7 +90,9 @@ def customer_api_key_revoke(*, customer: Customer, prefix: str) -> ApiKey:
     return api_key_revoke(api_key=api_key)
 
 
-def _api_key_new(*, name: str, customer: Customer | None = None, created_by: str = ""):
+def _api_key_new(
+    *, name: str, customer: Customer | None = None, created_by: str = ""
+) -> tuple[ApiKey, str]:
     with transaction.atomic():
         while True:
             prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(KEY_PREFIX_LENGTH))
@@ -116,7 +123,7 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
 
 
 def rate_card_create(
-    *, name: str, currency: str, description: str = "", effective_from=None
+    *, name: str, currency: str, description: str = "", effective_from: datetime | None = None
 ) -> RateCard:
     """A rate card with an empty first version in force from `effective_from` (now)."""
     with transaction.atomic():
@@ -129,7 +136,7 @@ def rate_card_create(
     return rate_card
 
 
-def price_create(*, version: RateCardVersion, **fields) -> Price:
+def price_create(*, version: RateCardVersion, **fields: Any) -> Price:
     """Add a price to a version that has not rated anything yet."""
     with transaction.atomic():
         _version_ensure_editable(version)
@@ -141,7 +148,7 @@ def price_create(*, version: RateCardVersion, **fields) -> Price:
     return price
 
 
-def price_update(*, price: Price, **fields) -> Price:
+def price_update(*, price: Price, **fields: Any) -> Price:
     with transaction.atomic():
         _version_ensure_editable(price.version)
         for name, value in fields.items():
@@ -168,7 +175,7 @@ def _version_ensure_editable(version: RateCardVersion) -> None:
 
 
 def rate_card_version_schedule(
-    *, rate_card: RateCard, effective_from, note: str = "", correction: bool = False
+    *, rate_card: RateCard, effective_from: datetime, note: str = "", correction: bool = False
 ) -> RateCardVersion:
     """A new version from `effective_from`, starting as a copy of the latest one's prices.
 
@@ -179,6 +186,7 @@ def rate_card_version_schedule(
     """
     with transaction.atomic():
         latest = rate_card.versions.select_for_update().order_by("-number").first()
+        assert latest is not None  # a rate card is created with its first version
         if correction:
             if effective_from < latest.effective_from:
                 raise ValidationError(
@@ -213,7 +221,9 @@ def rate_card_version_schedule(
     return version
 
 
-def rate_card_clone(*, rate_card: RateCard, name: str, effective_from=None) -> RateCard:
+def rate_card_clone(
+    *, rate_card: RateCard, name: str, effective_from: datetime | None = None
+) -> RateCard:
     """A new rate card with the prices of `rate_card`'s latest version."""
     with transaction.atomic():
         clone = rate_card_create(
@@ -222,10 +232,9 @@ def rate_card_clone(*, rate_card: RateCard, name: str, effective_from=None) -> R
             description=f"Cloned from {rate_card.name}.",
             effective_from=effective_from,
         )
-        _prices_copy(
-            source=rate_card.versions.order_by("-number").first(),
-            target=clone.versions.get(),
-        )
+        latest = rate_card.versions.order_by("-number").first()
+        assert latest is not None  # a rate card is created with its first version
+        _prices_copy(source=latest, target=clone.versions.get())
     return clone
 
 
@@ -237,7 +246,12 @@ def rate_card_version_lock(*, version: RateCardVersion) -> None:
 
 
 def rate_card_create_with_price(
-    *, name: str, currency: str, price: dict, description: str = "", effective_from=None
+    *,
+    name: str,
+    currency: str,
+    price: dict[str, Any],
+    description: str = "",
+    effective_from: datetime | None = None,
 ) -> Price:
     """A rate card whose first version holds one price (`price`: Price's fields), all or
     nothing: the admin's price builder makes both from one page, and a price that does not
@@ -289,7 +303,12 @@ def catalog_load(*, path: Path = CATALOG_PATH) -> tuple[int, int]:
 
 
 def rate_card_create_from_catalog(
-    *, name: str, markup: Decimal, providers=None, on: date | None = None, effective_from=None
+    *,
+    name: str,
+    markup: Decimal,
+    providers: Iterable[str] | None = None,
+    on: date | None = None,
+    effective_from: datetime | None = None,
 ) -> RateCard:
     """A rate card with one price per catalog model: the list price in force `on` (today)
     times (1 + markup), e.g. markup=Decimal("0.20") for catalog cost + 20 %."""
@@ -299,7 +318,7 @@ def rate_card_create_from_catalog(
     )
     if providers:
         entries = entries.filter(provider__in=providers)
-    latest = {}
+    latest: dict[tuple[str, str], CatalogPrice] = {}
     for entry in entries:
         latest.setdefault((entry.provider, entry.model), entry)
     if not latest:
@@ -340,15 +359,15 @@ FLOAT_MESSAGE = 'Write the amount as text or a Decimal, e.g. "10.00": money is n
 def contract_create(
     *,
     customer: Customer,
-    starts_at,
+    starts_at: datetime,
     rate_card: RateCard,
     billing_cycle: str = Contract.Cycle.MONTHLY,
     anchor_day: int | None = None,
     anchor_month: int | None = None,
-    ends_at=None,
+    ends_at: datetime | None = None,
     note: str = "",
     created_by: str = "",
-    **terms,
+    **terms: Any,
 ) -> Contract:
     """A contract with its first terms. Periods start on `anchor_day` (default: the day it
     starts, in UTC) and, for quarterly and yearly cycles, count from `anchor_month`
@@ -395,7 +414,12 @@ def contract_create(
 
 
 def contract_amend(
-    *, contract: Contract, effective_from, note: str = "", created_by: str = "", **changes
+    *,
+    contract: Contract,
+    effective_from: datetime,
+    note: str = "",
+    created_by: str = "",
+    **changes: Any,
 ) -> ContractTerms:
     """New terms from `effective_from` on: the latest terms (those in force until then)
     with `changes`.
@@ -414,6 +438,7 @@ def contract_amend(
         customer = _customer_lock(contract.customer)
         contract = Contract.objects.get(pk=contract.pk)
         latest = contract.terms.order_by("-number").first()
+        assert latest is not None  # a contract is created with its first terms
         if effective_from <= latest.effective_from:
             errors["effective_from"] = (
                 f"Must be after the latest terms start ({_when(latest.effective_from)})."
@@ -440,7 +465,7 @@ def contract_amend(
     return terms
 
 
-def contract_end(*, contract: Contract, ends_at) -> Contract:
+def contract_end(*, contract: Contract, ends_at: datetime | None) -> Contract:
     """End a contract at `ends_at` (after its latest terms start), move its end, or re-open
     it with None. Usage from the earlier of the old and new ends on is rated anew; ending
     it where it already ends changes nothing.
@@ -458,6 +483,7 @@ def contract_end(*, contract: Contract, ends_at) -> Contract:
         if ends_at == before:
             return contract
         latest = contract.terms.order_by("-number").first()
+        assert latest is not None  # a contract is created with its first terms
         if ends_at is not None and ends_at <= latest.effective_from:
             start = _when(latest.effective_from)
             raise ValidationError({"ends_at": f"Must be after the latest terms start ({start})."})
@@ -469,7 +495,7 @@ def contract_end(*, contract: Contract, ends_at) -> Contract:
     return contract
 
 
-def _when(moment) -> str:
+def _when(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
@@ -479,15 +505,15 @@ def _customer_lock(customer: Customer) -> Customer:
     return Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
 
 
-def _terms_check_fields(values: dict) -> None:
+def _terms_check_fields(values: dict[str, Any]) -> None:
     unknown = sorted(set(values) - set(TERMS_FIELDS))
     if unknown:
         raise TypeError(f"not terms of a contract: {', '.join(unknown)}")
 
 
-def _instant_errors(*, required=(), **instants) -> dict:
+def _instant_errors(*, required: tuple[str, ...] = (), **instants: object) -> Errors:
     """Instants must be timezone-aware datetimes: a naive one has no single meaning."""
-    errors = {}
+    errors: Errors = {}
     for name, value in instants.items():
         if value is None:
             if name in required:
@@ -497,7 +523,7 @@ def _instant_errors(*, required=(), **instants) -> dict:
     return errors
 
 
-def _float_errors(values: dict) -> dict:
+def _float_errors(values: dict[str, Any]) -> Errors:
     return {
         name: FLOAT_MESSAGE
         for name in TERMS_MONEY_FIELDS
@@ -505,7 +531,7 @@ def _float_errors(values: dict) -> dict:
     }
 
 
-def _errors_of(check) -> dict:
+def _errors_of(check: Callable[[], object]) -> Errors:
     """The `{field: [errors]}` that `check()` raises, or {}."""
     try:
         check()
@@ -534,7 +560,13 @@ def _contract_ensure_alone(contract: Contract) -> None:
 
 
 def _terms_build(
-    *, contract: Contract, number: int, effective_from, values: dict, note: str, created_by: str
+    *,
+    contract: Contract,
+    number: int,
+    effective_from: datetime,
+    values: dict[str, Any],
+    note: str,
+    created_by: str,
 ) -> ContractTerms:
     return ContractTerms(
         contract=contract,
@@ -581,7 +613,7 @@ def _terms_validate(terms: ContractTerms, *, customer: Customer) -> None:
 def _overrides_check(terms: ContractTerms) -> None:
     """Each override names a price of the rate card (in any of its versions) and only rates
     that price has."""
-    rates_by_price = {}
+    rates_by_price: dict[str, set[str]] = {}
     for name, rates in Price.objects.filter(version__rate_card=terms.rate_card).values_list(
         "name", "rates"
     ):

@@ -85,7 +85,7 @@ HOURLY = (1, 1, 1, 1, 1, 2, 3, 6, 10, 13, 14, 13, 10, 12, 14, 13, 11, 8, 5, 4, 3
 DAILY = (1.0, 1.05, 1.05, 1.0, 0.9, 0.35, 0.3)
 
 
-MODELS = {
+MODELS: dict[str, tuple[str, float, float]] = {
     "gpt-4o": ("openai", 2400, 380),
     "gpt-4o-mini": ("openai", 1100, 220),
     "o3-mini": ("openai", 3000, 1800),

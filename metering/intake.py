@@ -100,6 +100,7 @@ def event_parse(item, *, rules: IntakeRules) -> EventDraft | list[ItemError]:
 
     if errors.items:
         return errors.items
+    assert timestamp is not None  # None only with an error, returned above
     return EventDraft(
         event_id=event_id,
         customer_id=customer_id,

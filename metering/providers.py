@@ -17,6 +17,8 @@ Unknown keys are ignored: providers add fields over time. Counts that are read m
 JSON integers (not booleans, not floats, not strings) from 0 to ``MAX_COUNT``.
 """
 
+from typing import Any, Literal, overload
+
 PROVIDERS = ("openai", "anthropic", "google")
 MAX_COUNT = 10**12
 
@@ -213,9 +215,13 @@ def _canonical(
     }
 
 
+@overload
+def _count(usage: dict, path: str, *, required: Literal[True]) -> int: ...
+@overload
+def _count(usage: dict, path: str, *, required: bool = False) -> int | None: ...
 def _count(usage: dict, path: str, *, required: bool = False) -> int | None:
     """The count at a dotted path; None when it (or an object above it) is absent or null."""
-    node = usage
+    node: Any = usage  # JSON: an object at each step, or None once a key is absent
     *parents, name = path.split(".")
     for depth, key in enumerate(parents, start=1):
         node = node.get(key)

@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
 
 from .canonical import GENESIS_HASH, event_content_hash, seal_hash
 from .models import EventSeal, UsageEvent
@@ -15,7 +18,7 @@ def events_list(
     feature: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-):
+) -> QuerySet[UsageEvent]:
     """Stored events, newest first; `since` is inclusive and `until` exclusive."""
     events = UsageEvent.objects.select_related("customer").order_by("-timestamp", "-id")
     if customer_external_id is not None:
@@ -118,7 +121,7 @@ def event_log_verify(*, chunk_size: int = 5000) -> LogVerification:
     return LogVerification(seal_count, event_count)
 
 
-def _row_hash(row: dict) -> str:
+def _row_hash(row: dict[str, Any]) -> str:
     return event_content_hash(
         customer_pk=row["customer_id"],
         event_id=row["event_id"],

@@ -12,7 +12,8 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
 
 import orjson
 from django.conf import settings
@@ -31,6 +32,9 @@ ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key that serialises sealing
 logger = logging.getLogger(__name__)
 
+Row: TypeAlias = dict[str, Any]  # an event's columns, by name, as the insert binds them
+Inserted: TypeAlias = tuple[int, int, str]  # an inserted event's (id, customer_id, event_id)
+
 
 @dataclass
 class ItemResult:
@@ -43,8 +47,12 @@ class ItemResult:
         self.status = REJECTED
         self.errors.append(error)
 
-    def as_dict(self) -> dict:
-        answer = {"index": self.index, "event_id": self.event_id, "status": self.status}
+    def as_dict(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "index": self.index,
+            "event_id": self.event_id,
+            "status": self.status,
+        }
         if self.errors:
             answer["errors"] = [error.as_dict() for error in self.errors]
         return answer
@@ -57,7 +65,7 @@ class IngestResult:
     def count(self, status: str) -> int:
         return sum(1 for item in self.items if item.status == status)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "accepted": self.count(ACCEPTED),
             "duplicates": self.count(DUPLICATE),
@@ -87,7 +95,7 @@ def intake_rules() -> IntakeRules:
     )
 
 
-def events_ingest(*, items: list) -> IngestResult:
+def events_ingest(*, items: list[Any]) -> IngestResult:
     """Validate, deduplicate, store and seal a batch of events; nothing refused is stored."""
     rules = intake_rules()
     results, drafts = [], []
@@ -113,7 +121,9 @@ def events_ingest(*, items: list) -> IngestResult:
     return IngestResult(items=results)
 
 
-def _candidates(drafts: list[tuple[ItemResult, EventDraft]]):
+def _candidates(
+    drafts: list[tuple[ItemResult, EventDraft]],
+) -> tuple[list[_Candidate], list[tuple[_Candidate, _Candidate]]]:
     """Resolve customers; the first copy of each (customer, event_id) goes on to the insert.
 
     Returns the first copies and the (repeat, first copy) pairs, judged after the insert.
@@ -164,7 +174,7 @@ def _content_hash(customer_pk: int, draft: EventDraft) -> str:
     )
 
 
-def _store(candidates: list[_Candidate], *, received_at) -> None:
+def _store(candidates: list[_Candidate], *, received_at: datetime) -> None:
     seal_id = uuid.uuid4()
     with transaction.atomic():
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
@@ -197,7 +207,7 @@ def _settle_not_inserted(candidates: list[_Candidate]) -> None:
         _judge_repeat(candidate.result, candidate.content_hash, stored[candidate.key])
 
 
-def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at) -> None:
+def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at: datetime) -> None:
     """Chain the batch to the newest seal, under a lock held only until commit.
 
     Raw statements on one cursor: this runs on every accepted request, under the lock.
@@ -244,7 +254,7 @@ _COLUMN_TYPES = {
 }
 
 
-def _row(candidate: _Candidate) -> dict:
+def _row(candidate: _Candidate) -> Row:
     draft = candidate.draft
     return {
         "customer_id": candidate.customer_pk,
@@ -260,7 +270,9 @@ def _row(candidate: _Candidate) -> dict:
     }
 
 
-def _insert_events(candidates, *, seal_id, received_at) -> dict[tuple[int, str], int]:
+def _insert_events(
+    candidates: list[_Candidate], *, seal_id: uuid.UUID, received_at: datetime
+) -> dict[tuple[int, str], int]:
     """Insert what is new in one statement; return {(customer_pk, event_id): pk} of those."""
     rows = [_row(candidate) for candidate in candidates]
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_sqlite
@@ -288,17 +300,20 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
     return f"{head}VALUES {values}{tail}"
 
 
-def _insert_postgresql(rows, *, seal_id, received_at) -> list[tuple]:
+def _insert_postgresql(
+    rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime
+) -> list[Inserted]:
     """The batch travels as one JSON document that orjson writes and PostgreSQL reads,
     both in C: no per-value adaptation in Python."""
     with connection.cursor() as cursor:
         cursor.execute(
             _insert_sql("postgresql"), [received_at, seal_id, orjson.dumps(rows).decode()]
         )
-        return cursor.fetchall()
+        inserted: list[Inserted] = cursor.fetchall()
+        return inserted
 
 
-def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
+def _insert_sqlite(rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime) -> list[Inserted]:
     adapt_time = connection.ops.adapt_datetimefield_value
     tail = (adapt_time(received_at), seal_id.hex)
     params = []
@@ -312,7 +327,7 @@ def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
         params.extend(tail)
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql("sqlite", len(rows)), params)
-        returned = cursor.fetchall()
+        returned: list[Inserted] = cursor.fetchall()
         if returned:
             cursor.execute(
                 f"INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "  # noqa: S608
@@ -325,7 +340,9 @@ def _insert_sqlite(rows, *, seal_id, received_at) -> list[tuple]:
 # --- the rating queue -------------------------------------------------------------------
 
 
-def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:
+def events_queue_for_rating(
+    *, customer_id: int, start: datetime, end: datetime | None = None
+) -> int:
     """Put a customer's events with a timestamp in [start, end) back in the rating queue
     (terms changed, or a period is re-rated): one INSERT ... SELECT, nothing in memory.
 
@@ -350,4 +367,5 @@ def events_queue_for_rating(*, customer_id: int, start, end=None) -> int:
             "WHERE 1 = 0",
             params,
         )
-        return cursor.rowcount
+        queued: int = cursor.rowcount
+        return queued

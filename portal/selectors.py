@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
@@ -87,11 +87,13 @@ def spend_projected(
     return spend * _microseconds(end - start) / _microseconds(elapsed)
 
 
-def _microseconds(span) -> Decimal:
+def _microseconds(span: timedelta) -> Decimal:
     return Decimal((span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds)
 
 
-def spend_by_day(*, customer: Customer, start: datetime, end: datetime):
+def spend_by_day(
+    *, customer: Customer, start: datetime, end: datetime
+) -> list[tuple[date, Decimal]]:
     """The rated amounts of the period's events per UTC day of their timestamp, before
     discount, days in order (days without usage left out).
 
@@ -116,8 +118,9 @@ def spend_by_day(*, customer: Customer, start: datetime, end: datetime):
             .values_list("day", "total")
         )
         return [(day.date(), total) for day, total in rows]
-    days = defaultdict(lambda: _ZERO)
+    days: defaultdict[date, Decimal] = defaultdict(lambda: _ZERO)
     for timestamp, amount in rated.values_list("event__timestamp", "amount").iterator():
+        assert amount is not None  # amount__isnull=False above
         days[timestamp.date()] += amount
     return sorted(days.items())
 
@@ -132,12 +135,13 @@ def events_latest(*, customer: Customer, limit: int = 10) -> list[UsageEvent]:
     )
     for event in events:
         rating = getattr(event, "rating", None)
-        event.cost = rating.amount if rating is not None else None
-        event.rated = rating is not None
+        # Attributes for the dashboard's template, not fields of the model.
+        event.cost = rating.amount if rating is not None else None  # type: ignore[attr-defined]
+        event.rated = rating is not None  # type: ignore[attr-defined]
     return events
 
 
-def ledger_entries(*, wallet: Wallet):
+def ledger_entries(*, wallet: Wallet) -> QuerySet[LedgerEntry]:
     """The wallet's ledger, newest first."""
     return LedgerEntry.objects.filter(wallet=wallet).select_related("grant").order_by("-id")
 

@@ -67,7 +67,7 @@ import operator
 import re
 import tokenize
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import (
     ROUND_CEILING,
@@ -81,6 +81,7 @@ from decimal import (
     Overflow,
     localcontext,
 )
+from typing import TypeAlias, TypeVar
 
 from .money import RATED_PLACES
 
@@ -115,6 +116,10 @@ _REFUSED = {
 Env = dict[str, Decimal]
 Fn = Callable[[Env], Decimal]
 Values = Mapping[str, Decimal | int | str]
+#: A node the parser placed, that an error can point at: an expression or a keyword argument.
+Node: TypeAlias = ast.expr | ast.keyword
+R = TypeVar("R")  # what running the formula gives: its value, or its terms
+Comparison = Callable[[Decimal, Decimal], bool]  # <, <=, >, >=, == or != on two operands
 
 
 class FormulaError(ValueError):
@@ -165,8 +170,9 @@ class Formula:
         """
         return self._run(lambda env: [(text, fn(env)) for text, fn in self._terms], values)
 
-    def _run(self, fn: Callable[[Env], object], values: Values):
-        env, missing = {}, []
+    def _run(self, fn: Callable[[Env], R], values: Values) -> R:
+        env: Env = {}
+        missing: list[str] = []
         for name in self.names:
             if name not in values:
                 missing.append(f"'{name}'")
@@ -215,7 +221,8 @@ class _Compiler:
     """Checks one formula's text and tree, and turns the tree into closures."""
 
     def __init__(self, text: str, allowed: frozenset[str]):
-        self.text, self.allowed, self.names = text, allowed, set()
+        self.text, self.allowed = text, allowed
+        self.names: set[str] = set()
         self.source = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = self.source.split("\n")
         self.starts = [0]
@@ -290,19 +297,19 @@ class _Compiler:
             column = len(line.encode()[:column].decode())
         return self.starts[lineno - 2] + min(column, len(line))
 
-    def at(self, node: ast.AST) -> int:
+    def at(self, node: Node) -> int:
         return self.offset(node.lineno, node.col_offset)
 
-    def segment(self, node: ast.AST) -> str:
-        return self.source[self.at(node) : self.offset(node.end_lineno, node.end_col_offset)]
+    def segment(self, node: Node) -> str:
+        return self.source[self.at(node) : self.offset(*_end(node))]
 
-    def between(self, left: ast.AST, right: ast.AST, symbol: str) -> int:
+    def between(self, left: Node, right: Node, symbol: str) -> int:
         """Where the operator between two operands is, so an error points at it."""
-        start = self.offset(left.end_lineno, left.end_col_offset)
+        start = self.offset(*_end(left))
         found = self.source.find(symbol, start, self.at(right))
         return self.at(left) if found < 0 else found
 
-    def fail(self, message: str, where: int | ast.AST | None, hint=None) -> FormulaError:
+    def fail(self, message: str, where: int | Node | None, hint: str | None = None) -> FormulaError:
         position = None
         if where is not None:
             at = where if isinstance(where, int) else self.at(where)
@@ -355,18 +362,19 @@ class _Compiler:
                 return self.call(node, depth)
         raise self.fail(_REFUSED.get(type(node), "this expression is not allowed"), node)
 
-    def run(self, node: ast.BinOp, depth: int) -> tuple[Fn, list]:
+    def run(self, node: ast.BinOp, depth: int) -> tuple[Fn, list[tuple[ast.expr, Fn]]]:
         """``a + b - c`` or ``a * b / c``: one level of nesting, folded left to right.
 
         Also returns each operand with its signed value, which ``terms`` shows for a sum.
         """
         group = ast.Add | ast.Sub if isinstance(node.op, ast.Add | ast.Sub) else ast.Mult | ast.Div
         links = []
-        while isinstance(node, ast.BinOp) and isinstance(node.op, group):
-            links.append(node)
-            node = node.left
-        fn = self.number(node, depth + 1)
-        parts = [(node, fn)]
+        operand: ast.expr = node
+        while isinstance(operand, ast.BinOp) and isinstance(operand.op, group):
+            links.append(operand)
+            operand = operand.left
+        fn = self.number(operand, depth + 1)
+        parts = [(operand, fn)]
         for binop in reversed(links):
             right = self.number(binop.right, depth + 1)
             parts.append((binop.right, _negated(right) if isinstance(binop.op, ast.Sub) else right))
@@ -409,15 +417,16 @@ class _Compiler:
         if name == "if":
             if len(args) != 3:
                 raise self.fail("if() takes 3 arguments: if(condition, then, else)", node)
-            return self.conditional(*args, depth)
+            test, then, other = args
+            return self.conditional(test, then, other, depth)
         if name in ("min", "max"):
             if len(args) < 2:
                 raise self.fail(f"{name}() takes 2 or more arguments", node)
             fns, pick = [self.number(arg, depth + 1) for arg in args], min if name == "min" else max
             return lambda env: pick([fn(env) for fn in fns])
         if len(args) != 1 and not (name == "round" and len(args) == 2):
-            count = "1 or 2 arguments" if name == "round" else "1 argument"
-            raise self.fail(f"{name}() takes {count}", node)
+            takes = "1 or 2 arguments" if name == "round" else "1 argument"
+            raise self.fail(f"{name}() takes {takes}", node)
         operand = self.number(args[0], depth + 1)
         if name in ("ceil", "floor"):
             rounding = ROUND_CEILING if name == "ceil" else ROUND_FLOOR
@@ -429,7 +438,7 @@ class _Compiler:
             case _:
                 limit = f"a whole number from 0 to {MAX_PLACES}"
                 raise self.fail(f"round() places must be {limit}", places)
-        quantum = Decimal(1).scaleb(-places.value)
+        quantum = Decimal(1).scaleb(-count)
         return lambda env: operand(env).quantize(quantum, rounding=ROUND_HALF_UP)
 
     def conditional(self, test: ast.expr, then: ast.expr, other: ast.expr, depth: int) -> Fn:
@@ -452,10 +461,10 @@ class _Compiler:
                 fns = [self.number(operand, depth + 1) for operand in operands]
                 return lambda env: _compare(env, fns, tests)
             case ast.BoolOp(op=op, values=values):
-                tests = [self.condition(value, depth + 1) for value in values]
+                conditions = [self.condition(value, depth + 1) for value in values]
                 if isinstance(op, ast.And):
-                    return lambda env: all(test(env) for test in tests)
-                return lambda env: any(test(env) for test in tests)
+                    return lambda env: all(test(env) for test in conditions)
+                return lambda env: any(test(env) for test in conditions)
             case ast.UnaryOp(op=ast.Not(), operand=operand):
                 test = self.condition(operand, depth + 1)
                 return lambda env: not test(env)
@@ -471,11 +480,18 @@ class _Compiler:
         return f"did you mean '{close[0]}'?" if close else None
 
 
+def _end(node: Node) -> tuple[int, int]:
+    """Where a node ends: the parser sets it on every node (it is None only on a node made
+    by hand, such as round()'s default places, which no error points at)."""
+    assert node.end_lineno is not None and node.end_col_offset is not None
+    return node.end_lineno, node.end_col_offset
+
+
 def _negated(fn: Fn) -> Fn:
     return lambda env: -fn(env)
 
 
-def _compare(env: Env, fns: list[Fn], tests: list) -> bool:
+def _compare(env: Env, fns: list[Fn], tests: Sequence[Comparison]) -> bool:
     """A chain ``a < b <= c``: each operand is evaluated once, and only while it matters."""
     left = fns[0](env)
     for test, fn in zip(tests, fns[1:], strict=True):

@@ -16,7 +16,7 @@ so that the admin can say which price will be used before anything is rated.
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
@@ -31,7 +31,7 @@ class Selector:
     properties: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
-    def _model_regex(self) -> re.Pattern:
+    def _model_regex(self) -> re.Pattern[str]:
         return re.compile(".*".join(re.escape(part) for part in self.model.split("*")))
 
     @property
@@ -58,7 +58,7 @@ class Selector:
 def selector_choose(
     candidates: Sequence[T],
     *,
-    selector_of,
+    selector_of: Callable[[T], Selector],
     model: str,
     feature: str,
     properties: Mapping[str, str],

@@ -18,6 +18,7 @@ rounded to the currency's minor unit (the API's and the portal's billed figures)
 """
 
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
+from typing import cast
 
 from moneyed import get_currency
 
@@ -109,7 +110,8 @@ def plain(value: Decimal, places: int = 0) -> str:
     has beyond: -0.0075 and 100, not -0.00750000, 1E+2 or -7.5E-3; with `places=2`,
     100.00 and 0.0000025."""
     value = value.normalize(EXACT)
-    return f"{value:.{max(places, -value.as_tuple().exponent)}f}"
+    exponent = cast(int, value.as_tuple().exponent)  # an int for every finite Decimal
+    return f"{value:.{max(places, -exponent)}f}"
 
 
 def exact_text(value: Decimal) -> str:

@@ -128,7 +128,7 @@ class Rate:
     amount: Decimal
     per: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         amount = _number(self.amount, "a rate's amount")
         if amount < 0:
             raise RatingError(f"a rate's amount must not be negative, got {amount}")
@@ -164,7 +164,7 @@ class PriceTerms:
     _rate_values: Mapping[str, Decimal] = field(init=False, repr=False, compare=False)
     _metric_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         name = f"price {self.price_id}"
         if self.kind not in KINDS:
             raise RatingError(f"{name}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
@@ -235,7 +235,12 @@ def formula_inputs(
     return _inputs(rate_values, sorted(formula.names - rates.keys()), metrics, None)
 
 
-def _inputs(rate_values, metric_names, metrics, price_id: int | None) -> dict[str, Decimal]:
+def _inputs(
+    rate_values: Mapping[str, Decimal],
+    metric_names: Iterable[str],
+    metrics: Mapping[str, int | str | Decimal],
+    price_id: int | None,
+) -> dict[str, Decimal]:
     values = dict(rate_values)
     for name in metric_names:
         values[name] = _metric(price_id, name, metrics.get(name, 0))
@@ -275,6 +280,7 @@ def worst_case_amount(price: PriceTerms, metrics: Mapping[str, int | str]) -> De
     quantity = event_quantity(price, metrics)
     with localcontext(EXACT):
         if price.kind == PACKAGE:
+            assert price.package_size is not None and price.package_price is not None  # PACKAGE
             whole, remainder = divmod(quantity, price.package_size)
             return (whole + (1 if remainder else 0)) * price.package_price
         dearest = max(tier.unit_price for tier in price.tiers)
@@ -333,7 +339,7 @@ class Segment:
     discount: Decimal = _ZERO
     minimum_commitment: Decimal = _ZERO
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("start", "end"):
             moment = getattr(self, name)
             if not isinstance(moment, datetime) or moment.utcoffset() is None:
@@ -398,6 +404,7 @@ def _package_amount_segments(segments: Sequence[tuple[Decimal, PriceTerms]]) -> 
     amounts, used, covered = [], _ZERO, _ZERO
     with localcontext(EXACT):
         for quantity, price in segments:
+            assert price.package_size is not None and price.package_price is not None  # PACKAGE
             used += quantity
             packages = _ZERO
             if used > covered:

@@ -7,6 +7,7 @@ produce the same text, which stays visible and editable as the price's formula.
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import TypedDict
 
 from .money import plain
 
@@ -20,12 +21,27 @@ STANDARD_RATES = {
 RATE_NAME_PATTERN = r"^rate_[a-z0-9_]{1,40}$"
 
 
+class LongContext(TypedDict):
+    """A catalog model's long-context prices (contracts/catalog/prices.json): above the
+    threshold, these rates (per 1M tokens, as decimal text) apply to the whole call."""
+
+    threshold_input_tokens: int
+    rates: Mapping[str, str]
+
+
+class RateSpec(TypedDict):
+    """A rate as a price stores it: `{"amount": "2.50", "per": 1000000}`."""
+
+    amount: str
+    per: int
+
+
 def formula_for_rates(rate_metrics: Mapping[str, str]) -> str:
     """`metric * rate` for each (rate, metric) pair, summed: the per-event formula."""
     return " + ".join(f"{metric} * {rate}" for rate, metric in rate_metrics.items())
 
 
-def catalog_price_formula(rates: Mapping[str, object], long_context: Mapping | None) -> str:
+def catalog_price_formula(rates: Mapping[str, object], long_context: LongContext | None) -> str:
     """The formula for a catalog model's rates (names as in contracts/catalog/prices.json).
 
     Cached input without a cached rate is charged at the input rate, never free; audio
@@ -75,8 +91,8 @@ CATALOG_RATE_NAMES = {
 
 
 def catalog_price_rates(
-    rates: Mapping[str, str], long_context: Mapping | None, *, markup: Decimal
-) -> dict[str, dict]:
+    rates: Mapping[str, str], long_context: LongContext | None, *, markup: Decimal
+) -> dict[str, RateSpec]:
     """The price's rates (per 1M tokens) from a catalog entry, each times (1 + markup)."""
     factor = 1 + markup
     priced = {CATALOG_RATE_NAMES[name]: Decimal(amount) for name, amount in rates.items()}

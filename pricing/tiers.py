@@ -201,7 +201,7 @@ def _graduated_slices(
     A tier is listed when the range overlaps it; its flat fee is added when the
     range contains the tier's first unit, i.e. ``start <= lower < end``.
     """
-    lines = []
+    lines: list[tuple[int, Decimal, Decimal]] = []
     if end <= start:
         return lines
     with localcontext(EXACT):

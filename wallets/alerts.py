@@ -33,6 +33,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -72,7 +73,7 @@ ALERT_SETTINGS_FIELDS = (
 )  # fmt: skip
 
 
-def alert_settings_update(*, customer: Customer, **fields) -> AlertSettings:
+def alert_settings_update(*, customer: Customer, **fields: Any) -> AlertSettings:
     """Change the customer's alert settings (created on first use); validated in full."""
     unknown = set(fields) - set(ALERT_SETTINGS_FIELDS)
     if unknown:
@@ -91,7 +92,9 @@ def alert_settings_update(*, customer: Customer, **fields) -> AlertSettings:
 # --- Firing ---------------------------------------------------------------------------------
 
 
-def alerts_check_usage(*, customer: Customer, period_start: datetime, usage: Decimal):
+def alerts_check_usage(
+    *, customer: Customer, period_start: datetime, usage: Decimal
+) -> list[Alert]:
     """Fire each share of the customer's budget that the period's `usage` (after
     discount, in their currency) has reached and that has not fired this period.
 
@@ -124,7 +127,7 @@ def alerts_check_usage(*, customer: Customer, period_start: datetime, usage: Dec
     return _alerts_fire(candidates, alert_settings)
 
 
-def alerts_check_wallet(*, wallet: Wallet):
+def alerts_check_wallet(*, wallet: Wallet) -> list[Alert]:
     """After a movement of `wallet`, under its lock: fire the credit shares its grants
     have reached, the low balance, and request a top-up when one is due.
 
@@ -155,7 +158,7 @@ def alerts_check_wallet(*, wallet: Wallet):
     return fired
 
 
-def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now) -> list[Alert]:
+def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now: datetime) -> list[Alert]:
     shares = sorted(alert_settings.credit_shares)
     if not shares:
         return []
@@ -174,7 +177,7 @@ def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now) -> list[A
         .order_by("pk")
     )
     currency = wallet.currency
-    candidates = []
+    candidates: list[Alert] = []
     for grant in grants:
         used = grant.amount - grant.remaining
         kind = grant.get_source_display().lower()
@@ -198,8 +201,11 @@ def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now) -> list[A
     return candidates
 
 
-def _balance_alerts(wallet: Wallet, alert_settings: AlertSettings, balance, now) -> list[Alert]:
+def _balance_alerts(
+    wallet: Wallet, alert_settings: AlertSettings, balance: Decimal, now: datetime
+) -> list[Alert]:
     threshold = alert_settings.balance_below
+    assert threshold is not None  # the caller checks that one is set
     episodes = Alert.objects.filter(wallet=wallet, kind=Alert.Kind.BALANCE)
     latest = episodes.order_by("-pk").first()
     if balance >= threshold:
@@ -224,7 +230,7 @@ def _balance_alerts(wallet: Wallet, alert_settings: AlertSettings, balance, now)
     return _alerts_fire([alert], alert_settings)
 
 
-def _topup_request(wallet: Wallet, amount: Decimal, balance: Decimal, now) -> None:
+def _topup_request(wallet: Wallet, amount: Decimal, balance: Decimal, now: datetime) -> None:
     if TopUpRequest.objects.filter(wallet=wallet, status=TopUpRequest.Status.REQUESTED).exists():
         return
     try:
@@ -265,7 +271,7 @@ def _alerts_fire(candidates: list[Alert], alert_settings: AlertSettings) -> list
 # --- Delivering -----------------------------------------------------------------------------
 
 
-def _deliveries_create(alert: Alert, alert_settings: AlertSettings, now) -> None:
+def _deliveries_create(alert: Alert, alert_settings: AlertSettings, now: datetime) -> None:
     deliveries = []
     recipients = alert_settings.recipients()
     if recipients:
@@ -294,7 +300,7 @@ def _deliver_later(delivery_id: int) -> None:
     task_send(DELIVER_ALERT, delivery_id)
 
 
-def alert_delivery_send(*, delivery_id: int, now=None) -> str | None:
+def alert_delivery_send(*, delivery_id: int, now: datetime | None = None) -> str | None:
     """One attempt at a delivery that is due; its status after, or None when it was not
     due (delivered, failed, waiting, or being sent by another worker).
 
@@ -307,7 +313,8 @@ def alert_delivery_send(*, delivery_id: int, now=None) -> str | None:
     if not claimed:
         return None
     delivery = AlertDelivery.objects.select_related("alert__customer").get(pk=delivery_id)
-    response_status, error = None, ""
+    response_status: int | None = None
+    error = ""
     try:
         if delivery.channel == AlertDelivery.Channel.EMAIL:
             _email_send(delivery)
@@ -320,9 +327,15 @@ def alert_delivery_send(*, delivery_id: int, now=None) -> str | None:
     return _attempt_record(delivery, now, response_status, error)
 
 
-def _attempt_record(delivery: AlertDelivery, now, response_status, error: str) -> str:
+def _attempt_record(
+    delivery: AlertDelivery, now: datetime, response_status: int | None, error: str
+) -> str:
     attempts = delivery.attempts + 1
-    fields = {"attempts": attempts, "response_status": response_status, "last_error": error}
+    fields: dict[str, Any] = {
+        "attempts": attempts,
+        "response_status": response_status,
+        "last_error": error,
+    }
     if not error:
         fields.update(status=AlertDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
     elif attempts <= len(BACKOFF):
@@ -334,10 +347,11 @@ def _attempt_record(delivery: AlertDelivery, now, response_status, error: str) -
     AlertDelivery.objects.filter(pk=delivery.pk).update(**fields)
     if error:
         logger.warning("alert delivery %s, attempt %s: %s", delivery.pk, attempts, error)
-    return fields.get("status", AlertDelivery.Status.PENDING)
+    status: str = fields.get("status", AlertDelivery.Status.PENDING)
+    return status
 
 
-def alert_deliveries_retry(*, now=None) -> int:
+def alert_deliveries_retry(*, now: datetime | None = None) -> int:
     """Attempt every pending delivery that is due (beat: every minute); how many were
     delivered. Finds again those whose worker died mid-send, once their claim lapses."""
     now = now or timezone.now()
@@ -384,13 +398,13 @@ def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def webhook_body(payload: dict) -> bytes:
+def webhook_body(payload: dict[str, Any]) -> bytes:
     """The bytes POSTed (and signed): compact JSON with sorted keys."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None  # a redirect is an answer that is not 2xx: retried, never followed
 
 
@@ -416,7 +430,7 @@ def _webhook_send(delivery: AlertDelivery) -> int:
     )
     try:
         with _opener.open(request, timeout=settings.TOKENTILL_WEBHOOK_TIMEOUT_SECONDS) as answer:
-            status = answer.status
+            status: int = answer.status
     except urllib.error.HTTPError as answer:
         raise _NotDelivered(f"HTTP {answer.code}", status=answer.code) from None
     if not 200 <= status < 300:
@@ -424,7 +438,7 @@ def _webhook_send(delivery: AlertDelivery) -> int:
     return status
 
 
-def _webhook_payload(alert: Alert) -> dict:
+def _webhook_payload(alert: Alert) -> dict[str, Any]:
     """What a webhook says about an alert: money as exact text with 12 places."""
     return {
         "type": f"alert.{alert.kind}",
@@ -451,6 +465,7 @@ def _email_text(alert: Alert) -> str:
             f"{money_label(alert.threshold, currency)}."
         )
     elif alert.kind == Alert.Kind.CREDITS:
+        assert alert.grant is not None  # a credits alert is about a grant
         detail = (
             f"{money_label(alert.amount, currency)} of the "
             f"{money_label(alert.threshold, currency)} "

@@ -12,6 +12,7 @@ changed in the same transaction as the entries that move them, under the wallet'
 import re
 import secrets
 import uuid
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
@@ -43,7 +44,7 @@ class Wallet(models.Model):
         return f"{self.customer.external_id} {self.currency} wallet"
 
     @property
-    def available(self):
+    def available(self) -> Decimal:
         """What new spend may still reserve: the balance less the active holds."""
         return self.balance - self.held
 

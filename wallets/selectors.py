@@ -1,6 +1,10 @@
 """Reads of wallets: balances and grants as the API, admin and portal show them."""
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from contracts.models import Customer
@@ -13,7 +17,7 @@ def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | N
     return Wallet.objects.filter(customer=customer, currency=currency or customer.currency).first()
 
 
-def grants_live(*, wallet: Wallet, at=None):
+def grants_live(*, wallet: Wallet, at: datetime | None = None) -> QuerySet[CreditGrant]:
     """Grants with credits left that have not expired by `at` (now), in draw-down order:
     highest priority, then soonest expiry (never-expiring last), then oldest."""
     at = at or timezone.now()
@@ -24,13 +28,13 @@ def grants_live(*, wallet: Wallet, at=None):
     )
 
 
-def holds_active(*, wallet: Wallet):
+def holds_active(*, wallet: Wallet) -> QuerySet[Hold]:
     """The holds reserving the wallet's credits now, oldest first (an expired one counts
     until it is released: within a minute, or by the wallet's next hold)."""
     return Hold.objects.filter(wallet=wallet, status=Hold.Status.ACTIVE).order_by("created_at")
 
 
-def customers_with_budget(*, customer_ids) -> set[int]:
+def customers_with_budget(*, customer_ids: Iterable[int]) -> set[int]:
     """Which of these customers have a usage budget to be alerted about."""
     return set(
         AlertSettings.objects.filter(
@@ -46,7 +50,9 @@ def alert_settings_for(*, customer: Customer) -> AlertSettings:
     )
 
 
-def alerts_recent(*, customer: Customer, kind: str | None = None, limit: int = 100):
+def alerts_recent(
+    *, customer: Customer, kind: str | None = None, limit: int = 100
+) -> QuerySet[Alert]:
     """The customer's latest alerts, newest first, each with its deliveries."""
     alerts = Alert.objects.filter(customer=customer)
     if kind:

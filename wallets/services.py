@@ -8,15 +8,18 @@ same transaction, so the balance always equals the sum of the entries. Two draw-
 racing for the last credits queue on the lock: the second sees what the first left.
 """
 
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TypeAlias, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import connection, models, transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from common.tasks import rating_nudge
@@ -29,6 +32,9 @@ from .selectors import grants_live
 
 _ZERO = Decimal(0)
 _PLACES = RATED_PLACES
+
+#: An amount as callers give it: a Decimal, an int or decimal text; a float is refused.
+Amount: TypeAlias = Decimal | int | str
 
 
 class InsufficientCredits(Exception):
@@ -54,10 +60,10 @@ def wallet_get_or_create(*, customer: Customer, currency: str | None = None) -> 
 def credit_grant(
     *,
     customer: Customer,
-    amount,
+    amount: Amount,
     source: str,
     priority: int = 0,
-    expires_at=None,
+    expires_at: datetime | None = None,
     reason: str = "",
     created_by: str = "",
     currency: str | None = None,
@@ -65,7 +71,7 @@ def credit_grant(
     """Add credits to the customer's wallet, usable at once; they expire at `expires_at`."""
     amount = _money(amount, "amount")
     now = timezone.now()
-    errors = {}
+    errors: dict[str, str] = {}
     if source not in CreditGrant.Source.values:
         errors["source"] = f"Use one of {', '.join(CreditGrant.Source.values)}."
     if expires_at is not None and expires_at <= now:
@@ -99,7 +105,7 @@ def credit_grant(
 def wallet_draw_down(
     *,
     wallet: Wallet,
-    amount,
+    amount: Amount,
     reference: str = "",
     partial: bool = True,
     kind: str = LedgerEntry.Kind.DRAW_DOWN,
@@ -138,7 +144,7 @@ def wallet_draw_down(
 
 
 def wallet_adjust(
-    *, wallet: Wallet, amount, reason: str, created_by: str
+    *, wallet: Wallet, amount: Amount, reason: str, created_by: str
 ) -> DrawDown | CreditGrant:
     """A manual correction with a required reason: a positive amount is a grant of its own
     (source: manual adjustment); a negative one is taken from the grants in draw-down order
@@ -168,8 +174,8 @@ def wallet_adjust(
 def hold_place(
     *,
     customer: Customer,
-    amount,
-    estimate=None,
+    amount: Amount,
+    estimate: Amount | None = None,
     up_to: bool = False,
     reference: str = "",
     currency: str | None = None,
@@ -230,7 +236,9 @@ def hold_release(*, hold: Hold) -> bool:
         return bool(_holds_close(Hold.objects.filter(pk=hold.pk), wallet, timezone.now()))
 
 
-def holds_settle(*, costs: dict, customer_ids: dict) -> int:
+def holds_settle(
+    *, costs: Mapping[uuid.UUID, Decimal | None], customer_ids: Mapping[uuid.UUID, int]
+) -> int:
     """Close the active holds whose calls have been rated: `costs` maps hold id to the
     call's rated cost (None for tiered prices, priced over the period), `customer_ids`
     maps it to the customer of the event that carried it (a hold of another customer's
@@ -251,7 +259,7 @@ def holds_settle(*, costs: dict, customer_ids: dict) -> int:
     return settled
 
 
-def holds_expire(*, now=None) -> int:
+def holds_expire(*, now: datetime | None = None) -> int:
     """Release every active hold past its expiry (beat: every minute); safe to run twice
     or in two workers at once, as each wallet's holds are closed under its lock."""
     now = now or timezone.now()
@@ -264,7 +272,7 @@ def holds_expire(*, now=None) -> int:
     return expired
 
 
-def grants_expire(*, now=None) -> int:
+def grants_expire(*, now: datetime | None = None) -> int:
     """Expire what is left of every grant past its expiry, with a ledger entry each.
 
     Safe to run twice or in two workers at once: each grant is expired under its wallet's
@@ -287,7 +295,7 @@ def grants_expire(*, now=None) -> int:
     return expired
 
 
-def grants_warn_expiring(*, now=None) -> int:
+def grants_warn_expiring(*, now: datetime | None = None) -> int:
     """Email each customer once per grant that expires within TOKENTILL_EXPIRY_WARNING_DAYS
     with credits left. The grant is marked in the transaction that sends, under its row
     lock, so two workers never both send; a send that fails leaves it for the next run."""
@@ -342,7 +350,12 @@ def _wallet_lock(wallet: Wallet) -> Wallet:
     )
 
 
-def _holds_close(holds, wallet: Wallet, now, settled_costs: dict | None = None) -> list[Hold]:
+def _holds_close(
+    holds: QuerySet[Hold],
+    wallet: Wallet,
+    now: datetime,
+    settled_costs: Mapping[uuid.UUID, Decimal | None] | None = None,
+) -> list[Hold]:
     """Release the active holds among `holds` (of `wallet`, whose lock the caller holds),
     each with a release entry. They end settled (with their call's cost) when
     `settled_costs` is given, else expired if past their expiry, else released."""
@@ -364,20 +377,22 @@ def _holds_close(holds, wallet: Wallet, now, settled_costs: dict | None = None) 
     return closed
 
 
-def _hold_entry(hold: Hold, kind: str, amount: Decimal, at) -> LedgerEntry:
+def _hold_entry(hold: Hold, kind: str, amount: Decimal, at: datetime) -> LedgerEntry:
     return LedgerEntry.objects.create(
         wallet_id=hold.wallet_id, hold=hold, kind=kind, amount=amount, created_at=at,
         reference=hold.reference,
     )  # fmt: skip
 
 
-def _entry(grant: CreditGrant, kind: str, amount: Decimal, at, **fields) -> LedgerEntry:
+def _entry(
+    grant: CreditGrant, kind: str, amount: Decimal, at: datetime, **fields: str
+) -> LedgerEntry:
     return LedgerEntry.objects.create(
         wallet_id=grant.wallet_id, grant=grant, kind=kind, amount=amount, created_at=at, **fields
     )
 
 
-def _add(row: models.Model, field: str, delta: Decimal) -> None:
+def _add(row: Wallet | CreditGrant, field: str, delta: Decimal) -> None:
     """`row.field += delta` in the database, under the wallet lock the caller holds (and
     so on a row read under it: its value in memory is the stored one).
 
@@ -393,19 +408,20 @@ def _add(row: models.Model, field: str, delta: Decimal) -> None:
     type(row).objects.filter(pk=row.pk).update(**{field: fresh + delta})
 
 
-def _decimal(value, what: str) -> Decimal:
+def _decimal(value: object, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise ValidationError({what: "Give the amount as text or a Decimal, never a float."})
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise ValidationError({what: f"'{value}' is not a number."}) from None
-    if not number.is_finite() or number.normalize().as_tuple().exponent < -_PLACES:
+    # The exponent is an int once the number is finite.
+    if not number.is_finite() or cast(int, number.normalize().as_tuple().exponent) < -_PLACES:
         raise ValidationError({what: f"Use a finite amount with at most {_PLACES} places."})
     return number
 
 
-def _money(value, what: str) -> Decimal:
+def _money(value: object, what: str) -> Decimal:
     number = _decimal(value, what)
     if number <= 0:
         raise ValidationError({what: "Must be greater than 0."})

@@ -22,6 +22,7 @@ def topup_mark_paid(*, request: TopUpRequest, created_by: str, reference: str = 
     with transaction.atomic():
         request = _topup_lock(request)
         if request.status == TopUpRequest.Status.PAID:
+            assert request.grant is not None  # paid with its grant, below
             return request.grant
         if request.status != TopUpRequest.Status.REQUESTED:
             raise ValidationError(f"This top-up is {request.get_status_display().lower()}.")

@@ -10,7 +10,8 @@ earlier closed periods that changed since they were billed is billed on this inv
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from decimal import Decimal
+from typing import NamedTuple, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -155,7 +156,7 @@ def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
             period_start=line.period_start,
             period_end=line.period_end,
             quantity=line.quantity,
-            unit_price=line.unit_price,
+            unit_price=cast(Decimal, line.unit_price),  # set by DraftLine.__post_init__
             exact_amount=line.exact_amount,
             amount=line.amount(currency),
             price_id=line.price_id,

@@ -114,9 +114,17 @@ def invoice_void(
     return _issue(invoice, CreditNote.Reason.VOID, None, memo, destination, created_by, now)
 
 
-def _issue(invoice, reason, amount, memo, destination, created_by, now) -> CreditNote:
+def _issue(
+    invoice: Invoice,
+    reason: str,
+    amount: Decimal | None,
+    memo: str,
+    destination: str,
+    created_by: str,
+    now: datetime | None,
+) -> CreditNote:
     now = now or timezone.now()
-    errors = {}
+    errors: dict[str, str] = {}
     if destination not in CreditNote.Destination.values:
         errors["destination"] = f"Use one of {', '.join(CreditNote.Destination.values)}."
     if not memo.strip():
@@ -153,7 +161,7 @@ def _issue(invoice, reason, amount, memo, destination, created_by, now) -> Credi
     return note
 
 
-def _amount_errors(amount, currency: str) -> dict:
+def _amount_errors(amount: object, currency: str) -> dict[str, str]:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         return {"amount": "Give the amount as a Decimal."}
     if amount <= 0:

@@ -21,16 +21,17 @@ sum; `pricing.money`):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from contracts.models import Customer
+from contracts.models import ContractTerms, Customer
 from pricing.cycles import span_text
 from pricing.money import money_round, plain, unit_price_of
 
 from ..models import BillingPeriod, InvoiceLine, UsageDrawDown, UsageRollup
-from ..periods import period_money, period_rollups
+from ..periods import TermsSegment, period_money, period_rollups
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class DraftLine:
     rated_after: datetime | None = None
     rated_until: datetime | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.unit_price is None:
             self.unit_price = self.exact_amount
 
@@ -116,6 +117,7 @@ def invoice_draft(
     draft.lines.extend(_usage_lines(rollups, amounts, spans, start, end, at))
     for index, (segment, terms) in enumerate(spans):
         if charges.discounts[index]:
+            assert terms is not None  # a discount is one of the terms'
             percent = plain(terms.discount_percent)
             draft.lines.append(
                 DraftLine(
@@ -186,19 +188,33 @@ def invoice_draft(
     return draft
 
 
-def _usage_lines(rollups, amounts, spans, start, end, at) -> list[DraftLine]:
+def _usage_lines(
+    rollups: list[UsageRollup],
+    amounts: Mapping[str, Decimal],
+    spans: list[TermsSegment],
+    start: datetime,
+    end: datetime,
+    at: datetime,
+) -> list[DraftLine]:
     """One line per price and terms, in time order of the terms, then by name."""
     order = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
-    groups: dict[tuple, list[UsageRollup]] = defaultdict(list)
+    # (price pk, terms pk) -> its rollups: a rated rollup has both.
+    groups: dict[tuple[int, int], list[UsageRollup]] = defaultdict(list)
     for rollup in rollups:
         if rollup.status == UsageRollup.Status.RATED:
+            assert rollup.price_id is not None and rollup.terms_id is not None
             groups[(rollup.price_id, rollup.terms_id)].append(rollup)
+
+    def in_order(item: tuple[tuple[int, int], list[UsageRollup]]) -> tuple[int, str, int]:
+        (_, terms_id), members = item
+        price = members[0].price
+        assert price is not None
+        return order[terms_id], members[0].line, price.version.number
+
     lines = []
-    for (price_id, terms_id), members in sorted(
-        groups.items(),
-        key=lambda item: (order[item[0][1]], item[1][0].line, item[1][0].price.version.number),
-    ):
+    for (price_id, terms_id), members in sorted(groups.items(), key=in_order):
         price, terms = members[0].price, members[0].terms
+        assert price is not None and terms is not None
         exact = sum((amounts[rollup.key] for rollup in members), _ZERO)
         events = sum(rollup.event_count for rollup in members)
         quantity, unit = unit_price_of(Decimal(events), exact)
@@ -265,5 +281,5 @@ def _drawn(customer: Customer, start: datetime) -> Decimal:
     return record.drawn if record else _ZERO
 
 
-def _terms_label(terms) -> str:
+def _terms_label(terms: ContractTerms) -> str:
     return "terms" if terms.number == 1 else f"amendment {terms.number - 1}"

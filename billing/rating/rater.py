@@ -19,9 +19,10 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +38,7 @@ from ..terms import TermsBook
 from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
 from .store import (
     EventRow,
+    Metrics,
     Rating,
     RollupDelta,
     events_fetch,
@@ -47,6 +49,10 @@ from .store import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: What a rollup's key hashes: (customer pk, period start, status, terms pk or "",
+#: price pk or "", model, feature, reason or "").
+_KeyParts: TypeAlias = tuple[int, datetime, str, int | str, int | str, str, str, str]
 
 
 _ZERO = Decimal(0)
@@ -106,7 +112,7 @@ def _rerate_from(change: TermsChange) -> datetime:
     return min(at, period_holding(contracts, at)[0])
 
 
-def _tokens_check(metrics: dict) -> None:
+def _tokens_check(metrics: Metrics) -> None:
     for name in TOKEN_COLUMNS:
         value = metrics.get(name, 0)
         if type(value) is not int and Decimal(value) != Decimal(value).to_integral_value():
@@ -132,7 +138,7 @@ def _rate_batch(batch_size: int) -> int:
 def _holds_settle(events: list[EventRow], ratings: list[Rating]) -> None:
     """Queue the holds the batch's events carry (their `hold_id` property) for settling:
     the draw-down pass releases them once it has drawn the calls' real cost."""
-    carried = {}
+    carried: dict[int, tuple[uuid.UUID, int]] = {}  # event pk -> (hold id, customer pk)
     for event in events:
         hold_id = _hold_id(event.properties.get("hold_id"))
         if hold_id:
@@ -153,7 +159,7 @@ def _holds_settle(events: list[EventRow], ratings: list[Rating]) -> None:
     )
 
 
-def _hold_id(value) -> uuid.UUID | None:
+def _hold_id(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value)) if value else None
     except ValueError:  # not one of ours: the event is rated all the same
@@ -198,7 +204,14 @@ def rate_event(book: TermsBook, event: EventRow) -> Rating:
     return rating
 
 
-def _unpriced(pk, timestamp, identity: dict, start, end, reason: str) -> Rating:
+def _unpriced(
+    pk: int,
+    timestamp: datetime,
+    identity: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    reason: str,
+) -> Rating:
     rollup = {
         **identity,
         "period_start": start,
@@ -209,7 +222,7 @@ def _unpriced(pk, timestamp, identity: dict, start, end, reason: str) -> Rating:
     return Rating(pk, timestamp, _rollup_key(rollup, with_reason=True), rollup, reason=reason)
 
 
-def _rollup_key(rollup: dict, *, with_reason: bool = False) -> str:
+def _rollup_key(rollup: dict[str, Any], *, with_reason: bool = False) -> str:
     """One rollup per customer, period, status, terms, price, model and feature (and, for
     unpriced usage, reason); a hash, as model and feature names are long."""
     return _key_hash(
@@ -227,13 +240,13 @@ def _rollup_key(rollup: dict, *, with_reason: bool = False) -> str:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _key_hash(parts: tuple) -> str:
+def _key_hash(parts: _KeyParts) -> str:
     """A batch has thousands of events and a few rollups: each key is hashed once."""
     text = [parts[0], parts[1].astimezone(UTC).isoformat(), *parts[2:]]
     return hashlib.sha256("\x1f".join(map(str, text)).encode()).hexdigest()
 
 
-def _ratings_store(ratings: list[Rating], *, metrics: dict) -> None:
+def _ratings_store(ratings: list[Rating], *, metrics: Mapping[int, Metrics]) -> None:
     """Write the batch's ratings and move the rollups by what changed."""
     now = timezone.now()
     previous = ratings_take_previous([rating.event_pk for rating in ratings])
@@ -255,10 +268,10 @@ def _ratings_store(ratings: list[Rating], *, metrics: dict) -> None:
     )
 
 
-def _rollups_ensure(ratings: Iterable[Rating], now) -> dict[str, int]:
+def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:
     """The id of each rating's rollup, created empty where missing (in key order, so two
     raters creating the same rows cannot deadlock)."""
-    wanted = {}
+    wanted: dict[str, Rating] = {}
     for rating in ratings:
         wanted.setdefault(rating.key, rating)
     UsageRollup.objects.bulk_create(

@@ -9,10 +9,12 @@ move the rollups in their usual transactions, so a re-rate is as exactly-once as
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeAlias
 
 from django.db import transaction
 
 from common.tasks import rating_nudge
+from contracts.models import Customer
 from metering.models import UsageEvent
 from metering.services import events_queue_for_rating
 
@@ -23,6 +25,8 @@ from .rater import rate_event
 from .store import EVENT_COLUMNS, EventRow
 
 _ZERO = Decimal(0)
+#: A line of the diff: (status, line, model, feature) of its rollups.
+_LineKey: TypeAlias = tuple[str, str, str, str]
 
 
 @dataclass
@@ -64,7 +68,7 @@ class RerateDiff:
         return [line for line in self.lines if line.changed]
 
 
-def period_rerate(*, customer, at: datetime, apply: bool = False) -> RerateDiff:
+def period_rerate(*, customer: Customer, at: datetime, apply: bool = False) -> RerateDiff:
     """Re-rate the period holding `at` from the immutable log with today's prices and terms.
 
     Without `apply` nothing is stored: the diff shows, per line, the events, quantity and
@@ -76,7 +80,7 @@ def period_rerate(*, customer, at: datetime, apply: bool = False) -> RerateDiff:
     start, end = period_of(customer=customer, at=at)
     old = period_rollups(customer_id=customer.pk, start=start)
     new, events = _rollups_rated_anew(customer, start, end)
-    diff_lines: dict[tuple, RerateLine] = {}
+    diff_lines: dict[_LineKey, RerateLine] = {}
     totals = []
     for side, rollups in (("old", old), ("new", list(new.values()))):
         money = period_money(customer=customer, start=start, end=end, rollups=rollups)
@@ -84,7 +88,9 @@ def period_rerate(*, customer, at: datetime, apply: bool = False) -> RerateDiff:
         for rollup in sorted(rollups, key=_source):
             line = diff_lines.setdefault(_line_key(rollup), RerateLine(label=_line_label(rollup)))
             _line_add(line, side, rollup, money.amounts.get(rollup.key, _ZERO))
-    diff = RerateDiff(start, end, sorted(diff_lines.values(), key=_by_label), *totals, events)
+    old_total, new_total = totals
+    lines = sorted(diff_lines.values(), key=_by_label)
+    diff = RerateDiff(start, end, lines, old_total, new_total, events)
     if apply:
         with transaction.atomic():
             events_queue_for_rating(customer_id=customer.pk, start=start, end=end)
@@ -94,7 +100,7 @@ def period_rerate(*, customer, at: datetime, apply: bool = False) -> RerateDiff:
 
 
 def _rollups_rated_anew(
-    customer, start: datetime, end: datetime, chunk: int = 5_000
+    customer: Customer, start: datetime, end: datetime, chunk: int = 5_000
 ) -> tuple[dict[str, UsageRollup], int]:
     """Unsaved rollups of the period as the current terms rate it, and the event count."""
     rollups: dict[str, UsageRollup] = {}
@@ -137,7 +143,7 @@ def _rate_into(rollups: dict[str, UsageRollup], events: list[EventRow]) -> int:
     return len(events)
 
 
-def _line_key(rollup: UsageRollup) -> tuple:
+def _line_key(rollup: UsageRollup) -> _LineKey:
     return (rollup.status, rollup.line, rollup.model, rollup.feature)
 
 
@@ -149,12 +155,13 @@ def _line_label(rollup: UsageRollup) -> str:
 def _source(rollup: UsageRollup) -> str:
     if rollup.status != UsageRollup.Status.RATED:
         return rollup.reason
+    assert rollup.price is not None and rollup.terms is not None  # rated: both set
     version = rollup.price.version
     return f"{version.rate_card.name} v{version.number}, terms {rollup.terms.number}"
 
 
 def _line_add(line: RerateLine, side: str, rollup: UsageRollup, amount: Decimal) -> None:
-    def add(name, value):
+    def add(name: str, value: int | Decimal) -> None:
         setattr(line, f"{side}_{name}", getattr(line, f"{side}_{name}") + value)
 
     add("events", rollup.event_count)

@@ -10,10 +10,11 @@ so there the same work is plain ORM and sums done in Python.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import orjson
 from django.db import connection
@@ -23,6 +24,10 @@ from metering.models import UnratedEvent, UsageEvent
 from ..models import TOKEN_COLUMNS, DrawDownDue, RatedEvent, UsageRollup
 
 _ZERO = Decimal(0)
+#: An event's metrics as the log stores them: token counts as ints, others as decimal text.
+Metrics: TypeAlias = Mapping[str, int | str]
+#: An earlier rating, taken out on re-rating: (rollup id, amount, quantity).
+PreviousRating: TypeAlias = tuple[int, Decimal | None, Decimal | None]
 
 
 class EventRow(NamedTuple):
@@ -33,8 +38,8 @@ class EventRow(NamedTuple):
     timestamp: datetime
     model: str
     feature: str
-    properties: dict
-    metrics: dict
+    properties: dict[str, str]
+    metrics: dict[str, int | str]
 
 
 #: The UsageEvent columns an EventRow holds, in its order.
@@ -59,7 +64,7 @@ class Rating:
     event_pk: int
     timestamp: datetime
     key: str
-    rollup: dict  # the rollup's identity fields
+    rollup: dict[str, Any]  # the rollup's identity fields
     amount: Decimal | None = None
     quantity: Decimal | None = None
     reason: str = ""
@@ -75,10 +80,17 @@ class RollupDelta:
     first: datetime | None = None
     last: datetime | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.tokens = dict.fromkeys(TOKEN_COLUMNS, 0)
 
-    def add(self, sign: int, metrics: dict, timestamp, amount, quantity) -> None:
+    def add(
+        self,
+        sign: int,
+        metrics: Metrics,
+        timestamp: datetime,
+        amount: Decimal | None,
+        quantity: Decimal | None,
+    ) -> None:
         self.events += sign
         self.amount += sign * (amount or _ZERO)
         self.quantity += sign * (quantity or _ZERO)
@@ -89,7 +101,7 @@ class RollupDelta:
             self.last = timestamp if self.last is None else max(self.last, timestamp)
 
 
-def _token_count(value) -> int:
+def _token_count(value: int | str) -> int:
     """A token metric as the whole number a rollup sums. Ingestion takes a decimal string
     for any metric, so a token count can arrive as "12.5": it counts 0 here, and its event
     fails to rate and says why (`rater._tokens_check`), rather than stopping the queue."""
@@ -164,7 +176,7 @@ def draw_downs_take(chunk: int) -> list[tuple[int, datetime]]:
     return [(customer, start) for _, customer, start in rows]
 
 
-def ratings_take_previous(event_pks: list[int]) -> dict[int, tuple]:
+def ratings_take_previous(event_pks: list[int]) -> dict[int, PreviousRating]:
     """Delete the events' earlier ratings (re-rating) and return them by event pk as
     (rollup id, amount, quantity), to take out of their rollups."""
     if connection.vendor == "postgresql":
@@ -185,7 +197,7 @@ def ratings_take_previous(event_pks: list[int]) -> dict[int, tuple]:
     return previous
 
 
-def ratings_insert(ratings: list[Rating], rollup_ids: dict[str, int], now) -> None:
+def ratings_insert(ratings: list[Rating], rollup_ids: dict[str, int], now: datetime) -> None:
     """One statement on PostgreSQL: the batch's columns as arrays, unnested."""
     if connection.vendor != "postgresql":
         RatedEvent.objects.bulk_create(
@@ -217,7 +229,7 @@ def ratings_insert(ratings: list[Rating], rollup_ids: dict[str, int], now) -> No
         )
 
 
-def rollups_move(deltas: dict[int, RollupDelta], now) -> None:
+def rollups_move(deltas: dict[int, RollupDelta], now: datetime) -> None:
     """Add each delta to its rollup, in id order (no deadlock between raters).
 
     PostgreSQL adds in SQL (exact `numeric`), under the row lock the UPDATE takes; SQLite
@@ -236,6 +248,7 @@ def rollups_move(deltas: dict[int, RollupDelta], now) -> None:
         for name in TOKEN_COLUMNS:
             setattr(rollup, name, getattr(rollup, name) + delta.tokens[name])
         if delta.first is not None:
+            assert delta.last is not None  # set together, by the first event added
             rollup.first_event_at = min(rollup.first_event_at, delta.first)
             rollup.last_event_at = max(rollup.last_event_at, delta.last)
         rollup.updated_at = now
@@ -255,7 +268,7 @@ WHERE r.id = d.id
 """
 
 
-def _rollups_move_postgresql(deltas: dict[int, RollupDelta], now) -> None:
+def _rollups_move_postgresql(deltas: dict[int, RollupDelta], now: datetime) -> None:
     """Two statements: lock the rollups in id order (two raters never deadlock), then add
     every delta in one UPDATE over arrays (LEAST and GREATEST skip a NULL)."""
     pks = sorted(deltas)

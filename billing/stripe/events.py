@@ -15,6 +15,7 @@ The status precedence that makes every order end in the same state is written on
 
 import logging
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 from django.db import transaction
 from django.utils import timezone
@@ -24,6 +25,9 @@ from wallets.topups import topup_mark_paid
 from ..models import Invoice, StripeEvent, TopUpInvoice
 
 logger = logging.getLogger(__name__)
+
+#: An object of Stripe's JSON: an event, or the invoice inside one.
+StripeObject: TypeAlias = dict[str, Any]
 
 #: The invoice events tokentill applies, and the Stripe status each one tells of.
 INVOICE_EVENTS = {
@@ -36,12 +40,12 @@ INVOICE_EVENTS = {
 #: Stripe's invoice statuses in the only order Stripe moves them; paid and void are final.
 RANK = {"": -1, "draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 #: What our invoice becomes with each Stripe status (open leaves it finalized).
-_OURS = {
+_OURS: dict[str, str] = {
     "uncollectible": Invoice.Status.UNCOLLECTIBLE,
     "paid": Invoice.Status.PAID,
     "void": Invoice.Status.VOID,
 }
-_OUR_RANK = {
+_OUR_RANK: dict[str, int] = {
     Invoice.Status.DRAFT: 0,
     Invoice.Status.FINALIZED: 1,
     Invoice.Status.UNCOLLECTIBLE: 2,
@@ -56,7 +60,7 @@ class StripeInvoiceUnknown(Exception):
     """The event is about a Stripe invoice no invoice or top-up of ours has (yet)."""
 
 
-def stripe_event_receive(*, event: dict) -> tuple[StripeEvent, bool]:
+def stripe_event_receive(*, event: StripeObject) -> tuple[StripeEvent, bool]:
     """Store a verified event once by its id: (the stored event, whether it is new). A
     redelivered event is found, not stored again. A payload without an id, type, creation
     time or object is refused with ValueError."""
@@ -102,7 +106,7 @@ def stripe_event_apply(*, event: StripeEvent) -> bool:
 
 
 def stripe_invoice_status_apply(
-    *, stripe_invoice: dict, status: str, at: datetime, note: str = ""
+    *, stripe_invoice: StripeObject, status: str, at: datetime, note: str = ""
 ) -> bool:
     """Apply a status Stripe gives an invoice (or a top-up's invoice) at `at`, by Stripe's
     clock (the event's `created`, or when reconciling the latest of its status changes);
@@ -128,7 +132,7 @@ def stripe_invoice_status_apply(
         if row is None:
             what = "top-up" if is_topup else "invoice"
             raise StripeInvoiceUnknown(f"No {what} here has the Stripe invoice {stripe_id} (yet).")
-        fields = {}
+        fields: dict[str, object] = {}
         if _moves(row, status, at):
             fields = {"stripe_status": status, "stripe_event_at": at}
             if note:
@@ -136,27 +140,31 @@ def stripe_invoice_status_apply(
             elif status != "open" and row.stripe_error.startswith(PAYMENT_FAILED):
                 fields["stripe_error"] = ""
             if not is_topup:
+                assert isinstance(row, Invoice)
                 fields.update(_invoice_follows(row, status, stripe_invoice, at))
             model.objects.filter(pk=row.pk).update(**fields)
         if is_topup and status == "paid":
+            assert isinstance(row, TopUpInvoice)
             topup_mark_paid(request=row.request, created_by="stripe", reference=stripe_id)
     return bool(fields)
 
 
-def _moves(row, status: str, at: datetime) -> bool:
+def _moves(row: Invoice | TopUpInvoice, status: str, at: datetime) -> bool:
     held = row.stripe_status
     if RANK[status] != RANK.get(held, -1):
         return RANK[status] > RANK.get(held, -1)
     return status == held and (row.stripe_event_at is None or at >= row.stripe_event_at)
 
 
-def _invoice_follows(invoice: Invoice, status: str, stripe_invoice: dict, at: datetime) -> dict:
+def _invoice_follows(
+    invoice: Invoice, status: str, stripe_invoice: StripeObject, at: datetime
+) -> dict[str, object]:
     ours = _OURS.get(status)
     if ours is None or ours == invoice.status:
         return {}
     if _OUR_RANK[ours] <= _OUR_RANK[invoice.status]:
         return {"stripe_error": f"Stripe has it {status}; here it is {invoice.status}."}
-    fields = {"status": ours}
+    fields: dict[str, object] = {"status": ours}
     if ours == Invoice.Status.PAID:
         fields["paid_at"] = _transition(stripe_invoice, "paid_at") or at
     elif ours == Invoice.Status.VOID:
@@ -164,11 +172,11 @@ def _invoice_follows(invoice: Invoice, status: str, stripe_invoice: dict, at: da
     return fields
 
 
-def _transition(stripe_invoice: dict, name: str) -> datetime | None:
+def _transition(stripe_invoice: StripeObject, name: str) -> datetime | None:
     seconds = (stripe_invoice.get("status_transitions") or {}).get(name)
     return datetime.fromtimestamp(seconds, UTC) if seconds else None
 
 
-def _payment_failed_note(stripe_invoice: dict) -> str:
+def _payment_failed_note(stripe_invoice: StripeObject) -> str:
     attempts = stripe_invoice.get("attempt_count") or 0
     return f"{PAYMENT_FAILED} (attempt {attempts}); Stripe tries again on its own schedule."

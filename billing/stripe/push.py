@@ -46,11 +46,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any, TypeAlias
 
 import stripe
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from stripe import RequestOptions
+from stripe.params import (
+    CreditNoteCreateParams,
+    CustomerCreateParams,
+    InvoiceCreateParams,
+    InvoiceItemCreateParams,
+)
 
 from contracts.models import Customer
 from pricing.cycles import span_text
@@ -65,6 +73,8 @@ logger = logging.getLogger(__name__)
 #: How long a push's claim keeps other workers off the row: beyond any push's length.
 CLAIM = timedelta(minutes=10)
 _BATCH = 200
+#: What is pushed as a Stripe invoice: both have the same Stripe fields.
+_Pushed: TypeAlias = Invoice | TopUpInvoice
 
 
 def stripe_enabled() -> bool:
@@ -85,7 +95,7 @@ def _client() -> stripe.StripeClient:
 
 
 @functools.lru_cache(maxsize=4)
-def _client_for(api_key: str, api_base: str, retries: int, timeout: float):
+def _client_for(api_key: str, api_base: str, retries: int, timeout: float) -> stripe.StripeClient:
     """One client per configuration, so connections are reused (its sessions are kept per
     thread). The library retries timeouts, 500s and 429s by itself, with the same key."""
     return stripe.StripeClient(
@@ -96,7 +106,7 @@ def _client_for(api_key: str, api_base: str, retries: int, timeout: float):
     )
 
 
-def _key(*parts) -> dict:
+def _key(*parts: object) -> RequestOptions:
     return {"idempotency_key": "-".join(["tokentill", *map(str, parts)])}
 
 
@@ -117,7 +127,10 @@ def stripe_customer_ensure(*, customer: Customer) -> str | None:
     known = StripeCustomer.objects.filter(customer=customer).first()
     if known is not None:
         return known.stripe_id
-    params = {"name": customer.name, "metadata": {"tokentill_customer": customer.external_id}}
+    params: CustomerCreateParams = {
+        "name": customer.name,
+        "metadata": {"tokentill_customer": customer.external_id},
+    }
     if customer.email:
         params["email"] = customer.email
     created = _client().v1.customers.create(params=params, options=_key("customer", customer.pk))
@@ -134,8 +147,8 @@ def stripe_customer_ensure(*, customer: Customer) -> str | None:
 class _Item:
     """One invoice item to create, with its key, and where its Stripe id is stored."""
 
-    key: tuple
-    params: dict
+    key: tuple[object, ...]
+    params: InvoiceItemCreateParams
     stripe_id: str
     store: Callable[[str], object]
 
@@ -157,6 +170,7 @@ def _invoice_push(pk: int) -> bool:
     if not _claim(Invoice, pk, status=Invoice.Status.FINALIZED):
         return False
     invoice = Invoice.objects.select_related("customer").get(pk=pk)
+    assert invoice.number is not None  # finalized: numbered when its period closed
     currency = invoice.currency
     items = [
         _Item(
@@ -195,17 +209,30 @@ def _line_store(line_pk: int, stripe_id: str) -> None:
     InvoiceLine.objects.filter(pk=line_pk).update(stripe_id=stripe_id)
 
 
-def _line_amount(quantity: Decimal, unit_price: Decimal, amount: Decimal, currency: str) -> dict:
+def _line_amount(
+    quantity: Decimal, unit_price: Decimal, amount: Decimal, currency: str
+) -> InvoiceItemCreateParams:
     """The item's money as Stripe takes it, so that Stripe's line amount is `amount`
     (rounded, ours) exactly: quantity and unit price where both can be sent and Stripe's
     rounding of their product gives it, else the amount itself (negative lines)."""
     whole = whole_quantity_line(quantity, unit_price, amount, currency)
     if whole is not None:
-        return {"quantity": whole[0], "unit_amount_decimal": whole[1]}
+        # Text, not the Decimal the stub asks for: Stripe takes a decimal string, and text
+        # never turns into an exponent (1E-7) on the way.
+        return {"quantity": whole[0], "unit_amount_decimal": whole[1]}  # type: ignore[typeddict-item]
     return {"amount": to_minor_units(amount, currency)}
 
 
-def _stripe_invoice_push(row, *, customer, currency, key, params, items, total) -> bool:
+def _stripe_invoice_push(
+    row: _Pushed,
+    *,
+    customer: Customer,
+    currency: str,
+    key: tuple[object, ...],
+    params: InvoiceCreateParams,
+    items: list[_Item],
+    total: int,
+) -> bool:
     """Steps 1 to 4 of a push for a claimed `row` (an Invoice or a TopUpInvoice: both have
     the same Stripe fields), storing each id as soon as Stripe gives it; the claim is let
     go at the end, whatever happened. True when the push finished."""
@@ -213,6 +240,7 @@ def _stripe_invoice_push(row, *, customer, currency, key, params, items, total) 
     try:
         client = _client()
         customer_id = stripe_customer_ensure(customer=customer)
+        assert customer_id is not None  # None only when Stripe is off: callers check first
         if not row.stripe_id:
             draft = client.v1.invoices.create(
                 params={
@@ -261,7 +289,7 @@ def _stripe_invoice_push(row, *, customer, currency, key, params, items, total) 
     return True
 
 
-def _collection() -> dict:
+def _collection() -> InvoiceCreateParams:
     method = settings.TOKENTILL_STRIPE_COLLECTION_METHOD
     if method == "send_invoice":
         return {
@@ -271,7 +299,7 @@ def _collection() -> dict:
     return {"collection_method": method}
 
 
-def _claim(model, pk: int, **conditions) -> bool:
+def _claim(model: type[_Pushed], pk: int, **conditions: object) -> bool:
     """Take the row for one push: only when it still needs one and no live claim holds it."""
     now = timezone.now()
     unclaimed = Q(stripe_claimed_until__isnull=True) | Q(stripe_claimed_until__lt=now)
@@ -286,7 +314,7 @@ def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _status_changed_at(stripe_invoice: dict) -> datetime:
+def _status_changed_at(stripe_invoice: dict[str, Any]) -> datetime:
     """When Stripe last changed the invoice's status, by Stripe's clock."""
     transitions = stripe_invoice.get("status_transitions") or {}
     seconds = max([value for value in transitions.values() if value] or [stripe_invoice["created"]])
@@ -315,7 +343,7 @@ def credit_note_push(*, credit_note: CreditNote) -> CreditNote:
     ):
         return note
     amount = to_minor_units(note.amount, invoice.currency)
-    params = {
+    params: CreditNoteCreateParams = {
         "invoice": invoice.stripe_id,
         "amount": amount,
         "memo": note.memo or note.get_reason_display(),
@@ -422,7 +450,7 @@ def stripe_reconcile() -> int:
     if not stripe_enabled():
         _off("nothing is reconciled")
         return 0
-    rows = [
+    rows: list[_Pushed] = [
         *Invoice.objects.filter(
             status__in=[Invoice.Status.FINALIZED, Invoice.Status.UNCOLLECTIBLE],
             stripe_pushed_at__isnull=False,

@@ -12,11 +12,11 @@ import json
 
 import stripe
 from django.conf import settings
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .events import stripe_event_apply, stripe_event_receive
+from .events import StripeObject, stripe_event_apply, stripe_event_receive
 
 #: Seconds a webhook's signature stays valid: older deliveries are refused as replays.
 WEBHOOK_TOLERANCE = 300
@@ -26,7 +26,7 @@ class WebhookRefused(Exception):
     """A webhook delivery that is not Stripe's, or too old to be trusted."""
 
 
-def stripe_event_verify(*, payload: bytes, signature: str) -> dict:
+def stripe_event_verify(*, payload: bytes, signature: str) -> StripeObject:
     """The event a webhook delivers, once its `Stripe-Signature` is verified with
     STRIPE_WEBHOOK_SECRET and its timestamp is within WEBHOOK_TOLERANCE of our clock (a
     captured delivery cannot be replayed later). Raises WebhookRefused otherwise, and
@@ -36,14 +36,15 @@ def stripe_event_verify(*, payload: bytes, signature: str) -> dict:
         raise WebhookRefused("Stripe webhooks are off: STRIPE_WEBHOOK_SECRET is not set.")
     try:
         stripe.Webhook.construct_event(payload, signature, secret, tolerance=WEBHOOK_TOLERANCE)
-        return json.loads(payload)
+        event: StripeObject = json.loads(payload)
+        return event
     except (ValueError, stripe.SignatureVerificationError) as error:
         raise WebhookRefused(str(error)) from None
 
 
 @csrf_exempt
 @require_POST
-def stripe_webhook(request):
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
     try:
         event = stripe_event_verify(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
