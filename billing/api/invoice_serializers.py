@@ -106,11 +106,11 @@ class InvoiceDetailSerializer(InvoiceSerializer):
 
     @extend_schema_field(InvoiceLineSerializer(many=True))
     def get_lines(self, invoice) -> list:
-        return InvoiceLineSerializer(invoice.lines.all(), many=True).data
+        return list(InvoiceLineSerializer(invoice.lines.all(), many=True).data)
 
     @extend_schema_field(CreditNoteSerializer(many=True))
     def get_credit_notes(self, invoice) -> list:
-        return CreditNoteSerializer(invoice.credit_notes.all(), many=True).data
+        return list(CreditNoteSerializer(invoice.credit_notes.all(), many=True).data)
 
 
 class InvoicePreviewSerializer(InvoiceDetailSerializer):
@@ -131,7 +131,9 @@ class InvoicePreviewSerializer(InvoiceDetailSerializer):
 
     @extend_schema_field(InvoiceLineSerializer(many=True))
     def get_lines(self, invoice) -> list:
-        return InvoiceLineSerializer(self.instance.lines, many=True).data  # not the invoice's
+        preview = self.instance  # the InvoicePreview: its lines, not the unsaved invoice's
+        assert preview is not None
+        return list(InvoiceLineSerializer(preview.lines, many=True).data)
 
     @extend_schema_field(CreditNoteSerializer(many=True))
     def get_credit_notes(self, invoice) -> list:

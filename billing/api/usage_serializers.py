@@ -152,7 +152,10 @@ class RerateSideSerializer(OutputSerializer):
     events = serializers.IntegerField()
     quantity = exact("The quantity (tiered prices)")
     amount = exact("The money")
-    source = serializers.CharField(help_text="The rate card versions and terms that rate it.")
+    # A field named `source`: DRF takes it from the class, the stubs see Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The rate card versions and terms that rate it."
+    )
 
     def __init__(self, *, side: str, **kwargs):
         self.side = side

@@ -156,8 +156,9 @@ class RerateView(APIView):
     )
     def post(self, request, external_id: str):
         customer = customer_or_404(external_id)
-        if not isinstance(request.data, dict) or "at" not in request.data:
+        given = request.data.get("at") if isinstance(request.data, dict) else None
+        at = _instant(given, "at")
+        if at is None:
             raise ValidationError({"at": ["Required: an instant inside the period to re-rate."]})
-        at = _instant(request.data["at"], "at")
         diff = period_rerate(customer=customer, at=at, apply=True)
         return Response(RerateSerializer(diff).data, status=202)

@@ -203,7 +203,8 @@ def _terms_history(contract: Contract) -> list[ContractTerms]:
     """The contract's terms, oldest first, each with its overrides as JSON text to show."""
     history = list(contract.terms.select_related("rate_card").order_by("number"))
     for terms in history:
-        terms.overrides_json = (
+        # A display attribute for the page's table, not a field of the model.
+        terms.overrides_json = (  # type: ignore[attr-defined]
             _overrides_text(terms.price_overrides) if terms.price_overrides else ""
         )
     return history

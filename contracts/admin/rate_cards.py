@@ -15,7 +15,7 @@ from contracts.selectors import rate_card_customers
 from pricing.matching import selectors_competing
 
 from .price_builder.forms import rates_text
-from .price_builder.views import PriceBuilderAdminMixin
+from .price_builder.views import PriceBuilderAdmin
 
 
 class PriceInline(ReadOnlyInline):
@@ -25,7 +25,7 @@ class PriceInline(ReadOnlyInline):
 
 
 @admin.register(RateCard)
-class RateCardAdmin(PriceBuilderAdminMixin, ReadOnlyAdmin):
+class RateCardAdmin(PriceBuilderAdmin, ReadOnlyAdmin):
     """Rate cards are made and priced through the price builder (contracts.admin.price_builder);
     a card's name and currency stay as created, since contracts and rated usage refer to them."""
 

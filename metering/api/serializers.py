@@ -76,7 +76,8 @@ class ItemResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     event_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(["accepted", "duplicate", "rejected"])
-    errors = ItemErrorSerializer(many=True, required=False)
+    # A field named `errors`: DRF takes it from the class, the stubs see Serializer.errors.
+    errors = ItemErrorSerializer(many=True, required=False)  # type: ignore[assignment]
 
 
 class IngestResultSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from django.core.management import call_command
 
 from billing.models import RatedEvent, UsageRollup
@@ -101,6 +102,19 @@ def test_the_api_previews_on_get_and_applies_on_post(contract, rate_card, api):
     assert rate() == 1
     usage = api.get("/api/v1/customers/acme/usage").json()
     assert usage["total"] == "0.011000000000"
+
+
+@pytest.mark.parametrize("body", [{}, {"at": None}, ["2026-11-10T00:00:00Z"]])
+def test_a_post_without_an_instant_is_a_400_that_queues_nothing(contract, rate_card, api, body):
+    send(("e1", 10, "gpt-4o", CALL))
+    rate()
+    _correct_rate_out(rate_card, "12.00")
+
+    response = api.post("/api/v1/customers/acme/usage/rerate", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"at": ["Required: an instant inside the period to re-rate."]}
+    assert rate() == 0
 
 
 def test_the_command_prints_the_diff(contract, rate_card, capsys):

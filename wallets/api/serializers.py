@@ -21,7 +21,10 @@ class GrantSerializer(OutputSerializer):
     """Credits that arrived at once, with what is left of them."""
 
     id = serializers.IntegerField()
-    source = serializers.ChoiceField(CreditGrant.Source.values, help_text="Where they came from.")
+    # A field named `source`: DRF takes it from the class, the stubs see Field.source.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        CreditGrant.Source.values, help_text="Where they came from."
+    )
     amount = ExactFigureField(help_text=f"Granted, {EXACT}.")
     remaining = ExactFigureField(help_text=f"Not yet drawn, {EXACT}.")
     priority = serializers.IntegerField(help_text="Higher is drawn first.")

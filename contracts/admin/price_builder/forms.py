@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -249,7 +250,7 @@ class PricingForm(forms.Form):
         "a metric without a price row.",
     )
 
-    def __init__(self, *args, other_rates, **kwargs):
+    def __init__(self, *args: Any, other_rates: BaseOtherRateFormSet, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.other_rates = other_rates
         self.pricing: Pricing | None = None
@@ -475,7 +476,7 @@ def service_errors_add(form: forms.Form, error: ValidationError) -> None:
 
 def price_initial(price: Price) -> tuple[dict, list[dict]]:
     """A stored price as the builder shows it: the form's initial data and its other rows."""
-    initial = {
+    initial: dict[str, object] = {
         "model_pattern": price.model_pattern,
         "name": price.name if price.name != price.model_pattern else "",
         "feature": price.feature,

@@ -9,6 +9,7 @@ turns the form's answer into JSON.
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 
@@ -66,7 +67,7 @@ def preview_payload(form: PricingForm, data) -> dict:
     or what is wrong and where (a formula error's line and column)."""
     samples, errors = samples_parse(data)
     currency = str(data.get("currency", "")).strip().upper()
-    payload = {
+    payload: dict[str, Any] = {
         "ok": False,
         "currency": currency if re.fullmatch(r"[A-Z]{3}", currency) else "",
         "written_formula": "",
@@ -136,8 +137,8 @@ def _form_errors(form: PricingForm) -> list[dict]:
                 found.append(
                     {"field": field, "label": form.fields[field].label or field, "message": message}
                 )
-    for number, row_errors in enumerate(form.other_rates.errors, 1):
-        for field, errors in row_errors.items():
+    for number, row in enumerate(form.other_rates.forms, 1):
+        for field, errors in row.errors.items():
             for message in errors:
                 found.append(
                     {

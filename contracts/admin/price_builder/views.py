@@ -7,7 +7,7 @@ makes one call to `contracts.services`, and a refusal the form could not foresee
 a version locked meanwhile) is shown on the form with nothing stored.
 """
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -40,7 +40,7 @@ from .forms import (
 from .preview import SAMPLE_DEFAULTS, SAMPLE_LABELS, preview_payload
 
 
-class PriceBuilderAdminMixin:
+class PriceBuilderAdmin(admin.ModelAdmin):
     """RateCardAdmin's pages for pricing: the builder (a new card with its first price, a
     price added to or changed in a version), its preview, cloning and scheduling."""
 
