@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from contracts.models import ContractTerms, Customer
 from pricing.cycles import span_text
+from pricing.invoice import invoice_face
 from pricing.money import money_round, plain, unit_price_of
 
 from ..models import BillingPeriod, InvoiceLine, UsageDrawDown, UsageRollup
@@ -114,7 +115,21 @@ def invoice_draft(
                     terms_id=terms.pk,
                 )
             )
-    draft.lines.extend(_usage_lines(rollups, amounts, spans, start, end, at))
+    usage = _usage_lines(rollups, amounts, spans, start, end, at)
+    draft.lines.extend(usage)
+    currency = customer.currency
+    segment_of = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
+    usage_by_segment: list[list[Decimal]] = [[] for _ in spans]
+    for line in usage:
+        assert line.terms_id is not None  # a usage line is one price under one set of terms
+        usage_by_segment[segment_of[line.terms_id]].append(line.amount(currency))
+    face = invoice_face(
+        usage_lines=usage_by_segment,
+        discounts=[piece.segment.discount for piece in spans],
+        allowances=charges.allowances,
+        minimums=charges.minimums,
+        currency=currency,
+    )
     for index, (segment, terms) in enumerate(spans):
         if charges.discounts[index]:
             assert terms is not None  # a discount is one of the terms'
@@ -125,29 +140,29 @@ def invoice_draft(
                     f"Discount {percent} %, {span_text(segment.start, segment.end)}",
                     start,
                     end,
-                    -charges.discounts[index],
+                    _ZERO - face.discounts[index],  # never -0.00
                     terms_id=terms.pk,
                 )
             )
-    if charges.allowance_used:
-        included = sum(charges.allowances, _ZERO)
+    if face.allowance_used:
+        used, included = plain(face.allowance_used), plain(face.allowance)
         draft.lines.append(
             DraftLine(
                 InvoiceLine.Kind.ALLOWANCE,
-                f"Included allowance used ({plain(charges.allowance_used)} of {plain(included)})",
+                f"Included allowance used ({used} of {included})",
                 start,
                 end,
-                -charges.allowance_used,
+                -face.allowance_used,
             )
         )
-    if charges.minimum_true_up:
+    if face.minimum_true_up:
         draft.lines.append(
             DraftLine(
                 InvoiceLine.Kind.MINIMUM,
-                f"Minimum commitment true-up (minimum {plain(sum(charges.minimums, _ZERO))})",
+                f"Minimum commitment true-up (minimum {plain(face.minimum)})",
                 start,
                 end,
-                charges.minimum_true_up,
+                face.minimum_true_up,
             )
         )
     draft.period_total = charges.total

@@ -81,9 +81,9 @@ def test_each_line_is_rounded_once_and_the_total_is_the_sum_of_the_lines(clock, 
     november_usage(clock)
     clock.now = DECEMBER + timedelta(hours=25)
     periods_close_due()
-    # December: 1,000 / 500 / 2,000 tokens = 0.01, 10 % off = 0.001, the allowance covers
-    # the 0.009 left. A late November event (0.5M output = 5.00, 4.50 after the discount)
-    # is rated after November closed.
+    # December: 1,000 / 500 / 2,000 tokens = 0.01 on its line; 10 % of that 0.01 is 0.001,
+    # 0.00 once rounded, so the allowance covers the whole 0.01 left. A late November event
+    # (0.5M output = 5.00, 4.50 after the discount) is rated after November closed.
     clock.now = DECEMBER + timedelta(days=3)
     ingest(
         event("dec", DECEMBER + timedelta(days=2)),
@@ -98,8 +98,8 @@ def test_each_line_is_rounded_once_and_the_total_is_the_sum_of_the_lines(clock, 
     assert lines_of(december) == [
         ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (amendment 1)", D(1), D("60"), D("60")),
         ("usage", "gpt-4o (Standard v1, amendment 1)", D(1), D("0.01"), D("0.01")),
-        ("discount", "Discount 10 %, 2026-12-01 to 2026-12-31", D(1), D("-0.001"), D("0")),
-        ("allowance", "Included allowance used (0.009 of 10)", D(1), D("-0.009"), D("-0.01")),
+        ("discount", "Discount 10 %, 2026-12-01 to 2026-12-31", D(1), D("0"), D("0")),
+        ("allowance", "Included allowance used (0.01 of 10)", D(1), D("-0.01"), D("-0.01")),
         ("late_usage", f"Late usage for {NOV} (+1 events)", D(1), D("4.5"), D("4.5")),
     ]  # fmt: skip
     assert december.total == D("64.50")  # 60 + 0.01 + 0 - 0.01 + 4.50, line by line
