@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from common.tasks import PUSH_INVOICE, task_send_on_commit
 from contracts.models import Contract, Customer
-from pricing.cycles import span_text
 
 from ..models import BillingPeriod, CreditNote, Invoice, InvoiceLine, UsageDrawDown
 from ..rating.rater import usage_rate_pending
@@ -66,18 +65,18 @@ def _period_close(
         )
         task_send_on_commit(PUSH_INVOICE, invoice.pk)
         for late in draft.late:
-            period, delta = late.period, late.delta
-            if delta < 0:
+            period = late.period
+            if late.credit_note:
                 credit_note_create(
                     invoice=period.invoice,
-                    amount=-delta,
+                    amount=late.credit_note,
                     reason=CreditNote.Reason.RERATING,
-                    memo=f"Usage of {span_text(period.start, period.end)} re-rated lower",
+                    memo=late.description,
                     destination=_refund_destination(period.invoice),
                     now=now,
                 )
             BillingPeriod.objects.filter(pk=period.pk).update(
-                billed_total=period.billed_total + delta,
+                billed_total=period.billed_total + late.delta,
                 billed_credits=period.billed_credits + late.credit_delta,
                 billed_events=period.billed_events + late.events,
                 billed_until=now,
@@ -125,10 +124,14 @@ def periods_close_due(*, now: datetime | None = None) -> int:
 
 def _refund_destination(invoice: Invoice) -> str:
     """Where a credit note closing issues goes: to Stripe against the invoice when the
-    invoice is there (the customer pays through Stripe), else to the wallet as credits."""
+    invoice is there (the customer pays through Stripe); to the wallet as credits when it
+    was paid; else nowhere but the invoice, whose amount due it lowers (money never
+    received is never given back as credits)."""
     if invoice.stripe_id:
         return CreditNote.Destination.STRIPE
-    return CreditNote.Destination.WALLET
+    if invoice.status == Invoice.Status.PAID:
+        return CreditNote.Destination.WALLET
+    return CreditNote.Destination.NONE
 
 
 def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:

@@ -12,10 +12,11 @@ Both refuse a draft or void invoice, and an amount that would take the invoice's
 notes past its total (nothing is stored then). They lock the customer first, as closing
 does, so two notes at once cannot both take the last of an invoice.
 
-Where the credit goes (`destination`): `wallet` grants it as refund credits at once;
-`none` records it only; `stripe` records it for the Stripe sync, which pushes each note
-with destination stripe and no `stripe_id` against the invoice's Stripe invoice (and
-voids a voided invoice there). Nothing here calls Stripe.
+Where the credit goes (`destination`): `wallet` grants it as refund credits at once, and
+only for a paid invoice (credits for an unpaid one would give back money never received);
+`none` records it only, lowering what is due; `stripe` records it for the Stripe sync,
+which pushes each note with destination stripe and no `stripe_id` against the invoice's
+Stripe invoice (and voids a voided invoice there). Nothing here calls Stripe.
 """
 
 from datetime import datetime
@@ -81,8 +82,8 @@ def credit_note_create(
 
 
 def invoice_credit_left(*, invoice: Invoice) -> Decimal:
-    """What credit notes may still take from the invoice: its total less the notes on it
-    (never below 0: closing's re-rating notes are not capped)."""
+    """What credit notes may still take from the invoice: its total less the notes on it.
+    Every note is capped by it, closing's corrections included."""
     credited = sum(invoice.credit_notes.values_list("amount", flat=True), _ZERO)
     return max(invoice.total - credited, _ZERO)
 
@@ -140,6 +141,13 @@ def _issue(
             raise ValidationError(
                 f"Invoice {invoice} is {invoice.get_status_display().lower()}: only a "
                 "finalized invoice takes a credit note."
+            )
+        if destination == CreditNote.Destination.WALLET and invoice.status != Invoice.Status.PAID:
+            raise ValidationError(
+                {
+                    "destination": f"Invoice {invoice} is not paid: credit it to stripe or "
+                    "none. Credits to the wallet would give back money never received."
+                }
             )
         left = invoice_credit_left(invoice=invoice)
         if amount is None:

@@ -26,24 +26,42 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from contracts.models import ContractTerms, Customer
+from contracts.models import ContractTerms, Customer, TermsChange
 from pricing.cycles import span_text
 from pricing.invoice import invoice_face
 from pricing.money import money_round, plain, unit_price_of
 
 from ..models import BillingPeriod, InvoiceLine, UsageDrawDown, UsageRollup
 from ..periods import TermsSegment, period_money, period_rollups
+from .credit_notes import invoice_credit_left
 
 
-@dataclass(frozen=True)
+@dataclass
 class LateUsage:
-    """What changed in a closed period since it was billed: its total (`delta`), the
-    credits drawn for it (`credit_delta`) and its events."""
+    """What changed in a closed period since it was billed: its charges (`delta`), the
+    credits drawn for it (`credit_delta`), its events, and why. What is owed in cash is
+    the difference of the two; when it is below zero, `credit_note` is what closing
+    credits on the period's invoice (the rest, beyond what is left of that invoice, is a
+    line of this one)."""
 
     period: BillingPeriod
     delta: Decimal
     credit_delta: Decimal
     events: int
+    causes: tuple[str, ...] = ()
+    credit_note: Decimal = Decimal(0)
+
+    @property
+    def cash(self) -> Decimal:
+        return self.delta - self.credit_delta
+
+    @property
+    def description(self) -> str:
+        """The period and the cause, as the correction's line or credit note names them."""
+        name = span_text(self.period.start, self.period.end)
+        if self.causes == (f"{self.events:+,} events",):
+            return f"Late usage for {name} ({self.causes[0]})"
+        return f"Correction for {name}: {', '.join(self.causes)}"
 
 
 _ZERO = Decimal(0)
@@ -168,39 +186,65 @@ def invoice_draft(
     draft.period_total = charges.total
     draft.period_events = sum(rollup.event_count for rollup in rollups)
     draft.period_credits = _drawn(customer, start)
-    credits = [(start, end, draft.period_credits)]
+    _credits_line(draft, start, end, draft.period_credits)
     for late in _late_usage(customer, at):
         draft.late.append(late)
-        period, delta, events = late.period, late.delta, late.events
-        if delta > 0:
+        _correction_lines(draft, late, currency, at)
+    return draft
+
+
+def _correction_lines(draft: InvoiceDraft, late: LateUsage, currency: str, at: datetime) -> None:
+    """A closed period's correction, in exactly one place: money owed back in cash is a
+    credit note on the period's invoice (up to what is left of it; the rest is a line
+    here); money owed is a line here, with the credits that paid part of it. Credits the
+    wallet got back or paid after the period was billed moved in the wallet already."""
+    period = late.period
+    if late.cash < 0:
+        refund = money_round(-late.cash, currency)
+        late.credit_note = min(refund, invoice_credit_left(invoice=period.invoice))
+        beyond = refund - late.credit_note
+        if beyond:
+            number = period.invoice.number
             draft.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.LATE_USAGE,
-                    f"Late usage for {span_text(period.start, period.end)} ({events:+,} events)",
+                    f"{late.description} (beyond what is left to credit on {number})",
                     period.start,
                     period.end,
-                    delta,
-                    event_count=max(events, 0),
-                    rated_after=period.billed_until,
-                    rated_until=at,
+                    -beyond,
                 )
             )
-        credits.append((period.start, period.end, late.credit_delta))
-    for period_start, period_end, drawn in credits:
-        if drawn:
-            # Below zero when re-rating lowered an invoiced period and the wallet got the
-            # credits back: they were taken off that invoice, so they are billed again.
-            what = "applied to" if drawn > 0 else "returned to the wallet for"
-            draft.lines.append(
-                DraftLine(
-                    InvoiceLine.Kind.CREDITS,
-                    f"Prepaid credits {what} {span_text(period_start, period_end)}",
-                    period_start,
-                    period_end,
-                    -drawn,
-                )
+        return
+    if late.delta <= 0 and late.cash == 0:
+        return  # charges went down by what the wallet got back: nothing is owed either way
+    if late.delta:
+        draft.lines.append(
+            DraftLine(
+                InvoiceLine.Kind.LATE_USAGE,
+                late.description,
+                period.start,
+                period.end,
+                late.delta,
+                event_count=max(late.events, 0),
+                rated_after=period.billed_until,
+                rated_until=at,
             )
-    return draft
+        )
+    _credits_line(draft, period.start, period.end, late.credit_delta)
+
+
+def _credits_line(draft: InvoiceDraft, start: datetime, end: datetime, drawn: Decimal) -> None:
+    if drawn:
+        what = "applied to" if drawn > 0 else "returned to the wallet for"
+        draft.lines.append(
+            DraftLine(
+                InvoiceLine.Kind.CREDITS,
+                f"Prepaid credits {what} {span_text(start, end)}",
+                start,
+                end,
+                -drawn,
+            )
+        )
 
 
 def _usage_lines(
@@ -255,25 +299,41 @@ def _usage_lines(
 
 
 def _late_usage(customer: Customer, at: datetime) -> list[LateUsage]:
-    """Each closed period of the customer whose usage changed after it was billed."""
+    """Each closed period of the customer whose charges, credits or events changed after it
+    was billed: late or re-rated usage, or terms changed over it (a fee, an allowance, a
+    minimum or a discount), whether or not it had usage since."""
     periods = list(
         BillingPeriod.objects.filter(customer=customer).select_related("invoice").order_by("start")
     )
     if not periods:
         return []
     since = min(period.billed_until for period in periods)
-    touched = set(
-        UsageRollup.objects.filter(
-            customer=customer,
-            period_start__in=[period.start for period in periods],
-            updated_at__gte=since,
-        ).values_list("period_start", flat=True)
-    ) | set(
-        UsageDrawDown.objects.filter(
-            customer=customer,
-            period_start__in=[period.start for period in periods],
-            updated_at__gte=since,
-        ).values_list("period_start", flat=True)
+    changes = list(
+        TermsChange.objects.filter(customer=customer, created_at__gt=since).values_list(
+            "effective_from", "created_at"
+        )
+    )
+    touched = (
+        {
+            period.start
+            for period in periods
+            for effective_from, created_at in changes
+            if effective_from < period.end and created_at > period.billed_until
+        }
+        | set(
+            UsageRollup.objects.filter(
+                customer=customer,
+                period_start__in=[period.start for period in periods],
+                updated_at__gte=since,
+            ).values_list("period_start", flat=True)
+        )
+        | set(
+            UsageDrawDown.objects.filter(
+                customer=customer,
+                period_start__in=[period.start for period in periods],
+                updated_at__gte=since,
+            ).values_list("period_start", flat=True)
+        )
     )
     late = []
     for period in periods:
@@ -286,8 +346,17 @@ def _late_usage(customer: Customer, at: datetime) -> list[LateUsage]:
         delta = charges.total - period.billed_total
         credit_delta = _drawn(customer, period.start) - period.billed_credits
         events = sum(rollup.event_count for rollup in rollups) - period.billed_events
-        if delta or credit_delta or events:
-            late.append(LateUsage(period, delta, credit_delta, events))
+        if not (delta or credit_delta or events):
+            continue
+        causes = [f"{events:+,} events"] if events else []
+        if any(
+            effective_from < period.end and created_at > period.billed_until
+            for effective_from, created_at in changes
+        ):
+            causes.append("terms changed")
+        if not causes:
+            causes.append("usage re-rated" if delta else "credits moved")
+        late.append(LateUsage(period, delta, credit_delta, events, tuple(causes)))
     return late
 
 

@@ -37,7 +37,16 @@ def stored(invoice: Invoice) -> tuple:
     )
 
 
-def test_goodwill_goes_back_to_the_wallet_and_leaves_the_invoice_as_it_was(invoice):
+@pytest.fixture
+def paid(invoice, clock) -> Invoice:
+    """INV-000001 once its customer paid it (as Stripe's webhook records a payment)."""
+    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.PAID, paid_at=clock.now)
+    invoice.refresh_from_db()
+    return invoice
+
+
+def test_goodwill_goes_back_to_the_wallet_and_leaves_the_invoice_as_it_was(paid):
+    invoice = paid
     note = credit_note_issue(
         invoice=invoice, amount=D("10.00"), memo="Outage on Nov 12", destination="wallet",
         created_by="ops",
@@ -50,16 +59,41 @@ def test_goodwill_goes_back_to_the_wallet_and_leaves_the_invoice_as_it_was(invoi
     assert (grant.amount, grant.reason) == (D("10"), "credit note CN-000001 on INV-000001")
     assert Wallet.objects.get().balance == D("10")  # the 5.00 bought were spent in November
     invoice.refresh_from_db()
-    assert (invoice.status, invoice.total, invoice.lines.count()) == ("finalized", D("59"), 7)
+    assert (invoice.status, invoice.total, invoice.lines.count()) == ("paid", D("59"), 7)
     assert invoice_credit_left(invoice=invoice) == D("49")
 
 
-def test_crediting_past_the_total_is_refused_and_nothing_is_stored(invoice):
-    credit_note_issue(invoice=invoice, amount=D("50"), memo="Outage", destination="wallet")
+@pytest.mark.parametrize(
+    "issue",
+    [
+        lambda invoice: credit_note_issue(
+            invoice=invoice, amount=D(1), memo="Goodwill", destination="wallet"
+        ),
+        lambda invoice: invoice_void(invoice=invoice, memo="Billed in error", destination="wallet"),
+    ],
+    ids=["goodwill", "void"],
+)
+def test_an_unpaid_invoice_is_never_credited_to_the_wallet(invoice, issue):
     before = stored(invoice)
 
     with pytest.raises(ValidationError) as refused:
-        credit_note_issue(invoice=invoice, amount=D("9.01"), memo="More", destination="wallet")
+        issue(invoice)
+
+    assert refused.value.message_dict == {
+        "destination": [
+            "Invoice INV-000001 is not paid: credit it to stripe or none. Credits to the "
+            "wallet would give back money never received."
+        ]
+    }
+    assert stored(invoice) == before
+
+
+def test_crediting_past_the_total_is_refused_and_nothing_is_stored(invoice):
+    credit_note_issue(invoice=invoice, amount=D("50"), memo="Outage", destination="none")
+    before = stored(invoice)
+
+    with pytest.raises(ValidationError) as refused:
+        credit_note_issue(invoice=invoice, amount=D("9.01"), memo="More", destination="none")
 
     assert refused.value.message_dict == {
         "amount": ["At most 9.00 USD is left to credit on INV-000001."]
@@ -69,7 +103,8 @@ def test_crediting_past_the_total_is_refused_and_nothing_is_stored(invoice):
     assert (last.number, invoice_credit_left(invoice=invoice)) == ("CN-000002", D(0))
 
 
-def test_a_void_credits_what_is_left_and_marks_the_invoice_void(invoice, clock):
+def test_a_void_credits_what_is_left_and_marks_the_invoice_void(paid, clock):
+    invoice = paid
     credit_note_issue(invoice=invoice, amount=D("10"), memo="Outage", destination="wallet")
 
     note = invoice_void(invoice=invoice, memo="Billed in error", created_by="ops")
@@ -149,7 +184,7 @@ def test_a_bad_credit_note_is_refused_and_nothing_is_stored(
 # --- over the API -------------------------------------------------------------------------
 
 
-def test_goodwill_over_the_api(api, invoice, operator_key):
+def test_goodwill_over_the_api(api, paid, operator_key):
     response = api.post(
         URL,
         {"reason": "goodwill", "amount": "12.50", "memo": "Outage", "destination": "wallet"},
@@ -170,7 +205,7 @@ def test_goodwill_over_the_api(api, invoice, operator_key):
         "stripe_id": None,
     }
     shown = api.get("/api/v1/customers/acme/invoices/INV-000001").json()
-    assert (shown["credited"], shown["status"]) == ("12.50", "finalized")
+    assert (shown["credited"], shown["status"]) == ("12.50", "paid")
     assert [note["number"] for note in shown["credit_notes"]] == ["CN-000001"]
 
 
@@ -191,7 +226,7 @@ def test_a_void_over_the_api(api, invoice):
     ("body", "errors"),
     [
         (
-            {"reason": "goodwill", "amount": "59.01", "memo": "x", "destination": "wallet"},
+            {"reason": "goodwill", "amount": "59.01", "memo": "x", "destination": "none"},
             {"amount": ["At most 59.00 USD is left to credit on INV-000001."]},
         ),
         (

@@ -179,19 +179,18 @@ def test_usage_re_rated_lower_after_closing_is_a_credit_note_on_its_invoice(
 
     note = CreditNote.objects.get()
     november_invoice = Invoice.objects.get(period_start=NOVEMBER)
-    # before: usage 30 - discount 1 = 29, allowance 10 → 19 billable; after: 15 - 0.5 =
-    # 14.5, allowance 10 → 4.5: the period's total fell by 14.50
-    assert (note.invoice, note.number, note.reason, note.amount) == (
-        november_invoice, "CN-000001", "rerating", D("14.5"),
+    # before: usage 30 - discount 1 = 29, allowance 10 → 19 billable, 5.00 of it paid by
+    # credits, 14.00 in cash; after: 15 - 0.5 = 14.5, allowance 10 → 4.5, all of it paid by
+    # the credits (the wallet got 0.50 back as the period was re-rated). The period's
+    # charges fell by 14.50: 0.50 came back to the wallet, 14.00 is the credit note, once.
+    assert (note.invoice, note.number, note.reason, note.amount, note.destination) == (
+        november_invoice, "CN-000001", "rerating", D("14"), "none",
     )  # fmt: skip
+    assert note.memo == "Correction for 2026-11-01 to 2026-11-30: usage re-rated"
     assert november_invoice.lines.count() == 7  # the invoice itself is unchanged
     assert not InvoiceLine.objects.filter(kind="late_usage").exists()
-    # the wallet got 0.50 back (credits had paid 5.00 of the 19.00; 4.50 is billable
-    # now): December's invoice bills those 0.50 again, so 14.00 in all comes back
-    returned = InvoiceLine.objects.get(kind="credits", invoice__period_start=DECEMBER)
-    assert (returned.description, returned.amount) == (
-        "Prepaid credits returned to the wallet for 2026-11-01 to 2026-11-30", D("0.5"),
-    )  # fmt: skip
+    assert not InvoiceLine.objects.filter(kind="credits", invoice__period_start=DECEMBER)
+    assert Wallet.objects.get().balance == D("0.5")
 
 
 def test_a_usage_line_lists_the_events_it_covers(clock, amended):

@@ -4,7 +4,8 @@ acme (test_invoices.py's scenario) in November: fees 15.00 + 30.00, usage 30.00 
 of discount and the 10.00 allowance; 5.00 of credits bought on the 1st, 3.00 of
 promotional credits that expire unused on the 20th, 20.00 bought on the 28th (14.00 of
 which pay the usage past the first 5.00 at once: credits cover arrears). December: the fee
-of 60.00, and a goodwill credit note of 10.00 back to the wallet on the 10th.
+of 60.00, and, November being paid, a goodwill credit note of 10.00 back to the wallet on
+the 10th.
 """
 
 import io
@@ -33,7 +34,7 @@ CSV = """\
 customer,currency,period_start,period_end,invoice,invoice_status,fixed_fees,usage_revenue,\
 usage_revenue_exact,credits_applied,invoice_total,credit_notes,deferred_revenue,\
 deferred_revenue_exact,breakage,breakage_exact
-acme,USD,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,INV-000001,finalized,45.00,19.00,\
+acme,USD,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,INV-000001,paid,45.00,19.00,\
 19.000000000000,19.00,45.00,0.00,6.00,6.000000000000,3.00,3.000000000000
 acme,USD,2026-12-01T00:00:00Z,2027-01-01T00:00:00Z,INV-000002,finalized,60.00,0.00,\
 0.000000000000,0.00,60.00,10.00,16.00,16.000000000000,0.00,0.000000000000
@@ -60,6 +61,7 @@ def balances(clock, amended) -> dict:
     assert periods_close_due() == 1
     clock.now = datetime(2026, 12, 10, tzinfo=UTC)
     november = Invoice.objects.get()
+    Invoice.objects.filter(pk=november.pk).update(status=Invoice.Status.PAID, paid_at=clock.now)
     credit_note_issue(invoice=november, amount=D("10"), memo="Outage", destination="wallet")
     seen["december"] = Wallet.objects.get().balance
     clock.now = JANUARY + timedelta(hours=25)
