@@ -207,9 +207,9 @@ class Invoice(models.Model):
 class InvoiceLine(models.Model):
     """One line of an invoice. `exact_amount` keeps the rated money (12 places); `amount`
     is it rounded once. A usage line names its price (and so rate card version) and terms,
-    the period it bills, how many events it covers and their time span; its events are the
-    rated events of that period, price and terms rated within [`rated_after`,
-    `rated_until`] (billing.selectors.line_events)."""
+    the period it bills, how many events it covers and their time span; the events it
+    billed are recorded with it when the invoice is made (`BilledEvent`): those of that
+    period, price and terms rated within [`rated_after`, `rated_until`]."""
 
     class Kind(models.TextChoices):
         FIXED_FEE = "fixed_fee", "Fixed fee"
@@ -251,6 +251,25 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} #{self.position}: {self.description}"
+
+
+class BilledEvent(models.Model):
+    """An event an invoice line billed, with what it was rated at then. Recorded when the
+    invoice is made, so a line lists the events it billed whatever re-rating does later;
+    an event re-rated after it was billed also shows under the line that billed the
+    change."""
+
+    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="billed_events")
+    event = models.ForeignKey(UsageEvent, on_delete=models.PROTECT, related_name="+")
+    amount = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
+    quantity = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
+    rated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["line", "event"], name="billed_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.line}: event {self.event_id}"
 
 
 class BillingPeriod(models.Model):

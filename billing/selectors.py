@@ -20,7 +20,14 @@ from contracts.models import Customer
 from metering.models import UnratedEvent
 from pricing.rating import PeriodCharges
 
-from .models import TOKEN_COLUMNS, CreditNote, Invoice, InvoiceLine, RatedEvent, UsageRollup
+from .models import (
+    TOKEN_COLUMNS,
+    BilledEvent,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    UsageRollup,
+)
 from .periods import TermsSegment, period_money, period_of, period_rollups
 
 _ZERO = Decimal(0)
@@ -153,18 +160,6 @@ def invoice_get(*, customer: Customer, number: str) -> Invoice | None:
 LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
 
 
-def line_events(*, line: InvoiceLine) -> QuerySet[RatedEvent]:
-    """The rated events an invoice line covers: those of its period (and, for usage lines,
-    its price and terms) rated in its window, oldest first."""
-    events = RatedEvent.objects.filter(
-        rollup__customer_id=line.invoice.customer_id,
-        rollup__period_start=line.period_start,
-        rollup__status=UsageRollup.Status.RATED,
-    )
-    if line.price_id:
-        events = events.filter(rollup__price_id=line.price_id, rollup__terms_id=line.terms_id)
-    if line.rated_after:
-        events = events.filter(rated_at__gt=line.rated_after)
-    if line.rated_until:
-        events = events.filter(rated_at__lte=line.rated_until)
-    return events.select_related("event").order_by("event__timestamp", "event_id")
+def line_events(*, line: InvoiceLine) -> QuerySet[BilledEvent]:
+    """The events an invoice line billed, with what each was rated at then, oldest first."""
+    return line.billed_events.select_related("event").order_by("event__timestamp", "event_id")

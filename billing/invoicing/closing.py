@@ -14,14 +14,25 @@ from decimal import Decimal
 from typing import NamedTuple, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Value
 from django.utils import timezone
 
 from common.tasks import PUSH_INVOICE, task_send_on_commit
 from contracts.models import Contract, Customer
 
-from ..models import BillingPeriod, CreditNote, Invoice, InvoiceLine, UsageDrawDown
+from ..models import (
+    BilledEvent,
+    BillingPeriod,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    RatedEvent,
+    UsageDrawDown,
+    UsageRollup,
+)
 from ..rating.rater import usage_rate_pending
+from ..selectors import LINES_WITH_EVENTS
 from .credit_notes import credit_note_create
 from .draft import InvoiceDraft, invoice_draft
 from .numbers import number_next
@@ -172,6 +183,38 @@ def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
         )
         for position, line in enumerate(draft.lines, start=1)
     )
+    _billed_events_record(invoice)
     invoice.number = number_next("invoices", settings.TOKENTILL_INVOICE_PREFIX)
     invoice.save(update_fields=["number"])
     return invoice
+
+
+def _billed_events_record(invoice: Invoice) -> None:
+    """Record the events each usage line bills, with what they were rated at: the rated
+    events of its period (and price and terms) rated in its window [`rated_after`,
+    `rated_until`]. One INSERT ... SELECT a line, so no event is held in memory."""
+    table = BilledEvent._meta.db_table
+    for line in invoice.lines.filter(kind__in=LINES_WITH_EVENTS):
+        rated = RatedEvent.objects.filter(
+            rollup__customer_id=invoice.customer_id,
+            rollup__period_start=line.period_start,
+            rollup__status=UsageRollup.Status.RATED,
+        )
+        if line.price_id:
+            rated = rated.filter(rollup__price_id=line.price_id, rollup__terms_id=line.terms_id)
+        if line.rated_after:
+            rated = rated.filter(rated_at__gt=line.rated_after)
+        if line.rated_until:
+            rated = rated.filter(rated_at__lte=line.rated_until)
+        # The line's id is selected last: Django puts annotations after the columns.
+        select, params = (
+            rated.annotate(line_pk=Value(line.pk, output_field=BigIntegerField()))
+            .values_list("event_id", "amount", "quantity", "rated_at", "line_pk")
+            .order_by()
+            .query.sql_with_params()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (event_id, amount, quantity, rated_at, line_id) {select}",
+                params,
+            )

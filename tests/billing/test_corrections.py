@@ -210,3 +210,25 @@ def test_late_usage_paid_by_credits_shows_both_and_asks_no_cash(clock, contract)
     ]
     assert december.total == D(30)
     assert Wallet.objects.get().balance == D(60)
+
+
+def events_of(api, number: str, position: int) -> list[tuple]:
+    page = api.get(f"/api/v1/customers/acme/invoices/{number}/lines/{position}/events").json()
+    return [(event["event_id"], event["amount"]) for event in page["results"]]
+
+
+def test_a_line_lists_the_events_it_billed_whatever_re_rating_does_later(
+    clock, contract, rate_card, api
+):
+    november_closed(clock)
+    billed = [(f"nov-{n}", "10.000000000000") for n in range(3)]
+    assert events_of(api, "INV-000001", 2) == billed
+
+    output_rate_corrected(clock, rate_card, contract.customer, "20.00")
+    december = december_closed(clock)
+
+    # November's usage line still lists the three events at what it billed them; the
+    # correction line that bills their re-rating (+30.00) lists them at their new rate.
+    assert events_of(api, "INV-000001", 2) == billed
+    assert lines_of(december)[-1] == ("late_usage", f"Correction for {NOV}: usage re-rated", D(30))
+    assert events_of(api, december.number, 2) == [(f"nov-{n}", "20.000000000000") for n in range(3)]
