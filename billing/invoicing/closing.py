@@ -34,7 +34,7 @@ from ..models import (
 from ..rating.rater import usage_rate_pending
 from ..selectors import LINES_WITH_EVENTS
 from .credit_notes import credit_note_create
-from .draft import InvoiceDraft, invoice_draft
+from .draft import InvoiceDraft, corrections_draft, invoice_draft
 from .numbers import number_next
 
 
@@ -75,24 +75,68 @@ def _period_close(
             billed_until=now,
         )
         task_send_on_commit(PUSH_INVOICE, invoice.pk)
-        for late in draft.late:
-            period = late.period
-            if late.credit_note:
-                credit_note_create(
-                    invoice=period.invoice,
-                    amount=late.credit_note,
-                    reason=CreditNote.Reason.RERATING,
-                    memo=late.description,
-                    destination=_refund_destination(period.invoice),
-                    now=now,
-                )
-            BillingPeriod.objects.filter(pk=period.pk).update(
-                billed_total=period.billed_total + late.delta,
-                billed_credits=period.billed_credits + late.credit_delta,
-                billed_events=period.billed_events + late.events,
-                billed_until=now,
-            )
+        _corrections_apply(draft, now)
     return invoice, True
+
+
+def _corrections_apply(draft: InvoiceDraft, now: datetime) -> None:
+    """Issue the draft's credit notes for closed periods and record what each period has
+    now been billed, so no correction is made twice."""
+    for late in draft.late:
+        period = late.period
+        if late.credit_note:
+            credit_note_create(
+                invoice=period.invoice,
+                amount=late.credit_note,
+                reason=CreditNote.Reason.RERATING,
+                memo=late.description,
+                destination=_refund_destination(period.invoice),
+                now=now,
+            )
+        BillingPeriod.objects.filter(pk=period.pk).update(
+            billed_total=period.billed_total + late.delta,
+            billed_credits=period.billed_credits + late.credit_delta,
+            billed_events=period.billed_events + late.events,
+            billed_until=now,
+        )
+
+
+def corrections_close_due(*, now: datetime) -> int:
+    """Bill the corrections of customers whose contracts have all ended and whose every
+    period is closed: a final invoice of correction lines (and the credit notes of what is
+    owed back), once the latest change to their closed periods is older than the grace,
+    so changes arriving together are billed together. How many customers were billed."""
+    grace = timedelta(hours=settings.TOKENTILL_PERIOD_GRACE_HOURS)
+    closed_ends = defaultdict(set)
+    for contract_id, end in BillingPeriod.objects.values_list("contract_id", "end"):
+        closed_ends[contract_id].add(end)
+    contracts_by_customer: dict[int, list[Contract]] = defaultdict(list)
+    for contract in Contract.objects.select_related("customer"):
+        contracts_by_customer[contract.customer_id].append(contract)
+    billed = 0
+    for contracts in contracts_by_customer.values():
+        if not all(
+            contract.ends_at is not None
+            and contract.ends_at <= now
+            and contract.period_bounds(contract.ends_at - timedelta(microseconds=1))[1]
+            in closed_ends[contract.pk]
+            for contract in contracts
+        ):
+            continue
+        customer = contracts[0].customer
+        with transaction.atomic():
+            Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+            draft = corrections_draft(customer=customer, at=now)
+            if draft is None or any(
+                late.changed_at and now - late.changed_at < grace for late in draft.late
+            ):
+                continue
+            if draft.lines:
+                invoice = _invoice_store(draft, now)
+                task_send_on_commit(PUSH_INVOICE, invoice.pk)
+            _corrections_apply(draft, now)
+            billed += 1
+    return billed
 
 
 class DuePeriod(NamedTuple):
@@ -123,14 +167,16 @@ def periods_due(*, now: datetime) -> list[DuePeriod]:
 
 
 def periods_close_due(*, now: datetime | None = None) -> int:
-    """Close every period due (beat); rates what is queued first, so usage that arrived
-    before the grace ended is in its period's invoice. Safe to run twice or at once."""
+    """Close every period due (beat), then bill the corrections of customers whose
+    contracts have all ended; rates what is queued first, so usage that arrived before the
+    grace ended is in its period's invoice. How many invoices (or credit notes alone) it
+    made. Safe to run twice or at once."""
     now = now or timezone.now()
     usage_rate_pending()
     closed = 0
     for contract, start, end in periods_due(now=now):
         closed += _period_close(contract, start, end, now)[1]
-    return closed
+    return closed + corrections_close_due(now=now)
 
 
 def _refund_destination(invoice: Invoice) -> str:

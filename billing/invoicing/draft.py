@@ -49,6 +49,7 @@ class LateUsage:
     credit_delta: Decimal
     events: int
     causes: tuple[str, ...] = ()
+    changed_at: datetime | None = None  # the latest change, as far as it can be told
     credit_note: Decimal = Decimal(0)
 
     @property
@@ -187,10 +188,27 @@ def invoice_draft(
     draft.period_events = sum(rollup.event_count for rollup in rollups)
     draft.period_credits = _drawn(customer, start)
     _credits_line(draft, start, end, draft.period_credits)
-    for late in _late_usage(customer, at):
-        draft.late.append(late)
-        _correction_lines(draft, late, currency, at)
+    _corrections_add(draft, at)
     return draft
+
+
+def corrections_draft(*, customer: Customer, at: datetime) -> InvoiceDraft | None:
+    """An invoice of the corrections alone, for a customer with no period left to close
+    (their contracts have ended): None when no closed period changed. It spans the
+    periods it corrects."""
+    draft = InvoiceDraft(customer, at, at)
+    _corrections_add(draft, at)
+    if not draft.late:
+        return None
+    draft.period_start = min(late.period.start for late in draft.late)
+    draft.period_end = max(late.period.end for late in draft.late)
+    return draft
+
+
+def _corrections_add(draft: InvoiceDraft, at: datetime) -> None:
+    for late in _late_usage(draft.customer, at):
+        draft.late.append(late)
+        _correction_lines(draft, late, draft.customer.currency, at)
 
 
 def _correction_lines(draft: InvoiceDraft, late: LateUsage, currency: str, at: datetime) -> None:
@@ -349,14 +367,23 @@ def _late_usage(customer: Customer, at: datetime) -> list[LateUsage]:
         if not (delta or credit_delta or events):
             continue
         causes = [f"{events:+,} events"] if events else []
-        if any(
-            effective_from < period.end and created_at > period.billed_until
+        terms_changed = [
+            created_at
             for effective_from, created_at in changes
-        ):
+            if effective_from < period.end and created_at > period.billed_until
+        ]
+        if terms_changed:
             causes.append("terms changed")
         if not causes:
             causes.append("usage re-rated" if delta else "credits moved")
-        late.append(LateUsage(period, delta, credit_delta, events, tuple(causes)))
+        record = UsageDrawDown.objects.filter(customer=customer, period_start=period.start)
+        changed_at = max(
+            [rollup.updated_at for rollup in rollups]
+            + list(record.values_list("updated_at", flat=True))
+            + terms_changed,
+            default=None,
+        )
+        late.append(LateUsage(period, delta, credit_delta, events, tuple(causes), changed_at))
     return late
 
 

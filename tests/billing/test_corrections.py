@@ -19,6 +19,7 @@ from billing.rating.rerating import period_rerate
 from contracts.services import (
     contract_amend,
     contract_create,
+    contract_end,
     price_update,
     rate_card_version_schedule,
 )
@@ -232,3 +233,38 @@ def test_a_line_lists_the_events_it_billed_whatever_re_rating_does_later(
     assert events_of(api, "INV-000001", 2) == billed
     assert lines_of(december)[-1] == ("late_usage", f"Correction for {NOV}: usage re-rated", D(30))
     assert events_of(api, december.number, 2) == [(f"nov-{n}", "20.000000000000") for n in range(3)]
+
+
+def test_late_usage_of_an_ended_contract_is_billed_on_a_final_invoice_once(clock, contract):
+    contract_end(contract=contract, ends_at=DECEMBER)
+    november_closed(clock)
+
+    clock.now = DECEMBER + timedelta(days=3)
+    ingest(event("late", datetime(2026, 11, 29, tzinfo=UTC), metrics=MILLION_OUT))
+    rate()
+    clock.now += timedelta(hours=23)
+    assert periods_close_due() == 0  # within the grace of the latest change
+    clock.now += timedelta(hours=2)
+    assert periods_close_due() == 1
+
+    final = Invoice.objects.get(number="INV-000002")
+    assert (final.period_start, final.period_end, final.total) == (NOVEMBER, DECEMBER, D(10))
+    assert lines_of(final) == [("late_usage", f"Late usage for {NOV} (+1 events)", D(10))]
+    clock.now += timedelta(days=2)
+    assert periods_close_due() == 0
+    assert Invoice.objects.count() == 2
+
+
+def test_usage_of_an_ended_contract_re_rated_lower_is_a_credit_note_alone(
+    clock, contract, rate_card
+):
+    contract_end(contract=contract, ends_at=DECEMBER)
+    november = november_closed(clock)
+
+    output_rate_corrected(clock, rate_card, contract.customer, "5.00")
+    clock.now += timedelta(hours=25)
+    assert periods_close_due() == 1
+
+    note = CreditNote.objects.get()
+    assert (note.invoice, note.amount) == (november, D(15))
+    assert Invoice.objects.count() == 1  # no invoice of nothing
