@@ -16,6 +16,7 @@ import pytest
 from billing.rating.rater import terms_changes_apply
 from contracts.models import RateCard, TermsChange
 from contracts.services import contract_amend, contract_create, price_create, rate_card_create
+from tests.portal.conftest import logged_in, portal_user, table, text_of
 
 from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOW, event, ingest, queued, rate, usage_of
 
@@ -262,6 +263,37 @@ def test_the_admin_preview_page_answers_while_calls_wait(admin_client, amended_a
     assert [(line.kind, line.amount) for line in response.context["lines"]] == [
         ("fixed_fee", D("45.00"))
     ]
+
+
+def test_the_portal_dashboard_shows_the_waiting_calls_as_not_rated_yet(
+    client, acme, amended_at_the_start
+):
+    viewer = portal_user(acme, "vic@acme.example")
+
+    page = logged_in(client, viewer).get("/portal/")
+
+    assert page.status_code == 200
+    assert (text_of(page, "spend"), text_of(page, "allowance-left")) == ("0.00", "0.03")
+    assert "4 events not rated yet." in page.content.decode()
+    rows = table(page, "")[1:]
+    assert [(row[0], row[5]) for row in rows] == [
+        ("2026-11-15 11:00:00", "not rated yet"),
+        ("2026-11-14 09:00:00", "not rated yet"),
+        ("2026-11-10 09:00:00", "not rated yet"),
+        ("2026-11-03 09:00:00", "not rated yet"),
+        ("2026-10-20 09:00:00", "0.01"),
+    ]
+    chart = logged_in(client, viewer).get("/portal/dashboard/fragment").content.decode()
+    assert "<title>2026-11-" not in chart
+
+    rate()
+
+    page = logged_in(client, viewer).get("/portal/")
+    # 0.06 less 10 % = 0.054; the allowance of 0.03 used up
+    assert (text_of(page, "spend"), text_of(page, "allowance-left")) == ("0.05", "0.00")
+    assert "not rated yet" not in page.content.decode()
+    chart = logged_in(client, viewer).get("/portal/dashboard/fragment").content.decode()
+    assert "<title>2026-11-03: 0.02</title>" in chart  # 0.015 before discount, as the chart is
 
 
 def test_an_authorization_spends_the_allowance_left_by_what_is_rated(api, amended_at_the_start):
@@ -511,3 +543,20 @@ def test_a_period_closed_while_its_calls_wait_bills_them_later_never_stale(
     assert [(line["kind"], line["description"], line["amount"]) for line in lines][1:] == [
         ("late_usage", "Late usage for 2026-11-01 to 2026-11-30 (+4 events)", "0.02"),
     ]
+
+
+def test_the_usage_csv_lists_the_waiting_calls_as_pending(api, amended_at_the_start):
+    import csv
+
+    response = api.get("/api/v1/customers/acme/usage.csv")
+    rows = list(csv.DictReader(b"".join(response.streaming_content).decode().splitlines()))
+
+    assert [(row["event_id"], row["status"], row["amount"]) for row in rows] == [
+        ("n1", "pending", ""), ("n2", "pending", ""), ("n3", "pending", ""), ("n4", "pending", ""),
+    ]  # fmt: skip
+
+    rate()
+
+    response = api.get("/api/v1/customers/acme/usage.csv")
+    rows = list(csv.DictReader(b"".join(response.streaming_content).decode().splitlines()))
+    assert {(row["status"], row["amount"]) for row in rows} == {("rated", "0.015000000000")}
