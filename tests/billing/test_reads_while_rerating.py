@@ -560,3 +560,37 @@ def test_the_usage_csv_lists_the_waiting_calls_as_pending(api, amended_at_the_st
     response = api.get("/api/v1/customers/acme/usage.csv")
     rows = list(csv.DictReader(b"".join(response.streaming_content).decode().splitlines()))
     assert {(row["status"], row["amount"]) for row in rows} == {("rated", "0.015000000000")}
+
+
+def test_a_grant_covering_a_shortfall_while_the_terms_are_replaced_does_not_stop_the_raters(
+    api, acme, now
+):
+    from billing.models import UsageDrawDown
+    from wallets.models import CreditGrant, Wallet
+    from wallets.services import credit_grant
+
+    # given 0.02 of credits: October's call draws 0.01, November's three calls (0.03) the
+    # other 0.01, and 0.02 of November is short (credits cover arrears, by default)
+    contract = since_october(acme)
+    credit_grant(customer=acme, amount="0.02", source=CreditGrant.Source.PURCHASED)
+    ingest(*events_of())
+    rate()
+    november = UsageDrawDown.objects.get(period_start=NOVEMBER)
+    assert (november.drawn, november.short) == (D("0.01"), D("0.02"))
+    # when the terms are replaced from November 1, and credits granted, before a rater runs
+    contract_amend(contract=contract, effective_from=NOVEMBER, **AMENDMENT)
+    credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
+
+    # then the rater's run (which first offers the shortfall to the new credits) rates
+    rate()
+
+    # November under the amendment: 3 x 0.015 = 0.045, less 10 % = 0.0405, of which the
+    # allowance pays 0.03: 0.0105 billable, paid by 0.01 drawn and 0.0005 still short
+    assert usage_of(api)["total"] == "45.010500000000"
+    november.refresh_from_db()
+    assert (november.drawn, november.short) == (D("0.01"), D("0.0005"))
+    # and the next run offers that shortfall to the credits: 10.02 - 0.01 - 0.0105
+    rate()
+    november.refresh_from_db()
+    assert (november.drawn, november.short) == (D("0.0105"), D(0))
+    assert Wallet.objects.get(customer=acme).balance == D("9.9995")
