@@ -128,13 +128,14 @@ def _allowance_left(
     record: UsageDrawDown | None, terms: ContractTerms, start: datetime, end: datetime
 ) -> Decimal:
     """The period's included allowance not yet used: as rating last left it on the period's
-    draw-down record, or, for a customer rating keeps none for (no credits, no budget),
-    from the period's rollups as the usage endpoint shows it."""
+    draw-down record (which stays as it was while events of the period wait to be rated
+    again), or, for a customer rating keeps none for (no credits, no budget), from the
+    period's rollups as the usage endpoint shows it (waiting events not counted)."""
     if not terms.included_allowance:
         return _ZERO
     if record is not None:
         return max(record.allowance_left, _ZERO)
     customer = terms.contract.customer
-    rollups = period_rollups(customer_id=customer.pk, start=start)
+    rollups = period_rollups(customer_id=customer.pk, start=start, end=end)
     charges = period_money(customer=customer, start=start, end=end, rollups=rollups).charges
     return max(sum(charges.allowances, _ZERO) - charges.allowance_used, _ZERO)

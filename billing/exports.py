@@ -3,21 +3,26 @@
 The events are read a chunk at a time in (timestamp, id) order, each chunk its own short
 query that starts after the last row of the one before (keyset pagination), so a million
 events stream in constant memory, hold no cursor open between chunks, and come out in
-one stable order.
+one stable order. An event that waits to be rated again is pending, as in the usage
+endpoint (docs/guide/usage.md, "Reads while events wait"): its earlier rating no longer
+holds.
 """
 
 import csv
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.db.models import Exists, OuterRef
+
 from contracts.models import Customer
-from metering.models import UsageEvent
+from metering.models import UnratedEvent, UsageEvent
 from pricing.money import exact_text
 
 from .models import TOKEN_COLUMNS
+from .periods import rerating_since
 
 CHUNK_SIZE = 2000
-#: Not rated yet: rating runs within about a second of ingestion.
+#: Not rated yet, or waiting to be rated again: rating runs within about a second.
 PENDING = "pending"
 COLUMNS = (
     "event_id",
@@ -46,9 +51,11 @@ def usage_csv(
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     yield out.take()
+    since = rerating_since(customer_id=customer.pk)
     events = (
         UsageEvent.objects.filter(customer=customer, timestamp__gte=start, timestamp__lt=end)
         .select_related("rating__rollup__price__version__rate_card")
+        .annotate(queued=Exists(UnratedEvent.objects.filter(event_id=OuterRef("pk"))))
         .order_by("timestamp", "id")
     )
     after = None
@@ -60,15 +67,16 @@ def usage_csv(
             )
         rows = list(chunk[:chunk_size])
         for event in rows:
-            writer.writerow(_row(event))
+            waiting = event.queued or (since is not None and event.timestamp >= since)
+            writer.writerow(_row(event, waiting=waiting))
             yield out.take()
         if len(rows) < chunk_size:
             return
         after = rows[-1]
 
 
-def _row(event: UsageEvent) -> list:
-    rating = getattr(event, "rating", None)
+def _row(event: UsageEvent, *, waiting: bool) -> list:
+    rating = None if waiting else getattr(event, "rating", None)
     price = rating.rollup.price if rating else None
     version = price.version if price else None
     return [

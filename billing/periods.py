@@ -6,20 +6,34 @@ there, None where no contract is), each rated rollup gets its money (a per-event
 own amount; a tiered line's charge shared by quantity) and the period's charges follow
 from the rules of `pricing.rating`. Rollups are a few rows per price, model and feature,
 so this reads a few rows whatever the number of events.
+
+While events wait to be rated again (a terms change, a re-rate), their earlier ratings
+are still in the rollups, perhaps under terms that no longer cover their time.
+`period_rollups` takes them out of the figures it reads, so every read counts each event
+of a period once: in the figures as rated now, or as pending (docs/guide/usage.md, "Reads
+while events wait"). For that it reads the waiting events' ratings, from the rating
+queue: none or a few, but for the minute or so a large re-rate takes.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple, TypeAlias
 
-from contracts.models import Contract, ContractTerms, Customer
+from django.db import connection, transaction
+from django.db.models import Prefetch, Q, prefetch_related_objects
+
+from contracts.models import Contract, ContractTerms, Customer, Price, TermsChange
+from metering.models import UnratedEvent, UsageEvent
 from pricing.cycles import period_holding
 from pricing.rating import PeriodCharges, Segment, charge_shares, period_charges, tiered_charges
 
-from .models import UsageRollup
+from .models import TOKEN_COLUMNS, RatedEvent, UsageRollup
 from .terms import price_terms
 
 _ZERO = Decimal(0)
@@ -49,28 +63,326 @@ def period_of(*, customer: Customer, at: datetime) -> tuple[datetime, datetime]:
     return period_holding(Contract.objects.filter(customer=customer), at)
 
 
-def period_rollups(*, customer_id: int, start: datetime) -> list[UsageRollup]:
-    """The period's rollups that hold events, with what `period_money` reads of them."""
-    return list(
-        UsageRollup.objects.filter(
-            customer_id=customer_id, period_start=start, event_count__gt=0
-        ).select_related("price__version__rate_card", "terms", "customer")
+class PeriodRollups(list[UsageRollup]):
+    """A period's rollups as its figures count them now (docs/guide/usage.md, "Reads while
+    events wait"), and beside them what waits.
+
+    Each rollup's figures are its stored ones less those of its events that wait to be
+    rated again (unsaved figures: never saved); a rollup with no event left is left out.
+    `segments` are the period's for [start, end), read with the rollups; `pending_events`
+    counts the events timestamped in the period that wait (to be rated, or rated again);
+    `rerating` says whether any event rated into the period waits to be rated again.
+    """
+
+    def __init__(
+        self,
+        rollups: Iterable[UsageRollup] = (),
+        *,
+        start: datetime,
+        end: datetime | None,
+        segments: list[TermsSegment],
+        pending_events: int = 0,
+        rerating: bool = False,
+    ):
+        super().__init__(rollups)
+        self.start, self.end, self.segments = start, end, segments
+        self.pending_events, self.rerating = pending_events, rerating
+
+
+@dataclass
+class _Taken:
+    """What the waiting events rated into one rollup add up to: taken out of its figures."""
+
+    events: int = 0
+    amount: Decimal = _ZERO
+    quantity: Decimal = _ZERO
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_COLUMNS, 0))
+
+
+def period_rollups(
+    *, customer_id: int, start: datetime, end: datetime | None = None
+) -> PeriodRollups:
+    """The period's rollups that hold events, as its figures count them now, with what
+    `period_money` reads of them: each less its events that wait to be rated again.
+
+    `end` is the period's end; by default, that of the period starting at `start`
+    (`period_holding`), or as its rollups recorded it. The terms (the segments), then the
+    terms changes not yet applied, then the rollups with the queue are read in that order,
+    the last in one statement on PostgreSQL (in one transaction on SQLite), so a rater
+    committing meanwhile is seen whole or not at all. A rated rollup whose terms cover
+    none of the period after that (a change committed between the reads) is left out and
+    its events count as pending: no read ever prices usage under terms that do not cover
+    it.
+    """
+    contracts = None
+    if end is None:
+        contracts = list(Contract.objects.filter(customer_id=customer_id))
+        holding = period_holding(contracts, start)
+        end = holding[1] if holding[0] == start else None
+    segments = _segments(customer_id, start, end) if end is not None else []
+    since = _waiting_since(customer_id, contracts)
+    read = _read_postgresql if connection.vendor == "postgresql" else _read_sqlite
+    stored, taken, pending = read(customer_id, start, end, since)
+    if end is None and stored:
+        end = max(rollup.period_end for rollup in stored)
+        segments = _segments(customer_id, start, end)
+    terms_of = {terms.pk: terms for _, terms in segments if terms}
+    rollups, rerating = [], bool(taken)
+    for rollup in stored:
+        if rollup.terms_id in terms_of:  # the segments' rows: not read again
+            rollup.terms = terms_of[rollup.terms_id]
+        waiting = taken.get(rollup.pk)
+        if waiting is not None:
+            rollup.event_count -= waiting.events
+            rollup.amount -= waiting.amount
+            rollup.quantity -= waiting.quantity
+            for name in TOKEN_COLUMNS:
+                setattr(rollup, name, getattr(rollup, name) - waiting.tokens[name])
+        if rollup.event_count <= 0:
+            continue
+        if rollup.status == UsageRollup.Status.RATED and rollup.terms_id not in terms_of:
+            pending += rollup.event_count
+            rerating = True
+            continue
+        rollups.append(rollup)
+    return PeriodRollups(
+        rollups,
+        start=start,
+        end=end,
+        segments=segments,
+        pending_events=pending,
+        rerating=rerating,
     )
+
+
+def events_waiting(*, customer_id: int, through: str = "") -> Q:
+    """A filter for the customer's events that wait to be rated or rated again: in the
+    rating queue, or at or after the instant from which a terms change not yet applied
+    re-rates. On UsageEvent, or through the relation named `through` (RatedEvent's
+    "event"); combine it with a filter on the customer."""
+    prefix = f"{through}__" if through else ""
+    queued = UnratedEvent.objects.filter(customer_id=customer_id).values("event_id")
+    waiting = Q(**{f"{prefix}pk__in": queued})
+    since = rerating_since(customer_id=customer_id)
+    if since is not None:
+        waiting |= Q(**{f"{prefix}timestamp__gte": since})
+    return waiting
+
+
+def rerating_since(*, customer_id: int) -> datetime | None:
+    """The instant from which terms changes not yet applied will queue the customer's
+    events again (None: every change is applied)."""
+    return _waiting_since(customer_id)
+
+
+def _waiting_since(customer_id: int, contracts: list[Contract] | None = None) -> datetime | None:
+    """The earliest instant from which a terms change not yet applied will queue the
+    customer's events again (None: every change is applied). The rater applies a change
+    first thing, from `billing.rating.rater._rerate_from`'s instant, which this repeats
+    (rating is above period money): the change's own, or, when a contract starts there
+    after time under none, the start of that contract's first period."""
+    changes = TermsChange.objects.filter(customer_id=customer_id, applied_at__isnull=True)
+    instants = list(changes.values_list("effective_from", flat=True))
+    if not instants:
+        return None
+    if contracts is None:
+        contracts = list(Contract.objects.filter(customer_id=customer_id))
+    return min(_rerate_from(at, contracts) for at in instants)
+
+
+def _rerate_from(at: datetime, contracts: list[Contract]) -> datetime:
+    if any(c.starts_at < at and (c.ends_at is None or at <= c.ends_at) for c in contracts):
+        return at
+    return min(at, period_holding(contracts, at)[0])
+
+
+#: A read of a period: its stored rollups (that hold events), what the waiting events add
+#: up to in each (by rollup pk), and how many events of the period wait.
+_Read: TypeAlias = tuple[list[UsageRollup], dict[int, _Taken], int]
+#: A statement's parameter, as these reads pass them.
+_Param: TypeAlias = int | str | datetime | None
+_EVENTS, _QUEUE = UsageEvent._meta.db_table, UnratedEvent._meta.db_table
+_RATED, _ROLLUPS = RatedEvent._meta.db_table, UsageRollup._meta.db_table
+
+
+def _waiting_sql(customer_id: int, since: datetime | None) -> tuple[str, list[_Param]]:
+    """The ids of the customer's waiting events (`events_waiting`) as a CTE, `waiting`,
+    and its parameters: the queue's, and those a change not yet applied will queue."""
+    sql = f"WITH waiting AS (SELECT event_id AS id FROM {_QUEUE} "  # noqa: S608
+    sql += "WHERE customer_id = %s"
+    params: list[_Param] = [customer_id]
+    if since is not None:
+        sql += f" UNION SELECT id FROM {_EVENTS} "  # noqa: S608
+        sql += "WHERE customer_id = %s AND timestamp >= %s"
+        params += [customer_id, _instant(since)]
+    return sql + ")", params
+
+
+def _instant(moment: datetime) -> str | None:
+    """An instant as the database takes it in a statement's parameters."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _read_sqlite(
+    customer_id: int, start: datetime, end: datetime | None, since: datetime | None
+) -> _Read:
+    """In one transaction, which on SQLite sees one state of the database. Money is text
+    there, so what the waiting events add up to is summed here. CROSS JOIN keeps SQLite
+    to the order written: from the waiting events (a few) to their ratings."""
+    waiting, params = _waiting_sql(customer_id, since)
+    with transaction.atomic(), connection.cursor() as cursor:
+        stored = list(
+            UsageRollup.objects.filter(
+                customer_id=customer_id, period_start=start, event_count__gt=0
+            ).select_related("price__version__rate_card")
+        )
+        cursor.execute(
+            f"{waiting} SELECT r.rollup_id, r.amount, r.quantity, e.metrics "  # noqa: S608
+            f"FROM waiting w CROSS JOIN {_RATED} r CROSS JOIN {_ROLLUPS} o CROSS JOIN {_EVENTS} e "
+            "WHERE r.event_id = w.id AND o.id = r.rollup_id AND e.id = w.id "
+            "AND o.customer_id = %s AND o.period_start = %s",
+            [*params, customer_id, _instant(start)],
+        )
+        taken: dict[int, _Taken] = {}
+        for rollup_id, amount, quantity, metrics in cursor.fetchall():
+            sums = taken.setdefault(rollup_id, _Taken())
+            sums.events += 1
+            sums.amount += _ZERO if amount is None else Decimal(amount)
+            sums.quantity += _ZERO if quantity is None else Decimal(quantity)
+            counts = json.loads(metrics)
+            for name in TOKEN_COLUMNS:
+                sums.tokens[name] += _token_count(counts.get(name, 0))
+        pending = 0
+        if end is not None:
+            cursor.execute(
+                f"{waiting} SELECT count(*) FROM waiting w CROSS JOIN {_EVENTS} e "  # noqa: S608
+                "WHERE e.id = w.id AND e.timestamp >= %s AND e.timestamp < %s",
+                [*params, _instant(start), _instant(end)],
+            )
+            pending = cursor.fetchone()[0]
+    return stored, taken, pending
+
+
+def _token_count(value: object) -> int:
+    """A token metric as a rollup sums it (`billing.rating.store._token_count`): a whole
+    number as itself, anything else as 0."""
+    if type(value) is int:
+        return value
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return 0
+    return int(number) if number.is_finite() and number == number.to_integral_value() else 0
+
+
+def _token_sql(name: str) -> str:
+    """`_token_count` in SQL, for one token metric of `m`, the event's metrics as numbers
+    (ingestion stores whole numbers as JSON numbers and others as decimal text)."""
+    return f"CASE WHEN m.{name} = trunc(m.{name}) THEN m.{name} ELSE 0 END"
+
+
+_ROLLUP_FIELDS = UsageRollup._meta.concrete_fields
+
+#: From each waiting event (few, but during a re-rate) to its row and its rating by primary
+#: key, never from the period's ratings (many) to the queue: OFFSET 0 keeps each LATERAL a
+#: lookup per waiting event, whatever the planner thinks of the queue's size.
+_READ_SQL = """
+{waiting},
+found AS MATERIALIZED (
+    SELECT e.timestamp, e.metrics, r.rollup_id, r.amount, r.quantity
+    FROM waiting w
+    CROSS JOIN LATERAL (
+        SELECT timestamp, metrics FROM {events} WHERE id = w.id OFFSET 0
+    ) AS e
+    LEFT JOIN LATERAL (
+        SELECT rollup_id, amount, quantity FROM {rated} WHERE event_id = w.id OFFSET 0
+    ) AS r ON TRUE
+),
+taken AS (
+    SELECT e.rollup_id, count(*) AS events, coalesce(sum(e.amount), 0) AS amount,
+           coalesce(sum(e.quantity), 0) AS quantity, {token_sums}
+    FROM found e JOIN {rollups} o ON o.id = e.rollup_id
+    CROSS JOIN LATERAL jsonb_to_record(e.metrics) AS m({token_types})
+    WHERE o.customer_id = %s AND o.period_start = %s
+    GROUP BY e.rollup_id
+)
+SELECT c.pending, {rollup_columns}, t.events, t.amount, t.quantity, {token_columns}
+FROM (
+    SELECT count(*) AS pending FROM found WHERE timestamp >= %s AND timestamp < %s
+) AS c
+LEFT JOIN ({rollups} u LEFT JOIN taken t ON t.rollup_id = u.id)
+    ON u.customer_id = %s AND u.period_start = %s AND u.event_count > 0
+ORDER BY u.id
+"""
+
+
+def _read_postgresql(
+    customer_id: int, start: datetime, end: datetime | None, since: datetime | None
+) -> _Read:
+    """One statement, so one snapshot: the period's rollups, each with what its waiting
+    events add up to (summed in SQL, exact `numeric`), and how many events of the period
+    wait; always one row at least (the count), with no rollup when the period has none."""
+    waiting, params = _waiting_sql(customer_id, since)
+    sql = _READ_SQL.format(
+        waiting=waiting,
+        token_sums=", ".join(
+            f"coalesce(sum({_token_sql(name)}), 0)::bigint AS {name}" for name in TOKEN_COLUMNS
+        ),
+        token_types=", ".join(f"{name} numeric" for name in TOKEN_COLUMNS),
+        rated=_RATED,
+        rollups=_ROLLUPS,
+        events=_EVENTS,
+        rollup_columns=", ".join(f"u.{field.column}" for field in _ROLLUP_FIELDS),
+        token_columns=", ".join(f"t.{name}" for name in TOKEN_COLUMNS),
+    )
+    # Without an end, no event is counted as the period's: an empty span.
+    params += [customer_id, start, start, end or start, customer_id, start]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    width = len(_ROLLUP_FIELDS)
+    names = [field.attname for field in _ROLLUP_FIELDS]
+    stored, taken = [], {}
+    for row in rows:
+        values = row[1 : 1 + width]
+        if values[0] is None:  # the period has no rollup
+            continue
+        rollup = UsageRollup.from_db(connection.alias, names, values)
+        stored.append(rollup)
+        events_taken, amount, quantity, *tokens = row[1 + width :]
+        if events_taken:
+            taken[rollup.pk] = _Taken(
+                events_taken, amount, quantity, dict(zip(TOKEN_COLUMNS, tokens, strict=True))
+            )
+    prices = Price.objects.select_related("version__rate_card")
+    prefetch_related_objects(stored, Prefetch("price", queryset=prices))
+    return stored, taken, rows[0][0]
 
 
 def period_money(
     *, customer: Customer, start: datetime, end: datetime, rollups: list[UsageRollup]
 ) -> PeriodMoney:
     """The period's terms segments, each rated rollup's money by key (tiered lines
-    allocated) and the period's charges, for these rollups (stored or hypothetical)."""
-    segments = _segments(customer, start, end)
+    allocated) and the period's charges, for these rollups (stored or hypothetical).
+
+    The segments are those `period_rollups` read with the rollups, for the same period;
+    otherwise read now. A rated rollup whose terms are in none of them is not counted: it
+    waits to be rated again (`period_rollups` leaves such rollups out itself)."""
+    if isinstance(rollups, PeriodRollups) and (rollups.start, rollups.end) == (start, end):
+        segments = rollups.segments
+    else:
+        segments = _segments(customer.pk, start, end)
     index_of_terms = {terms.pk: index for index, (_, terms) in enumerate(segments) if terms}
-    amounts = _amounts(rollups, index_of_terms)
+    rated = [
+        rollup
+        for rollup in rollups
+        if rollup.status == UsageRollup.Status.RATED and rollup.terms_id in index_of_terms
+    ]
+    amounts = _amounts(rated, index_of_terms)
     usage_by_segment = [_ZERO] * len(segments)
-    for rollup in rollups:
-        if rollup.status == UsageRollup.Status.RATED:
-            assert rollup.terms_id is not None  # a rated rollup has its terms
-            usage_by_segment[index_of_terms[rollup.terms_id]] += amounts[rollup.key]
+    for rollup in rated:
+        assert rollup.terms_id is not None  # in index_of_terms
+        usage_by_segment[index_of_terms[rollup.terms_id]] += amounts[rollup.key]
     charges = period_charges(
         period_start=start,
         period_end=end,
@@ -80,10 +392,10 @@ def period_money(
     return PeriodMoney(segments, amounts, charges)
 
 
-def _segments(customer: Customer, start: datetime, end: datetime) -> list[TermsSegment]:
+def _segments(customer_id: int, start: datetime, end: datetime) -> list[TermsSegment]:
     """The period cut where terms change, each piece with its terms (None: no contract)."""
     terms_rows = list(
-        ContractTerms.objects.filter(contract__customer=customer, effective_from__lt=end)
+        ContractTerms.objects.filter(contract__customer_id=customer_id, effective_from__lt=end)
         .select_related("contract")
         .order_by("effective_from")
     )

@@ -1,8 +1,9 @@
 """Reads for the API, the admin and the portal: a period's usage, invoices, a line's events.
 
-`usage_for_period` never reads events: the rollups of a period are a few rows per price,
-model and feature, whatever the number of events, so it answers in milliseconds for a
-customer with millions of calls.
+`usage_for_period` reads the period's rollups, a few rows per price, model and feature
+whatever the number of events, so it answers in milliseconds for a customer with millions
+of calls; of the events, only the ratings of those waiting to be rated again, which it
+counts as pending and not in the figures (`periods.period_rollups`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from contracts.models import Customer
-from metering.models import UnratedEvent
 from pricing.rating import PeriodCharges
 
 from .models import (
@@ -59,7 +59,7 @@ class PeriodUsage:
     by_feature: list[UsageGroup]
     unpriced: list[UsageGroup]
     failed: list[UsageGroup]
-    pending_events: int
+    pending_events: int  # of the period: stored and not rated yet, or waiting to be rated again
 
     @property
     def usage(self) -> Decimal:
@@ -68,9 +68,10 @@ class PeriodUsage:
 
 
 def usage_for_period(*, customer: Customer, at: datetime | None = None) -> PeriodUsage:
-    """The usage and charges of the period holding `at` (now), as rated so far."""
+    """The usage and charges of the period holding `at` (now), as rated so far: an event
+    that waits to be rated, or rated again, counts in `pending_events` and nowhere else."""
     start, end = period_of(customer=customer, at=at or timezone.now())
-    rollups = period_rollups(customer_id=customer.pk, start=start)
+    rollups = period_rollups(customer_id=customer.pk, start=start, end=end)
     spans, amounts, charges = period_money(customer=customer, start=start, end=end, rollups=rollups)
     # By kind, each group by its key: (price pk, terms pk), (model, feature, reason) or a name.
     groups: dict[str, dict[Any, UsageGroup]] = {
@@ -118,7 +119,7 @@ def usage_for_period(*, customer: Customer, at: datetime | None = None) -> Perio
         by_feature=sorted(groups["feature"].values(), key=lambda group: group.name),
         unpriced=[groups["unpriced"][key] for key in sorted(groups["unpriced"])],
         failed=[groups["failed"][key] for key in sorted(groups["failed"])],
-        pending_events=UnratedEvent.objects.filter(customer_id=customer.pk).count(),
+        pending_events=rollups.pending_events,
     )
 
 

@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from billing.models import RatedEvent, UsageRollup
-from billing.periods import period_of
+from billing.periods import events_waiting, period_of
 from billing.selectors import PeriodUsage, invoice_list, usage_for_period
 from contracts.models import Customer
 from metering.models import UsageEvent
@@ -100,7 +100,8 @@ def spend_by_day(
     Rollups are per period, so days come from the rated events: summed in SQL on
     PostgreSQL; on SQLite, where money is stored as text, summed in Python over the
     period's amounts. Tiered prices are charged for the period as a whole, not per event,
-    so their usage is not in this chart."""
+    so their usage is not in this chart; nor are events that wait to be rated again, as
+    in the usage they are compared with (billing.periods.period_rollups)."""
     rated = RatedEvent.objects.filter(
         rollup__customer=customer,
         rollup__period_start=start,
@@ -108,7 +109,7 @@ def spend_by_day(
         amount__isnull=False,
         event__timestamp__gte=start,
         event__timestamp__lt=end,
-    )
+    ).exclude(events_waiting(customer_id=customer.pk, through="event"))
     if connection.vendor == "postgresql":
         rows = (
             rated.annotate(day=TruncDay("event__timestamp"))
@@ -127,14 +128,20 @@ def spend_by_day(
 
 def events_latest(*, customer: Customer, limit: int = 10) -> list[UsageEvent]:
     """The customer's latest events by timestamp, each with `cost`: its rated amount, or
-    None while it is not rated (or is unpriced, failed or tiered)."""
+    None while it is not rated (or is unpriced, failed or tiered). An event that waits to
+    be rated again is not rated yet: its earlier rating no longer holds."""
     events = list(
         UsageEvent.objects.filter(customer=customer)
         .select_related("rating")
         .order_by("-timestamp", "-id")[:limit]
     )
+    waiting = set(
+        UsageEvent.objects.filter(events_waiting(customer_id=customer.pk))
+        .filter(pk__in=[event.pk for event in events])
+        .values_list("pk", flat=True)
+    )
     for event in events:
-        rating = getattr(event, "rating", None)
+        rating = None if event.pk in waiting else getattr(event, "rating", None)
         # Attributes for the dashboard's template, not fields of the model.
         event.cost = rating.amount if rating is not None else None  # type: ignore[attr-defined]
         event.rated = rating is not None  # type: ignore[attr-defined]

@@ -126,7 +126,10 @@ class UsageSerializer(OutputSerializer):
     unpriced = UnratedUsageSerializer(many=True, help_text="Usage no price matched.")
     failed = UnratedUsageSerializer(many=True, help_text="Usage that failed to rate.")
     pending_events = serializers.IntegerField(
-        help_text="Events stored and not yet rated (rating runs within about a second)."
+        help_text=(
+            "The period's events stored and not yet rated (rating runs within about a "
+            "second), or waiting to be rated again; counted in no other figure."
+        )
     )
 
     @extend_schema_field(ExactFigureField)

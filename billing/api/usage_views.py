@@ -62,8 +62,10 @@ class UsageView(APIView):
             "calendar month outside one. Money is exact text with 12 decimal places; it is "
             "rounded to the currency's minor unit only on the invoice. `total` = usage - "
             "discount - allowance used + fixed fees + minimum true-up. Unpriced and failed "
-            "usage is listed, never counted as free. `pending_events` are stored and not "
-            "yet rated (rating runs within about a second of ingestion)."
+            "usage is listed, never counted as free. `pending_events` are the period's "
+            "events stored and not yet rated (rating runs within about a second of "
+            "ingestion), or waiting to be rated again after a terms change or a re-rate: "
+            "until rated, they are in no other figure."
         ),
         parameters=[AT_PARAMETER],
         responses={200: UsageSerializer, 400: _BAD_INSTANT, 404: _NOT_FOUND},

@@ -117,7 +117,7 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
             customer_id=customer_id, period_start=period_start
         )
         rollups = period_rollups(customer_id=customer_id, start=period_start)
-        if not rollups:
+        if not rollups or rollups.rerating:  # drawn once re-rated: its rating queues it again
             continue
         customer, end = rollups[0].customer, rollups[0].period_end
         money = period_money(customer=customer, start=period_start, end=end, rollups=rollups)

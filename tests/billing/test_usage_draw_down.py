@@ -94,10 +94,11 @@ def test_customers_without_credits_are_not_drawn(contract):
 def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(contract):
     from billing.models import DrawDownDue
     from billing.rating.draw_down import usage_draw_down_pending
-    from billing.rating.rater import _rate_batch
+    from billing.rating.rater import _rate_batch, terms_changes_apply
 
     acme = contract.customer
     credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    terms_changes_apply()  # the contract's, as a rater's run does first
     send(*[(f"e{n}", 10, "gpt-4o", CALL) for n in range(5)])
 
     # rating alone (as if the process died before its draw-down pass) queues the period
@@ -115,11 +116,12 @@ def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(co
 
 def test_a_hold_is_released_only_once_its_call_is_drawn(contract):
     from billing.rating.draw_down import usage_draw_down_pending
-    from billing.rating.rater import _rate_batch
+    from billing.rating.rater import _rate_batch, terms_changes_apply
     from wallets.models import Hold
     from wallets.services import hold_place
 
     acme = contract.customer
+    terms_changes_apply()  # the contract's, as a rater's run does first
     credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
     hold = hold_place(customer=acme, amount="4")
     ingest(event("held", NOW - timedelta(minutes=1), properties={"hold_id": str(hold.pk)}))
