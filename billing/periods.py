@@ -178,19 +178,21 @@ def rerating_since(*, customer_id: int) -> datetime | None:
 def _waiting_since(customer_id: int, contracts: list[Contract] | None = None) -> datetime | None:
     """The earliest instant from which a terms change not yet applied will queue the
     customer's events again (None: every change is applied). The rater applies a change
-    first thing, from `billing.rating.rater._rerate_from`'s instant, which this repeats
-    (rating is above period money): the change's own, or, when a contract starts there
-    after time under none, the start of that contract's first period."""
+    first thing, from `rerate_from`'s instant."""
     changes = TermsChange.objects.filter(customer_id=customer_id, applied_at__isnull=True)
     instants = list(changes.values_list("effective_from", flat=True))
     if not instants:
         return None
     if contracts is None:
         contracts = list(Contract.objects.filter(customer_id=customer_id))
-    return min(_rerate_from(at, contracts) for at in instants)
+    return min(rerate_from(at, contracts) for at in instants)
 
 
-def _rerate_from(at: datetime, contracts: list[Contract]) -> datetime:
+def rerate_from(at: datetime, contracts: list[Contract]) -> datetime:
+    """Where re-rating for a terms change at `at` starts: at its instant; or, when a
+    contract starts there after time under none, at the start of the contract's first
+    period, as the usage of that period from before the contract moves into it from a
+    calendar month (`period_holding`)."""
     if any(c.starts_at < at and (c.ends_at is None or at <= c.ends_at) for c in contracts):
         return at
     return min(at, period_holding(contracts, at)[0])

@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from contracts.models import Contract, TermsChange
 from metering.services import events_queue_for_rating
-from pricing.cycles import period_holding
 from pricing.rating import RatingError, event_amount, event_quantity
 
 from ..models import TOKEN_COLUMNS, DrawDownDue, HoldSettlement, UsageRollup
+from ..periods import rerate_from
 from ..terms import TermsBook
 from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
 from .store import (
@@ -93,23 +93,14 @@ def terms_changes_apply() -> int:
             .order_by("id")[:500]
         )
         for change in changes:
-            events_queue_for_rating(customer_id=change.customer_id, start=_rerate_from(change))
+            contracts = list(Contract.objects.filter(customer_id=change.customer_id))
+            start = rerate_from(change.effective_from, contracts)
+            events_queue_for_rating(customer_id=change.customer_id, start=start)
             applied += 1
         TermsChange.objects.filter(pk__in=[change.pk for change in changes]).update(
             applied_at=timezone.now()
         )
     return applied
-
-
-def _rerate_from(change: TermsChange) -> datetime:
-    """Where re-rating for a change starts: at its instant; or, when a contract starts there
-    after time under none, at the start of the contract's first period, as the usage of that
-    period from before the contract moves into it from a calendar month (`period_holding`)."""
-    at = change.effective_from
-    contracts = list(Contract.objects.filter(customer_id=change.customer_id))
-    if any(c.starts_at < at and (c.ends_at is None or at <= c.ends_at) for c in contracts):
-        return at
-    return min(at, period_holding(contracts, at)[0])
 
 
 def _tokens_check(metrics: Metrics) -> None:
