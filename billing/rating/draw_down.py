@@ -4,7 +4,10 @@ paid or could not cover, drawn from the customer's wallet between rating batches
 Rating queues every period a batch touches (`DrawDownDue`) in its own transaction; the
 draw-down pass takes them off that queue, draws each period once however many batches
 touched it, checks the period's budget alerts, then settles the holds of the calls rated.
-Drawing is a reconciliation, so a period drawn twice draws nothing more.
+Drawing is a reconciliation, so a period drawn twice draws nothing more. Each batch queues
+its periods in rows of its own, which no pass takes before the batch commits
+(`store.draw_downs_queue`): a period whose usage a batch changes after a pass read it is
+always drawn again.
 """
 
 import logging
@@ -19,9 +22,9 @@ from wallets.models import CreditGrant, Wallet
 from wallets.selectors import customers_with_budget
 from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
 
-from ..models import DrawDownDue, HoldSettlement, UsageDrawDown
+from ..models import HoldSettlement, UsageDrawDown
 from ..periods import period_money, period_rollups
-from .store import draw_downs_take
+from .store import draw_downs_queue, draw_downs_take
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +63,7 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
                 )
                 HoldSettlement.objects.filter(pk__in=[row.pk for row in settling]).delete()
         done += len(periods)
-    DrawDownDue.objects.bulk_create(
-        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in failed],
-        ignore_conflicts=True,
-    )
+    draw_downs_queue(failed)
     return done
 
 
@@ -111,8 +111,9 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     for customer_id, period_start in sorted(periods):
         if customer_id not in watched:
             continue
-        # The record's lock first: a rater rating the same period meanwhile has committed
-        # by the time the rollups are read, so its usage is counted here, once.
+        # The record's lock first: two passes never draw one period at once. A batch that
+        # rates the period and commits after the rollups are read queued it in a row this
+        # pass did not take (store.draw_downs_queue): the next pass draws that usage.
         record, _ = UsageDrawDown.objects.select_for_update().get_or_create(
             customer_id=customer_id, period_start=period_start
         )

@@ -33,7 +33,7 @@ from metering.services import events_queue_for_rating
 from pricing.cycles import period_holding
 from pricing.rating import RatingError, event_amount, event_quantity
 
-from ..models import TOKEN_COLUMNS, DrawDownDue, HoldSettlement, UsageRollup
+from ..models import TOKEN_COLUMNS, HoldSettlement, UsageRollup
 from ..terms import TermsBook
 from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
 from .store import (
@@ -41,6 +41,7 @@ from .store import (
     Metrics,
     Rating,
     RollupDelta,
+    draw_downs_queue,
     events_fetch,
     queue_take,
     ratings_insert,
@@ -132,6 +133,9 @@ def _rate_batch(batch_size: int) -> int:
         ratings = [rate_event(book, event) for event in events]
         _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
         _holds_settle(events, ratings)
+        # Each period the batch touched, for the draw-down pass: last, as it locks their
+        # queue rows until the batch commits (a pass must not draw them before then).
+        draw_downs_queue((r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings)
     return len(pks)
 
 
@@ -261,11 +265,6 @@ def _ratings_store(ratings: list[Rating], *, metrics: Mapping[int, Metrics]) -> 
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
     rollups_move(deltas, now)
     ratings_insert(ratings, rollup_ids, now)
-    periods = {(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings}
-    DrawDownDue.objects.bulk_create(
-        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in periods],
-        ignore_conflicts=True,
-    )
 
 
 def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:

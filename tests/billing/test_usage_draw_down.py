@@ -100,12 +100,13 @@ def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(co
     credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
     send(*[(f"e{n}", 10, "gpt-4o", CALL) for n in range(5)])
 
-    # rating alone (as if the process died before its draw-down pass) queues the period
+    # rating alone (as if the process died before its draw-down pass) queues the period,
+    # a row for each batch
     assert [_rate_batch(2), _rate_batch(2), _rate_batch(2)] == [2, 2, 1]
     assert balance(acme) == Decimal("100")
     assert list(DrawDownDue.objects.values_list("customer_id", "period_start")) == [
         (acme.pk, NOVEMBER)
-    ]
+    ] * 3
 
     assert usage_draw_down_pending() == 1
     assert usage_draw_down_pending() == 0
