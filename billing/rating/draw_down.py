@@ -134,13 +134,7 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         record.allowance_left = sum(charges.allowances, _ZERO) - charges.allowance_used
         owed = billable - record.drawn - record.short
         reference = f"usage {period_start:%Y-%m-%d}"
-        if owed > 0 or (cover and record.short > 0 and owed == 0):
-            ask = owed + (record.short if cover else _ZERO)
-            wallet = wallet_get_or_create(customer=customer)
-            result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
-            record.drawn += result.drawn
-            record.short = result.short if cover else record.short + result.short
-        elif owed < 0:
+        if owed < 0:
             back = -owed
             from_short = min(record.short, back)
             record.short -= from_short
@@ -152,6 +146,17 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
                     reason=f"re-rated {reference}",
                 )
                 record.drawn -= back - from_short
+            owed = _ZERO
+        # Where credits cover arrears, what is still short is asked of them at every draw
+        # (after a re-rating lowered it too), under the wallet's lock: a grant this does not
+        # see takes that lock after this transaction commits, so it is created after the
+        # `updated_at` saved below, and usage_shortfalls_cover offers it the rest.
+        ask = owed + (record.short if cover else _ZERO)
+        if ask > 0:
+            wallet = wallet_get_or_create(customer=customer)
+            result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
+            record.drawn += result.drawn
+            record.short = result.short if cover else record.short + result.short
         # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
         # grants older than it have been offered this period's shortfall.
         record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
@@ -161,6 +166,8 @@ def usage_shortfalls_cover() -> int:
     """Offer each period's usage past the credits to the credits granted since it was last
     drawn (for terms where credits cover arrears), so a grant pays for it at once rather
     than at the period's next usage. Run by every rater pass; granting credits asks for one.
+    A period whose drawing fails is logged and queued for the draw-down pass; it holds
+    back neither the others nor the rating that follows.
     """
     with transaction.atomic():
         due = set(
@@ -168,6 +175,6 @@ def usage_shortfalls_cover() -> int:
                 short__gt=0, customer__wallets__grants__created_at__gte=F("updated_at")
             ).values_list("customer_id", "period_start")
         )
-        if due:
-            _usage_draw_down(due)
+        failed = _draw_downs_apply(due) if due else set()
+    draw_downs_queue(failed)
     return len(due)

@@ -104,9 +104,10 @@ def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(co
     # a row for each batch
     assert [_rate_batch(2), _rate_batch(2), _rate_batch(2)] == [2, 2, 1]
     assert balance(acme) == Decimal("100")
-    assert list(DrawDownDue.objects.values_list("customer_id", "period_start")) == [
-        (acme.pk, NOVEMBER)
-    ] * 3
+    assert (
+        list(DrawDownDue.objects.values_list("customer_id", "period_start"))
+        == [(acme.pk, NOVEMBER)] * 3
+    )
 
     assert usage_draw_down_pending() == 1
     assert usage_draw_down_pending() == 0
@@ -169,3 +170,90 @@ def test_a_period_whose_drawing_fails_is_kept_for_later_and_stops_no_other(
     rate()
     assert (balance(acme), balance(globex)) == (Decimal("9.99"), Decimal("9.99"))
     assert not DrawDownDue.objects.exists()
+
+
+def test_credits_granted_before_re_rating_lowers_a_short_period_pay_what_is_still_short(
+    contract, rate_card, monkeypatch
+):
+    from billing.rating import rerating
+    from billing.rating.draw_down import usage_draw_down_pending, usage_shortfalls_cover
+    from billing.rating.rater import _rate_batch, terms_changes_apply
+    from wallets import services as wallets_services
+
+    from .invoice_support import clock_set
+
+    # given 10.00 of usage past 5.00 of credits: 5.00 drawn, 5.00 short
+    acme = contract.customer
+    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
+    send(("a", 10, "gpt-4o", BIG))
+    rate()
+    assert (UsageDrawDown.objects.get().drawn, UsageDrawDown.objects.get().short) == (
+        Decimal("5"), Decimal("5"),
+    )  # fmt: skip
+    # and 3.00 of credits granted a minute later, before a rater offered them the shortfall
+    monkeypatch.setattr(wallets_services, "rating_nudge", lambda: None)
+    monkeypatch.setattr(rerating, "rating_nudge", lambda: None)
+    clock = clock_set(monkeypatch, NOW + timedelta(minutes=1))
+    credit_grant(customer=acme, amount="3", source=CreditGrant.Source.PURCHASED)
+
+    # when, a minute later, re-rating lowers the call to 8.00 and a pass draws the period
+    # before the next rater offers the shortfall to the grant
+    clock.now = NOW + timedelta(minutes=2)
+    version = rate_card_version_schedule(
+        rate_card=rate_card, effective_from=NOVEMBER, correction=True
+    )
+    price = version.prices.get()
+    price_update(price=price, rates={**price.rates, "rate_out": {"amount": "8", "per": 10**6}})
+    period_rerate(customer=acme, at=NOW, apply=True)
+    terms_changes_apply()
+    assert _rate_batch(10) == 1
+    assert usage_draw_down_pending() == 1
+    usage_shortfalls_cover()
+
+    # then 2.00 came off the shortfall, and the grant paid the 3.00 still short: what the
+    # pass drew for the period was offered to it, as the pass saw it under the wallet's lock
+    record = UsageDrawDown.objects.get()
+    assert (record.drawn, record.short) == (Decimal("8"), Decimal(0))
+    assert balance(acme) == Decimal(0)
+
+
+def test_a_shortfall_whose_drawing_fails_holds_back_no_rating(
+    contract, rate_card, monkeypatch, caplog
+):
+    from billing.models import DrawDownDue
+    from billing.rating import draw_down
+    from contracts.services import contract_create, customer_create
+    from wallets import services as wallets_services
+
+    # given acme's 10.00 of usage 5.00 past its credits, and 8.00 of credits granted since
+    acme = contract.customer
+    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
+    send(("a", 10, "gpt-4o", BIG))
+    rate()
+    monkeypatch.setattr(wallets_services, "rating_nudge", lambda: None)
+    credit_grant(customer=acme, amount="8", source=CreditGrant.Source.PURCHASED)
+    # and globex, with credits, whose call waits to be rated
+    globex = customer_create(external_id="globex", name="Globex", currency="USD")
+    contract_create(customer=globex, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1)
+    credit_grant(customer=globex, amount="10", source=CreditGrant.Source.PURCHASED)
+    ingest(event("g", NOW, customer="globex"))
+    real = draw_down._usage_draw_down
+
+    def broken_for_acme(periods):
+        if any(customer == acme.pk for customer, _ in periods):
+            raise RuntimeError("acme's terms cannot be read")
+        real(periods)
+
+    monkeypatch.setattr(draw_down, "_usage_draw_down", broken_for_acme)
+
+    # when the rater runs, and offering acme's shortfall to its credits fails
+    assert rate() == 1
+
+    # then globex's call was rated and drawn; acme's period is logged and kept for later
+    assert (balance(acme), balance(globex)) == (Decimal("8"), Decimal("9.99"))
+    assert "drawing credits for customer" in caplog.text
+    assert list(DrawDownDue.objects.values_list("customer_id", flat=True)) == [acme.pk]
+    monkeypatch.setattr(draw_down, "_usage_draw_down", real)
+    rate()
+    record = UsageDrawDown.objects.get(customer=acme)
+    assert (record.drawn, record.short, balance(acme)) == (Decimal("10"), Decimal(0), Decimal(3))
