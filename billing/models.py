@@ -135,13 +135,17 @@ class DrawDownDue(models.Model):
 
 
 class HoldSettlement(models.Model):
-    """A hold whose call has been rated (its `cost`; None for tiered prices), released by
-    the draw-down pass once the call's cost is drawn, so the credits it reserved are never
-    free before they are spent."""
+    """A hold whose call has been rated: the call's event, whose rating says the period and
+    the cost. Written in the rating transaction with the period's draw-down row; the pass
+    that draws that period settles the hold, after drawing, at what the call added to the
+    period's billable usage (docs/guide/credits.md, "Authorizations"), so the credits it
+    reserved are never free before they are spent."""
 
     hold_id = models.UUIDField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
-    cost = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
+    event = models.ForeignKey(
+        UsageEvent, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
 
     def __str__(self) -> str:
         return f"hold {self.hold_id}"

@@ -132,35 +132,24 @@ def _rate_batch(batch_size: int) -> int:
         )
         ratings = [rate_event(book, event) for event in events]
         _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
-        _holds_settle(events, ratings)
+        _holds_settle(events)
         # Each period the batch touched, for the draw-down pass: last, as it locks their
         # queue rows until the batch commits (a pass must not draw them before then).
         draw_downs_queue((r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings)
     return len(pks)
 
 
-def _holds_settle(events: list[EventRow], ratings: list[Rating]) -> None:
+def _holds_settle(events: list[EventRow]) -> None:
     """Queue the holds the batch's events carry (their `hold_id` property) for settling:
-    the draw-down pass releases them once it has drawn the calls' real cost."""
-    carried: dict[int, tuple[uuid.UUID, int]] = {}  # event pk -> (hold id, customer pk)
-    for event in events:
-        hold_id = _hold_id(event.properties.get("hold_id"))
-        if hold_id:
-            carried[event.pk] = (hold_id, event.customer_id)
-    if not carried:
-        return
-    HoldSettlement.objects.bulk_create(
-        [
-            HoldSettlement(
-                hold_id=carried[rating.event_pk][0],
-                customer_id=carried[rating.event_pk][1],
-                cost=rating.amount,
-            )
-            for rating in ratings
-            if rating.event_pk in carried
-        ],
-        ignore_conflicts=True,  # a hold carried by two events is settled by the first
-    )
+    the draw-down pass that draws the call's period releases each, at what it drew for it."""
+    carried = [
+        HoldSettlement(hold_id=hold_id, customer_id=event.customer_id, event_id=event.pk)
+        for event in events
+        if (hold_id := _hold_id(event.properties.get("hold_id")))
+    ]
+    if carried:
+        # A hold carried by two events is settled by the first.
+        HoldSettlement.objects.bulk_create(carried, ignore_conflicts=True)
 
 
 def _hold_id(value: object) -> uuid.UUID | None:

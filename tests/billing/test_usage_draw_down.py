@@ -257,3 +257,57 @@ def test_a_shortfall_whose_drawing_fails_holds_back_no_rating(
     rate()
     record = UsageDrawDown.objects.get(customer=acme)
     assert (record.drawn, record.short, balance(acme)) == (Decimal("10"), Decimal(0), Decimal(3))
+
+
+def test_a_hold_is_settled_by_the_draw_of_its_calls_period_and_no_other(acme, now):
+    from billing.rating import draw_down
+    from billing.rating.draw_down import usage_draw_down_pending
+    from billing.rating.rater import _rate_batch
+    from contracts.services import contract_create, price_create, rate_card_create
+    from wallets.models import Hold
+    from wallets.services import hold_place
+
+    from .conftest import GPT_4O_FORMULA, GPT_4O_RATES
+
+    # given gpt-4o's list prices from October, a call held in October and another in
+    # November, the November one queued for drawing first
+    start = NOVEMBER - timedelta(days=31)
+    card = rate_card_create(name="Standard", currency="USD", effective_from=start)
+    price_create(
+        version=card.versions.get(),
+        name="gpt-4o",
+        model_pattern="gpt-4o",
+        rates=GPT_4O_RATES,
+        formula=GPT_4O_FORMULA,
+    )
+    contract_create(customer=acme, starts_at=start, rate_card=card, anchor_day=1)
+    credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
+    hold = hold_place(customer=acme, amount="4")
+    ingest(event("november", NOW - timedelta(minutes=1)))
+    assert _rate_batch(10) == 1
+    october = NOVEMBER - timedelta(days=10)
+    ingest(event("october", october, properties={"hold_id": str(hold.pk)}))
+    assert _rate_batch(10) == 1
+    take = draw_down.draw_downs_take
+    takes = []
+
+    def first_chunk_only(chunk):
+        takes.append(take(chunk) if not takes else [])
+        return takes[-1]
+
+    # when a pass draws November alone
+    draw_down.draw_downs_take = first_chunk_only
+    try:
+        assert usage_draw_down_pending(chunk=1) == 1
+    finally:
+        draw_down.draw_downs_take = take
+    assert takes[0] == [(acme.pk, NOVEMBER)]
+
+    # then the October call's hold still holds: its cost is not drawn yet
+    assert Hold.objects.get().status == "active"
+    assert balance(acme) == Decimal("9.99")
+    # and the pass that draws October settles it
+    assert usage_draw_down_pending() == 1
+    hold.refresh_from_db()
+    assert (hold.status, hold.settled_cost) == ("settled", Decimal("0.01"))
+    assert balance(acme) == Decimal("9.98")
