@@ -123,48 +123,62 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         )
         rollups = period_rollups(customer_id=customer_id, start=period_start)
         if not rollups:
+            # Re-rating moved all its usage to other periods: none is left to pay for.
+            if customer_id in with_wallets and (record.drawn or record.short):
+                customer = Customer.objects.get(pk=customer_id)
+                _record_reconcile(record, customer, _ZERO, cover=False)
             continue
         customer, end = rollups[0].customer, rollups[0].period_end
         money = period_money(customer=customer, start=period_start, end=end, rollups=rollups)
         charges = money.charges
-        usage = sum(charges.usage_by_segment, _ZERO)
         if customer_id in budgeted:
+            usage = sum(charges.usage_by_segment, _ZERO)
             alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
         if customer_id not in with_wallets:
             continue
         latest_terms = money.segments[-1].terms
-        cover = latest_terms is not None and latest_terms.credits_cover_arrears
         record.allowance_left = charges.allowance_left
-        owed = charges.billable - record.drawn - record.short
-        reference = f"usage {period_start:%Y-%m-%d}"
-        if owed < 0:
-            back = -owed
-            from_short = min(record.short, back)
-            record.short -= from_short
-            if back - from_short:
-                credit_grant(
-                    customer=customer,
-                    amount=back - from_short,
-                    source=CreditGrant.Source.REFUND,
-                    reason=f"re-rated {reference}",
-                )
-                record.drawn -= back - from_short
-            owed = _ZERO
-        # Where credits cover arrears, what is still short is asked of them at every draw
-        # (after a re-rating lowered it too), under the wallet's lock: a grant this does not
-        # see takes that lock after this transaction commits, so it is created after the
-        # `updated_at` saved below, and usage_shortfalls_cover offers it the rest.
-        ask = owed + (record.short if cover else _ZERO)
-        if ask > 0:
-            wallet = wallet_get_or_create(customer=customer)
-            result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
-            record.drawn += result.drawn
-            record.short = result.short if cover else record.short + result.short
-        # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
-        # grants older than it have been offered this period's shortfall.
-        record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
+        cover = latest_terms is not None and latest_terms.credits_cover_arrears
+        _record_reconcile(record, customer, charges.billable, cover=cover)
         if calls:
             _holds_settle_drawn(customer, money, rollups, calls)
+
+
+def _record_reconcile(
+    record: UsageDrawDown, customer: Customer, billable: Decimal, *, cover: bool
+) -> None:
+    """Bring what the period's record says credits paid (`drawn`) or could not cover
+    (`short`) to its billable usage: draw what is owed; give back what re-rating took off
+    (the shortfall first, then a refund grant); and where credits cover arrears (`cover`),
+    ask them for what is still short. Saved even when nothing moved."""
+    owed = billable - record.drawn - record.short
+    reference = f"usage {record.period_start:%Y-%m-%d}"
+    if owed < 0:
+        back = -owed
+        from_short = min(record.short, back)
+        record.short -= from_short
+        if back - from_short:
+            credit_grant(
+                customer=customer,
+                amount=back - from_short,
+                source=CreditGrant.Source.REFUND,
+                reason=f"re-rated {reference}",
+            )
+            record.drawn -= back - from_short
+        owed = _ZERO
+    # What is still short is asked of the credits at every draw (after a re-rating lowered
+    # it too), under the wallet's lock: a grant this does not see takes that lock after
+    # this transaction commits, so it is created after the `updated_at` saved below, and
+    # usage_shortfalls_cover offers it the rest.
+    ask = owed + (record.short if cover else _ZERO)
+    if ask > 0:
+        wallet = wallet_get_or_create(customer=customer)
+        result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
+        record.drawn += result.drawn
+        record.short = result.short if cover else record.short + result.short
+    # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
+    # grants older than it have been offered this period's shortfall.
+    record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
 
 
 def usage_shortfalls_cover() -> int:

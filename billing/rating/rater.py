@@ -133,9 +133,6 @@ def _rate_batch(batch_size: int) -> int:
         ratings = [rate_event(book, event) for event in events]
         _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
         _holds_settle(events)
-        # Each period the batch touched, for the draw-down pass: last, as it locks their
-        # queue rows until the batch commits (a pass must not draw them before then).
-        draw_downs_queue((r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings)
     return len(pks)
 
 
@@ -254,6 +251,13 @@ def _ratings_store(ratings: list[Rating], *, metrics: Mapping[int, Metrics]) -> 
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
     rollups_move(deltas, now)
     ratings_insert(ratings, rollup_ids, now)
+    # Each period whose usage the batch changed, for the draw-down pass: those it rated
+    # into, and those a re-rating took usage out of.
+    periods = {(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings}
+    if previous:
+        taken_from = UsageRollup.objects.filter(pk__in={old[0] for old in previous.values()})
+        periods.update(taken_from.values_list("customer_id", "period_start"))
+    draw_downs_queue(periods)
 
 
 def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:

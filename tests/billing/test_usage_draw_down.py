@@ -311,3 +311,31 @@ def test_a_hold_is_settled_by_the_draw_of_its_calls_period_and_no_other(acme, no
     hold.refresh_from_db()
     assert (hold.status, hold.settled_cost) == ("settled", Decimal("0.01"))
     assert balance(acme) == Decimal("9.98")
+
+
+def test_usage_that_re_rating_moves_to_another_period_is_given_back_where_it_was(acme, rate_card):
+    from datetime import UTC, datetime
+
+    from contracts.services import contract_create, contract_end
+
+    # given a contract billed from the 10th, and a call of 0.01 on November 14 drawn in its
+    # period from November 10
+    credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
+    first = contract_create(customer=acme, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=10)
+    ingest(event("call", datetime(2026, 11, 14, tzinfo=UTC)))
+    rate()
+    assert balance(acme) == Decimal("9.99")
+
+    # when the contract ends on November 12 and one billed from the 1st starts there
+    contract_end(contract=first, ends_at=datetime(2026, 11, 12, tzinfo=UTC))
+    contract_create(
+        customer=acme, starts_at=datetime(2026, 11, 12, tzinfo=UTC), rate_card=rate_card,
+        anchor_day=1,
+    )  # fmt: skip
+    rate()
+
+    # then the call is drawn in its new period from November 1 and given back in the old
+    # one: it is paid once
+    drawn = dict(UsageDrawDown.objects.values_list("period_start", "drawn"))
+    assert drawn == {datetime(2026, 11, 10, tzinfo=UTC): Decimal(0), NOVEMBER: Decimal("0.01")}
+    assert balance(acme) == Decimal("9.99")
