@@ -117,9 +117,10 @@ class UsageDrawDown(models.Model):
 
 class DrawDownDue(models.Model):
     """A customer's period whose rated usage changed since its credits were last drawn: the
-    draw-down queue. Written in the rating transaction, taken by the draw-down pass
-    (billing.rating.draw_down.usage_draw_down_pending), which draws each period once however many
-    batches touched it."""
+    draw-down queue. Each rating transaction writes a row of its own for each period it
+    touched, so no draw-down pass takes it before that transaction commits (and none of them
+    waits for another); the pass (billing.rating.draw_down.usage_draw_down_pending) takes a
+    period with all its rows and draws it once however many batches touched it."""
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -127,22 +128,24 @@ class DrawDownDue(models.Model):
     period_start = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["customer", "period_start"], name="draw_down_due_once")
-        ]
+        indexes = [models.Index(fields=["customer", "period_start"], name="draw_down_due_period")]
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.period_start:%Y-%m-%d}"
 
 
 class HoldSettlement(models.Model):
-    """A hold whose call has been rated (its `cost`; None for tiered prices), released by
-    the draw-down pass once the call's cost is drawn, so the credits it reserved are never
-    free before they are spent."""
+    """A hold whose call has been rated: the call's event, whose rating says the period and
+    the cost. Written in the rating transaction with the period's draw-down row; the pass
+    that draws that period settles the hold, after drawing, at what the call added to the
+    period's billable usage (docs/guide/credits.md, "Authorizations"), so the credits it
+    reserved are never free before they are spent."""
 
     hold_id = models.UUIDField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
-    cost = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
+    event = models.ForeignKey(
+        UsageEvent, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
 
     def __str__(self) -> str:
         return f"hold {self.hold_id}"

@@ -47,6 +47,12 @@ The rules
     allowance, so usage the allowance covers counts toward it: true-up =
     max(0, minimum - usage after discount).
 13. **Total** = usage after discount - allowance used + fixed fees + true-up.
+14. **A call's cost** (what a hold settles at): what the call adds to the
+    period's *billable usage*, its usage after discount beyond the allowance
+    (what prepaid credits are drawn for): the billable usage with the call
+    less without it, the call counted as the period's latest usage. Calls
+    counted together are taken in the order they happened, each after those
+    before it, so their costs sum to what they added together.
 
 Why pooled (rules 11 and 12): a period split at an amendment that changes
 nothing then costs what the unsplit period costs, up to the 12th-place rounding
@@ -87,6 +93,7 @@ __all__ = [
     "Rate",
     "RatingError",
     "Segment",
+    "calls_billable",
     "charge_shares",
     "event_amount",
     "event_quantity",
@@ -451,6 +458,24 @@ class PeriodCharges:
     minimum_true_up: Decimal
     total: Decimal
 
+    @property
+    def usage_before_discount(self) -> tuple[Decimal, ...]:
+        """Each segment's rated usage, before its discount (as :func:`period_charges` took it)."""
+        with localcontext(EXACT):
+            return tuple(a + d for a, d in zip(self.usage_by_segment, self.discounts, strict=True))
+
+    @property
+    def billable(self) -> Decimal:
+        """Usage after discount beyond the allowance: what prepaid credits are drawn for."""
+        with localcontext(EXACT):
+            return sum(self.usage_by_segment, _ZERO) - self.allowance_used
+
+    @property
+    def allowance_left(self) -> Decimal:
+        """The allowance this usage has not used."""
+        with localcontext(EXACT):
+            return sum(self.allowances, _ZERO) - self.allowance_used
+
 
 def period_charges(
     *,
@@ -497,6 +522,35 @@ def period_charges(
         minimum_true_up=true_up,
         total=total,
     )
+
+
+def calls_billable(
+    *,
+    period_start: datetime,
+    period_end: datetime,
+    segments: Sequence[Segment],
+    usage_by_segment: Sequence[Sequence[Decimal]],
+) -> list[Decimal]:
+    """What each of a run of calls added to the period's billable usage (rule 14).
+
+    ``usage_by_segment[0]`` is the period's usage by segment, before discount (as
+    :func:`period_charges` takes it), without any of the calls; each next entry has one
+    more call, in the order they happened; the last has them all. A call's cost is the
+    step its entry makes in the billable usage. It is never negative for a per-event
+    price; a call that takes a volume-priced line into a cheaper tier can lower the whole
+    line, and then its cost is negative.
+    """
+    billable = [
+        period_charges(
+            period_start=period_start,
+            period_end=period_end,
+            segments=segments,
+            usage_by_segment=usage,
+        ).billable
+        for usage in usage_by_segment
+    ]
+    with localcontext(EXACT):
+        return [after - before for before, after in pairwise(billable)]
 
 
 def _check_tiling(start: datetime, end: datetime, segments: Sequence[Segment]) -> None:

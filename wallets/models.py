@@ -82,9 +82,9 @@ class CreditGrant(models.Model):
 class Hold(models.Model):
     """Credits reserved for a model call before it is made (an authorization).
 
-    Active until the usage event that carries its id is rated (settled: the hold is
-    released and the real cost drawn, in the rating transaction), until it is released,
-    or until it expires. `amount` is what it reserves of the wallet's credits; `estimate`
+    Active until the usage event that carries its id is rated and drawn (settled: the
+    hold is released by the draw-down pass that drew the call's cost), until it is
+    released, or until it expires. `amount` is what it reserves of the wallet's credits; `estimate`
     is the worst-case price of the call, which may be more when the contract lets usage
     past the credits be billed in arrears.
     """
@@ -107,7 +107,8 @@ class Hold(models.Model):
     settled_cost = ExactDecimalField(
         null=True,
         blank=True,
-        help_text="The rated cost of the call that settled it.",
+        help_text="What was drawn for the call that settled it: its cost after discount beyond "
+        "the allowance (null if the call could not be priced).",
         **RATED_DIGITS,
     )
 

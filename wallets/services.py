@@ -239,11 +239,11 @@ def hold_release(*, hold: Hold) -> bool:
 def holds_settle(
     *, costs: Mapping[uuid.UUID, Decimal | None], customer_ids: Mapping[uuid.UUID, int]
 ) -> int:
-    """Close the active holds whose calls have been rated: `costs` maps hold id to the
-    call's rated cost (None for tiered prices, priced over the period), `customer_ids`
+    """Close the active holds whose calls have been rated and drawn: `costs` maps hold id
+    to what was drawn for the call (None when it could not be priced), `customer_ids`
     maps it to the customer of the event that carried it (a hold of another customer's
-    wallet is not theirs to settle). What each reserved is released; the real cost is
-    drawn by the rating transaction that calls this (billing), so settling is exactly
+    wallet is not theirs to settle). What each reserved is released; the call's cost is
+    drawn by the draw-down transaction that calls this (billing), so settling is exactly
     once, like rating. Unknown, expired or already closed holds are skipped."""
     now = timezone.now()
     settled = 0

@@ -27,7 +27,10 @@ class HoldSerializer(OutputSerializer):
     expires_at = InstantField()
     closed_at = InstantField(allow_null=True, help_text="When it stopped being active.")
     settled_cost = ExactFigureField(
-        allow_null=True, help_text=f"The rated cost of the call that settled it, {EXACT}."
+        allow_null=True,
+        help_text="What was drawn for the call that settled it: what it added to the period's "
+        f"usage after discount beyond the allowance, {EXACT}; null while active, or when the "
+        "call could not be priced.",
     )
 
 

@@ -3,25 +3,36 @@ paid or could not cover, drawn from the customer's wallet between rating batches
 
 Rating queues every period a batch touches (`DrawDownDue`) in its own transaction; the
 draw-down pass takes them off that queue, draws each period once however many batches
-touched it, checks the period's budget alerts, then settles the holds of the calls rated.
-Drawing is a reconciliation, so a period drawn twice draws nothing more.
+touched it, checks the period's budget alerts, then settles the holds of the period's calls
+rated since, each at what it added to the period's billable usage.
+Drawing is a reconciliation, so a period drawn twice draws nothing more. Each batch queues
+its periods in rows of its own, which no pass takes before the batch commits
+(`store.draw_downs_queue`): a period whose usage a batch changes after a pass read it is
+always drawn again.
 """
 
+import copy
 import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
 
+from contracts.models import Customer
+from pricing.rating import RatingError, calls_billable
 from wallets.alerts import alerts_check_usage
 from wallets.models import CreditGrant, Wallet
 from wallets.selectors import customers_with_budget
 from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
 
-from ..models import DrawDownDue, HoldSettlement, UsageDrawDown
-from ..periods import period_money, period_rollups
-from .store import draw_downs_take
+from ..models import HoldSettlement, UsageDrawDown, UsageRollup
+from ..periods import PeriodMoney, period_money, period_rollups
+from .store import draw_downs_queue, draw_downs_take
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +42,7 @@ _ZERO = Decimal(0)
 
 def usage_draw_down_pending(*, chunk: int = 200) -> int:
     """Draw the credits for the periods whose usage was rated since (the draw-down queue),
-    then settle the holds of the calls rated; return how many periods.
+    settling the holds of their calls; return how many periods.
 
     Rating queues each period it touches in its own transaction, so a period is drawn
     once per pass however many batches touched it, and a crash between the two loses
@@ -48,22 +59,8 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
             if not periods:
                 break
             failed |= _draw_downs_apply(periods)
-            settling = list(
-                HoldSettlement.objects.select_for_update(skip_locked=True)
-                .filter(customer_id__in={customer for customer, _ in periods})
-                .exclude(customer_id__in={customer for customer, _ in failed})
-            )
-            if settling:
-                holds_settle(
-                    costs={row.hold_id: row.cost for row in settling},
-                    customer_ids={row.hold_id: row.customer_id for row in settling},
-                )
-                HoldSettlement.objects.filter(pk__in=[row.pk for row in settling]).delete()
         done += len(periods)
-    DrawDownDue.objects.bulk_create(
-        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in failed],
-        ignore_conflicts=True,
-    )
+    draw_downs_queue(failed)
     return done
 
 
@@ -100,7 +97,8 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     for it. In the rating transaction: exactly once, like the rating itself. Customers
     without a wallet are not drawn; their first credits pay for the open period's usage
     from its start. The period's usage (after discount) is checked against the
-    customer's budget alerts here too, with or without a wallet.
+    customer's budget alerts here too, with or without a wallet. Last, the holds of the
+    period's calls rated since are settled, each at what it added to the billable usage.
     """
     customer_ids = {customer for customer, _ in periods}
     with_wallets = set(
@@ -108,58 +106,89 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     )
     budgeted = customers_with_budget(customer_ids=customer_ids)
     watched = with_wallets | budgeted
+    # Read before the rollups: a call read here is counted in the rollups read below.
+    settling = _calls_rated(customer_ids)
     for customer_id, period_start in sorted(periods):
+        calls = settling.get((customer_id, period_start), [])
+        if customer_id not in with_wallets:
+            # No wallet, so no hold of theirs: a call of theirs carried another's hold.
+            _settlements_forget(calls)
         if customer_id not in watched:
             continue
-        # The record's lock first: a rater rating the same period meanwhile has committed
-        # by the time the rollups are read, so its usage is counted here, once.
+        # The record's lock first: two passes never draw one period at once. A batch that
+        # rates the period and commits after the rollups are read queued it in a row this
+        # pass did not take (store.draw_downs_queue): the next pass draws that usage.
         record, _ = UsageDrawDown.objects.select_for_update().get_or_create(
             customer_id=customer_id, period_start=period_start
         )
         rollups = period_rollups(customer_id=customer_id, start=period_start)
-        if not rollups or rollups.rerating:  # drawn once re-rated: its rating queues it again
+        if rollups.rerating:
+            continue  # drawn once re-rated: its rating queues it again
+        if not rollups:
+            # Re-rating moved all its usage to other periods: none is left to pay for.
+            if customer_id in with_wallets and (record.drawn or record.short):
+                customer = Customer.objects.get(pk=customer_id)
+                _record_reconcile(record, customer, _ZERO, cover=False)
             continue
         customer, end = rollups[0].customer, rollups[0].period_end
         money = period_money(customer=customer, start=period_start, end=end, rollups=rollups)
         charges = money.charges
-        usage = sum(charges.usage_by_segment, _ZERO)
         if customer_id in budgeted:
+            usage = sum(charges.usage_by_segment, _ZERO)
             alerts_check_usage(customer=customer, period_start=period_start, usage=usage)
         if customer_id not in with_wallets:
             continue
         latest_terms = money.segments[-1].terms
+        record.allowance_left = charges.allowance_left
         cover = latest_terms is not None and latest_terms.credits_cover_arrears
-        billable = usage - charges.allowance_used
-        record.allowance_left = sum(charges.allowances, _ZERO) - charges.allowance_used
-        owed = billable - record.drawn - record.short
-        reference = f"usage {period_start:%Y-%m-%d}"
-        if owed > 0 or (cover and record.short > 0 and owed == 0):
-            ask = owed + (record.short if cover else _ZERO)
-            wallet = wallet_get_or_create(customer=customer)
-            result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
-            record.drawn += result.drawn
-            record.short = result.short if cover else record.short + result.short
-        elif owed < 0:
-            back = -owed
-            from_short = min(record.short, back)
-            record.short -= from_short
-            if back - from_short:
-                credit_grant(
-                    customer=customer,
-                    amount=back - from_short,
-                    source=CreditGrant.Source.REFUND,
-                    reason=f"re-rated {reference}",
-                )
-                record.drawn -= back - from_short
-        # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
-        # grants older than it have been offered this period's shortfall.
-        record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
+        _record_reconcile(record, customer, charges.billable, cover=cover)
+        if calls:
+            _holds_settle_drawn(customer, money, rollups, calls)
+
+
+def _record_reconcile(
+    record: UsageDrawDown, customer: Customer, billable: Decimal, *, cover: bool
+) -> None:
+    """Bring what the period's record says credits paid (`drawn`) or could not cover
+    (`short`) to its billable usage: draw what is owed; give back what re-rating took off
+    (the shortfall first, then a refund grant); and where credits cover arrears (`cover`),
+    ask them for what is still short. Saved even when nothing moved."""
+    owed = billable - record.drawn - record.short
+    reference = f"usage {record.period_start:%Y-%m-%d}"
+    if owed < 0:
+        back = -owed
+        from_short = min(record.short, back)
+        record.short -= from_short
+        if back - from_short:
+            credit_grant(
+                customer=customer,
+                amount=back - from_short,
+                source=CreditGrant.Source.REFUND,
+                reason=f"re-rated {reference}",
+            )
+            record.drawn -= back - from_short
+        owed = _ZERO
+    # What is still short is asked of the credits at every draw (after a re-rating lowered
+    # it too), under the wallet's lock: a grant this does not see takes that lock after
+    # this transaction commits, so it is created after the `updated_at` saved below, and
+    # usage_shortfalls_cover offers it the rest.
+    ask = owed + (record.short if cover else _ZERO)
+    if ask > 0:
+        wallet = wallet_get_or_create(customer=customer)
+        result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
+        record.drawn += result.drawn
+        record.short = result.short if cover else record.short + result.short
+    # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
+    # grants older than it have been offered this period's shortfall.
+    record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
 
 
 def usage_shortfalls_cover() -> int:
     """Offer each period's usage past the credits to the credits granted since it was last
     drawn (for terms where credits cover arrears), so a grant pays for it at once rather
     than at the period's next usage. Run by every rater pass; granting credits asks for one.
+    A period whose drawing fails is logged and queued for the draw-down pass; it holds
+    back neither the others nor the rating that follows.
     """
     with transaction.atomic():
         due = set(
@@ -167,6 +196,113 @@ def usage_shortfalls_cover() -> int:
                 short__gt=0, customer__wallets__grants__created_at__gte=F("updated_at")
             ).values_list("customer_id", "period_start")
         )
-        if due:
-            _usage_draw_down(due)
+        failed = _draw_downs_apply(due) if due else set()
+    draw_downs_queue(failed)
     return len(due)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A rated call whose hold waits to be settled, as its rating has it now."""
+
+    hold_id: uuid.UUID
+    customer_id: int
+    at: datetime
+    event_id: int
+    rollup_id: int
+    status: str
+    amount: Decimal | None  # per-event prices
+    quantity: Decimal | None  # tiered prices
+
+
+def _calls_rated(customer_ids: Collection[int]) -> dict[tuple[int, datetime], list[_Call]]:
+    """The calls of these customers whose holds wait to be settled, by the period their
+    rating is in now, each period's in the order they happened."""
+    rows = HoldSettlement.objects.filter(
+        customer_id__in=customer_ids, event__rating__isnull=False
+    ).values_list(
+        "hold_id",
+        "customer_id",
+        "event__timestamp",
+        "event_id",
+        "event__rating__rollup_id",
+        "event__rating__rollup__period_start",
+        "event__rating__rollup__status",
+        "event__rating__amount",
+        "event__rating__quantity",
+    )
+    calls: dict[tuple[int, datetime], list[_Call]] = defaultdict(list)
+    for hold_id, customer, at, event, rollup, start, status, amount, quantity in rows:
+        calls[(customer, start)].append(
+            _Call(hold_id, customer, at, event, rollup, status, amount, quantity)
+        )
+    for period_calls in calls.values():
+        period_calls.sort(key=lambda call: (call.at, call.event_id))
+    return calls
+
+
+def _holds_settle_drawn(
+    customer: Customer, money: PeriodMoney, rollups: list[UsageRollup], calls: list[_Call]
+) -> None:
+    """Settle the holds of the period's calls, just drawn, at what each added to the
+    period's billable usage (pricing.rating rule 14), and forget them. If a re-rating
+    moved them since they were read, they are left to the next draw of the period their
+    rating is then in (which that re-rating queued)."""
+    costs = _calls_costs(customer, money, rollups, calls)
+    if costs is None:
+        return
+    holds_settle(costs=costs, customer_ids={call.hold_id: call.customer_id for call in calls})
+    _settlements_forget(calls)
+
+
+def _calls_costs(
+    customer: Customer, money: PeriodMoney, rollups: list[UsageRollup], calls: list[_Call]
+) -> dict[uuid.UUID, Decimal | None] | None:
+    """Each call's cost by its hold: the step it makes in the period's billable usage,
+    counted as the period's latest usage, calls together in the order they happened
+    (docs/guide/credits.md, "Authorizations"); None for a call that could not be priced.
+    The period's usage without the latest calls is its usage with them less theirs, taken
+    off newest first: a per-event call's amount off its segment's usage; a tiered call's
+    quantity off its rollup, its line priced again (`period_money`). None when the
+    rollups read do not hold the calls (a re-rating committed between the two reads)."""
+    costs: dict[uuid.UUID, Decimal | None] = {call.hold_id: None for call in calls}
+    priced = [call for call in calls if call.status == UsageRollup.Status.RATED]
+    if not priced:
+        return costs
+    without = {rollup.pk: copy.copy(rollup) for rollup in rollups}
+    if any(call.rollup_id not in without for call in priced):
+        return None
+    segment_of = {terms.pk: number for number, (_, terms) in enumerate(money.segments) if terms}
+    start, end = rollups[0].period_start, rollups[0].period_end
+    usage = list(money.charges.usage_before_discount)
+    states = [tuple(usage)]
+    try:
+        for call in reversed(priced):
+            rollup = without[call.rollup_id]
+            assert rollup.terms_id is not None  # a rated rollup has its terms
+            if call.amount is not None:
+                rollup.amount -= call.amount
+                usage[segment_of[rollup.terms_id]] -= call.amount
+            else:
+                assert call.quantity is not None  # rated: an amount or a quantity
+                rollup.quantity -= call.quantity
+                rest = period_money(
+                    customer=customer, start=start, end=end, rollups=list(without.values())
+                )
+                usage = list(rest.charges.usage_before_discount)
+            states.append(tuple(usage))
+        steps = calls_billable(
+            period_start=start,
+            period_end=end,
+            segments=[piece.segment for piece in money.segments],
+            usage_by_segment=states[::-1],
+        )
+    except RatingError:  # usage below zero: the calls are not all in these rollups
+        return None
+    costs.update(zip((call.hold_id for call in priced), steps, strict=True))
+    return costs
+
+
+def _settlements_forget(calls: list[_Call]) -> None:
+    if calls:
+        HoldSettlement.objects.filter(pk__in=[call.hold_id for call in calls]).delete()

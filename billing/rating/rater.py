@@ -32,7 +32,7 @@ from contracts.models import Contract, TermsChange
 from metering.services import events_queue_for_rating
 from pricing.rating import RatingError, event_amount, event_quantity
 
-from ..models import TOKEN_COLUMNS, DrawDownDue, HoldSettlement, UsageRollup
+from ..models import TOKEN_COLUMNS, HoldSettlement, UsageRollup
 from ..periods import rerate_from
 from ..terms import TermsBook
 from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
@@ -41,6 +41,7 @@ from .store import (
     Metrics,
     Rating,
     RollupDelta,
+    draw_downs_queue,
     events_fetch,
     queue_take,
     ratings_insert,
@@ -122,32 +123,21 @@ def _rate_batch(batch_size: int) -> int:
         )
         ratings = [rate_event(book, event) for event in events]
         _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
-        _holds_settle(events, ratings)
+        _holds_settle(events)
     return len(pks)
 
 
-def _holds_settle(events: list[EventRow], ratings: list[Rating]) -> None:
+def _holds_settle(events: list[EventRow]) -> None:
     """Queue the holds the batch's events carry (their `hold_id` property) for settling:
-    the draw-down pass releases them once it has drawn the calls' real cost."""
-    carried: dict[int, tuple[uuid.UUID, int]] = {}  # event pk -> (hold id, customer pk)
-    for event in events:
-        hold_id = _hold_id(event.properties.get("hold_id"))
-        if hold_id:
-            carried[event.pk] = (hold_id, event.customer_id)
-    if not carried:
-        return
-    HoldSettlement.objects.bulk_create(
-        [
-            HoldSettlement(
-                hold_id=carried[rating.event_pk][0],
-                customer_id=carried[rating.event_pk][1],
-                cost=rating.amount,
-            )
-            for rating in ratings
-            if rating.event_pk in carried
-        ],
-        ignore_conflicts=True,  # a hold carried by two events is settled by the first
-    )
+    the draw-down pass that draws the call's period releases each, at what it drew for it."""
+    carried = [
+        HoldSettlement(hold_id=hold_id, customer_id=event.customer_id, event_id=event.pk)
+        for event in events
+        if (hold_id := _hold_id(event.properties.get("hold_id")))
+    ]
+    if carried:
+        # A hold carried by two events is settled by the first.
+        HoldSettlement.objects.bulk_create(carried, ignore_conflicts=True)
 
 
 def _hold_id(value: object) -> uuid.UUID | None:
@@ -252,11 +242,13 @@ def _ratings_store(ratings: list[Rating], *, metrics: Mapping[int, Metrics]) -> 
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
     rollups_move(deltas, now)
     ratings_insert(ratings, rollup_ids, now)
+    # Each period whose usage the batch changed, for the draw-down pass: those it rated
+    # into, and those a re-rating took usage out of.
     periods = {(r.rollup["customer_id"], r.rollup["period_start"]) for r in ratings}
-    DrawDownDue.objects.bulk_create(
-        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in periods],
-        ignore_conflicts=True,
-    )
+    if previous:
+        taken_from = UsageRollup.objects.filter(pk__in={old[0] for old in previous.values()})
+        periods.update(taken_from.values_list("customer_id", "period_start"))
+    draw_downs_queue(periods)
 
 
 def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:

@@ -10,7 +10,7 @@ so there the same work is plain ORM and sums done in Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -155,25 +155,56 @@ def events_fetch(pks: list[int]) -> list[EventRow]:
         ]
 
 
+def draw_downs_queue(periods: Iterable[tuple[int, datetime]]) -> None:
+    """Queue each (customer pk, period start) for the draw-down pass, in this transaction.
+
+    Each call writes rows of its own, never one another transaction wrote: a pass cannot
+    take them before this transaction commits, so it never draws the period without the
+    usage this transaction changed, and no transaction waits for a pass or for another
+    (a unique row per period did both: ON CONFLICT DO NOTHING left a row a pass could
+    take before the batch committed, and waited for a pass that had taken it).
+    """
+    DrawDownDue.objects.bulk_create(
+        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in set(periods)]
+    )
+
+
+_TAKE_SQL = """
+WITH picked AS (
+    SELECT customer_id, period_start FROM {table}
+    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+), taken AS (
+    SELECT due.id FROM {table} AS due
+    JOIN (SELECT DISTINCT customer_id, period_start FROM picked) AS period
+        ON due.customer_id = period.customer_id AND due.period_start = period.period_start
+    FOR UPDATE OF due SKIP LOCKED
+)
+DELETE FROM {table} WHERE id IN (SELECT id FROM taken) RETURNING customer_id, period_start
+"""
+
+
 def draw_downs_take(chunk: int) -> list[tuple[int, datetime]]:
-    """Take up to `chunk` periods off the draw-down queue, in this transaction."""
+    """Take up to `chunk` periods off the draw-down queue, oldest first, with every row
+    queued for them, in this transaction; return them in (customer, start) order.
+
+    On PostgreSQL, rows another pass has taken are skipped, never waited for, and rows of
+    uncommitted batches are not seen; a row committed after this statement is left for
+    the next pass (which draws the period again: the usage it brought, or nothing more).
+    """
     table = DrawDownDue._meta.db_table
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
-                "ORDER BY customer_id, period_start LIMIT %s FOR UPDATE SKIP LOCKED) "
-                "RETURNING customer_id, period_start",
-                [chunk],
-            )
-            return list(cursor.fetchall())
-    rows = list(
-        DrawDownDue.objects.order_by("customer_id", "period_start").values_list(
-            "pk", "customer_id", "period_start"
-        )[:chunk]
+            cursor.execute(_TAKE_SQL.format(table=table), [chunk])
+            return sorted(set(cursor.fetchall()))
+    picked = set(
+        DrawDownDue.objects.order_by("id").values_list("customer_id", "period_start")[:chunk]
     )
-    DrawDownDue.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
-    return [(customer, start) for _, customer, start in rows]
+    queued = DrawDownDue.objects.filter(customer_id__in={customer for customer, _ in picked})
+    rows = queued.values_list("pk", "customer_id", "period_start")
+    DrawDownDue.objects.filter(
+        pk__in=[pk for pk, customer, start in rows if (customer, start) in picked]
+    ).delete()
+    return sorted(picked)
 
 
 def ratings_take_previous(event_pks: list[int]) -> dict[int, PreviousRating]:

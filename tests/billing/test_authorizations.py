@@ -9,14 +9,14 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from billing.models import UsageDrawDown
+from billing.models import HoldSettlement, UsageDrawDown
 from contracts.models import ContractTerms
-from contracts.services import contract_create, customer_create
+from contracts.services import contract_create, customer_create, price_create, rate_card_create
 from wallets.models import CreditGrant, Hold, LedgerEntry, Wallet
 from wallets.services import credit_grant
 
 from ..wallets.test_wallets import assert_consistent
-from .conftest import NOVEMBER, NOW, event, ingest, rate
+from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, NOW, event, ingest, rate
 
 BLOCK, ARREARS = ContractTerms.Overage.BLOCK, ContractTerms.Overage.ARREARS
 URL = "/api/v1/authorizations"
@@ -274,6 +274,7 @@ def test_a_hold_carried_by_another_customers_event_is_not_settled(api, blocked, 
     assert rate() == 2
 
     assert Hold.objects.get().status == "active"
+    assert not HoldSettlement.objects.exists()  # nor kept to be settled later
 
 
 def test_releasing_a_hold_gives_its_credits_back(api, blocked):
@@ -394,3 +395,162 @@ def test_a_customer_without_credits_spends_the_allowance_left_and_no_more(
         False, "insufficient_credits", "acme has no credits.",
     )  # fmt: skip
     assert not Wallet.objects.exists()
+
+
+# --- What a hold settles at: what its call added to the billable usage ------------------
+
+
+def settle(api, hold_id: str, event_id: str, minutes: int, **fields) -> dict:
+    """Rate the call that carries the hold, `minutes` before NOW; the hold as the API shows it."""
+    properties = {"hold_id": hold_id}
+    ingest(event(event_id, NOW - timedelta(minutes=minutes), properties=properties, **fields))
+    rate()
+    return api.get(f"/api/v1/holds/{hold_id}").json()
+
+
+@pytest.fixture
+def discounted(acme, rate_card):
+    """acme on gpt-4o at 10 % off, overage blocked, with 100.00 of credits and an allowance
+    of 0.015 for the whole of November (the contract starts with the period)."""
+    contract_create(
+        customer=acme,
+        starts_at=NOVEMBER,
+        rate_card=rate_card,
+        anchor_day=1,
+        overage_policy=BLOCK,
+        discount_percent=Decimal("10"),
+        included_allowance=Decimal("0.015"),
+    )
+    credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    return acme
+
+
+def test_a_hold_settles_at_its_calls_cost_after_discount_once_the_allowance_is_used(
+    api, discounted
+):
+    # given the allowance used up: 2 calls of 0.01, less 10 % = 0.018, past 0.015 by 0.003
+    ingest(event("e1", NOW - timedelta(minutes=9)), event("e2", NOW - timedelta(minutes=8)))
+    rate()
+    # and a call held for at 0.011 less 10 % = 0.0099
+    hold = authorize(api)["hold"]
+    assert hold["amount"] == "0.009900000000"
+
+    # when it costs 0.01: 0.009 after discount
+    settled = settle(api, hold["id"], "e3", 1)
+
+    # then the hold settles at 0.009, what the credits paid for it: 0.003 + 0.009 in all
+    assert (settled["status"], settled["settled_cost"]) == ("settled", "0.009000000000")
+    assert wallet_figures(discounted) == (Decimal("99.988"), Decimal(0))
+    assert UsageDrawDown.objects.get().drawn == Decimal("0.012")
+    assert_consistent(Wallet.objects.get())
+
+
+def test_the_allowance_left_pays_first_and_the_hold_settles_at_the_rest(api, discounted):
+    # given 0.01 of usage, 0.009 after discount: 0.006 of the allowance of 0.015 left
+    ingest(event("e1", NOW - timedelta(minutes=9)))
+    rate()
+    assert UsageDrawDown.objects.get().allowance_left == Decimal("0.006")
+    # and a call authorized at 0.0099 after discount: 0.006 of it on the allowance, 0.0039
+    # held
+    answer = authorize(api)
+    assert (answer["allowance"], answer["hold"]["amount"]) == (
+        "0.006000000000", "0.003900000000",
+    )  # fmt: skip
+
+    # when it costs 0.01: 0.009 after discount, 0.006 of it on the allowance
+    settled = settle(api, answer["hold"]["id"], "e2", 1)
+
+    # then it settles at the 0.003 the credits paid: usage after discount 0.018, less the
+    # allowance of 0.015, less the 0 billable without the call
+    assert settled["settled_cost"] == "0.003000000000"
+    record = UsageDrawDown.objects.get()
+    assert (record.drawn, record.short, record.allowance_left) == (
+        Decimal("0.003"), Decimal(0), Decimal(0),
+    )  # fmt: skip
+    assert wallet_figures(discounted) == (Decimal("99.997"), Decimal(0))
+
+
+def test_calls_drawn_together_take_the_allowance_in_the_order_they_happened(api, discounted):
+    # given two calls held (at 10.00 less 10 % each, less the 0.015 of allowance left), the
+    # later one rated with the earlier in one batch
+    first, second = (authorize(api, estimate=TEN)["hold"]["id"] for _ in range(2))
+    ingest(
+        event("later", NOW - timedelta(minutes=1), properties={"hold_id": second}),
+        event("earlier", NOW - timedelta(minutes=2), properties={"hold_id": first}),
+    )
+
+    rate()
+
+    # then the earlier, 0.009 after discount, is all on the allowance of 0.015; the later
+    # finds 0.006 of it left and settles at 0.003: together what the credits paid
+    assert Hold.objects.get(pk=first).settled_cost == Decimal(0)
+    assert Hold.objects.get(pk=second).settled_cost == Decimal("0.003")
+    assert UsageDrawDown.objects.get().drawn == Decimal("0.003")
+    assert wallet_figures(discounted) == (Decimal("99.997"), Decimal(0))
+
+
+@pytest.fixture
+def embeddings(acme, now):
+    """acme at 10 % off, overage blocked, 100.00 of credits, on a card with gpt-4o and a
+    graduated embeddings price: a unit per 1,000 input tokens, the first 100 units of a
+    period at 0.02, the rest at 0.01."""
+    card = rate_card_create(name="Tiered", currency="USD", effective_from=NOVEMBER)
+    version = card.versions.get()
+    price_create(
+        version=version,
+        name="gpt-4o",
+        model_pattern="gpt-4o",
+        rates=GPT_4O_RATES,
+        formula=GPT_4O_FORMULA,
+    )
+    price_create(
+        version=version,
+        name="embeddings",
+        model_pattern="embed-*",
+        rates={"rate_unit": {"amount": "1", "per": 1000}},
+        formula="input_tokens * rate_unit",
+        kind="graduated",
+        tiers=[{"up_to": "100", "unit_price": "0.02"}, {"up_to": None, "unit_price": "0.01"}],
+    )
+    contract_create(
+        customer=acme,
+        starts_at=NOVEMBER,
+        rate_card=card,
+        anchor_day=1,
+        overage_policy=BLOCK,
+        discount_percent=Decimal("10"),
+    )
+    credit_grant(customer=acme, amount="100", source=CreditGrant.Source.PURCHASED)
+    return acme
+
+
+def units(count: int) -> dict[str, int]:
+    """The metrics of a call of `count` embeddings units."""
+    return {"input_tokens": count * 1000}
+
+
+def test_a_tiered_call_settles_at_its_units_priced_where_they_fall_in_the_period(api, embeddings):
+    # given 95 units used this period: 95 x 0.02 = 1.90, 1.71 after discount
+    ingest(event("e1", NOW - timedelta(minutes=9), model="embed-small", metrics=units(95)))
+    rate()
+    # and a call of 10 units held at its worst case: 10 x 0.02 = 0.20, 0.18 after discount
+    hold = authorize(api, model="embed-small", estimate=units(10))["hold"]
+    assert hold["amount"] == "0.180000000000"
+
+    # when it is rated
+    settled = settle(api, hold["id"], "e2", 1, model="embed-small", metrics=units(10))
+
+    # then its units are the period's 96th to 105th: 5 x 0.02 + 5 x 0.01 = 0.15, 0.135
+    # after discount (the period's 2.05 less 10 %, 1.845, less the 1.71 without it)
+    assert settled["settled_cost"] == "0.135000000000"
+    assert UsageDrawDown.objects.get().drawn == Decimal("1.845")
+    assert wallet_figures(embeddings) == (Decimal("98.155"), Decimal(0))
+
+
+def test_a_call_that_cannot_be_priced_settles_with_no_cost_and_draws_nothing(api, blocked):
+    hold_id = authorize(api)["hold"]["id"]
+
+    settled = settle(api, hold_id, "e1", 1, model="llama")  # no price matches it
+
+    assert (settled["status"], settled["settled_cost"]) == ("settled", None)
+    assert wallet_figures(blocked) == (Decimal("100"), Decimal(0))

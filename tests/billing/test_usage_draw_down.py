@@ -101,12 +101,14 @@ def test_credits_are_drawn_by_the_pass_after_rating_once_however_many_batches(co
     terms_changes_apply()  # the contract's, as a rater's run does first
     send(*[(f"e{n}", 10, "gpt-4o", CALL) for n in range(5)])
 
-    # rating alone (as if the process died before its draw-down pass) queues the period
+    # rating alone (as if the process died before its draw-down pass) queues the period,
+    # a row for each batch
     assert [_rate_batch(2), _rate_batch(2), _rate_batch(2)] == [2, 2, 1]
     assert balance(acme) == Decimal("100")
-    assert list(DrawDownDue.objects.values_list("customer_id", "period_start")) == [
-        (acme.pk, NOVEMBER)
-    ]
+    assert (
+        list(DrawDownDue.objects.values_list("customer_id", "period_start"))
+        == [(acme.pk, NOVEMBER)] * 3
+    )
 
     assert usage_draw_down_pending() == 1
     assert usage_draw_down_pending() == 0
@@ -170,3 +172,172 @@ def test_a_period_whose_drawing_fails_is_kept_for_later_and_stops_no_other(
     rate()
     assert (balance(acme), balance(globex)) == (Decimal("9.99"), Decimal("9.99"))
     assert not DrawDownDue.objects.exists()
+
+
+def test_credits_granted_before_re_rating_lowers_a_short_period_pay_what_is_still_short(
+    contract, rate_card, monkeypatch
+):
+    from billing.rating import rerating
+    from billing.rating.draw_down import usage_draw_down_pending, usage_shortfalls_cover
+    from billing.rating.rater import _rate_batch, terms_changes_apply
+    from wallets import services as wallets_services
+
+    from .invoice_support import clock_set
+
+    # given 10.00 of usage past 5.00 of credits: 5.00 drawn, 5.00 short
+    acme = contract.customer
+    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
+    send(("a", 10, "gpt-4o", BIG))
+    rate()
+    assert (UsageDrawDown.objects.get().drawn, UsageDrawDown.objects.get().short) == (
+        Decimal("5"), Decimal("5"),
+    )  # fmt: skip
+    # and 3.00 of credits granted a minute later, before a rater offered them the shortfall
+    monkeypatch.setattr(wallets_services, "rating_nudge", lambda: None)
+    monkeypatch.setattr(rerating, "rating_nudge", lambda: None)
+    clock = clock_set(monkeypatch, NOW + timedelta(minutes=1))
+    credit_grant(customer=acme, amount="3", source=CreditGrant.Source.PURCHASED)
+
+    # when, a minute later, re-rating lowers the call to 8.00 and a pass draws the period
+    # before the next rater offers the shortfall to the grant
+    clock.now = NOW + timedelta(minutes=2)
+    version = rate_card_version_schedule(
+        rate_card=rate_card, effective_from=NOVEMBER, correction=True
+    )
+    price = version.prices.get()
+    price_update(price=price, rates={**price.rates, "rate_out": {"amount": "8", "per": 10**6}})
+    period_rerate(customer=acme, at=NOW, apply=True)
+    terms_changes_apply()
+    assert _rate_batch(10) == 1
+    assert usage_draw_down_pending() == 1
+    usage_shortfalls_cover()
+
+    # then 2.00 came off the shortfall, and the grant paid the 3.00 still short: what the
+    # pass drew for the period was offered to it, as the pass saw it under the wallet's lock
+    record = UsageDrawDown.objects.get()
+    assert (record.drawn, record.short) == (Decimal("8"), Decimal(0))
+    assert balance(acme) == Decimal(0)
+
+
+def test_a_shortfall_whose_drawing_fails_holds_back_no_rating(
+    contract, rate_card, monkeypatch, caplog
+):
+    from billing.models import DrawDownDue
+    from billing.rating import draw_down
+    from contracts.services import contract_create, customer_create
+    from wallets import services as wallets_services
+
+    # given acme's 10.00 of usage 5.00 past its credits, and 8.00 of credits granted since
+    acme = contract.customer
+    credit_grant(customer=acme, amount="5", source=CreditGrant.Source.PURCHASED)
+    send(("a", 10, "gpt-4o", BIG))
+    rate()
+    monkeypatch.setattr(wallets_services, "rating_nudge", lambda: None)
+    credit_grant(customer=acme, amount="8", source=CreditGrant.Source.PURCHASED)
+    # and globex, with credits, whose call waits to be rated
+    globex = customer_create(external_id="globex", name="Globex", currency="USD")
+    contract_create(customer=globex, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1)
+    credit_grant(customer=globex, amount="10", source=CreditGrant.Source.PURCHASED)
+    ingest(event("g", NOW, customer="globex"))
+    real = draw_down._usage_draw_down
+
+    def broken_for_acme(periods):
+        if any(customer == acme.pk for customer, _ in periods):
+            raise RuntimeError("acme's terms cannot be read")
+        real(periods)
+
+    monkeypatch.setattr(draw_down, "_usage_draw_down", broken_for_acme)
+
+    # when the rater runs, and offering acme's shortfall to its credits fails
+    assert rate() == 1
+
+    # then globex's call was rated and drawn; acme's period is logged and kept for later
+    assert (balance(acme), balance(globex)) == (Decimal("8"), Decimal("9.99"))
+    assert "drawing credits for customer" in caplog.text
+    assert list(DrawDownDue.objects.values_list("customer_id", flat=True)) == [acme.pk]
+    monkeypatch.setattr(draw_down, "_usage_draw_down", real)
+    rate()
+    record = UsageDrawDown.objects.get(customer=acme)
+    assert (record.drawn, record.short, balance(acme)) == (Decimal("10"), Decimal(0), Decimal(3))
+
+
+def test_a_hold_is_settled_by_the_draw_of_its_calls_period_and_no_other(acme, now):
+    from billing.rating import draw_down
+    from billing.rating.draw_down import usage_draw_down_pending
+    from billing.rating.rater import _rate_batch
+    from contracts.services import contract_create, price_create, rate_card_create
+    from wallets.models import Hold
+    from wallets.services import hold_place
+
+    from .conftest import GPT_4O_FORMULA, GPT_4O_RATES
+
+    # given gpt-4o's list prices from October, a call held in October and another in
+    # November, the November one queued for drawing first
+    start = NOVEMBER - timedelta(days=31)
+    card = rate_card_create(name="Standard", currency="USD", effective_from=start)
+    price_create(
+        version=card.versions.get(),
+        name="gpt-4o",
+        model_pattern="gpt-4o",
+        rates=GPT_4O_RATES,
+        formula=GPT_4O_FORMULA,
+    )
+    contract_create(customer=acme, starts_at=start, rate_card=card, anchor_day=1)
+    credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
+    hold = hold_place(customer=acme, amount="4")
+    ingest(event("november", NOW - timedelta(minutes=1)))
+    assert _rate_batch(10) == 1
+    october = NOVEMBER - timedelta(days=10)
+    ingest(event("october", october, properties={"hold_id": str(hold.pk)}))
+    assert _rate_batch(10) == 1
+    take = draw_down.draw_downs_take
+    takes = []
+
+    def first_chunk_only(chunk):
+        takes.append(take(chunk) if not takes else [])
+        return takes[-1]
+
+    # when a pass draws November alone
+    draw_down.draw_downs_take = first_chunk_only
+    try:
+        assert usage_draw_down_pending(chunk=1) == 1
+    finally:
+        draw_down.draw_downs_take = take
+    assert takes[0] == [(acme.pk, NOVEMBER)]
+
+    # then the October call's hold still holds: its cost is not drawn yet
+    assert Hold.objects.get().status == "active"
+    assert balance(acme) == Decimal("9.99")
+    # and the pass that draws October settles it
+    assert usage_draw_down_pending() == 1
+    hold.refresh_from_db()
+    assert (hold.status, hold.settled_cost) == ("settled", Decimal("0.01"))
+    assert balance(acme) == Decimal("9.98")
+
+
+def test_usage_that_re_rating_moves_to_another_period_is_given_back_where_it_was(acme, rate_card):
+    from datetime import UTC, datetime
+
+    from contracts.services import contract_create, contract_end
+
+    # given a contract billed from the 10th, and a call of 0.01 on November 14 drawn in its
+    # period from November 10
+    credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
+    first = contract_create(customer=acme, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=10)
+    ingest(event("call", datetime(2026, 11, 14, tzinfo=UTC)))
+    rate()
+    assert balance(acme) == Decimal("9.99")
+
+    # when the contract ends on November 12 and one billed from the 1st starts there
+    contract_end(contract=first, ends_at=datetime(2026, 11, 12, tzinfo=UTC))
+    contract_create(
+        customer=acme, starts_at=datetime(2026, 11, 12, tzinfo=UTC), rate_card=rate_card,
+        anchor_day=1,
+    )  # fmt: skip
+    rate()
+
+    # then the call is drawn in its new period from November 1 and given back in the old
+    # one: it is paid once
+    drawn = dict(UsageDrawDown.objects.values_list("period_start", "drawn"))
+    assert drawn == {datetime(2026, 11, 10, tzinfo=UTC): Decimal(0), NOVEMBER: Decimal("0.01")}
+    assert balance(acme) == Decimal("9.99")

@@ -20,6 +20,7 @@ from pricing.rating import (
     Rate,
     RatingError,
     Segment,
+    calls_billable,
     event_amount,
     event_quantity,
     event_values,
@@ -774,3 +775,93 @@ def test_splitting_a_period_at_an_amendment_that_changes_nothing_changes_nothing
     # rounded against one: 1.5e-12, counted twice), allowance A, fees F and minimum M
     # (two prorated shares against the exact whole: 1e-12 each): 6e-12 at most
     assert abs(split.total - whole.total) <= D("6E-12")
+
+
+# -- a call's cost: what it adds to the period's billable usage (rule 14) ----------------
+
+
+def test_a_call_costs_what_it_adds_to_the_billable_usage_after_discount_beyond_the_allowance():
+    # given a period with 10 % off and an allowance of 15.00, 10.00 of usage already, then
+    # two calls of 10.00 each, in that order
+    segment = Segment(T0, T0 + 30 * DAY, included_allowance=D(15), discount=D("0.1"))
+
+    costs = calls_billable(
+        period_start=T0,
+        period_end=T0 + 30 * DAY,
+        segments=(segment,),
+        usage_by_segment=[[D(10)], [D(20)], [D(30)]],
+    )
+
+    # then billable usage goes 10 - 1 - 9 = 0, 20 - 2 - 15 = 3, 30 - 3 - 15 = 12: the first
+    # call costs 9.00 after discount, of which the 6.00 of allowance left pay 6.00, so 3.00;
+    # the second, with no allowance left, its 9.00
+    assert costs == [D(3), D(9)]
+
+
+def test_calls_across_an_amendment_share_the_pooled_allowance_in_the_order_they_happened():
+    # given an amendment after 10 days of 30 adding 10 % off, allowance shares of 10 and 40
+    # (pooled: 50), and 45.00 of usage before it; then a call of 20.00 after it and one
+    # of 5.00 before it, in that order
+    segments = (
+        Segment(T0, T0 + 10 * DAY, included_allowance=D(30)),
+        Segment(T0 + 10 * DAY, T0 + 30 * DAY, included_allowance=D(60), discount=D("0.1")),
+    )
+
+    costs = calls_billable(
+        period_start=T0,
+        period_end=T0 + 30 * DAY,
+        segments=segments,
+        usage_by_segment=[[D(45), D(0)], [D(45), D(20)], [D(50), D(20)]],
+    )
+
+    # then billable usage goes 45 - 45 = 0, 45 + 18 - 50 = 13, 50 + 18 - 50 = 18: the
+    # 18.00 after discount of the first call finds 5.00 of allowance left (13.00), the
+    # second call none (5.00)
+    assert costs == [D(13), D(5)]
+
+
+def test_a_volume_call_that_reprices_the_line_lower_costs_less_than_nothing():
+    # given a volume line whose 100 units cost 100 x 1.00 = 100.00 and 110 units
+    # 110 x 0.50 = 55.00 (tiered_charges gives each figure): the call of 10 units lowers it
+    segment = Segment(T0, T0 + 30 * DAY)
+
+    costs = calls_billable(
+        period_start=T0,
+        period_end=T0 + 30 * DAY,
+        segments=(segment,),
+        usage_by_segment=[[D(100)], [D(55)]],
+    )
+
+    assert costs == [D(-45)]
+
+
+@given(
+    discount=st.decimals(min_value=0, max_value=1, places=3),
+    allowance=st.decimals(min_value=0, max_value=100, places=2),
+    before=st.decimals(min_value=0, max_value=100, places=12),
+    calls=st.lists(st.decimals(min_value=0, max_value=50, places=12), min_size=1, max_size=6),
+)
+def test_per_event_calls_cost_between_nothing_and_their_amount_and_sum_to_what_they_added(
+    discount, allowance, before, calls
+):
+    segment = Segment(T0, T0 + 30 * DAY, included_allowance=allowance, discount=discount)
+    running = [before]
+    for amount in calls:
+        running.append(running[-1] + amount)
+
+    costs = calls_billable(
+        period_start=T0,
+        period_end=T0 + 30 * DAY,
+        segments=(segment,),
+        usage_by_segment=[[usage] for usage in running],
+    )
+
+    def billable(usage):
+        return period_charges(
+            period_start=T0, period_end=T0 + 30 * DAY, segments=(segment,), usage_by_segment=[usage]
+        ).billable
+
+    assert sum(costs) == billable(running[-1]) - billable(running[0])
+    assert all(0 <= cost <= amount for cost, amount in zip(costs, calls, strict=True))
+    if not discount and not allowance:
+        assert costs == calls

@@ -43,7 +43,7 @@ def billed_events_backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0008_stripe'),
+        ('billing', '0010_hold_settlement_event'),
         ('metering', '0006_rating_queue_customer'),
     ]
 
