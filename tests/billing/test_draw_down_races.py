@@ -87,6 +87,7 @@ def rated_once(contract, now):
     """acme with 10.00 of credits and one call of 0.01 rated (its period queued for the
     pass, not drawn yet), and a second call of 0.01 waiting to be rated."""
     credit_grant(customer=contract.customer, amount="10", source=CreditGrant.Source.PURCHASED)
+    terms_changes_apply()  # as a rater run does first: no event waits on the new contract
     ingest(event("e1", NOW - timedelta(minutes=2)))
     assert _rate_batch(10) == 1
     ingest(event("e2", NOW - timedelta(minutes=1)))

@@ -585,12 +585,13 @@ def test_a_grant_covering_a_shortfall_while_the_terms_are_replaced_does_not_stop
     rate()
 
     # November under the amendment: 3 x 0.015 = 0.045, less 10 % = 0.0405, of which the
-    # allowance pays 0.03: 0.0105 billable, paid by 0.01 drawn and 0.0005 still short
+    # allowance pays 0.03: 0.0105 billable, all of it paid by the credits now that the
+    # draw of the re-rated period asks them for what is short: 10.02 - 0.01 - 0.0105
     assert usage_of(api)["total"] == "45.010500000000"
-    november.refresh_from_db()
-    assert (november.drawn, november.short) == (D("0.01"), D("0.0005"))
-    # and the next run offers that shortfall to the credits: 10.02 - 0.01 - 0.0105
-    rate()
     november.refresh_from_db()
     assert (november.drawn, november.short) == (D("0.0105"), D(0))
     assert Wallet.objects.get(customer=acme).balance == D("9.9995")
+    # and the next run changes nothing
+    rate()
+    november.refresh_from_db()
+    assert (november.drawn, november.short) == (D("0.0105"), D(0))

@@ -264,7 +264,7 @@ def test_a_shortfall_whose_drawing_fails_holds_back_no_rating(
 def test_a_hold_is_settled_by_the_draw_of_its_calls_period_and_no_other(acme, now):
     from billing.rating import draw_down
     from billing.rating.draw_down import usage_draw_down_pending
-    from billing.rating.rater import _rate_batch
+    from billing.rating.rater import _rate_batch, terms_changes_apply
     from contracts.services import contract_create, price_create, rate_card_create
     from wallets.models import Hold
     from wallets.services import hold_place
@@ -283,6 +283,7 @@ def test_a_hold_is_settled_by_the_draw_of_its_calls_period_and_no_other(acme, no
         formula=GPT_4O_FORMULA,
     )
     contract_create(customer=acme, starts_at=start, rate_card=card, anchor_day=1)
+    terms_changes_apply()  # as a rater run does first: no event waits on the new contract
     credit_grant(customer=acme, amount="10", source=CreditGrant.Source.PURCHASED)
     hold = hold_place(customer=acme, amount="4")
     ingest(event("november", NOW - timedelta(minutes=1)))
