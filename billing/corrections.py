@@ -63,6 +63,16 @@ class VersionMade:
 
 
 @dataclass
+class OutcomeLine:
+    """A line the next invoice will carry for a closed period, rounded as billed."""
+
+    kind: str
+    description: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass
 class ClosedPeriodOutcome:
     """What the next closing will do for a period already invoiced, once its events are
     re-rated: its charges and the credits drawn for it as billed and after, and where the
@@ -86,6 +96,18 @@ class ClosedPeriodOutcome:
         return not self.description
 
     @property
+    def currency(self) -> str:
+        return self.invoice.currency
+
+    @property
+    def next_invoice_lines(self) -> list[OutcomeLine]:
+        """The lines on the next invoice, rounded as closing rounds them."""
+        return [
+            OutcomeLine(line.kind, line.description, line.amount(self.currency), self.currency)
+            for line in self.lines
+        ]
+
+    @property
     def paid_by_credits(self) -> bool:
         return bool(self.description) and not self.credit_note and not self.lines
 
@@ -97,6 +119,14 @@ class PeriodPreview:
 
     diff: RerateDiff
     closed: ClosedPeriodOutcome | None = None
+
+    @property
+    def period_start(self) -> datetime:
+        return self.diff.period_start
+
+    @property
+    def period_end(self) -> datetime:
+        return self.diff.period_end
 
 
 @dataclass
@@ -143,6 +173,14 @@ class PriceCorrectionResult:
     @property
     def events_queued(self) -> int:
         return sum(period.events for period in self.queued)
+
+    @property
+    def correction_id(self) -> int | None:
+        return self.correction.pk if self.correction else None
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self.correction.created_at if self.correction else None
 
 
 class _Checked(Exception):
