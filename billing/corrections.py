@@ -40,6 +40,7 @@ from contracts.services import price_correction_create
 from metering.models import UsageEvent
 from metering.services import events_queue_for_rating
 from pricing.cycles import period_holding, span_text
+from pricing.money import money_label
 from wallets.models import Wallet
 from wallets.selectors import grants_live
 
@@ -50,6 +51,11 @@ from .rating.rerating import RerateDiff, period_rerate
 
 _ZERO = Decimal(0)
 _INSTANT = timedelta(microseconds=1)
+_DESTINATIONS = {
+    "none": "recorded on the invoice, lowering what is due",
+    "wallet": "granted to the wallet, the invoice being paid",
+    "stripe": "credited against the invoice in Stripe",
+}
 
 
 @dataclass
@@ -110,6 +116,32 @@ class ClosedPeriodOutcome:
     @property
     def paid_by_credits(self) -> bool:
         return bool(self.description) and not self.credit_note and not self.lines
+
+    @property
+    def sentence(self) -> str:
+        """What the next closing does for the period, in words (the admin, the command), as
+        a clause: "a credit note of 10.00 USD on INV-000001 (...)"."""
+        if self.unchanged:
+            return "nothing to bill or credit: the period comes to what it billed."
+        parts = []
+        moved = self.credits_after - self.billed_credits
+        if moved:
+            way = "goes back to the wallet" if moved < 0 else "is drawn from the wallet"
+            parts.append(f"{money_label(abs(moved), self.currency)} of credits {way}")
+        if self.credit_note:
+            where = _DESTINATIONS.get(self.destination, self.destination)
+            parts.append(
+                f"a credit note of {money_label(self.credit_note, self.currency)} on "
+                f"{self.invoice.number} ({where})"
+            )
+        parts.extend(
+            f"the line “{line.description}” of {money_label(line.amount, line.currency)} on "
+            f"{self.next_invoice}"
+            for line in self.next_invoice_lines
+        )
+        if self.paid_by_credits:
+            parts.append("nothing more: the credits cover the difference")
+        return ", ".join(parts) + "."
 
 
 @dataclass

@@ -185,6 +185,10 @@ def test_a_closed_period_paid_by_credits_gets_them_back_and_nothing_else(clock, 
     assert (closed.billed_total, closed.total_after) == (D(60), D(50))
     assert (closed.billed_credits, closed.credits_after) == (D(30), D(20))
     assert (closed.credit_note, closed.lines, closed.paid_by_credits) == (D(0), [], True)
+    assert closed.sentence == (
+        "10.00 USD of credits goes back to the wallet, nothing more: the credits cover the "
+        "difference."
+    )
 
     price_correction_apply(**correction(rate_card))
     rate()
@@ -210,6 +214,10 @@ def test_a_correction_upward_of_a_closed_period_is_a_line_on_the_next_invoice(
         ("late_usage", f"Correction for {NOV}: usage re-rated", D(20))
     ]
     assert closed.credit_note == D(0)
+    assert closed.sentence == (
+        f"the line “Correction for {NOV}: usage re-rated” of 20.00 USD on the invoice of "
+        "2026-12-01 to 2026-12-31."
+    )
 
     price_correction_apply(**correction(rate_card, rates={"rate_out": "20.00"}))
     rate()
