@@ -20,7 +20,8 @@ instant, that holds events from the instant on while they were on the card.
   once.
 
 **Re-rating a card** (`rate_card_rerate`) re-rates the period holding an instant of each
-customer whose terms use the card then, with today's prices and terms.
+customer whose terms use the card then, with today's prices and terms; `period_preview`
+shows one customer's, with what the next closing does for it when it is closed.
 """
 
 from collections import defaultdict
@@ -308,15 +309,31 @@ def price_correction_apply(
     return result
 
 
+def period_preview(*, customer: Customer, at: datetime) -> PeriodPreview:
+    """What re-rating the customer's period holding `at` with today's prices and terms
+    changes (`period_rerate`), and when the period is closed, what the next closing will
+    then bill or credit for it, and where. Nothing is stored."""
+    diff = period_rerate(customer=customer, at=at)
+    closed = _closed(customer, diff.period_start)
+    if closed is None:
+        return PeriodPreview(diff)
+    drawn = _drawn_after(customer, [diff])[diff.period_start]
+    return PeriodPreview(diff, _closed_outcome(customer, closed, diff, drawn, timezone.now()))
+
+
 def rate_card_rerate(
     *, rate_card: RateCard, at: datetime, apply: bool = False
-) -> list[tuple[Customer, RerateDiff]]:
+) -> list[tuple[Customer, PeriodPreview]]:
     """Re-rate the period holding `at` of every customer whose terms in force at `at` use
-    the card, with today's prices and terms (`period_rerate`): the diff of each, and with
-    `apply` their events back in the rating queue."""
+    the card, with today's prices and terms: each customer's `period_preview`, or with
+    `apply` their periods' events back in the rating queue (`period_rerate`) and the diff
+    of each."""
+    customers = rate_card_customers(rate_card=rate_card, at=at)
+    if not apply:
+        return [(customer, period_preview(customer=customer, at=at)) for customer in customers]
     return [
-        (customer, period_rerate(customer=customer, at=at, apply=apply))
-        for customer in rate_card_customers(rate_card=rate_card, at=at)
+        (customer, PeriodPreview(period_rerate(customer=customer, at=at, apply=True)))
+        for customer in customers
     ]
 
 

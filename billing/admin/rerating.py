@@ -48,6 +48,7 @@ from pricing.money import exact_text, minor_text, money_label
 from ..corrections import (
     ClosedPeriodOutcome,
     PriceCorrectionResult,
+    period_preview,
     price_correction_apply,
     price_correction_preview,
     rate_card_rerate,
@@ -275,6 +276,13 @@ def correction_shown(result: PriceCorrectionResult) -> dict:
 # --- the pages --------------------------------------------------------------------------
 
 
+def _price_now(card: RateCard, name: str) -> Price | None:
+    """The price named `name` as it charges now (in the version in force), whose rates the
+    correction's form offers to change; else as its latest version has it."""
+    prices = Price.objects.filter(version__rate_card=card, name=name).order_by("-version__number")
+    return prices.filter(version__effective_from__lte=timezone.now()).first() or prices.first()
+
+
 class RerateAdmin(admin.ModelAdmin):
     """UsageRollupAdmin's pages for re-rating and correcting prices."""
 
@@ -309,13 +317,7 @@ class RerateAdmin(admin.ModelAdmin):
         name = request.POST.get("price") or request.GET.get("price")
         if not name and len(choices) == 1:
             name = choices[0].name
-        price = (
-            Price.objects.filter(version__rate_card=card, name=name)
-            .order_by("-version__number")
-            .first()
-            if name
-            else None
-        )
+        price = _price_now(card, name) if name else None
         context = {"rate_card": card, "card_opts": RateCard._meta}
         if price is None:
             return self._page(
@@ -399,7 +401,7 @@ class RerateAdmin(admin.ModelAdmin):
                 request, f"{customer.external_id}'s period {span}: {diff.events:,} events re-rated."
             )
             return redirect(reverse("admin:contracts_customer_change", args=[customer.pk]))
-        shown = period_rerate(customer=customer, at=at) if at is not None else None
+        shown = period_preview(customer=customer, at=at) if at is not None else None
         return self._page(
             request,
             "rerate_customer.html",
@@ -408,7 +410,7 @@ class RerateAdmin(admin.ModelAdmin):
             customer_opts=Customer._meta,
             form=form,
             at=at,
-            period=period_shown(shown, customer.currency) if shown else None,
+            period=period_shown(shown.diff, customer.currency, shown.closed) if shown else None,
             may_apply=request.user.has_perm(RERATE_PERMISSION),
         )
 
@@ -418,7 +420,7 @@ class RerateAdmin(admin.ModelAdmin):
         form, at = self._instant(request)
         if at is not None and request.method == "POST":
             diffs = rate_card_rerate(rate_card=card, at=at, apply=True)
-            events = sum(diff.events for _, diff in diffs)
+            events = sum(preview.diff.events for _, preview in diffs)
             who = ", ".join(customer.external_id for customer, _ in diffs) or "no customer"
             when = f"{at:%Y-%m-%d %H:%M} UTC"
             self.log_change(
@@ -440,8 +442,11 @@ class RerateAdmin(admin.ModelAdmin):
             form=form,
             at=at,
             customers=[
-                {"customer": customer, "period": period_shown(diff, customer.currency)}
-                for customer, diff in diffs
+                {
+                    "customer": customer,
+                    "period": period_shown(preview.diff, customer.currency, preview.closed),
+                }
+                for customer, preview in diffs
             ],
             may_apply=request.user.has_perm(RERATE_PERMISSION),
         )

@@ -269,7 +269,7 @@ def test_every_customer_of_a_card_is_re_rated_from_one_instant(rate_card, acme, 
 
     diffs = rate_card_rerate(rate_card=rate_card, at=NOW)
 
-    assert [(c.external_id, d.old_total, d.new_total) for c, d in diffs] == [
+    assert [(c.external_id, p.diff.old_total, p.diff.new_total) for c, p in diffs] == [
         ("acme", D(40), D(35)),
         ("globex", D(20), D(10)),
     ]

@@ -140,7 +140,9 @@ def test_billing_ops_correct_gpt_4o_from_last_week_read_the_diff_and_apply_it(
         "Correction applied: gpt-4o from 2026-11-27 00:00 UTC (v2). 5 events of 3 periods are "
         "being re-rated; 1 invoiced period will be corrected at the next closing."
     ) in text(card_page)
-    assert f"ops, 2026-12-04 12:00 UTC</td> <td>{REASON}" in text(card_page)
+    corrections = text(card_page).split('id="tt-corrections"')[1]
+    assert f"“{REASON}”" in corrections
+    assert "By ops, 2026-12-04 12:00 UTC" in corrections
 
     # The open period is re-rated; the closed one is credited at the next closing, once.
     assert rate() == 5
@@ -247,10 +249,15 @@ def test_billing_ops_re_rate_a_customer_s_period_from_the_admin(client, rate_car
         "40.00",
         "35.00",
     )
-    # November, picked by an instant in it: closed, usage 30.00 -> 20.00.
+    # November, picked by an instant in it: invoiced, usage 30.00 -> 20.00, so 10.00 back
+    # at the next closing.
     november = client.get(rerate_customer_url(acme), {"at": "2026-11-28T00:00"})
     period = november.context["period"]
     assert (period.span, period.old_total.minor, period.new_total.minor) == (NOV, "60.00", "50.00")
+    assert (period.invoice, period.outcome) == (
+        "INV-000001",
+        "a credit note of 10.00 USD on INV-000001 (recorded on the invoice, lowering what is due).",
+    )
     assert stored() == before
 
     applied = client.post(rerate_customer_url(acme), {"at": "2026-11-28T00:00"})
