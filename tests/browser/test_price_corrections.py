@@ -133,6 +133,7 @@ def test_every_page_reads_at_desktop_and_phone_widths(
         "rate_card": f"/admin/contracts/ratecard/{card.pk}/change/",
         "customer": f"/admin/contracts/customer/{acme.pk}/change/",
         "correct_form": f"/admin/billing/usagerollup/correct/{card.pk}/",
+        "correct_choose": f"/admin/billing/usagerollup/correct/{card.pk}/?price=gpt-5",
         "rerate_customer": f"/admin/billing/usagerollup/rerate/customer/{acme.pk}/"
         "?at=2026-11-28T00:00",
         "rerate_card": f"/admin/billing/usagerollup/rerate/rate-card/{card.pk}/"
