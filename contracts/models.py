@@ -143,6 +143,15 @@ class RateCardVersion(models.Model):
     number = models.PositiveIntegerField()
     effective_from = models.DateTimeField()
     note = models.CharField(max_length=200, blank=True)
+    correction = models.ForeignKey(
+        "PriceCorrection",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="versions",
+        help_text="The price correction that made this version, if one did.",
+    )
     locked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -156,6 +165,37 @@ class RateCardVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rate_card.name} v{self.number}"
+
+
+class PriceCorrection(models.Model):
+    """One price of a rate card corrected from an instant in the past: who did it, why,
+    what it set, and the versions it made (`versions`: one for each version that was in
+    force from that instant on, each a copy of it with the correction). A row is never
+    edited; a second correction is a row of its own."""
+
+    rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, related_name="corrections")
+    price_name = models.CharField(max_length=200)
+    effective_from = models.DateTimeField()
+    rates = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The rates it set: {"rate_out": {"amount": "5.00", "per": 1000000}}.',
+    )
+    formula = models.TextField(blank=True, help_text="The formula it set; empty: unchanged.")
+    reason = models.TextField(help_text="Why the price was corrected.")
+    created_by = models.CharField(
+        max_length=150, help_text="Who corrected it: a staff user, an API key, a command."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rate_card", "-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rate_card.name}: {self.price_name} corrected from "
+            f"{self.effective_from:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 class Price(models.Model):

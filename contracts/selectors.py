@@ -147,6 +147,11 @@ def contract_terms_current(
     return started[-1] if started else terms[0]
 
 
+def rate_card_get(*, name: str) -> RateCard | None:
+    """The rate card named `name`, or None."""
+    return RateCard.objects.filter(name=name).first()
+
+
 def rate_card_customers(*, rate_card: RateCard, at: datetime | None = None) -> list[Customer]:
     """Customers whose terms in force at `at` (now) use `rate_card`."""
     at = at or timezone.now()

@@ -241,6 +241,8 @@ def test_the_check_finds_bare_objects():
         ("/api/v1/authorizations", "post", "200", "Authorization"),
         ("/api/v1/holds/{hold_id}", "get", "200", "Hold"),
         ("/api/v1/holds/{hold_id}/release", "post", "200", "Hold"),
+        ("/api/v1/rate-cards/{name}/corrections", "post", "200", "PriceCorrectionPreview"),
+        ("/api/v1/rate-cards/{name}/corrections", "post", "201", "PriceCorrectionApplied"),
     ],
 )
 def test_answers_are_named_components(schema, path, method, status, component):

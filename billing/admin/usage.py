@@ -2,7 +2,8 @@
 
 Rollups are written by the rater only (billing.rating.rater); the admin never adds, changes
 or deletes one. Unpriced and failed usage is a click away (the status filter), each row
-with the reason it has no money.
+with the reason it has no money. Re-rating and price corrections are pages of their own
+(`rerating`), carried by UsageRollupAdmin.
 """
 
 from datetime import datetime
@@ -12,6 +13,7 @@ from django.contrib import admin
 from common.admin import ReadOnlyAdmin
 
 from ..models import RatedEvent, UsageRollup
+from .rerating import RerateAdmin
 
 PERIOD_CHOICES = 24
 
@@ -41,7 +43,7 @@ class PeriodFilter(admin.SimpleListFilter):
 
 
 @admin.register(UsageRollup)
-class UsageRollupAdmin(ReadOnlyAdmin):
+class UsageRollupAdmin(RerateAdmin, ReadOnlyAdmin):
     list_display = [
         "customer_id_shown",
         "period_start",

@@ -211,3 +211,102 @@ HOLD_SETTLED = OpenApiExample(
     value={**HOLD, "status": "settled", "closed_at": "2026-11-15T12:00:04Z",
            "settled_cost": "0.006500000000"},
 )  # fmt: skip
+
+# A correction of gpt-4o's output price from November 27 (10.00 -> 5.00 per 1M): acme's
+# November (invoiced as INV-000001, unpaid) and December (open).
+DECEMBER = {"start": "2026-12-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"}
+CORRECTION = {
+    "id": None,
+    "rate_card": "Standard",
+    "price": "gpt-4o",
+    "effective_from": "2026-11-27T00:00:00Z",
+    "rates": {"rate_out": "5.00"},
+    "formula": "",
+    "reason": "Output is 5.00 per 1M since the price change of November 27",
+    "created_by": "API key billing-ops (tt_k3x9a0qz_…)",
+    "created_at": None,
+    "versions": [{"number": 2, "effective_from": "2026-11-27T00:00:00Z", "copies": 1}],
+}
+CORRECTION_REQUEST = OpenApiExample(
+    "Output at 5.00 from November 27",
+    request_only=True,
+    value={
+        "effective_from": "2026-11-27T00:00:00Z",
+        "price": "gpt-4o",
+        "rates": {"rate_out": "5.00"},
+        "reason": "Output is 5.00 per 1M since the price change of November 27",
+        "apply": False,
+    },
+)
+
+
+def _side(events: int, amount: str, source: str) -> dict:
+    return {"events": events, "quantity": ZERO, "amount": amount, "source": source}
+
+
+CORRECTION_PREVIEW = OpenApiExample(
+    "The diff",
+    response_only=True,
+    status_codes=["200"],
+    value={
+        "applied": False,
+        "correction": CORRECTION,
+        "customers": [
+            {
+                "customer_id": "acme",
+                "periods": [
+                    {
+                        "period": NOVEMBER,
+                        "status": "closed",
+                        "events": 3,
+                        "total": {"now": "60.000000000000", "after": "50.000000000000"},
+                        "lines": [
+                            {"line": "gpt-4o · gpt-4o", "changed": True,
+                             "now": _side(3, "30.000000000000", "Standard v1, terms 1"),
+                             "after": _side(3, "20.000000000000",
+                                            "Standard v1, terms 1; Standard v2, terms 1")},
+                        ],
+                        "closed": {
+                            "invoice": "INV-000001",
+                            "charges": {"billed": "60.000000000000",
+                                        "after": "50.000000000000"},
+                            "credits": {"billed": ZERO, "after": ZERO},
+                            "description": "Correction for 2026-11-01 to 2026-11-30: usage "
+                            "re-rated",
+                            "credit_note": {"invoice": "INV-000001", "amount": "10.00",
+                                            "destination": "none"},
+                            "next_invoice": None,
+                            "paid_by_credits": False,
+                        },
+                    },
+                    {
+                        "period": DECEMBER,
+                        "status": "open",
+                        "events": 1,
+                        "total": {"now": "40.000000000000", "after": "35.000000000000"},
+                        "lines": [
+                            {"line": "gpt-4o · gpt-4o", "changed": True,
+                             "now": _side(1, "10.000000000000", "Standard v1, terms 1"),
+                             "after": _side(1, "5.000000000000", "Standard v2, terms 1")},
+                        ],
+                        "closed": None,
+                    },
+                ],
+            }
+        ],
+    },
+)  # fmt: skip
+CORRECTION_APPLIED = OpenApiExample(
+    "Applied",
+    response_only=True,
+    status_codes=["201"],
+    value={
+        "applied": True,
+        "correction": {**CORRECTION, "id": 1, "created_at": "2026-12-04T12:00:00Z"},
+        "queued": [
+            {"customer_id": "acme", "period": NOVEMBER, "events": 3, "invoice": "INV-000001"},
+            {"customer_id": "acme", "period": DECEMBER, "events": 1, "invoice": None},
+        ],
+        "events_queued": 4,
+    },
+)  # fmt: skip

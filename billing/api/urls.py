@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import authorization_views, invoice_views, usage_views
+from . import authorization_views, correction_views, invoice_views, usage_views
 
 urlpatterns = [
     path(
@@ -50,6 +50,11 @@ urlpatterns = [
         "authorizations",
         authorization_views.AuthorizationsView.as_view(),
         name="authorizations",
+    ),
+    path(
+        "rate-cards/<str:name>/corrections",
+        correction_views.PriceCorrectionsView.as_view(),
+        name="rate-card-corrections",
     ),
     path("holds/<uuid:hold_id>", authorization_views.HoldView.as_view(), name="hold-detail"),
     path(

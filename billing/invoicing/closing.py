@@ -33,7 +33,7 @@ from ..models import (
 )
 from ..rating.rater import usage_rate_pending
 from ..selectors import LINES_WITH_EVENTS
-from .credit_notes import credit_note_create
+from .credit_notes import credit_note_create, refund_destination
 from .draft import InvoiceDraft, corrections_draft, invoice_draft
 from .numbers import number_next
 
@@ -90,7 +90,7 @@ def _corrections_apply(draft: InvoiceDraft, now: datetime) -> None:
                 amount=late.credit_note,
                 reason=CreditNote.Reason.RERATING,
                 memo=late.description,
-                destination=_refund_destination(period.invoice),
+                destination=refund_destination(period.invoice),
                 now=now,
             )
         BillingPeriod.objects.filter(pk=period.pk).update(
@@ -177,18 +177,6 @@ def periods_close_due(*, now: datetime | None = None) -> int:
     for contract, start, end in periods_due(now=now):
         closed += _period_close(contract, start, end, now)[1]
     return closed + corrections_close_due(now=now)
-
-
-def _refund_destination(invoice: Invoice) -> str:
-    """Where a credit note closing issues goes: to Stripe against the invoice when the
-    invoice is there (the customer pays through Stripe); to the wallet as credits when it
-    was paid; else nowhere but the invoice, whose amount due it lowers (money never
-    received is never given back as credits)."""
-    if invoice.stripe_id:
-        return CreditNote.Destination.STRIPE
-    if invoice.status == Invoice.Status.PAID:
-        return CreditNote.Destination.WALLET
-    return CreditNote.Destination.NONE
 
 
 def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:

@@ -42,6 +42,18 @@ _ZERO = Decimal(0)
 CREDITABLE = (Invoice.Status.FINALIZED, Invoice.Status.PAID, Invoice.Status.UNCOLLECTIBLE)
 
 
+def refund_destination(invoice: Invoice) -> str:
+    """Where a credit note that closing issues goes: to Stripe against the invoice when the
+    invoice is there (the customer pays through Stripe); to the wallet as credits when it
+    was paid; else nowhere but the invoice, whose amount due it lowers (money never
+    received is never given back as credits)."""
+    if invoice.stripe_id:
+        return CreditNote.Destination.STRIPE
+    if invoice.status == Invoice.Status.PAID:
+        return CreditNote.Destination.WALLET
+    return CreditNote.Destination.NONE
+
+
 def credit_note_create(
     *,
     invoice: Invoice,

@@ -361,30 +361,89 @@ def _late_usage(customer: Customer, at: datetime) -> list[LateUsage]:
         charges = period_money(
             customer=customer, start=period.start, end=period.end, rollups=rollups
         )[2]
-        delta = charges.total - period.billed_total
-        credit_delta = _drawn(customer, period.start) - period.billed_credits
-        events = sum(rollup.event_count for rollup in rollups) - period.billed_events
-        if not (delta or credit_delta or events):
+        events = sum(rollup.event_count for rollup in rollups)
+        found = _late_of(period, charges.total, _drawn(customer, period.start), events, changes)
+        if found is None:
             continue
-        causes = [f"{events:+,} events"] if events else []
-        terms_changed = [
-            created_at
-            for effective_from, created_at in changes
-            if effective_from < period.end and created_at > period.billed_until
-        ]
-        if terms_changed:
-            causes.append("terms changed")
-        if not causes:
-            causes.append("usage re-rated" if delta else "credits moved")
         record = UsageDrawDown.objects.filter(customer=customer, period_start=period.start)
-        changed_at = max(
+        found.changed_at = max(
             [rollup.updated_at for rollup in rollups]
             + list(record.values_list("updated_at", flat=True))
-            + terms_changed,
+            + _terms_changed(period, changes),
             default=None,
         )
-        late.append(LateUsage(period, delta, credit_delta, events, tuple(causes), changed_at))
+        late.append(found)
     return late
+
+
+def _late_of(
+    period: BillingPeriod,
+    total: Decimal,
+    drawn: Decimal,
+    events: int,
+    changes: list[tuple[datetime, datetime]],
+) -> LateUsage | None:
+    """What changed in a closed period since it was billed, were its charges `total`, the
+    credits drawn for it `drawn` and its events `events`, and why (`changes`: the
+    customer's terms changes, (effective_from, created_at)); None when nothing did."""
+    delta = total - period.billed_total
+    credit_delta = drawn - period.billed_credits
+    events -= period.billed_events
+    if not (delta or credit_delta or events):
+        return None
+    causes = [f"{events:+,} events"] if events else []
+    if _terms_changed(period, changes):
+        causes.append("terms changed")
+    if not causes:
+        causes.append("usage re-rated" if delta else "credits moved")
+    return LateUsage(period, delta, credit_delta, events, tuple(causes))
+
+
+def _terms_changed(
+    period: BillingPeriod, changes: list[tuple[datetime, datetime]]
+) -> list[datetime]:
+    """When the terms changes over the period made after it was billed were made."""
+    return [
+        created_at
+        for effective_from, created_at in changes
+        if effective_from < period.end and created_at > period.billed_until
+    ]
+
+
+@dataclass
+class CorrectionForeseen:
+    """What the next closing would do for a closed period (`late`, its `credit_note` set:
+    what would be credited on the period's invoice) and the lines it would put on the next
+    invoice (`lines`): none, a correction line, a line for what is beyond what is left to
+    credit, a credits line)."""
+
+    late: LateUsage
+    lines: list[DraftLine]
+
+
+def correction_foresee(
+    *,
+    customer: Customer,
+    period: BillingPeriod,
+    total: Decimal,
+    drawn: Decimal,
+    events: int,
+    at: datetime,
+) -> CorrectionForeseen | None:
+    """What the next closing would bill or credit for the closed `period` were its charges
+    `total`, the credits drawn for it `drawn` and its events `events`: closing's own rule
+    (`_late_usage`, `_correction_lines`), stored nowhere. None when nothing would change."""
+    changes = list(
+        TermsChange.objects.filter(
+            customer=customer, created_at__gt=period.billed_until
+        ).values_list("effective_from", "created_at")
+    )
+    late = _late_of(period, total, drawn, events, changes)
+    if late is None:
+        return None
+    draft = InvoiceDraft(customer, at, at)
+    _correction_lines(draft, late, customer.currency, at)
+    return CorrectionForeseen(late, draft.lines)
 
 
 def _drawn(customer: Customer, start: datetime) -> Decimal:

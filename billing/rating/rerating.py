@@ -17,6 +17,7 @@ from common.tasks import rating_nudge
 from contracts.models import Customer
 from metering.models import UsageEvent
 from metering.services import events_queue_for_rating
+from pricing.rating import PeriodCharges
 
 from ..models import UsageRollup
 from ..periods import period_money, period_of, period_rollups
@@ -62,6 +63,10 @@ class RerateDiff:
     new_total: Decimal
     events: int
     applied: bool = False
+    #: The period's charges as rated now and after re-rating (fees, discount, allowance,
+    #: true-up): what closing and the draw-down read of it.
+    old_charges: PeriodCharges | None = None
+    new_charges: PeriodCharges | None = None
 
     @property
     def changed(self) -> list[RerateLine]:
@@ -81,16 +86,25 @@ def period_rerate(*, customer: Customer, at: datetime, apply: bool = False) -> R
     old = period_rollups(customer_id=customer.pk, start=start)
     new, events = _rollups_rated_anew(customer, start, end)
     diff_lines: dict[_LineKey, RerateLine] = {}
-    totals = []
+    charges: list[PeriodCharges] = []
     for side, rollups in (("old", old), ("new", list(new.values()))):
         money = period_money(customer=customer, start=start, end=end, rollups=rollups)
-        totals.append(money.charges.total)
+        charges.append(money.charges)
         for rollup in sorted(rollups, key=_source):
             line = diff_lines.setdefault(_line_key(rollup), RerateLine(label=_line_label(rollup)))
             _line_add(line, side, rollup, money.amounts.get(rollup.key, _ZERO))
-    old_total, new_total = totals
+    old_charges, new_charges = charges
     lines = sorted(diff_lines.values(), key=_by_label)
-    diff = RerateDiff(start, end, lines, old_total, new_total, events)
+    diff = RerateDiff(
+        start,
+        end,
+        lines,
+        old_charges.total,
+        new_charges.total,
+        events,
+        old_charges=old_charges,
+        new_charges=new_charges,
+    )
     if apply:
         with transaction.atomic():
             events_queue_for_rating(customer_id=customer.pk, start=start, end=end)

@@ -10,7 +10,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from common.admin import ReadOnlyAdmin, ReadOnlyInline
-from contracts.models import CatalogPrice, Price, RateCard, RateCardVersion
+from contracts.models import CatalogPrice, Price, PriceCorrection, RateCard, RateCardVersion
 from contracts.selectors import rate_card_customers
 from pricing.matching import selectors_competing
 
@@ -48,9 +48,13 @@ class RateCardAdmin(PriceBuilderAdmin, ReadOnlyAdmin):
                 f"“{prices[winner].name}”: {why}."
                 for winner, other, why in selectors_competing([p.selector() for p in prices])
             ]
+        corrections = PriceCorrection.objects.filter(rate_card_id=object_id).prefetch_related(
+            "versions"
+        )
         extra_context = {
             **(extra_context or {}),
             "versions": versions,
+            "corrections": corrections,
             "customers": rate_card_customers(rate_card=card) if card else [],
             "may_add_price": self.has_add_price_permission(request),
             "may_change_price": self.has_change_price_permission(request),
@@ -80,9 +84,21 @@ class RateCardAdmin(PriceBuilderAdmin, ReadOnlyAdmin):
 
 @admin.register(RateCardVersion)
 class RateCardVersionAdmin(ReadOnlyAdmin):
-    list_display = ("rate_card", "number", "effective_from", "locked_at", "note")
+    list_display = ("rate_card", "number", "effective_from", "locked_at", "correction", "note")
     list_filter = ("rate_card",)
     inlines = [PriceInline]
+
+
+@admin.register(PriceCorrection)
+class PriceCorrectionAdmin(ReadOnlyAdmin):
+    """Who corrected which price from when, and why: made on the rate card's page
+    (*Correct a price from…*, billing's admin), over the API or by `correct_price`."""
+
+    list_display = ("rate_card", "price_name", "effective_from", "created_by", "created_at",
+                    "reason")  # fmt: skip
+    list_filter = ("rate_card",)
+    search_fields = ("price_name", "created_by", "reason")
+    readonly_fields = [field.name for field in PriceCorrection._meta.fields]
 
 
 @admin.register(CatalogPrice)

@@ -66,6 +66,7 @@ def url_of(route: str, customer: str, contract_id: int = 1) -> str:
         "position": "3",
         "contract_id": str(contract_id),
         "hold_id": str(uuid.UUID(int=1)),
+        "name": "Standard",
     }
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: values[match.group(1)], route)
 
