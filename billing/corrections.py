@@ -40,6 +40,7 @@ from contracts.selectors import contract_terms_at, rate_card_customers
 from contracts.services import price_correction_create
 from metering.models import UsageEvent
 from metering.services import events_queue_for_rating
+from pricing.credits import credits_move, credits_moved
 from pricing.cycles import period_holding, span_text
 from pricing.money import money_label
 from wallets.models import Wallet
@@ -491,20 +492,11 @@ def _drawn_after(customer: Customer, diffs: list[RerateDiff]) -> dict[datetime, 
         billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
         terms = contract_terms_at(customer_id=customer.pk, at=diff.period_end - _INSTANT)
         cover = terms is not None and terms.credits_cover_arrears
-        owed = billable - drawn - short
-        if owed < 0:
-            back = -owed
-            from_short = min(short, back)
-            short -= from_short
-            drawn -= back - from_short
-            available += back - from_short
-            owed = _ZERO
-        ask = owed + (short if cover else _ZERO)
-        if ask > 0:
-            take = min(ask, available)
-            drawn += take
-            available -= take
-            short = ask - take if cover else short + ask - take
+        move = credits_move(billable=billable, drawn=drawn, short=short, cover=cover)
+        available += move.refund
+        got = min(move.ask, available)
+        available -= got
+        drawn, short = credits_moved(move, drawn=drawn, short=short, got=got, cover=cover)
         drawn_after[diff.period_start] = drawn
     return drawn_after
 

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 
 from contracts.models import Customer
+from pricing.credits import credits_move, credits_moved
 from pricing.rating import RatingError, calls_billable
 from wallets.alerts import alerts_check_usage
 from wallets.models import CreditGrant, Wallet
@@ -152,32 +153,27 @@ def _record_reconcile(
     """Bring what the period's record says credits paid (`drawn`) or could not cover
     (`short`) to its billable usage: draw what is owed; give back what re-rating took off
     (the shortfall first, then a refund grant); and where credits cover arrears (`cover`),
-    ask them for what is still short. Saved even when nothing moved."""
-    owed = billable - record.drawn - record.short
+    ask them for what is still short (`pricing.credits`). Saved even when nothing moved."""
+    move = credits_move(billable=billable, drawn=record.drawn, short=record.short, cover=cover)
     reference = f"usage {record.period_start:%Y-%m-%d}"
-    if owed < 0:
-        back = -owed
-        from_short = min(record.short, back)
-        record.short -= from_short
-        if back - from_short:
-            credit_grant(
-                customer=customer,
-                amount=back - from_short,
-                source=CreditGrant.Source.REFUND,
-                reason=f"re-rated {reference}",
-            )
-            record.drawn -= back - from_short
-        owed = _ZERO
+    if move.refund:
+        credit_grant(
+            customer=customer,
+            amount=move.refund,
+            source=CreditGrant.Source.REFUND,
+            reason=f"re-rated {reference}",
+        )
     # What is still short is asked of the credits at every draw (after a re-rating lowered
     # it too), under the wallet's lock: a grant this does not see takes that lock after
     # this transaction commits, so it is created after the `updated_at` saved below, and
     # usage_shortfalls_cover offers it the rest.
-    ask = owed + (record.short if cover else _ZERO)
-    if ask > 0:
+    got = _ZERO
+    if move.ask > 0:
         wallet = wallet_get_or_create(customer=customer)
-        result = wallet_draw_down(wallet=wallet, amount=ask, reference=reference)
-        record.drawn += result.drawn
-        record.short = result.short if cover else record.short + result.short
+        got = wallet_draw_down(wallet=wallet, amount=move.ask, reference=reference).drawn
+    record.drawn, record.short = credits_moved(
+        move, drawn=record.drawn, short=record.short, got=got, cover=cover
+    )
     # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
     # grants older than it have been offered this period's shortfall.
     record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pricing.credits import credits_move, credits_moved
 from pricing.money import (
     exact_text,
     minor_text,
@@ -102,3 +103,27 @@ def test_shares_always_sum_to_the_charge(charge, quantities):
 
 def test_money_round_keeps_a_rounded_amount_as_it_is():
     assert money_round(D("59.00"), "USD") == D("59.00")
+
+
+@pytest.mark.parametrize(
+    ("billable", "drawn", "short", "cover", "got", "moved", "after"),
+    [
+        # re-rated from 10.00 to 7.00, nothing short: 3.00 back to the wallet
+        ("7", "10", "0", False, "0", ("0", "3", "0"), ("7", "0")),
+        # 12.00 billable, 7.00 drawn, 4.00 in the wallet: 5.00 asked, 1.00 short
+        ("12", "7", "0", False, "4", ("0", "0", "5"), ("11", "1")),
+        # 1.00 short and re-rated 0.50 lower: off the shortfall first, nothing back
+        ("11.5", "11", "1", False, "0", ("0.5", "0", "0"), ("11", "0.5")),
+        # credits cover arrears: the 1.00 short is asked again, and now paid
+        ("12", "11", "1", True, "1", ("0", "0", "1"), ("12", "0")),
+    ],
+)
+def test_a_periods_credits_follow_its_billable_usage(
+    billable, drawn, short, cover, got, moved, after
+):
+    move = credits_move(billable=D(billable), drawn=D(drawn), short=D(short), cover=cover)
+
+    assert (move.from_short, move.refund, move.ask) == tuple(D(x) for x in moved)
+    result = credits_moved(move, drawn=D(drawn), short=D(short), got=D(got), cover=cover)
+    assert result == (D(after[0]), D(after[1]))
+    assert sum(result, D(0)) == D(billable)
