@@ -46,6 +46,31 @@ def standard_card():
     return card
 
 
+def tiered_card(name: str, effective_from: datetime):
+    """A card with gpt-4o per event and a graduated embeddings price (a unit per 1,000
+    input tokens of `embed-*`, the first 100 units of a period at 0.02, the rest at 0.01);
+    returns its first version."""
+    card = rate_card_create(name=name, currency="USD", effective_from=effective_from)
+    version = card.versions.get()
+    price_create(
+        version=version,
+        name="gpt-4o",
+        model_pattern="gpt-4o",
+        rates=GPT_4O_RATES,
+        formula=GPT_4O_FORMULA,
+    )
+    price_create(
+        version=version,
+        name="embeddings",
+        model_pattern="embed-*",
+        rates={"rate_unit": {"amount": "1", "per": 1000}},
+        formula="input_tokens * rate_unit",
+        kind="graduated",
+        tiers=[{"up_to": "100", "unit_price": "0.02"}, {"up_to": None, "unit_price": "0.01"}],
+    )
+    return version
+
+
 @pytest.fixture
 def contract(acme, rate_card):
     return contract_create(customer=acme, starts_at=NOVEMBER, rate_card=rate_card, anchor_day=1)

@@ -11,12 +11,12 @@ from rest_framework.test import APIClient
 
 from billing.models import HoldSettlement, UsageDrawDown
 from contracts.models import ContractTerms
-from contracts.services import contract_create, customer_create, price_create, rate_card_create
+from contracts.services import contract_create, customer_create
 from wallets.models import CreditGrant, Hold, LedgerEntry, Wallet
 from wallets.services import credit_grant
 
 from ..wallets.test_wallets import assert_consistent
-from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, NOW, event, ingest, rate
+from .conftest import NOVEMBER, NOW, event, ingest, rate, tiered_card
 
 BLOCK, ARREARS = ContractTerms.Overage.BLOCK, ContractTerms.Overage.ARREARS
 URL = "/api/v1/authorizations"
@@ -494,24 +494,8 @@ def embeddings(acme, now):
     """acme at 10 % off, overage blocked, 100.00 of credits, on a card with gpt-4o and a
     graduated embeddings price: a unit per 1,000 input tokens, the first 100 units of a
     period at 0.02, the rest at 0.01."""
-    card = rate_card_create(name="Tiered", currency="USD", effective_from=NOVEMBER)
-    version = card.versions.get()
-    price_create(
-        version=version,
-        name="gpt-4o",
-        model_pattern="gpt-4o",
-        rates=GPT_4O_RATES,
-        formula=GPT_4O_FORMULA,
-    )
-    price_create(
-        version=version,
-        name="embeddings",
-        model_pattern="embed-*",
-        rates={"rate_unit": {"amount": "1", "per": 1000}},
-        formula="input_tokens * rate_unit",
-        kind="graduated",
-        tiers=[{"up_to": "100", "unit_price": "0.02"}, {"up_to": None, "unit_price": "0.01"}],
-    )
+    version = tiered_card("Tiered", NOVEMBER)
+    card = version.rate_card
     contract_create(
         customer=acme,
         starts_at=NOVEMBER,

@@ -24,7 +24,6 @@ from contracts.services import (
     contract_amend,
     contract_create,
     price_create,
-    rate_card_create,
     rate_card_version_schedule,
 )
 from metering import services as metering_services
@@ -33,7 +32,15 @@ from wallets import services as wallets_services
 from wallets.models import Wallet
 from wallets.services import credit_grant
 
-from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, event, ingest, queued, rollups
+from .conftest import (
+    GPT_4O_RATES,
+    NOVEMBER,
+    event,
+    ingest,
+    queued,
+    rollups,
+    tiered_card,
+)
 
 PROCESSES = 4
 AMENDED = datetime(2026, 11, 11, tzinfo=UTC)
@@ -108,27 +115,8 @@ def wait_for_other_backends_to_end(timeout: float = 20) -> None:
 def priced(acme, now):
     """A card with a per-event price (gpt-4o), a graduated one (embed-*) and a formula that
     goes negative for some events (odd); a contract amended on November 11 (10 % off)."""
-    card = rate_card_create(name="Race", currency="USD", effective_from=NOVEMBER)
-    version = card.versions.get()
-    price_create(
-        version=version,
-        name="gpt-4o",
-        model_pattern="gpt-4o",
-        rates=GPT_4O_RATES,
-        formula=GPT_4O_FORMULA,
-    )
-    price_create(
-        version=version,
-        name="embeddings",
-        model_pattern="embed-*",
-        rates={"rate_unit": {"amount": "1", "per": 1000}},
-        formula="input_tokens * rate_unit",
-        kind="graduated",
-        tiers=[
-            {"up_to": "100", "unit_price": "0.02"},
-            {"up_to": None, "unit_price": "0.01"},
-        ],
-    )
+    version = tiered_card("Race", NOVEMBER)
+    card = version.rate_card
     price_create(
         version=version,
         name="odd",

@@ -17,9 +17,9 @@ from billing.rating.rater import usage_rate_pending
 from billing.rating.rerating import period_rerate
 from billing.selectors import usage_for_period
 from contracts.models import Customer
-from contracts.services import contract_amend, contract_create, price_create, rate_card_create
+from contracts.services import contract_amend, contract_create
 
-from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOW, event, ingest
+from .conftest import NOW, event, ingest, tiered_card
 from .test_rating_races import _no_rating_on_commit, race  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -39,24 +39,8 @@ def amended(acme, now):
     """acme on a card with gpt-4o (per event) and embeddings (graduated) since October, 600
     November calls rated (gpt-4o, embeddings and an unpriced model in turn), then amended
     from November 1: 10 % off and gpt-4o's output at 20.00 per 1M. Nothing re-rated yet."""
-    card = rate_card_create(name="Race", currency="USD", effective_from=OCTOBER)
-    version = card.versions.get()
-    price_create(
-        version=version,
-        name="gpt-4o",
-        model_pattern="gpt-4o",
-        rates=GPT_4O_RATES,
-        formula=GPT_4O_FORMULA,
-    )
-    price_create(
-        version=version,
-        name="embeddings",
-        model_pattern="embed-*",
-        rates={"rate_unit": {"amount": "1", "per": 1000}},
-        formula="input_tokens * rate_unit",
-        kind="graduated",
-        tiers=[{"up_to": "100", "unit_price": "0.02"}, {"up_to": None, "unit_price": "0.01"}],
-    )
+    version = tiered_card("Race", OCTOBER)
+    card = version.rate_card
     contract = contract_create(customer=acme, starts_at=OCTOBER, rate_card=card, anchor_day=1)
     models = ["gpt-4o", "embed-small", "llama"]
     ingest(
