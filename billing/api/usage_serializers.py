@@ -173,7 +173,9 @@ class RerateLineSerializer(OutputSerializer):
     feature), now and after re-rating."""
 
     line = serializers.CharField(source="label", help_text="What the line is.")
-    changed = serializers.BooleanField(help_text="Whether re-rating changes it.")
+    changed = serializers.BooleanField(
+        help_text="Whether re-rating changes its events, quantity or money."
+    )
     now = RerateSideSerializer(side="old")
     after = RerateSideSerializer(side="new")
 

@@ -48,8 +48,10 @@ class RerateLine:
 
     @property
     def changed(self) -> bool:
-        old = (self.old_events, self.old_quantity, self.old_amount, self.old_source)
-        return old != (self.new_events, self.new_quantity, self.new_amount, self.new_source)
+        """Whether its events, quantity or money change. A new source alone (a correction
+        copies every price of the card into its version) changes nothing billed."""
+        old = (self.old_events, self.old_quantity, self.old_amount)
+        return old != (self.new_events, self.new_quantity, self.new_amount)
 
 
 @dataclass

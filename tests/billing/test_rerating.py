@@ -29,6 +29,21 @@ def _correct_rate_out(rate_card, amount: str):
     return version
 
 
+def test_a_line_only_moved_to_a_new_version_is_not_marked_changed(contract, rate_card):
+    # given two calls rated, then a correction version that leaves their price as it was
+    send(("e1", 10, "gpt-4o", CALL), ("e2", 5, "gpt-4o", CALL))
+    rate()
+    _correct_rate_out(rate_card, "10.00")
+
+    diff = period_rerate(customer=contract.customer, at=NOW)
+
+    # then the line is rated by v2 now, for the same events and money: nothing billed moves
+    (line,) = diff.lines
+    assert (line.old_source, line.new_source) == ("Standard v1, terms 1", "Standard v2, terms 1")
+    assert (line.old_amount, line.new_amount) == (Decimal("0.02"), Decimal("0.02"))
+    assert (line.changed, diff.changed) == (False, [])
+
+
 def test_the_preview_shows_each_line_now_and_after_and_stores_nothing(contract, rate_card):
     # given two calls rated at 10.00 per 1M output tokens, then a correction to 12.00
     send(("e1", 10, "gpt-4o", CALL), ("e2", 5, "gpt-4o", CALL), ("e3", 4, "gpt-9", CALL))
