@@ -11,7 +11,7 @@ instant, that holds events from the instant on while they were on the card.
   re-rating machinery (`rating.rerating.period_rerate`, which reads prices from the
   database) rates each period's events with the corrected prices; nothing is stored. For a
   period already invoiced it also says what the next closing will bill or credit for it,
-  and where, by closing's own rule (`invoicing.draft.correction_foresee`; docs/guide/
+  and where, by closing's own rule (`invoicing.late.correction_foresee`; docs/guide/
   invoices.md, "Corrections of closed periods"), with the credits the draw-down would
   give back or draw as the wallet stands now.
 - Applying makes the correction and puts the periods' events back in the rating queue in
@@ -44,10 +44,10 @@ from pricing.credits import credits_move, credits_moved
 from pricing.cycles import period_holding, span_text
 from pricing.money import money_label
 from wallets.models import Wallet
-from wallets.selectors import grants_live
 
 from .invoicing.credit_notes import refund_destination
-from .invoicing.draft import DraftLine, correction_foresee
+from .invoicing.late import correction_foresee
+from .invoicing.lines import CreditsState, DraftLine, InvoiceDraft, wallet_left
 from .models import BillingPeriod, Invoice, UsageDrawDown
 from .rating.rerating import RerateDiff, period_rerate
 
@@ -318,8 +318,8 @@ def period_preview(*, customer: Customer, at: datetime) -> PeriodPreview:
     closed = _closed(customer, diff.period_start)
     if closed is None:
         return PeriodPreview(diff)
-    drawn = _drawn_after(customer, [diff])[diff.period_start]
-    return PeriodPreview(diff, _closed_outcome(customer, closed, diff, drawn, timezone.now()))
+    credits = _credits_after(customer, [diff])[diff.period_start]
+    return PeriodPreview(diff, _closed_outcome(customer, closed, diff, credits, timezone.now()))
 
 
 def rate_card_rerate(
@@ -394,13 +394,13 @@ def _previews(rate_card: RateCard, at: datetime) -> list[CustomerPreview]:
     previews = []
     for customer, periods in _affected(rate_card, at).items():
         diffs = [period_rerate(customer=customer, at=start) for start, _ in periods]
-        drawn = _drawn_after(customer, diffs)
+        credits = _credits_after(customer, diffs)
         shown = []
         for diff in diffs:
             closed = _closed(customer, diff.period_start)
             outcome = None
             if closed is not None:
-                outcome = _closed_outcome(customer, closed, diff, drawn[diff.period_start], now)
+                outcome = _closed_outcome(customer, closed, diff, credits[diff.period_start], now)
             shown.append(PeriodPreview(diff, outcome))
         previews.append(CustomerPreview(customer, shown))
     return previews
@@ -415,26 +415,29 @@ def _closed(customer: Customer, start: datetime) -> BillingPeriod | None:
 
 
 def _closed_outcome(
-    customer: Customer, period: BillingPeriod, diff: RerateDiff, drawn: Decimal, now: datetime
+    customer: Customer,
+    period: BillingPeriod,
+    diff: RerateDiff,
+    credits: CreditsState,
+    now: datetime,
 ) -> ClosedPeriodOutcome:
     """What the next closing will do for the closed `period` once re-rated as `diff` says
-    (closing's rule, `correction_foresee`), with `drawn` the credits drawn for it then."""
+    (closing's rule, `correction_foresee`), with `credits` its credits then."""
+    foreseen = correction_foresee(
+        draft=InvoiceDraft.scratch(customer, now, wallet_left(customer)),
+        period=period,
+        rollups=diff.new_rollups,
+        credits=credits,
+        at=now,
+    )
     outcome = ClosedPeriodOutcome(
         invoice=period.invoice,
         billed_total=period.billed_total,
-        total_after=diff.new_total,
+        total_after=foreseen.total,
         billed_credits=period.billed_credits,
-        credits_after=drawn,
+        credits_after=foreseen.credits,
     )
-    foreseen = correction_foresee(
-        customer=customer,
-        period=period,
-        total=diff.new_total,
-        drawn=drawn,
-        events=sum(line.new_events for line in diff.lines),
-        at=now,
-    )
-    if foreseen is None:
+    if foreseen.late is None:
         return outcome
     outcome.description = foreseen.late.description
     outcome.credit_note = foreseen.late.credit_note
@@ -465,8 +468,8 @@ def _next_invoice(customer: Customer) -> str:
     return f"the invoice of {span_text(start, end)}"
 
 
-def _drawn_after(customer: Customer, diffs: list[RerateDiff]) -> dict[datetime, Decimal]:
-    """The credits drawn for each period once re-rated, as the draw-down would reconcile
+def _credits_after(customer: Customer, diffs: list[RerateDiff]) -> dict[datetime, CreditsState]:
+    """Each period's credits once re-rated, as the draw-down would reconcile
     them (`rating.draw_down`) with the wallet as it stands now, period after period: what
     re-rating took off goes back (the shortfall first), what it added is drawn as far as
     the credits go (and, where credits cover arrears, what was short is asked again).
@@ -478,27 +481,30 @@ def _drawn_after(customer: Customer, diffs: list[RerateDiff]) -> dict[datetime, 
         )
     }
     wallet = Wallet.objects.filter(customer=customer, currency=customer.currency).first()
-    available = (
-        sum((grant.remaining for grant in grants_live(wallet=wallet)), _ZERO) if wallet else _ZERO
-    )
-    drawn_after = {}
+    available = wallet_left(customer)
+    after = {}
     for diff in diffs:
         record = records.get(diff.period_start)
-        drawn, short = (record.drawn, record.short) if record else (_ZERO, _ZERO)
+        state = (
+            CreditsState(record.drawn, record.short, record.settled) if record else CreditsState()
+        )
         if wallet is None or diff.new_charges is None:
-            drawn_after[diff.period_start] = drawn
+            after[diff.period_start] = state
             continue
+        drawn, short, settled = state.drawn, state.short, state.settled
         charges = diff.new_charges
         billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
         terms = contract_terms_at(customer_id=customer.pk, at=diff.period_end - _INSTANT)
         cover = terms is not None and terms.credits_cover_arrears
-        move = credits_move(billable=billable, drawn=drawn, short=short, cover=cover)
+        move = credits_move(
+            billable=billable, settled=settled, drawn=drawn, short=short, cover=cover
+        )
         available += move.refund
         got = min(move.ask, available)
         available -= got
         drawn, short = credits_moved(move, drawn=drawn, short=short, got=got, cover=cover)
-        drawn_after[diff.period_start] = drawn
-    return drawn_after
+        after[diff.period_start] = CreditsState(drawn, short, settled)
+    return after
 
 
 # --- results ------------------------------------------------------------------------------

@@ -93,7 +93,9 @@ class UsageDrawDown(models.Model):
     what they could not cover (`short`, billed in arrears). Moved in the rating transaction
     to match the period's billable usage: usage after discount beyond the included
     allowance, as the rollups say (billing.rating.draw_down._usage_draw_down), which also keeps
-    `allowance_left` here for authorizations to read in one row."""
+    `allowance_left` here for authorizations to read in one row. `settled` is what closing
+    drew (above zero) or gave back (below) so that the invoice's credits line is what the
+    ledger drew, to the minor unit (pricing.credits, rule 4): later draws keep it."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
     period_start = models.DateTimeField()
@@ -101,6 +103,9 @@ class UsageDrawDown(models.Model):
     short = ExactDecimalField(default=0, **RATED_DIGITS)
     allowance_left = ExactDecimalField(
         default=0, help_text="The period's included allowance not yet used.", **RATED_DIGITS
+    )
+    settled = ExactDecimalField(
+        default=0, help_text="Rounding settled by invoices (drawn above zero).", **RATED_DIGITS
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -280,9 +285,9 @@ class BillingPeriod(models.Model):
 
     Open periods need no row: a period is open until its end, then in grace for
     TOKENTILL_PERIOD_GRACE_HOURS so late events still land in it, then closed. The
-    `billed_*` figures are what invoices have billed for the period so far (exact, before
-    rounding): usage rated into it after closing is billed on a later invoice as the
-    difference, never twice."""
+    `billed_*` figures are what invoices have billed for the period so far, as their lines
+    say (in the currency's minor unit: its charges before credits, and the credits applied):
+    a later change to the period is billed or credited as the difference, never twice."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
     contract = models.ForeignKey(

@@ -12,8 +12,8 @@ lines or notes, `*_exact` figures keep the 12 places of the rated money or the l
   it is billed), less discounts and the included allowance used, plus the minimum
   commitment true-up. `usage_revenue_exact` is the same from the lines' exact amounts.
 - `credits_applied`: what prepaid credits paid on the invoice (its credits lines, negated):
-  the period's draw-down record (UsageDrawDown.drawn) rounded, plus credits drawn for late
-  usage.
+  what the ledger drew for the period, settled to the minor unit when the invoice was
+  made, plus credits drawn for late usage.
 - `invoice_total` = fixed_fees + usage_revenue - credits_applied: what is billed in cash.
 - `credit_notes`: credit notes issued within the period (on any of the customer's invoices).
 - `deferred_revenue`: the prepaid credits liability at the period's end, i.e. the wallet's

@@ -11,17 +11,38 @@ rated, re-rated, moved to another period), the record is reconciled with it:
    reconciliation, so credits granted since pay for it.
 
 So reconciling twice moves nothing more, and the record always adds up:
-``drawn + short = billable`` once the wallet has answered. Worked example: 10.00 drawn,
-nothing short, re-rated to 7.00 billable: 3.00 goes back, 7.00 is drawn. Then 12.00
+``drawn + short = billable + settled`` once the wallet has answered, `settled` being what
+invoices settled of rounding (rule 4; never below zero altogether). Worked example: 10.00
+drawn, nothing short, re-rated to 7.00 billable: 3.00 goes back, 7.00 is drawn. Then 12.00
 billable with 4.00 left in the wallet: 5.00 is asked, 4.00 drawn, 1.00 short.
+
+4. **The invoice settles the rounding.** The credits applied line of a period's invoice is
+   what the ledger drew for the period, to the minor unit, and closing draws or gives back
+   the difference with an explicit ledger entry (`credits_applied`):
+
+   - where the credits paid all of the period's billable usage, the line is the billable
+     usage as the invoice's own lines add up to it (its face: rounded usage lines less the
+     rounded discount and allowance lines), so usage paid by credits asks no cash; the few
+     thousandths between the exact draws and the face are drawn or given back;
+   - where they did not (the wallet ran out, or cannot pay those thousandths), the line is
+     what they drew rounded **down** to the minor unit (never more than the face), and the
+     rest of a minor unit goes back to the wallet, so settling never asks a wallet for what
+     it does not have.
+
+   Worked example (USD): usage lines 8.24 + 0.23 + 1.06 + 0.20 + 3.35 = 13.08 from an
+   exact 13.09625532, all paid by credits: the line is -13.08 and 0.01625532 goes back to
+   the wallet. With 10.004 drawn and 3.09225532 short, the line is -10.00 and 0.004 goes
+   back. A correction of a closed period settles again against the period's face then.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
-__all__ = ["CreditsMove", "credits_move", "credits_moved"]
+from .money import minor_places
+
+__all__ = ["CreditsMove", "credits_applied", "credits_move", "credits_moved"]
 
 _ZERO = Decimal(0)
 
@@ -35,9 +56,12 @@ class CreditsMove:
     ask: Decimal  # asked of the wallet
 
 
-def credits_move(*, billable: Decimal, drawn: Decimal, short: Decimal, cover: bool) -> CreditsMove:
-    """What to move so that `drawn` and `short` match `billable` (rules 1 to 3)."""
-    owed = billable - drawn - short
+def credits_move(
+    *, billable: Decimal, settled: Decimal, drawn: Decimal, short: Decimal, cover: bool
+) -> CreditsMove:
+    """What to move so that `drawn` and `short` match `billable` and what invoices `settled`
+    of rounding (rules 1 to 4)."""
+    owed = max(_ZERO, billable + settled) - drawn - short
     from_short = refund = _ZERO
     if owed < 0:
         from_short = min(short, -owed)
@@ -55,3 +79,25 @@ def credits_moved(
     missing = move.ask - got
     short -= move.from_short
     return drawn - move.refund + got, missing if cover else short + missing
+
+
+def credits_applied(
+    *,
+    drawn: Decimal,
+    short: Decimal,
+    billable: Decimal,
+    settled: Decimal,
+    face: Decimal,
+    wallet_left: Decimal,
+    currency: str,
+) -> Decimal:
+    """The credits applied line of a period's invoice (rule 4), in the currency's minor
+    unit: the billable usage as the invoice's lines add up to it (`face`) where the
+    credits paid all of it (what was `drawn` is the exact `billable` plus what was
+    `settled` before, nothing is `short`) and the wallet has the rounding to give
+    (`wallet_left`); else what was drawn, rounded down, and never more than the face."""
+    paid = not short and drawn == max(_ZERO, billable + settled)
+    if paid and face - drawn <= wallet_left:
+        return face
+    places = Decimal(1).scaleb(-minor_places(currency))
+    return min(face, drawn.quantize(places, rounding=ROUND_FLOOR))

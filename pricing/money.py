@@ -11,6 +11,10 @@ Pure Python (no Django). There are exactly two roundings of money, and both are 
   `quantity * unit_amount_decimal` (`money_round`). An invoice's total is the sum of its
   rounded lines, never a rounded sum.
 
+The one billed figure rounded otherwise is the credits applied on an invoice where the
+credits did not pay all of the usage: rounded down, so settling the rounding never asks a
+wallet for credits it does not have (`pricing.credits`, rule 4).
+
 Text: `plain` writes a value as a person does (no exponent, no trailing zeros past
 `places`), `exact_text` with the 12 rated places (the API's exact figures), `minor_text`
 rounded to the currency's minor unit (the API's and the portal's billed figures) and

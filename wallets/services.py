@@ -83,22 +83,48 @@ def credit_grant(
     with transaction.atomic():
         Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         wallet = _wallet_lock(wallet_get_or_create(customer=customer, currency=currency))
-        grant = CreditGrant.objects.create(
-            wallet=wallet,
-            source=source,
-            amount=amount,
-            remaining=amount,
-            priority=priority,
-            effective_at=now,
-            expires_at=expires_at,
-            reason=reason,
-            created_by=created_by,
+        return _grant_add(wallet, source, amount, now, priority, expires_at, reason, created_by)
+
+
+def credits_give_back(*, wallet: Wallet, amount: Amount, reason: str) -> CreditGrant:
+    """Give credits back to an existing wallet as a refund grant, under the wallet's lock
+    alone: the draw-down and closing give back while they hold a period's record, which
+    the customer's lock must come before (docs/development/architecture.md, "Locks")."""
+    amount = _money(amount, "amount")
+    with transaction.atomic():
+        wallet = _wallet_lock(wallet)
+        return _grant_add(
+            wallet, CreditGrant.Source.REFUND, amount, timezone.now(), 0, None, reason, ""
         )
-        _entry(grant, LedgerEntry.Kind.GRANT, amount, now, reason=reason, created_by=created_by)
-        _add(wallet, "balance", amount)
-        alerts_check_wallet(wallet=wallet)
-        # The rater offers the new credits the open periods' usage past the credits.
-        transaction.on_commit(rating_nudge)
+
+
+def _grant_add(
+    wallet: Wallet,
+    source: str,
+    amount: Decimal,
+    now: datetime,
+    priority: int,
+    expires_at: datetime | None,
+    reason: str,
+    created_by: str,
+) -> CreditGrant:
+    """A grant into the wallet, whose lock the caller holds, with its ledger entry."""
+    grant = CreditGrant.objects.create(
+        wallet=wallet,
+        source=source,
+        amount=amount,
+        remaining=amount,
+        priority=priority,
+        effective_at=now,
+        expires_at=expires_at,
+        reason=reason,
+        created_by=created_by,
+    )
+    _entry(grant, LedgerEntry.Kind.GRANT, amount, now, reason=reason, created_by=created_by)
+    _add(wallet, "balance", amount)
+    alerts_check_wallet(wallet=wallet)
+    # The rater offers the new credits the open periods' usage past the credits.
+    transaction.on_commit(rating_nudge)
     return grant
 
 

@@ -5,7 +5,8 @@ it (late events still land in it), then closed by `periods_close_due` (beat) int
 finalized invoice numbered without gaps: its draft (`draft`) stored as it is. Closing
 reads the period's rollups, never its events; closing again changes nothing. Usage of
 earlier closed periods that changed since they were billed is billed on this invoice
-(late usage) or, when it went down, credited on theirs by a credit note.
+(late usage) or, when it went down, credited on theirs by a credit note (`late`). The
+credits each invoice applies are settled in the wallet to the minor unit as it is made.
 """
 
 from collections import defaultdict
@@ -15,11 +16,13 @@ from typing import NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Value
+from django.db.models import BigIntegerField, F, Value
 from django.utils import timezone
 
 from common.tasks import PUSH_INVOICE, task_send_on_commit
 from contracts.models import Contract, Customer
+from wallets.models import Wallet
+from wallets.services import credits_give_back, wallet_draw_down, wallet_get_or_create
 
 from ..models import (
     BilledEvent,
@@ -34,7 +37,8 @@ from ..models import (
 from ..rating.rater import usage_rate_pending
 from ..selectors import LINES_WITH_EVENTS
 from .credit_notes import credit_note_create, refund_destination
-from .draft import InvoiceDraft, corrections_draft, invoice_draft
+from .draft import corrections_draft, invoice_draft
+from .lines import InvoiceDraft
 from .numbers import number_next
 
 
@@ -56,10 +60,7 @@ def _period_close(
         closed = BillingPeriod.objects.filter(customer=customer, start=start).first()
         if closed is not None:
             return closed.invoice, False
-        # The period's draw-down record: raters drawing for it have committed by now.
-        list(
-            UsageDrawDown.objects.select_for_update().filter(customer=customer, period_start=start)
-        )
+        _credits_lock(customer)
         draft = invoice_draft(customer=customer, start=start, end=end, at=now)
         invoice = _invoice_store(draft, now)
         BillingPeriod.objects.create(
@@ -75,8 +76,45 @@ def _period_close(
             billed_until=now,
         )
         task_send_on_commit(PUSH_INVOICE, invoice.pk)
+        _credits_settle(draft, invoice)
         _corrections_apply(draft, now)
     return invoice, True
+
+
+def _credits_lock(customer: Customer) -> None:
+    """Lock the customer's draw-down records, in period order as draw-down passes take them
+    (so raters drawing for them have committed by now), then their wallet: what closing
+    settles is drawn from what the draft saw."""
+    list(
+        UsageDrawDown.objects.select_for_update()
+        .filter(customer=customer)
+        .order_by("period_start")
+        .values_list("pk", flat=True)
+    )
+    list(Wallet.objects.select_for_update().filter(customer=customer).values_list("pk", flat=True))
+
+
+def _credits_settle(draft: InvoiceDraft, invoice: Invoice | None) -> None:
+    """Draw or give back what the draft settles of each period's credits, with ledger
+    entries that say so, and keep it on the period's record (`UsageDrawDown.settled`) so
+    later draws do not undo it (`pricing.credits`, rule 4)."""
+    customer = draft.customer
+    for start, amount in sorted(draft.settlements.items()):
+        reference = f"usage {start:%Y-%m-%d}"
+        reason = "rounding to the minor unit of the credits " + (
+            f"applied on {invoice.number}" if invoice else "applied"
+        )
+        wallet = wallet_get_or_create(customer=customer)
+        if amount > 0:
+            wallet_draw_down(
+                wallet=wallet, amount=amount, reference=reference, reason=reason, partial=False
+            )
+        else:
+            credits_give_back(wallet=wallet, amount=-amount, reason=reason)
+        record, _ = UsageDrawDown.objects.get_or_create(customer=customer, period_start=start)
+        UsageDrawDown.objects.filter(pk=record.pk).update(
+            drawn=F("drawn") + amount, settled=F("settled") + amount
+        )
 
 
 def _corrections_apply(draft: InvoiceDraft, now: datetime) -> None:
@@ -126,16 +164,19 @@ def corrections_close_due(*, now: datetime) -> int:
         customer = contracts[0].customer
         with transaction.atomic():
             Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+            _credits_lock(customer)
             draft = corrections_draft(customer=customer, at=now)
             if draft is None or any(
                 late.changed_at and now - late.changed_at < grace for late in draft.late
             ):
                 continue
+            invoice = None
             if draft.lines:
                 invoice = _invoice_store(draft, now)
                 task_send_on_commit(PUSH_INVOICE, invoice.pk)
+            _credits_settle(draft, invoice)
             _corrections_apply(draft, now)
-            billed += 1
+            billed += bool(draft.late)
     return billed
 
 

@@ -27,9 +27,14 @@ from contracts.models import Customer
 from pricing.credits import credits_move, credits_moved
 from pricing.rating import RatingError, calls_billable
 from wallets.alerts import alerts_check_usage
-from wallets.models import CreditGrant, Wallet
+from wallets.models import Wallet
 from wallets.selectors import customers_with_budget
-from wallets.services import credit_grant, holds_settle, wallet_draw_down, wallet_get_or_create
+from wallets.services import (
+    credits_give_back,
+    holds_settle,
+    wallet_draw_down,
+    wallet_get_or_create,
+)
 
 from ..models import HoldSettlement, UsageDrawDown, UsageRollup
 from ..periods import PeriodMoney, period_money, period_rollups
@@ -153,16 +158,19 @@ def _record_reconcile(
     """Bring what the period's record says credits paid (`drawn`) or could not cover
     (`short`) to its billable usage: draw what is owed; give back what re-rating took off
     (the shortfall first, then a refund grant); and where credits cover arrears (`cover`),
-    ask them for what is still short (`pricing.credits`). Saved even when nothing moved."""
-    move = credits_move(billable=billable, drawn=record.drawn, short=record.short, cover=cover)
+    ask them for what is still short; what invoices settled of rounding stays
+    (`pricing.credits`). Saved even when nothing moved."""
+    move = credits_move(
+        billable=billable,
+        settled=record.settled,
+        drawn=record.drawn,
+        short=record.short,
+        cover=cover,
+    )
     reference = f"usage {record.period_start:%Y-%m-%d}"
     if move.refund:
-        credit_grant(
-            customer=customer,
-            amount=move.refund,
-            source=CreditGrant.Source.REFUND,
-            reason=f"re-rated {reference}",
-        )
+        wallet = wallet_get_or_create(customer=customer)
+        credits_give_back(wallet=wallet, amount=move.refund, reason=f"re-rated {reference}")
     # What is still short is asked of the credits at every draw (after a re-rating lowered
     # it too), under the wallet's lock: a grant this does not see takes that lock after
     # this transaction commits, so it is created after the `updated_at` saved below, and

@@ -6,7 +6,7 @@ period's events back in the rating queue, and the raters replace each event's ra
 move the rollups in their usual transactions, so a re-rate is as exactly-once as rating.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TypeAlias
@@ -69,6 +69,8 @@ class RerateDiff:
     #: true-up): what closing and the draw-down read of it.
     old_charges: PeriodCharges | None = None
     new_charges: PeriodCharges | None = None
+    #: The period's rollups as re-rating would make them (unsaved).
+    new_rollups: list[UsageRollup] = field(default_factory=list, repr=False)
 
     @property
     def changed(self) -> list[RerateLine]:
@@ -106,6 +108,7 @@ def period_rerate(*, customer: Customer, at: datetime, apply: bool = False) -> R
         events,
         old_charges=old_charges,
         new_charges=new_charges,
+        new_rollups=list(new.values()),
     )
     if apply:
         with transaction.atomic():

@@ -199,3 +199,21 @@ def usage_of(api, customer: str = "acme", **params) -> dict:
     response = api.get(f"/api/v1/customers/{customer}/usage", params)
     assert response.status_code == 200, response.content
     return response.json()
+
+
+MODELS = ("gpt-4o", "gpt-4o-mini", "o3-mini")
+
+
+@pytest.fixture
+def three_models(rate_card):
+    """The Standard card also prices gpt-4o-mini and o3-mini at gpt-4o's rates, so three
+    calls make three usage lines."""
+    for model in MODELS[1:]:
+        price_create(
+            version=rate_card.versions.get(),
+            name=model,
+            model_pattern=model,
+            rates=GPT_4O_RATES,
+            formula=GPT_4O_FORMULA,
+        )
+    return rate_card

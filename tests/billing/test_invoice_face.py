@@ -1,6 +1,8 @@
 """An invoice's arithmetic reads from its face: the discount, allowance and minimum lines
 are worked out from the rounded usage lines (pricing.invoice), so a customer inside their
-allowance is billed exactly their fee. Figures by hand."""
+allowance is billed exactly their fee; and the credits line is what the ledger drew for the
+period, the rounding settled by an explicit ledger entry (pricing.credits, rule 4), so
+usage paid by credits asks no cash. Figures by hand."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,16 +11,17 @@ import pytest
 
 from billing.invoicing.closing import periods_close_due
 from billing.models import Invoice
-from contracts.services import contract_create, price_create
+from contracts.services import contract_create
+from wallets.models import CreditGrant, LedgerEntry, Wallet
+from wallets.services import credit_grant
 
-from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, event, ingest, rate
+from .conftest import MODELS, NOVEMBER, event, ingest, rate
 from .invoice_support import Clock, clock_set
 
 D = Decimal
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
 #: 500 output tokens at 10.00 per 1M: 0.005 exactly, 0.01 once rounded half up.
 HALF_CENT = {"output_tokens": 500}
-MODELS = ("gpt-4o", "gpt-4o-mini", "o3-mini")
 
 
 @pytest.fixture
@@ -26,23 +29,10 @@ def clock(now, monkeypatch) -> Clock:
     return clock_set(monkeypatch, datetime(2026, 11, 1, 9, tzinfo=UTC))
 
 
-@pytest.fixture
-def three_models(rate_card):
-    """The Standard card also prices gpt-4o-mini and o3-mini at gpt-4o's rates, so three
-    calls make three usage lines."""
-    for model in MODELS[1:]:
-        price_create(
-            version=rate_card.versions.get(),
-            name=model,
-            model_pattern=model,
-            rates=GPT_4O_RATES,
-            formula=GPT_4O_FORMULA,
-        )
-    return rate_card
-
-
-def close_november(clock, customer, card, **terms) -> Invoice:
+def close_november(clock, customer, card, credits: str = "", **terms) -> Invoice:
     contract_create(customer=customer, starts_at=NOVEMBER, rate_card=card, anchor_day=1, **terms)
+    if credits:
+        credit_grant(customer=customer, amount=credits, source=CreditGrant.Source.PURCHASED)
     clock.now = datetime(2026, 11, 20, tzinfo=UTC)
     ingest(
         *(
@@ -108,3 +98,82 @@ def test_a_discount_is_taken_off_the_rounded_usage_and_a_zero_is_never_negative(
     assert invoice.total == D("0.03")
     answer = api.get(f"/api/v1/customers/acme/invoices/{invoice.number}").json()
     assert [line["amount"] for line in answer["lines"]] == ["0.01", "0.01", "0.01", "0.00"]
+
+
+def wallet_of(customer) -> tuple[Decimal, list[tuple]]:
+    """The wallet's balance, and its entries after the purchase: (kind, amount, reason)."""
+    wallet = Wallet.objects.get(customer=customer)
+    entries = wallet.entries.exclude(grant__source=CreditGrant.Source.PURCHASED, kind="grant")
+    return wallet.balance, list(entries.order_by("pk").values_list("kind", "amount", "reason"))
+
+
+ROUNDING = "rounding to the minor unit of the credits applied on INV-000001"
+
+
+def test_usage_paid_by_credits_asks_no_cash_and_the_ledger_draws_what_the_invoice_says(
+    clock, acme, three_models
+):
+    invoice = close_november(clock, acme, three_models, credits="1")
+
+    # The credits drew the exact 0.015 as it was rated; the face is 0.03, so closing draws
+    # the 0.015 of rounding: the credits line is 0.03 and nothing is asked in cash.
+    assert lines_of(invoice)[-1] == (
+        "credits",
+        "Prepaid credits applied to 2026-11-01 to 2026-11-30",
+        D("-0.03"),
+    )
+    assert invoice.total == D("0.00")
+    assert invoice.status == Invoice.Status.PAID
+    balance, entries = wallet_of(acme)
+    assert balance == D("0.97")
+    assert entries == [
+        (LedgerEntry.Kind.DRAW_DOWN, D("-0.015"), ""),  # the three calls, drawn as rated
+        (LedgerEntry.Kind.DRAW_DOWN, D("-0.015"), ROUNDING),
+    ]
+
+
+def test_a_wallet_that_cannot_pay_the_rounding_applies_its_draws_rounded_down(
+    clock, acme, three_models
+):
+    invoice = close_november(clock, acme, three_models, credits="0.015")
+
+    # 0.015 drawn, nothing short, but nothing left for the 0.015 of rounding: the line is
+    # 0.01 (0.015 rounded down) and 0.005 goes back; 0.03 - 0.01 = 0.02 is due.
+    assert lines_of(invoice)[-1][2] == D("-0.01")
+    assert invoice.total == D("0.02")
+    balance, entries = wallet_of(acme)
+    assert balance == D("0.005")
+    assert entries[-1] == (LedgerEntry.Kind.GRANT, D("0.005"), ROUNDING)
+
+
+def test_credits_that_fell_short_apply_what_they_drew_rounded_down(clock, acme, three_models):
+    invoice = close_november(clock, acme, three_models, credits="0.012")
+
+    # 0.012 drawn, 0.003 short: the line is 0.01, 0.002 goes back, 0.02 is due.
+    assert lines_of(invoice)[-1][2] == D("-0.01")
+    assert invoice.total == D("0.02")
+    assert wallet_of(acme)[0] == D("0.002")
+
+
+def test_a_late_event_that_leaves_the_face_as_it_was_moves_no_money_in_the_end(
+    clock, acme, three_models
+):
+    close_november(clock, acme, three_models, credits="1")
+    # A late 0.004 on gpt-4o: its line is 0.009 exactly, still 0.01 on the face. The
+    # draw-down draws the 0.004 (keeping what closing settled); the next closing gives it
+    # back, and bills and credits nothing for November.
+    ingest(event("late", datetime(2026, 11, 30, 23, tzinfo=UTC), metrics={"output_tokens": 400}))
+    rate()
+    assert wallet_of(acme)[0] == D("0.966")
+    clock.now = datetime(2027, 1, 2, 2, tzinfo=UTC)
+    assert periods_close_due() == 1
+
+    december = Invoice.objects.get(period_start=DECEMBER)
+    assert lines_of(december) == []
+    assert december.total == D("0.00")
+    balance, entries = wallet_of(acme)
+    assert balance == D("0.97")
+    assert entries[-2:] == [
+        (LedgerEntry.Kind.DRAW_DOWN, D("-0.004"), ""),
+        (LedgerEntry.Kind.GRANT, D("0.004"), ROUNDING.replace("000001", "000002")),
+    ]

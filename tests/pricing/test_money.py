@@ -121,7 +121,9 @@ def test_money_round_keeps_a_rounded_amount_as_it_is():
 def test_a_periods_credits_follow_its_billable_usage(
     billable, drawn, short, cover, got, moved, after
 ):
-    move = credits_move(billable=D(billable), drawn=D(drawn), short=D(short), cover=cover)
+    move = credits_move(
+        billable=D(billable), settled=D(0), drawn=D(drawn), short=D(short), cover=cover
+    )
 
     assert (move.from_short, move.refund, move.ask) == tuple(D(x) for x in moved)
     result = credits_moved(move, drawn=D(drawn), short=D(short), got=D(got), cover=cover)
