@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "djmoney",
+    "webhooks",
     "contracts",
     "metering",
     "wallets",
@@ -151,6 +152,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "contracts.models.Customer.Status",
         "IngestStatusEnum": ["accepted", "duplicate", "rejected"],
+        "WebhookEventTypeEnum": "webhooks.events.EVENT_TYPE_NAMES",
     },
 }
 

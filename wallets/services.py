@@ -29,6 +29,7 @@ from pricing.money import RATED_PLACES, plain
 from .alerts import alerts_check_wallet
 from .models import CreditGrant, Hold, LedgerEntry, Wallet
 from .selectors import grants_live
+from .webhook_events import grant_created_emit, grant_expired_emit
 
 _ZERO = Decimal(0)
 _PLACES = RATED_PLACES
@@ -122,6 +123,7 @@ def _grant_add(
     )
     _entry(grant, LedgerEntry.Kind.GRANT, amount, now, reason=reason, created_by=created_by)
     _add(wallet, "balance", amount)
+    grant_created_emit(grant=grant)
     alerts_check_wallet(wallet=wallet)
     # The rater offers the new credits the open periods' usage past the credits.
     transaction.on_commit(rating_nudge)
@@ -311,11 +313,14 @@ def grants_expire(*, now: datetime | None = None) -> int:
         with transaction.atomic():
             wallet = _wallet_lock(Wallet(pk=wallet_id))
             grant = CreditGrant.objects.get(pk=grant_id)
-            if grant.remaining <= 0:
+            left = grant.remaining
+            if left <= 0:
                 continue  # expired by another worker meanwhile
-            _entry(grant, LedgerEntry.Kind.EXPIRY, -grant.remaining, now, reason="expired")
-            _add(wallet, "balance", -grant.remaining)
-            _add(grant, "remaining", -grant.remaining)
+            _entry(grant, LedgerEntry.Kind.EXPIRY, -left, now, reason="expired")
+            _add(wallet, "balance", -left)
+            _add(grant, "remaining", -left)
+            grant.wallet = wallet
+            grant_expired_emit(grant=grant, expired=left)
             alerts_check_wallet(wallet=wallet)
             expired += 1
     return expired
