@@ -54,7 +54,9 @@ def validate_event_types(value) -> None:
 class WebhookEndpoint(models.Model):
     """Where billing events are POSTed, signed with the endpoint's own secret."""
 
-    url = models.URLField(
+    # Text with the one URL validator that takes http(s) alone (a URLField would add its own
+    # and say "Enter a valid URL." twice).
+    url = models.CharField(
         max_length=500, validators=[URLValidator(schemes=["http", "https"])],
         help_text="Events are POSTed here as signed JSON.",
     )  # fmt: skip
