@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
+from tests.wallets.test_alerts import Clock, sent
 from webhooks.models import WebhookEvent
 from webhooks.services import endpoint_create, event_emit
 
@@ -27,25 +28,11 @@ FINALIZED = {
 }
 
 
-class Clock:
-    def __init__(self, at: datetime):
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock(T)
     monkeypatch.setattr(timezone, "now", clock)
     return clock
-
-
-@pytest.fixture
-def sent(django_capture_on_commit_callbacks):
-    """A block whose deliveries are sent when it commits, as in production."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -56,3 +43,6 @@ def endpoint(db, receiver):
 def finalized() -> WebhookEvent:
     """An invoice.finalized event, emitted as closing emits it."""
     return event_emit(event_type="invoice.finalized", data=FINALIZED)
+
+
+__all__ = ["clock", "endpoint", "sent"]  # `sent`: a block whose deliveries go at commit

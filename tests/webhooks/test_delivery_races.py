@@ -2,11 +2,11 @@
 by two workers at once, and two sweeps at once, send each delivery once."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
+from tests.wallets.test_alert_races import run_at_once
 from webhooks.models import WebhookDelivery
 from webhooks.services import (
     endpoint_create,
@@ -22,23 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("races between threads are tested on PostgreSQL")
-
-
-def run_at_once(count: int, work) -> None:
-    barrier = threading.Barrier(count)
-
-    def run(number: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            work(number)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
 
 
 @pytest.fixture
