@@ -108,10 +108,11 @@ class EndpointDetailView(APIView):
         endpoint = _endpoint_or_404(endpoint_id)
         serializer = EndpointUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            endpoint = endpoint_update(endpoint=endpoint, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise api_validation_error(exc) from exc
+        if serializer.validated_data:
+            try:
+                endpoint = endpoint_update(endpoint=endpoint, **serializer.validated_data)
+            except DjangoValidationError as exc:
+                raise api_validation_error(exc) from exc
         return Response(EndpointSerializer(endpoint).data)
 
 
