@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "djmoney",
+    "common",
     "contracts",
     "metering",
     "wallets",
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "common.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -178,6 +180,8 @@ TOKENTILL_EXPIRY_WARNING_DAYS = env.int("TOKENTILL_EXPIRY_WARNING_DAYS", default
 TOKENTILL_PERIOD_GRACE_HOURS = env.int("TOKENTILL_PERIOD_GRACE_HOURS", default=24)
 TOKENTILL_INVOICE_PREFIX = env.str("TOKENTILL_INVOICE_PREFIX", default="INV-")
 TOKENTILL_CREDIT_NOTE_PREFIX = env.str("TOKENTILL_CREDIT_NOTE_PREFIX", default="CN-")
+# How long an Idempotency-Key and its answer are kept (24 hours at least).
+TOKENTILL_IDEMPOTENCY_HOURS = env.int("TOKENTILL_IDEMPOTENCY_HOURS", default=24)
 # How long an authorization's hold reserves credits when no usage settles it.
 TOKENTILL_HOLD_SECONDS = env.int("TOKENTILL_HOLD_SECONDS", default=300)
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; without it, email is printed.
