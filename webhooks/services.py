@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import audit_record, snapshot
 from common.tasks import DELIVER_WEBHOOK, task_send_on_commit
 
 from .attempts import deliveries_retry, delivery_attempt
@@ -23,7 +24,8 @@ from .events import EVENT_TYPES, event_body
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .signing import webhook_post
 
-#: What operators may set on an endpoint; its secret is tokentill's own.
+#: What operators may set on an endpoint, and what the audit trail keeps of it; its secret
+#: is tokentill's own, and never in the trail.
 ENDPOINT_FIELDS = ("url", "description", "enabled", "event_types")
 NOT_SENT_DISABLED = "Not sent: the endpoint is disabled."
 
@@ -33,31 +35,37 @@ NOT_SENT_DISABLED = "Not sent: the endpoint is disabled."
 
 def endpoint_create(**fields: Any) -> WebhookEndpoint:
     """Register an endpoint, with a new secret; validated in full, nothing stored if not."""
-    return _endpoint_save(WebhookEndpoint(), fields)
+    return _endpoint_save(WebhookEndpoint(), fields, "webhook_endpoint.create")
 
 
 def endpoint_update(*, endpoint: WebhookEndpoint, **fields: Any) -> WebhookEndpoint:
     """Change the fields given of an endpoint; validated in full, nothing stored if not."""
-    return _endpoint_save(endpoint, fields)
+    return _endpoint_save(endpoint, fields, "webhook_endpoint.change")
 
 
 def endpoint_disable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     """Send the endpoint nothing more: new events pass it by, and its waiting deliveries
     fail when they come due (replay them once it is enabled again)."""
-    return _endpoint_save(endpoint, {"enabled": False})
+    return _endpoint_save(endpoint, {"enabled": False}, "webhook_endpoint.disable")
 
 
-def _endpoint_save(endpoint: WebhookEndpoint, fields: dict[str, Any]) -> WebhookEndpoint:
+def _endpoint_save(
+    endpoint: WebhookEndpoint, fields: dict[str, Any], action: str
+) -> WebhookEndpoint:
     unknown = set(fields) - set(ENDPOINT_FIELDS)
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))} cannot be set")
     with transaction.atomic():
+        before = None
         if endpoint.pk is not None:
             endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+            before = snapshot(endpoint, ENDPOINT_FIELDS)
         for name, value in fields.items():
             setattr(endpoint, name, value)
         endpoint.full_clean()
         endpoint.save()
+        after = snapshot(endpoint, ENDPOINT_FIELDS)
+        audit_record(action, endpoint, before=before, after=after)
     return endpoint
 
 
@@ -92,6 +100,16 @@ def _delivery_create(
     return delivery
 
 
+def _replay_create(
+    event: WebhookEvent, endpoint: WebhookEndpoint, replay_of: WebhookDelivery | None
+) -> WebhookDelivery:
+    """A delivery someone asked for (an emitted event's are not): in the audit trail."""
+    delivery = _delivery_create(event, endpoint, timezone.now(), replay_of=replay_of)
+    shown = ("event", "endpoint", "replay_of")
+    audit_record("webhook_delivery.replay", delivery, after=snapshot(delivery, shown))
+    return delivery
+
+
 def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send the delivery's event to its endpoint again: a new delivery of the same event
     (the same event id, so a receiver that has it can tell), whatever became of the first.
@@ -112,7 +130,7 @@ def event_replay(
             raise ValidationError(
                 {"endpoint": f"The endpoint {endpoint} is disabled: enable it to replay to it."}
             )
-        return _delivery_create(event, endpoint, timezone.now(), replay_of=replay_of)
+        return _replay_create(event, endpoint, replay_of)
 
 
 def event_redeliver(*, event: WebhookEvent) -> list[WebhookDelivery]:
@@ -120,9 +138,8 @@ def event_redeliver(*, event: WebhookEvent) -> list[WebhookDelivery]:
     registered since included)."""
     with transaction.atomic():
         endpoints = WebhookEndpoint.objects.filter(enabled=True).order_by("pk")
-        now = timezone.now()
         return [
-            _delivery_create(event, endpoint, now)
+            _replay_create(event, endpoint, None)
             for endpoint in endpoints
             if endpoint.takes(event.type)
         ]

@@ -7,6 +7,7 @@ import json
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from common.models import AuditEntry
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import endpoint_create, endpoint_disable
 
@@ -21,7 +22,7 @@ def messages_of(page) -> list[str]:
     return [str(message) for message in get_messages(page.wsgi_request)]
 
 
-def test_billing_ops_register_an_endpoint_and_see_its_secret(admin_client, clock):
+def test_billing_ops_register_an_endpoint_and_see_its_secret(admin_client, admin_user, clock):
     page = admin_client.post(
         ADD,
         {"url": "https://erp.example/hooks", "description": "ERP", "enabled": "on",
@@ -37,6 +38,10 @@ def test_billing_ops_register_an_endpoint_and_see_its_secret(admin_client, clock
     assert endpoint.secret in shown.content.decode()
     listed = admin_client.get(reverse("admin:webhooks_webhookendpoint_changelist"))
     assert "invoice.finalized, invoice.paid" in listed.content.decode()
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.action, entry.object_id) == (
+        f"user:{admin_user.username}", "webhook_endpoint.create", str(endpoint.pk),
+    )  # fmt: skip
 
 
 def test_a_wrong_endpoint_is_a_form_error_and_nothing_is_stored(admin_client):

@@ -2,11 +2,14 @@
 replayed; refusals are 400 with `{field: [messages]}` and store nothing; customers' keys
 are refused."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
+from common.models import AuditEntry
+from contracts.models import ApiKey
 from contracts.services import customer_api_key_create
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.services import endpoint_create
@@ -251,3 +254,58 @@ def test_customer_keys_are_refused_everything_and_nothing_changes(
         assert APIClient().get(url).status_code == 401
 
     assert (stored(), WebhookEvent.objects.count(), WebhookDelivery.objects.count()) == before
+
+
+def test_changes_to_endpoints_and_replays_are_in_the_audit_trail_without_the_secret(
+    api, operator_key, clock, sent
+):
+    created = api.post(URL, {"url": "https://erp.example/hooks"}, format="json").json()
+    endpoint_id = created["id"]
+    api.patch(f"{URL}/{endpoint_id}", {"event_types": ["invoice.paid"]}, format="json")
+    api.post(f"{URL}/{endpoint_id}/disable")
+    api.patch(f"{URL}/{endpoint_id}", {"enabled": True, "event_types": []}, format="json")
+    with sent():
+        finalized()
+    first = WebhookDelivery.objects.get()
+    replay = api.post(f"/api/v1/webhook-deliveries/{first.pk}/replay").json()
+
+    key = ApiKey.objects.get(name="test operator")
+    entries = AuditEntry.objects.order_by("pk")
+    assert {entry.actor for entry in entries} == {f"key:test operator ({key.prefix})"}
+    shown = {"url": "https://erp.example/hooks", "description": "", "enabled": True,
+             "event_types": "[]"}  # fmt: skip
+    assert [(e.action, e.object_id, e.before, e.after) for e in entries] == [
+        ("webhook_endpoint.create", str(endpoint_id), None, shown),
+        ("webhook_endpoint.change", str(endpoint_id), shown,
+         {**shown, "event_types": '["invoice.paid"]'}),
+        ("webhook_endpoint.disable", str(endpoint_id),
+         {**shown, "event_types": '["invoice.paid"]'},
+         {**shown, "enabled": False, "event_types": '["invoice.paid"]'}),
+        ("webhook_endpoint.change", str(endpoint_id),
+         {**shown, "enabled": False, "event_types": '["invoice.paid"]'}, shown),
+        ("webhook_delivery.replay", str(replay["id"]), None,
+         {"event": first.event_id, "endpoint": endpoint_id, "replay_of": first.pk}),
+    ]  # fmt: skip
+    secret = WebhookEndpoint.objects.get().secret
+    assert secret not in json.dumps([(entry.before, entry.after) for entry in entries])
+
+
+def test_the_same_idempotency_key_registers_one_endpoint_and_replays_once(
+    api, clock, endpoint, sent
+):
+    body = {"url": "https://erp.example/hooks", "description": "ERP"}
+    first = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="register-erp")
+    again = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="register-erp")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert WebhookEndpoint.objects.count() == 2  # the fixture's and this one
+
+    with sent():
+        finalized()
+    delivery = WebhookDelivery.objects.filter(endpoint=endpoint).get()
+    replay_url = f"/api/v1/webhook-deliveries/{delivery.pk}/replay"
+    for _ in range(2):
+        api.post(replay_url, HTTP_IDEMPOTENCY_KEY="replay-1")
+    assert WebhookDelivery.objects.filter(replay_of=delivery).count() == 1

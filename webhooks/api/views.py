@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
+from common.idempotency import idempotent
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.selectors import deliveries_of, delivery_get, endpoint_get, endpoint_list
 from webhooks.services import delivery_replay, endpoint_create, endpoint_disable, endpoint_update
@@ -72,6 +73,7 @@ class EndpointListView(APIView):
         responses={201: EndpointSerializer, 400: _REFUSED},
         examples=[examples.CREATE, examples.ENDPOINT, examples.REFUSED],
     )
+    @idempotent
     def post(self, request):
         serializer = EndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -161,18 +163,19 @@ class DeliveryReplayView(APIView):
         summary="Replay a delivery",
         description=(
             "Sends the delivery's event to its endpoint again, now: a new delivery of the "
-            "same event, with the same event id, so a receiver that has it can tell. "
-            "Refused with 400 for a disabled endpoint."
+            "same event, with the same event id, so a receiver that has it can tell; "
+            "answered as created, sent once the request commits. Refused with 400 for a "
+            "disabled endpoint."
         ),
         request=None,
         tags=TAGS,
         responses={201: DeliverySerializer, 400: _REFUSED, 404: _NOT_FOUND},
         examples=[examples.REPLAYED, examples.REPLAY_REFUSED, examples.NOT_FOUND],
     )
+    @idempotent
     def post(self, request, delivery_id: int):
         try:
             replay = delivery_replay(delivery=_delivery_or_404(delivery_id))
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc
-        replay.refresh_from_db()  # as its first attempt, sent after the commit, left it
         return Response(DeliverySerializer(replay).data, status=status.HTTP_201_CREATED)
