@@ -24,10 +24,11 @@ from .services import (
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
-        choices=[(kind, f"{kind}: {what}") for kind, what in EVENT_TYPES.items()],
+        choices=[(kind, kind) for kind in EVENT_TYPES],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every event type, those added later included.",
+        help_text="None ticked: every event type, those added later included. What each "
+        "tells: docs/guide/webhooks.md.",
     )
 
     class Meta:
@@ -38,12 +39,15 @@ class EndpointForm(forms.ModelForm):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ("url", "description", "enabled", "event_types_label", "created_at")
+    list_display = ("url", "description", "enabled", "event_types_label")
     list_filter = ("enabled",)
     search_fields = ("url", "description")
     readonly_fields = ("secret", "created_at", "updated_at")
-    fields = (*ENDPOINT_FIELDS, *readonly_fields)
     actions = ("disable_selected",)
+
+    def get_fields(self, request, obj=None):
+        # The secret is made when the endpoint is saved: there is none to show before.
+        return ENDPOINT_FIELDS if obj is None else (*ENDPOINT_FIELDS, *self.readonly_fields)
 
     @admin.display(description="event types")
     def event_types_label(self, endpoint: WebhookEndpoint) -> str:

@@ -116,4 +116,4 @@ class WebhookDelivery(Delivery):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} to {self.endpoint}: {self.get_status_display()}"
+        return f"{self.event.type} to {self.endpoint}: {self.get_status_display()}"

@@ -50,7 +50,7 @@ NOT_FOUND = OpenApiExample(
 )
 
 EVENT = {
-    "id": "evt_3b0c5a1f9e8d4c7ba6f2e1d0c9b8a7f6",
+    "id": "evt_3b0c5a1f9e8d4c7ba6f2e1d0",
     "type": "invoice.finalized",
     "created_at": "2026-12-02T00:05:00Z",
     "data": {
