@@ -393,15 +393,6 @@ def test_adding_with_an_anchor_and_an_end(admin_client, acme, standard):
         ),
         ({"price_overrides": "{not json"}, {"price_overrides": ["Enter a valid JSON."]}),
         ({"starts_at_0": "", "starts_at_1": ""}, {"starts_at": ["This field is required."]}),
-        (
-            {"starts_at_0": "2024-12-01"},
-            {
-                "rate_card": [
-                    "Standard has no prices at 2024-12-01 00:00 UTC (from 2025-01-01 00:00 "
-                    "UTC): the terms would leave usage unpriced."
-                ]
-            },
-        ),
         ({"fixed_fee": "1.00001"}, {"fixed_fee": [FOUR_PLACES]}),
     ],
 )
