@@ -7,13 +7,13 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from contracts.admin.customers import customer_page_section, with_next
-from contracts.models import Customer
+from contracts.models import Customer, RateCardVersion
 from pricing.cycles import span_text
 from pricing.money import money_label
 
@@ -92,14 +92,29 @@ def unpriced_section(request: HttpRequest, customer: Customer) -> dict[str, Any]
             event_count__gt=0,
         )
         .values(*USAGE_COLUMNS)
-        .annotate(events=Sum("event_count"))
+        .annotate(events=Sum("event_count"), last_event_at=Max("last_event_at"))
         .order_by("-period_start", "status", "model", "feature", "reason")
     )
+    shown = list(rows[:USAGE_ROWS_SHOWN])
+    # A price added to a card starts no earlier than its latest version (price_add_from):
+    # usage that all came before that is not priced by it, so it gets no "price this".
+    latest_start = dict(
+        RateCardVersion.objects.filter(
+            rate_card_id__in={row["terms__rate_card_id"] for row in shown}
+        )
+        .order_by("rate_card_id", "number")
+        .values_list("rate_card_id", "effective_from")
+    )  # the highest-numbered version of each card, the one price_add_from starts from
     usage = []
-    for row in rows[:USAGE_ROWS_SHOWN]:
+    for row in shown:
         card_id = row["terms__rate_card_id"]
         price_url = ""
-        if may_price and row["status"] == UsageRollup.Status.UNPRICED and card_id:
+        if (
+            may_price
+            and row["status"] == UsageRollup.Status.UNPRICED
+            and card_id
+            and row["last_event_at"] >= latest_start[card_id]
+        ):
             price_url = with_next(
                 reverse("admin:contracts_ratecard_price_add_from", args=[card_id]),
                 customer,

@@ -7,7 +7,7 @@ makes one call to `contracts.services`, and a refusal the form could not foresee
 a version locked meanwhile) is shown on the form with nothing stored.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -458,4 +458,7 @@ def _from_initial(request, earliest: datetime) -> datetime:
         wanted = wanted.replace(tzinfo=UTC)
     except ValueError:
         return datetime.now(UTC).replace(second=0, microsecond=0)
-    return max(wanted, earliest.astimezone(UTC).replace(second=0, microsecond=0))
+    earliest = earliest.astimezone(UTC)
+    whole = earliest.replace(second=0, microsecond=0)
+    # The field takes whole minutes: the latest version's start, rounded up to one.
+    return max(wanted, whole if whole == earliest else whole + timedelta(minutes=1))
