@@ -407,6 +407,33 @@ def test_a_refused_contract_shows_form_errors_and_stores_nothing(
     assert LogEntry.objects.count() == 0
 
 
+def test_a_contract_before_its_rate_card_has_prices_is_added_with_a_warning(
+    admin_client, acme, standard
+):
+    customer_page = f"/admin/contracts/customer/{acme.pk}/change/"
+    body = add_body(acme, standard, starts_at_0="2024-12-01")
+
+    response = admin_client.post(f"{ADD_URL}?customer={acme.pk}&next={customer_page}", body)
+
+    contract = Contract.objects.get()
+    assert (response.status_code, response["Location"]) == (302, customer_page)
+    assert messages_of(response) == [
+        f"Contract {contract} added.",
+        "Standard has prices from 2025-01-01 00:00 UTC: usage before then stays unpriced "
+        "until the card has prices from the contract's start.",
+    ]
+    assert contract.starts_at == utc(2024, 12, 1)
+
+
+def test_the_add_page_opened_for_a_customer_has_them_chosen_and_cancels_back(admin_client, acme):
+    customer_page = f"/admin/contracts/customer/{acme.pk}/change/"
+
+    response = admin_client.get(f"{ADD_URL}?customer={acme.pk}&next={customer_page}")
+
+    assert response.context["adminform"].form["customer"].value() == str(acme.pk)
+    assert f'<a href="{customer_page}" class="closelink">' in response.content.decode()
+
+
 def test_an_empty_post_names_the_required_fields(admin_client, signed):
     before = contracts_snapshot()
 
