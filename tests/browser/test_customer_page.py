@@ -108,6 +108,7 @@ def test_billing_ops_set_a_customer_up_from_the_customer_page(
     page.get_by_role("button", name="Start of this period (2026-12-01 00:00 UTC)").click()
     expect(page.locator("#id_starts_at_0")).to_have_value("2026-12-01")
     expect(page.locator("#id_starts_at_1")).to_have_value("00:00:00")
+    screenshots(page, artifacts, "contract_add")
     page.get_by_label("Rate card:").select_option(label="List prices (USD)")
     page.get_by_label("Fixed fee:").fill("30.00")
     page.get_by_role("button", name="Add contract").click()
@@ -143,6 +144,7 @@ def test_billing_ops_set_a_customer_up_from_the_customer_page(
     row.get_by_role("link", name="Price this").click()
     expect(page.get_by_label("Model:", exact=True)).to_have_value("llama-3.3-70b")
     expect(page.get_by_label("Effective from (UTC):")).to_have_value("2026-12-14T09:00")
+    screenshots(page, artifacts, "price_this", phone_checked=False)
     page.get_by_label("Input price:", exact=True).fill("1.00")
     page.get_by_label("Output price:", exact=True).fill("2.00")
     page.get_by_role("button", name="Save").click()
@@ -192,3 +194,20 @@ def cut_off(page: Page, width: int) -> list[str]:
         " + box.clientWidth + 'px')"
     )
     return problems
+
+
+def screenshots(page: Page, artifacts, name: str, *, phone_checked: bool = True) -> None:
+    """The page as it is, at 390x844 and at 1280x800 (the size the test goes on at), each
+    checked for anything past the screen's right edge (the price builder is checked at
+    1280 only: its other-metrics table is wider than a phone)."""
+    for width, height in ((390, 844), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=artifacts / f"{name}_{width}.png", full_page=True)
+        if width > 390 or phone_checked:
+            assert page.evaluate(WIDE, width) == [], f"{name} at {width} px"
+
+
+#: The elements that stick out past the right edge of a screen this wide.
+WIDE = """width => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > width + 1).slice(0, 6)
+    .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
