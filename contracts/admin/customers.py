@@ -94,14 +94,16 @@ def contracts_section(request: HttpRequest, customer: Customer) -> dict[str, Any
     may_amend = user.has_perm("contracts.change_contract")
     contracts = []
     for contract in contract_list(customer=customer).order_by("-starts_at"):
-        current = contract_terms_current(contract=contract, at=now)
+        state = _contract_state(contract, now)
+        # The terms marked "now": those in force, only while the contract is.
+        current = contract_terms_current(contract=contract, at=now) if state == "in force" else None
         amend = reverse("admin:contracts_contract_amend", args=[contract.pk])
         end = reverse("admin:contracts_contract_end", args=[contract.pk])
         contracts.append(
             {
                 "contract": contract,
                 "url": reverse("admin:contracts_contract_change", args=[contract.pk]),
-                "state": _contract_state(contract, now),
+                "state": state,
                 "cycle": contract.get_billing_cycle_display(),
                 "period": span_text(*contract.period_bounds(now)),
                 "amend_url": may_amend and with_next(amend, customer),
