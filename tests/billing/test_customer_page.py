@@ -299,3 +299,18 @@ def test_the_contract_form_offers_the_start_of_this_period(admin_client, acme_se
         assert 'data-date="2026-11-01" data-time="00:00:00">Start of this period ' in (
             response.content.decode()
         )
+
+
+def test_an_ended_contract_says_so_and_marks_no_terms_now(monkeypatch, admin_client, acme):
+    clock_set(monkeypatch, NOW)
+    contract_create(customer=acme, starts_at=datetime(2026, 2, 1, tzinfo=UTC),
+                    ends_at=datetime(2026, 6, 1, tzinfo=UTC), rate_card=card_create("Standard"),
+                    fixed_fee=Decimal("0.125"))  # fmt: skip
+
+    contracts = section(page_of(admin_client, acme), "contracts")
+
+    assert "Contract from 2026-02-01 00:00 UTC ended" in text(contracts)
+    assert rows(contracts) == [
+        ["1", "2026-02-01 00:00", "Standard", "0.125 USD", "0.00 USD", "0.00 USD", "0 %",
+         "arrears", ""],
+    ]  # fmt: skip
