@@ -45,10 +45,11 @@ def test_the_rollup_list_shows_unpriced_usage_with_its_reason(admin_client, usag
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "no price of Standard v1 matches &#x27;llama-3-70b&#x27;" in page
-    assert "no contract in force" in page
-    assert "gpt-4o (Standard v1)" in page  # the line and the price it was rated by
-    assert "0.010000000000" in page
+    assert "Unpriced: no price of Standard v1 matches &#x27;llama-3-70b&#x27;" in page
+    assert "Unpriced: no contract in force" in page
+    assert "gpt-4o<br><small>Standard v1</small>" in page  # the price it was rated by
+    assert "gpt-4o<br><small>chat · Standard v1</small>" in page  # the feature, then the price
+    assert '<span style="white-space: nowrap">0.010000000000 USD</span>' in page  # exact
     assert listed(response) == [
         ("acme", "rated", "gpt-4o", 1, ""),
         ("acme", "rated", "gpt-4o", 1, ""),

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from billing.admin import invoices as admin_invoices
 from billing.models import CreditNote, Invoice
+from tests.admin_pages import shown
 
 from . import test_invoice_api as invoice_api
 from . import test_invoices as scenario
@@ -77,7 +78,14 @@ def test_an_invoice_is_shown_read_only_with_its_lines_and_links_to_their_events(
     assert response.status_code == 200
     page = response.content.decode()
     assert "gpt-4o (Standard v1, amendment 1)" in page
-    assert page.count("List the events") == 2  # the two usage lines, not the fees
+    # fees, the two usage lines, discount, allowance and credits; money with its minor places
+    assert shown(response, "events") == ["—", "—", "2 events", "1 event", "—", "—", "—"]
+    assert shown(response, "amount_shown") == [
+        "15.00 USD", "30.00 USD", "20.00 USD", "10.00 USD", "-1.00 USD", "-10.00 USD",
+        "-5.00 USD",
+    ]  # fmt: skip
+    assert shown(response, "total_shown") == ["59.00 USD"]
+    assert shown(response, "period") == ["2026-11-01 to 2026-11-30"]
     assert urls(invoice)["events"] in page
     assert urls(invoice)["preview"] in page
     assert urls(invoice)["credit_note"] not in page  # viewing is not crediting
@@ -191,7 +199,7 @@ def test_the_revenue_report_is_shown_and_downloaded_as_csv(client, balances):
     unknown = client.get(url, {"customer": "nobody"})
 
     assert (empty.status_code, empty.context["rows"]) == (200, None)
-    assert [row[4] for row in shown.context["rows"]] == ["INV-000001", "INV-000002"]
+    assert [row["invoice"] for row in shown.context["rows"]] == ["INV-000001", "INV-000002"]
     assert download["Content-Type"] == "text/csv; charset=utf-8"
     assert download["Content-Disposition"] == 'attachment; filename="revenue-report.csv"'
     assert download.content.decode() == report.CSV
