@@ -60,3 +60,37 @@ def shown(response, name: str) -> list[str]:
     parser = _Fields(name)
     parser.feed(response.content.decode())
     return parser.texts
+
+
+class _Rows(HTMLParser):
+    """The text of each cell of each row of the table with one id."""
+
+    def __init__(self, table_id: str):
+        super().__init__()
+        self.table_id, self.rows, self._inside, self._cell = table_id, [], False, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and dict(attrs).get("id") == self.table_id:
+            self._inside = True
+        elif self._inside and tag == "tr":
+            self.rows.append([])
+        elif self._inside and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if self._inside and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "table":
+            self._inside = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(response, table_id: str) -> list[list[str]]:
+    """The rows (header, body, footer) of the page's table with this id, as text."""
+    parser = _Rows(table_id)
+    parser.feed(response.content.decode())
+    return parser.rows

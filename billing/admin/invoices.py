@@ -437,7 +437,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
     list_display = ("number", "invoice", "customer_shown", "amount_shown", "reason", "destination",
-                    "created_shown")  # fmt: skip
+                    "created_day")  # fmt: skip
     list_select_related = ("invoice__customer",)
     list_filter = ("reason", "destination", "created_at")
     search_fields = ("=number", "=invoice__number", "=invoice__customer__external_id")
@@ -450,3 +450,4 @@ class CreditNoteAdmin(ReadOnlyAdmin):
     created_shown = instant_display("created_at", description="created (UTC)")
 
     customer_shown = customer_display("invoice.customer")
+    created_day = instant_display("created_at", description="created", day=True)

@@ -267,7 +267,7 @@ class ContractTermsInline(ReadOnlyInline):
     model = ContractTerms
     verbose_name = "terms"
     verbose_name_plural = "Terms history (number 1 is the contract, each amendment the next)"
-    fields = ("number", "effective_shown", "rate_card", "fee_shown", "allowance_shown",
+    fields = ("terms_number", "effective_shown", "card", "fee_shown", "allowance_shown",
               "minimum_shown", "discount", "overage", "overrides", "note")  # fmt: skip
     readonly_fields = fields
     ordering = ("number",)
@@ -286,6 +286,15 @@ class ContractTermsInline(ReadOnlyInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("rate_card", "contract__customer")
+
+    @admin.display(description="#")
+    def terms_number(self, terms: ContractTerms) -> int:
+        return terms.number
+
+    @admin.display(description="rate card")
+    def card(self, terms: ContractTerms) -> str:
+        url = reverse("admin:contracts_ratecard_change", args=[terms.rate_card_id])
+        return format_html('<a href="{}">{}</a>', url, terms.rate_card.name)
 
     @admin.display(description="discount")
     def discount(self, terms: ContractTerms) -> str:

@@ -188,9 +188,9 @@ def test_a_contract_shows_its_whole_terms_history_oldest_first(clock, admin_clie
         (2, MAR, "Standard", Decimal(500), Decimal(200), OVERRIDE, "Allowance from March", "ops"),
     ]
     assert list(inline.fieldsets[0][1]["fields"]) == [
-        "number",
+        "terms_number",
         "effective_shown",
-        "rate_card",
+        "card",
         "fee_shown",
         "allowance_shown",
         "minimum_shown",
@@ -690,3 +690,31 @@ def test_a_refused_end_shows_form_errors_and_stores_nothing(admin_client, signed
         "ends_at": ["Must be after the latest terms start (2025-03-01 00:00 UTC)."]
     }
     assert contracts_snapshot() == before
+
+
+def test_the_pages_offer_quick_instants_beside_the_admins_pickers(
+    clock, admin_client, admin_user, signed
+):
+    clock.current = utc(2025, 3, 10, 12)  # in the monthly period of 1 March to 1 April
+    admin_client.force_login(admin_user)  # the session of the fixture's login expired
+
+    add = admin_client.get(ADD_URL).content.decode()
+    amend = admin_client.get(amend_url(signed)).content.decode()
+    end = admin_client.get(end_url(signed)).content.decode()
+
+    # the add page works it out in the browser from the cycle and anchors being typed
+    assert (
+        '<a href="#" role="button" data-quick-for="id_starts_at" '
+        'data-period="billing_cycle anchor_day anchor_month">start of this period</a>'
+    ) in add
+    # the amend and end pages from the contract's own period
+    assert (
+        '<a href="#" role="button" data-quick-for="id_effective_from" '
+        'data-at="2025-03-01T00:00:00Z">start of this period (2025-03-01)</a>'
+    ) in amend
+    assert (
+        '<a href="#" role="button" data-quick-for="id_ends_at" '
+        'data-at="2025-04-01T00:00:00Z">end of this period (2025-04-01 00:00)</a>'
+    ) in end
+    for page in (add, amend, end):
+        assert "contracts/quick_dates.js" in page and "DateTimeShortcuts.js" in page
