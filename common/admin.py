@@ -103,15 +103,16 @@ def money_display(
     return admin.display(description=label, ordering=field if sortable else None)(show)
 
 
-def instant_display(field: str, *, description: str | None = None) -> Display:
+def instant_display(field: str, *, description: str | None = None, day: bool = False) -> Display:
     """A list column or read-only field showing the instant in `field` in UTC, short and
-    on one line: 2026-12-05 20:56, never "Dec. 5, 2026, 8:56 p.m."."""
+    on one line: 2026-12-05 20:56 (with `day`, where a list needs no more, 2026-12-05),
+    never "Dec. 5, 2026, 8:56 p.m."."""
 
     def show(model_admin, obj: models.Model) -> SafeString:
         value = getattr(obj, field)
         if value is None:
             return model_admin.get_empty_value_display()
-        text = f"{value.astimezone(UTC):%Y-%m-%d %H:%M}"
+        text = f"{value.astimezone(UTC):{'%Y-%m-%d' if day else '%Y-%m-%d %H:%M'}}"
         return format_html('<span style="white-space: nowrap">{}</span>', text)
 
     label = description or field.replace("_", " ")

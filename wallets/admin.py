@@ -15,6 +15,7 @@ from common.admin import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     adopt,
+    customer_display,
     form_errors_add,
     instant_display,
     money_display,
@@ -330,8 +331,8 @@ class TopUpRequestAdmin(ReadOnlyAdmin):
     """Top-ups asked for when a balance fell under its threshold. "Mark paid" grants the
     credits once (as billing's Stripe payments will); "Cancel" closes one unpaid."""
 
-    list_display = ("requested_shown", "wallet", "amount_shown", "balance_shown", "status",
-                    "paid_shown", "closed_by", "reference")  # fmt: skip
+    list_display = ("requested_shown", "customer_shown", "amount_shown", "balance_shown",
+                    "status", "paid_shown")  # fmt: skip
     list_filter = ("status",)
     list_select_related = ("wallet__customer",)
     search_fields = ("wallet__customer__external_id", "wallet__customer__name", "reference")
@@ -342,6 +343,7 @@ class TopUpRequestAdmin(ReadOnlyAdmin):
     balance_shown = money_display("balance", "wallet.currency", description="balance then")
     requested_shown = instant_display("requested_at", description="requested (UTC)")
     paid_shown = instant_display("paid_at", description="paid (UTC)")
+    customer_shown = customer_display("wallet.customer")
     grant_shown = grant_display()
     actions = ("mark_paid_selected", "cancel_selected")
 
