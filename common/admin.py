@@ -1,6 +1,6 @@
-"""Admin helpers shared by the apps' admins: read-only bases, columns that show money and
-instants as people read them, a service's result adopted by the admin, a refusal shown on
-a form."""
+"""Admin helpers shared by the apps' admins: read-only and audited bases, columns that
+show money and instants as people read them, a service's result adopted by the admin, a
+refusal shown on a form; and the audit trail's admin."""
 
 from collections.abc import Callable
 from datetime import UTC
@@ -16,6 +16,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from pricing.money import exact_label, money_label
+
+from .audit import audit_record, snapshot
+from .models import AuditEntry
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -47,6 +50,35 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Records each add, change and delete made on this admin page in the audit trail
+    (`common.audit`), with the object before and after. Pages whose changes go through a
+    service that records them itself do not need it."""
+
+    def audit_customer(self, obj: models.Model) -> str:
+        """The external_id of the object's customer, when it has one."""
+        customer = getattr(obj, "customer", None)
+        return getattr(customer, "external_id", "") if customer is not None else ""
+
+    def save_model(self, request, obj, form, change):
+        before = None
+        if change:
+            stored = type(obj)._default_manager.filter(pk=obj.pk).first()
+            before = snapshot(stored) if stored is not None else None
+        super().save_model(request, obj, form, change)
+        action = f"{obj._meta.model_name}.{'change' if change else 'create'}"
+        audit_record(action, obj, before=before, customer=self.audit_customer(obj))
+
+    def delete_model(self, request, obj):
+        before, customer = snapshot(obj), self.audit_customer(obj)
+        pk = obj.pk
+        super().delete_model(request, obj)
+        obj.pk = pk
+        audit_record(
+            f"{obj._meta.model_name}.delete", obj, before=before, customer=customer, deleted=True
+        )
+
+
 def adopt(obj: models.Model, saved: models.Model) -> None:
     """Make the admin's unsaved `obj` the row a service just saved.
 
@@ -66,6 +98,16 @@ def form_errors_add(form: forms.Form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, error.messages)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit trail (common.audit): every change made by ops, never edited."""
+
+    list_display = ("at", "actor", "action", "object_repr", "customer", "reason")
+    list_filter = ("action", "object_type")
+    search_fields = ("customer", "object_id", "actor", "object_repr")
+    date_hierarchy = "at"
 
 
 # --- columns ---------------------------------------------------------------------------------

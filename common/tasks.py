@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 
-from celery import current_app
+from celery import current_app, shared_task
 from django.conf import settings
 from django.db import transaction
 
@@ -52,3 +52,11 @@ def rating_nudge() -> None:
         return
     _last_nudge = now
     task_send(RATE_PENDING_USAGE)
+
+
+@shared_task(name="common.forget_idempotency_keys", ignore_result=True)
+def forget_idempotency_keys() -> int:
+    """Beat: forget Idempotency-Keys past their retention (common.idempotency)."""
+    from .idempotency import idempotency_keys_forget
+
+    return idempotency_keys_forget()

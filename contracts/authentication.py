@@ -3,6 +3,8 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from common.audit import actor_set
+
 from .selectors import api_key_get_active
 from .services import api_key_mark_used
 
@@ -30,6 +32,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_mark_used(api_key=api_key)
         user = OperatorUser(api_key) if api_key.customer_id is None else CustomerKeyUser(api_key)
+        actor_set(lambda: f"key:{api_key.name} ({api_key.prefix})")  # the audit trail's who
         return (user, api_key)
 
     def authenticate_header(self, request):

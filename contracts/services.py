@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from common.audit import audit_record, snapshot
 from pricing.standard import catalog_price_formula, catalog_price_rates
 
 from .models import (
@@ -46,6 +47,7 @@ def customer_create(*, external_id: str, name: str, currency: str, email: str = 
     try:
         with transaction.atomic():
             customer.save()
+            audit_record("customer.create", customer, customer=external_id)
     except IntegrityError:
         raise ValidationError(
             {"external_id": ValidationError("already exists", code="unique")}
@@ -55,12 +57,15 @@ def customer_create(*, external_id: str, name: str, currency: str, email: str = 
 
 def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     """Change a customer's name, email or status; `external_id` and `currency` are fixed."""
+    before = snapshot(customer)
     for name, value in fields.items():
         if name not in {"name", "email", "status"}:
             raise ValueError(f"{name} cannot be changed")
         setattr(customer, name, value)
     customer.full_clean()
-    customer.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        customer.save(update_fields=[*fields, "updated_at"])
+        audit_record("customer.change", customer, before=before, customer=customer.external_id)
     return customer
 
 
@@ -71,8 +76,13 @@ def api_key_create(*, name: str) -> tuple[ApiKey, str]:
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    api_key.refresh_from_db(fields=["revoked_at"])
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        api_key.refresh_from_db(fields=["revoked_at"])
+        if revoked:
+            _api_key_audit("api_key.revoke", api_key)
     return api_key
 
 
@@ -109,7 +119,14 @@ def _api_key_new(
         )
         api_key.full_clean()
         api_key.save()
+        _api_key_audit("api_key.create", api_key)
     return api_key, key
+
+
+def _api_key_audit(action: str, api_key: ApiKey) -> None:
+    shown = ("name", "prefix", "customer_id", "created_by", "revoked_at")
+    customer = api_key.customer.external_id if api_key.customer else ""
+    audit_record(action, api_key, after=snapshot(api_key, shown), customer=customer)
 
 
 def api_key_mark_used(*, api_key: ApiKey) -> None:
@@ -134,6 +151,7 @@ def rate_card_create(
         RateCardVersion.objects.create(
             rate_card=rate_card, number=1, effective_from=effective_from or timezone.now()
         )
+        audit_record("rate_card.create", rate_card)
     return rate_card
 
 
@@ -146,16 +164,19 @@ def price_create(*, version: RateCardVersion, **fields: Any) -> Price:
         price = Price(version=version, **fields)
         price.full_clean()
         price.save()
+        audit_record("price.create", price)
     return price
 
 
 def price_update(*, price: Price, **fields: Any) -> Price:
     with transaction.atomic():
         _version_ensure_editable(price.version)
+        before = snapshot(price)
         for name, value in fields.items():
             setattr(price, name, value)
         price.full_clean()
         price.save()
+        audit_record("price.change", price, before=before)
     return price
 
 
@@ -219,6 +240,7 @@ def rate_card_version_schedule(
             rate_card=rate_card, number=latest.number + 1, effective_from=effective_from, note=note
         )
         _prices_copy(source=latest, target=version)
+        audit_record("rate_card_version.create", version)
     return version
 
 
@@ -347,6 +369,7 @@ def price_correction_create(
                     )
                 }
             )
+        audit_record("price_correction.create", correction, reason=correction.reason)
     return correction
 
 
@@ -597,6 +620,12 @@ def contract_create(
         first.contract = contract
         first.save()
         TermsChange.objects.create(customer=customer, effective_from=starts_at)
+        audit_record(
+            "contract.create",
+            contract,
+            after={**snapshot(contract), **_prefixed("terms", snapshot(first))},
+            customer=customer.external_id,
+        )
     return contract
 
 
@@ -649,6 +678,9 @@ def contract_amend(
             raise ValidationError(errors)
         terms.save()
         TermsChange.objects.create(customer=customer, effective_from=effective_from)
+        audit_record(
+            "contract.amend", terms, before=snapshot(latest), customer=customer.external_id
+        )
     return terms
 
 
@@ -674,12 +706,18 @@ def contract_end(*, contract: Contract, ends_at: datetime | None) -> Contract:
         if ends_at is not None and ends_at <= latest.effective_from:
             start = _when(latest.effective_from)
             raise ValidationError({"ends_at": f"Must be after the latest terms start ({start})."})
+        was = snapshot(contract)
         contract.ends_at = ends_at
         _contract_ensure_alone(contract)
         contract.save(update_fields=["ends_at"])
+        audit_record("contract.end", contract, before=was, customer=contract.customer.external_id)
         moved = [moment for moment in (before, ends_at) if moment is not None]
         TermsChange.objects.create(customer=contract.customer, effective_from=min(moved))
     return contract
+
+
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}.{name}": value for name, value in values.items()}
 
 
 def _when(moment: datetime) -> str:

@@ -40,6 +40,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from common.audit import audit_record, snapshot
 from common.tasks import DELIVER_ALERT, task_send
 from contracts.models import Customer
 from pricing.money import exact_text, money_label
@@ -82,10 +83,14 @@ def alert_settings_update(*, customer: Customer, **fields: Any) -> AlertSettings
         alert_settings, _ = AlertSettings.objects.select_for_update().get_or_create(
             customer=customer
         )
+        before = snapshot(alert_settings)
         for name, value in fields.items():
             setattr(alert_settings, name, value)
         alert_settings.full_clean()
         alert_settings.save()
+        audit_record(
+            "alert_settings.change", alert_settings, before=before, customer=customer.external_id
+        )
     return alert_settings
 
 

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from common.audit import audit_record
 from common.tasks import rating_nudge
 from contracts.models import Customer
 from pricing.money import RATED_PLACES, plain
@@ -83,7 +84,10 @@ def credit_grant(
     with transaction.atomic():
         Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         wallet = _wallet_lock(wallet_get_or_create(customer=customer, currency=currency))
-        return _grant_add(wallet, source, amount, now, priority, expires_at, reason, created_by)
+        grant = _grant_add(wallet, source, amount, now, priority, expires_at, reason, created_by)
+        if source != CreditGrant.Source.REFUND:  # refunds follow from another recorded change
+            audit_record("credit_grant.create", grant, customer=customer.external_id, reason=reason)
+        return grant
 
 
 def credits_give_back(*, wallet: Wallet, amount: Amount, reason: str) -> CreditGrant:
@@ -187,14 +191,23 @@ def wallet_adjust(
             reason=reason,
             created_by=created_by,
         )
-    return wallet_draw_down(
-        wallet=wallet,
-        amount=-value,
-        partial=False,
-        kind=LedgerEntry.Kind.ADJUSTMENT,
-        reason=reason,
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        taken = wallet_draw_down(
+            wallet=wallet,
+            amount=-value,
+            partial=False,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            reason=reason,
+            created_by=created_by,
+        )
+        audit_record(
+            "wallet.adjust",
+            wallet,
+            after={"amount": format(value, "f"), "drawn": format(taken.drawn, "f")},
+            customer=wallet.customer.external_id,
+            reason=reason,
+        )
+    return taken
 
 
 def hold_place(

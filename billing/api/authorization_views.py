@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer, StrictSerializer
+from common.idempotency import idempotent
 from metering.intake import MAX_METRIC
 from metering.tokens import TokenizeError, count_messages, count_text
 from pricing.metrics import METRIC_NAME
@@ -131,6 +132,7 @@ class AuthorizationsView(APIView):
             examples.AUTHORIZATION_REFUSED,
         ],
     )
+    @idempotent
     def post(self, request):
         serializer = AuthorizationInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -167,6 +169,7 @@ class HoldReleaseView(APIView):
         request=None,
         responses={200: HoldSerializer, 404: _NO_HOLD},
     )
+    @idempotent
     def post(self, request, hold_id):
         hold = get_object_or_404(Hold, pk=hold_id)
         hold_release(hold=hold)

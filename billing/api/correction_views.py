@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
+from common.idempotency import idempotent
 from contracts.models import RateCard
 from contracts.selectors import rate_card_get
 
@@ -80,6 +81,7 @@ class PriceCorrectionsView(APIView):
             ),
         ],
     )
+    @idempotent
     def post(self, request, name: str):
         rate_card = _rate_card_or_404(name)
         serializer = PriceCorrectionInSerializer(data=request.data)

@@ -25,6 +25,7 @@ from common.api import (
     StrictSerializer,
     api_validation_error,
 )
+from common.idempotency import idempotent
 from contracts.api.views import customer_or_404
 from contracts.models import Customer
 from pricing.money import RATED_PLACES
@@ -239,6 +240,7 @@ class CreditNotesView(APIView):
         },
         examples=[examples.CREDIT_NOTE_ISSUED],
     )
+    @idempotent
     def post(self, request, external_id: str, number: str):
         invoice = _invoice_or_404(customer_or_404(external_id), number)
         serializer = CreditNoteInSerializer(data=request.data)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer, FileDownloadView
+from common.idempotency import idempotent
 from contracts.api.views import customer_or_404
 
 from ..exports import usage_csv
@@ -156,6 +157,7 @@ class RerateView(APIView):
         },
         examples=[examples.RERATE_APPLIED],
     )
+    @idempotent
     def post(self, request, external_id: str):
         customer = customer_or_404(external_id)
         given = request.data.get("at") if isinstance(request.data, dict) else None

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import audit_record
 from contracts.models import Customer
 from pricing.money import minor_places, money_label, money_round
 from wallets.models import CreditGrant
@@ -178,6 +179,8 @@ def _issue(
         )
         if reason == CreditNote.Reason.VOID:
             Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.VOID, voided_at=now)
+        action = "invoice.void" if reason == CreditNote.Reason.VOID else "credit_note.create"
+        audit_record(action, note, customer=invoice.customer.external_id, reason=note.memo)
     return note
 
 

@@ -11,6 +11,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
+from common.idempotency import idempotent
 from contracts.models import Contract, Customer
 from contracts.selectors import contract_get, contract_list
 from contracts.services import contract_amend, contract_create, contract_end
@@ -194,6 +195,7 @@ class ContractListView(GenericAPIView):
         responses={201: ContractSerializer, 400: _REFUSED, 404: _NOT_FOUND},
         examples=[_EXAMPLE_CREATE, _EXAMPLE_CONTRACT, _EXAMPLE_REFUSED],
     )
+    @idempotent
     def post(self, request, external_id: str):
         customer = customer_or_404(external_id)
         serializer = ContractCreateSerializer(data=request.data)
@@ -242,6 +244,7 @@ class ContractAmendmentsView(GenericAPIView):
         responses={201: ContractSerializer, 400: _REFUSED, 404: _NOT_FOUND},
         examples=[_EXAMPLE_AMEND, _EXAMPLE_CONTRACT, _EXAMPLE_AMEND_REFUSED],
     )
+    @idempotent
     def post(self, request, external_id: str, contract_id: int):
         contract = _contract_or_404(customer_or_404(external_id), contract_id)
         serializer = AmendmentCreateSerializer(data=request.data)
@@ -272,6 +275,7 @@ class ContractEndView(GenericAPIView):
         responses={200: ContractSerializer, 400: _REFUSED, 404: _NOT_FOUND},
         examples=[_EXAMPLE_END, _EXAMPLE_CONTRACT],
     )
+    @idempotent
     def post(self, request, external_id: str, contract_id: int):
         contract = _contract_or_404(customer_or_404(external_id), contract_id)
         serializer = ContractEndSerializer(data=request.data)

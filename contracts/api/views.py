@@ -20,6 +20,7 @@ from common.api import (
     FieldErrorsSerializer,
     api_validation_error,
 )
+from common.idempotency import idempotent
 from contracts.models import Customer
 from contracts.selectors import customer_get, customer_list
 from contracts.services import customer_create, customer_update
@@ -159,6 +160,7 @@ class CustomerListView(GenericAPIView):
         responses={201: CustomerSerializer, 400: _REFUSED},
         examples=[_EXAMPLE_CREATE, _EXAMPLE_CUSTOMER, _EXAMPLE_CREATE_REFUSED],
     )
+    @idempotent
     def post(self, request):
         serializer = CustomerCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class CommonConfig(AppConfig):
+    name = "common"
+    verbose_name = "Operations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Every process knows common's tasks by name (common.tasks sends them so).
+        from . import tasks  # noqa: F401
