@@ -20,7 +20,7 @@ from django.db import models
 from common.fields import RATED_DIGITS, ExactDecimalField
 from contracts.models import Customer, validate_currency
 from metering.models import AppendOnlyModel
-from pricing.money import plain
+from pricing.money import money_label
 from webhooks.models import Delivery, new_webhook_secret
 
 
@@ -76,7 +76,7 @@ class CreditGrant(models.Model):
         indexes = [models.Index(fields=["wallet", "expires_at"], name="grant_wallet_expiry")]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()} {self.amount} {self.wallet.currency}"
+        return f"{self.get_source_display()} {money_label(self.amount, self.wallet.currency)}"
 
 
 class Hold(models.Model):
@@ -386,4 +386,5 @@ class TopUpRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Top-up of {plain(self.amount)} {self.wallet.currency}: {self.get_status_display()}"
+        amount = money_label(self.amount, self.wallet.currency)
+        return f"Top-up of {amount}: {self.get_status_display()}"
