@@ -80,7 +80,7 @@ def _period_close(
             billed_events=draft.period_events,
             billed_until=now,
         )
-        task_send_on_commit(PUSH_INVOICE, invoice.pk)
+        _push_on_commit(invoice)
         _credits_settle(draft, invoice)
         _corrections_apply(draft, now)
         audit_record(
@@ -189,7 +189,7 @@ def corrections_close_due(
             invoice = None
             if draft.lines:
                 invoice = _invoice_store(draft, now)
-                task_send_on_commit(PUSH_INVOICE, invoice.pk)
+                _push_on_commit(invoice)
                 why = "corrections of closed periods, the contracts ended"
                 audit_record("invoice.create", invoice, customer=billing.external_id, reason=why)
             _credits_settle(draft, invoice)
@@ -338,6 +338,13 @@ def periods_close_due(*, now: datetime | None = None) -> int:
     """periods_close for every customer: how many periods it closed and customers'
     corrections it billed."""
     return periods_close(now=now).count
+
+
+def _push_on_commit(invoice: Invoice) -> None:
+    """Push the invoice to Stripe once it is committed, when Stripe is on (beat's sweep
+    pushes what was made while it was off, once it is on)."""
+    if settings.STRIPE_API_KEY:
+        task_send_on_commit(PUSH_INVOICE, invoice.pk)
 
 
 def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
