@@ -244,6 +244,63 @@ def rate_card_version_schedule(
     return version
 
 
+def price_add_from(*, rate_card: RateCard, effective_from: datetime, **fields: Any) -> Price:
+    """Price calls the card leaves unpriced, from `effective_from` (the past included) on:
+    what "price this" does for a customer's unpriced model.
+
+    The price goes last in the version that prices from the instant on: the latest one
+    when it has rated nothing and has started by then (it prices from that version's
+    start); otherwise a new version from the instant, a copy of the latest with the price
+    added, as a correction makes. Last, it takes only calls no other price matches, so no
+    priced usage changes. Every customer whose terms use the card from the instant on
+    gets a terms change from then (TermsChange), so their usage from then on, the
+    unpriced included, is rated again.
+
+    Refused with nothing stored: an instant without its offset, or before the latest
+    version starts (a later version would hide the price); a price that does not validate.
+    """
+    errors: Errors = _instant_errors(effective_from=effective_from, required=("effective_from",))
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        latest = rate_card.versions.select_for_update().order_by("-number").first()
+        assert latest is not None  # a rate card is created with its first version
+        if effective_from < latest.effective_from:
+            raise ValidationError(
+                {
+                    "effective_from": (
+                        f"Must be at or after {latest} starts ({_when(latest.effective_from)}): "
+                        "that version would hide the price."
+                    )
+                }
+            )
+        version = latest
+        if latest.locked_at is not None:
+            version = RateCardVersion.objects.create(
+                rate_card=rate_card,
+                number=latest.number + 1,
+                effective_from=effective_from,
+                note=f"Adds {fields.get('name') or fields.get('model_pattern')}"[:200],
+            )
+            _prices_copy(source=latest, target=version)
+            audit_record("rate_card_version.create", version)
+        price = price_create(version=version, **fields)
+        customer_ids = (
+            ContractTerms.objects.filter(rate_card=rate_card)
+            .filter(
+                models.Q(contract__ends_at__isnull=True)
+                | models.Q(contract__ends_at__gt=effective_from)
+            )
+            .values_list("contract__customer_id", flat=True)
+            .distinct()
+        )
+        TermsChange.objects.bulk_create(
+            TermsChange(customer_id=customer_id, effective_from=effective_from)
+            for customer_id in sorted(customer_ids)
+        )
+    return price
+
+
 def price_correction_create(
     *,
     rate_card: RateCard,
@@ -583,9 +640,12 @@ def contract_create(
     starts, in UTC) and, for quarterly and yearly cycles, count from `anchor_month`
     (default: the month it starts). A customer has at most one contract at any instant.
 
-    It may start in the past, but not before its rate card has prices: usage already rated
-    from then on is rated again with it. The contract and its first terms are checked
-    together, so one refusal names every field that is wrong; nothing is stored then.
+    It may start in the past (usage already rated from then on is rated again with it),
+    even before its rate card has prices: the usage it covers had no contract, so it was
+    unpriced, and what comes before the card's prices stays unpriced (never free) until
+    the card has prices from then. An amendment may not do that (`contract_amend`). The
+    contract and its first terms are checked together, so one refusal names every field
+    that is wrong; nothing is stored then.
     """
     _terms_check_fields(terms)
     errors = _instant_errors(starts_at=starts_at, ends_at=ends_at, required=("starts_at",))
@@ -612,7 +672,9 @@ def contract_create(
             created_by=created_by,
         )
         errors = _errors_of(contract.full_clean)
-        errors.update(_errors_of(lambda: _terms_validate(first, customer=customer)))
+        errors.update(
+            _errors_of(lambda: _terms_validate(first, customer=customer, new_contract=True))
+        )
         if errors:
             raise ValidationError(errors)
         _contract_ensure_alone(contract)
@@ -803,9 +865,16 @@ def _terms_build(
     )
 
 
-def _terms_validate(terms: ContractTerms, *, customer: Customer) -> None:
+def _terms_validate(
+    terms: ContractTerms, *, customer: Customer, new_contract: bool = False
+) -> None:
     """Field rules (model), then what needs the rate card: its currency is the customer's,
     it has prices when the terms start, and the overrides name its prices and rates.
+
+    A new contract's first terms may start before the card has prices: no usage priced
+    before is left unpriced by them (a customer's contracts never overlap, so the usage
+    they cover had none). Amended terms may not: usage that was priced would be left
+    unpriced.
 
     The (contract, number) and (contract, instant) constraints are not checked here: the
     services choose both under the customer's lock, and the database enforces them.
@@ -822,7 +891,7 @@ def _terms_validate(terms: ContractTerms, *, customer: Customer) -> None:
             }
         )
     first = rate_card.versions.order_by("effective_from").first()
-    if first is None or terms.effective_from < first.effective_from:
+    if first is None or (terms.effective_from < first.effective_from and not new_contract):
         since = f"from {_when(first.effective_from)}" if first else "none yet"
         raise ValidationError(
             {

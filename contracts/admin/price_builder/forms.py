@@ -408,6 +408,16 @@ class PriceBuilderForm(PricingForm):
         return cleaned
 
 
+class PriceFromForm(forms.Form):
+    """When a price added to a card for calls it leaves unpriced starts ("price this")."""
+
+    effective_from = InstantField(
+        initial=_this_minute,
+        help_text="Calls from this instant on get the price, those already rated included "
+        "(they are rated again). The past is allowed.",
+    )
+
+
 class CloneForm(forms.Form):
     name = forms.CharField(label="New rate card name", max_length=200)
     effective_from = InstantField(
