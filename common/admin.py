@@ -1,11 +1,23 @@
-"""Admin helpers shared by the apps' admins."""
+"""Admin helpers shared by the apps' admins: read-only and audited bases, columns that
+show money and instants as people read them, a service's result adopted by the admin, a
+refusal shown on a form; and the audit trail's admin."""
+
+from collections.abc import Callable
+from datetime import UTC
+from decimal import Decimal
+from functools import reduce
+from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
+
+from pricing.money import exact_label, money_label
 
 from .audit import audit_record, snapshot
 from .models import AuditEntry
@@ -25,10 +37,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
-    """Rows shown inside their parent's page, never edited there."""
+    """Rows shown inside their parent's page, never edited there: a plain table of their
+    columns, without the admin's caption above each row or its empty delete column, so a
+    page keeps its width for what the rows say."""
 
     extra = 0
     can_delete = False
+    template = "admin/edit_inline/read_only_tabular.html"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -108,3 +123,72 @@ def next_url(request: HttpRequest, default: str) -> str:
     ):
         return candidate
     return default
+
+
+# --- columns ---------------------------------------------------------------------------------
+
+Display = Callable[[Any, models.Model], SafeString | str]
+
+
+def money_display(
+    field: str,
+    currency: str,
+    *,
+    description: str | None = None,
+    exact: bool = False,
+    sortable: bool = True,
+) -> Display:
+    """A list column or read-only field showing the money in `field` as people read it,
+    in the currency at the dotted path `currency` ("invoice.currency"): billed money with
+    the currency's minor places (`money_label`: 1,234.50 USD), or, with `exact`, a rated
+    figure with its 12 places (`exact_label`), only where it explains a line (rated
+    usage). Kept on one line; empty shows as the admin's empty value ("-"). A list sorts
+    by `field` unless it is not a column (`sortable=False`).
+
+    Used as a ModelAdmin's attribute: `balance_shown = money_display("balance", "currency")`.
+    """
+
+    def show(model_admin, obj: models.Model) -> SafeString:
+        value = getattr(obj, field)
+        if value is None:
+            return model_admin.get_empty_value_display()
+        code: Any = reduce(getattr, currency.split("."), obj)
+        text = (exact_label if exact else money_label)(Decimal(value), code)
+        return format_html('<span style="white-space: nowrap">{}</span>', text)
+
+    label = description or field.replace("_", " ")
+    return admin.display(description=label, ordering=field if sortable else None)(show)
+
+
+def instant_display(field: str, *, description: str | None = None, day: bool = False) -> Display:
+    """A list column or read-only field showing the instant in `field` in UTC, short and
+    on one line: 2026-12-05 20:56 (with `day`, where a list needs no more, 2026-12-05),
+    never "Dec. 5, 2026, 8:56 p.m."."""
+
+    def show(model_admin, obj: models.Model) -> SafeString:
+        value = getattr(obj, field)
+        if value is None:
+            return model_admin.get_empty_value_display()
+        text = f"{value.astimezone(UTC):{'%Y-%m-%d' if day else '%Y-%m-%d %H:%M'}}"
+        return format_html('<span style="white-space: nowrap">{}</span>', text)
+
+    label = description or field.replace("_", " ")
+    return admin.display(description=label, ordering=field)(show)
+
+
+def customer_display(path: str = "customer") -> Display:
+    """A list column naming the customer at the dotted `path` by its external id, short
+    (acme), where "Acme Corp (acme)" would take the width of a figure."""
+
+    def show(model_admin, obj: models.Model) -> str:
+        customer: Any = reduce(getattr, path.split("."), obj)
+        return customer.external_id
+
+    ordering = f"{path.replace('.', '__')}__external_id"
+    return admin.display(description="customer", ordering=ordering)(show)
+
+
+def count_text(value: int | Decimal) -> str:
+    """A count or quantity with thousands separators and the digits it has: 1,346 and
+    1,200.5, never 1.000000000000."""
+    return f"{Decimal(value).normalize():,f}"

@@ -15,10 +15,15 @@ The one billed figure rounded otherwise is the credits applied on an invoice whe
 credits did not pay all of the usage: rounded down, so settling the rounding never asks a
 wallet for credits it does not have (`pricing.credits`, rule 4).
 
-Text: `plain` writes a value as a person does (no exponent, no trailing zeros past
-`places`), `exact_text` with the 12 rated places (the API's exact figures), `minor_text`
-rounded to the currency's minor unit (the API's and the portal's billed figures) and
-`money_label` the same with its currency code, as messages and the admin write money.
+Text for machines and for people:
+
+- `plain` writes a value as a person does (no exponent, no trailing zeros past `places`);
+- `exact_text` with the 12 rated places and `minor_text` rounded to the currency's minor
+  unit: the API's exact and billed figures (and the portal's), plain digits a program
+  reads back;
+- `money_label` and `exact_label`: money as people read it, with thousands separators
+  and the currency's code: `1,234.50 USD`, `1,235 JPY` (billed, in messages, PDFs and the
+  admin) and `1,234.567890123456 USD` (exact, where a rated figure explains a line).
 """
 
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
@@ -28,6 +33,7 @@ from moneyed import get_currency
 
 __all__ = [
     "RATED_PLACES",
+    "exact_label",
     "exact_text",
     "minor_places",
     "minor_text",
@@ -129,5 +135,18 @@ def minor_text(value: Decimal | int, currency: str) -> str:
 
 
 def money_label(value: Decimal | int, currency: str) -> str:
-    """`minor_text` with the currency's code, as messages write money: 59.00 USD."""
-    return f"{minor_text(value, currency)} {currency}"
+    """Billed money as people read it: rounded half up to the currency's minor unit, with
+    thousands separators and the currency's code: 1,234.50 USD, 1,235 JPY, -10.01 USD.
+    A value that rounds to zero is 0.00, never -0.00."""
+    return f"{_grouped(money_round(Decimal(value), currency), minor_places(currency))} {currency}"
+
+
+def exact_label(value: Decimal | int, currency: str) -> str:
+    """A rated figure as people read it: its 12 places, thousands separators and the
+    currency's code: 1,234.567890123456 USD."""
+    return f"{_grouped(rated(Decimal(value)), RATED_PLACES)} {currency}"
+
+
+def _grouped(value: Decimal, places: int) -> str:
+    """`value`, already at `places`, with a comma every three digits before the point."""
+    return f"{value.copy_abs() if value.is_zero() else value:,.{places}f}"

@@ -11,9 +11,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import ngettext
 
-from common.admin import ReadOnlyAdmin, ReadOnlyInline, adopt, form_errors_add, next_url
+from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    adopt,
+    customer_display,
+    form_errors_add,
+    instant_display,
+    money_display,
+    next_url,
+)
+from contracts.admin.quick_dates import QuickDateTimeWidget
 from contracts.models import Customer
-from pricing.money import RATED_PLACES
+from pricing.money import RATED_PLACES, money_label
 
 from . import customer_page  # noqa: F401  (the customer page's wallet and alerts sections)
 from .alerts import ALERT_SETTINGS_FIELDS, alert_delivery_retry, alert_settings_update
@@ -33,11 +43,13 @@ from .topups import topup_cancel, topup_mark_paid
 
 class GrantInline(ReadOnlyInline):
     model = CreditGrant
-    fields = (
-        "source", "amount", "remaining", "priority", "effective_at", "expires_at", "reason",
-        "created_by",
-    )  # fmt: skip
+    fields = ("source", "amount_shown", "remaining_shown", "priority", "effective_shown",
+              "expires_shown", "reason", "created_by")  # fmt: skip
     readonly_fields = fields
+    amount_shown = money_display("amount", "wallet.currency", description="amount")
+    remaining_shown = money_display("remaining", "wallet.currency", description="remaining")
+    effective_shown = instant_display("effective_at", description="effective (UTC)")
+    expires_shown = instant_display("expires_at", description="expires (UTC)")
 
 
 class HoldInline(ReadOnlyInline):
@@ -45,8 +57,13 @@ class HoldInline(ReadOnlyInline):
 
     model = Hold
     verbose_name_plural = "active holds"
-    fields = ("id", "amount", "estimate", "reference", "created_at", "expires_at")
+    fields = ("amount_shown", "estimate_shown", "reference", "created_shown", "expires_shown",
+              "id")  # fmt: skip
     readonly_fields = fields
+    amount_shown = money_display("amount", "wallet.currency", description="held")
+    estimate_shown = money_display("estimate", "wallet.currency", description="estimate")
+    created_shown = instant_display("created_at", description="created (UTC)")
+    expires_shown = instant_display("expires_at", description="expires (UTC)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=Hold.Status.ACTIVE)
@@ -54,10 +71,36 @@ class HoldInline(ReadOnlyInline):
 
 class LedgerInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = (
-        "created_at", "kind", "amount", "grant", "hold", "reference", "reason", "created_by",
-    )  # fmt: skip
+    fields = ("created_shown", "kind", "amount_shown", "moves", "reference", "reason",
+              "created_by")  # fmt: skip
     readonly_fields = fields
+    amount_shown = money_display("amount", "wallet.currency", description="amount")
+    created_shown = instant_display("created_at", description="at (UTC)")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("wallet", "grant__wallet")
+
+    @admin.display(description="grant or hold")
+    def moves(self, entry: LedgerEntry) -> str:
+        """Each entry moves one grant (its money) or one hold (what is held)."""
+        return grant_text(entry.grant) or f"hold {str(entry.hold_id)[:8]}…"
+
+
+def grant_text(grant: CreditGrant | None) -> str | None:
+    """A grant as the admin names it: its source and amount, 100.00 USD."""
+    if grant is None:
+        return None
+    return f"{grant.get_source_display()} {money_label(grant.amount, grant.wallet.currency)}"
+
+
+def grant_display():
+    """A read-only field naming the row's grant (`grant_text`)."""
+
+    @admin.display(description="grant")
+    def show(model_admin, obj) -> str:
+        return grant_text(obj.grant) or model_admin.get_empty_value_display()
+
+    return show
 
 
 class GrantForm(forms.Form):
@@ -65,8 +108,13 @@ class GrantForm(forms.Form):
     amount = forms.DecimalField(min_value=0, max_digits=20, decimal_places=RATED_PLACES)
     source = forms.ChoiceField(choices=CreditGrant.Source.choices)
     priority = forms.IntegerField(initial=0, help_text="Higher is drawn first.")
-    expires_at = forms.DateTimeField(
-        required=False, help_text="UTC, e.g. 2026-12-31 23:59. Empty: never expires."
+    expires_at = forms.SplitDateTimeField(
+        label="Expires at",
+        required=False,
+        widget=QuickDateTimeWidget(
+            quick=[(f"in {days} days", {"data-days": str(days)}) for days in (30, 90, 365)]
+        ),
+        help_text="UTC. Empty: never expires.",
     )
     reason = forms.CharField(max_length=300, required=False)
 
@@ -82,14 +130,22 @@ class AdjustForm(forms.Form):
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
-    list_display = ("customer", "currency", "balance", "held", "created_at")
+    list_display = ("customer", "balance_shown", "held_shown", "available_shown",
+                    "created_shown")  # fmt: skip
     list_select_related = ("customer",)
     search_fields = ("customer__external_id", "customer__name")
-    fields = ("customer", "currency", "balance", "held", "available", "created_at")
-    readonly_fields = fields
+    fields = ("customer", ("balance_shown", "held_shown", "available_shown"), "created_shown")
+    readonly_fields = ("customer", "balance_shown", "held_shown", "available_shown",
+                       "created_shown")  # fmt: skip
     inlines = [GrantInline, HoldInline, LedgerInline]
     change_form_template = "admin/wallets/wallet/change_form.html"
     change_list_template = "admin/wallets/wallet/change_list.html"
+    balance_shown = money_display("balance", "currency", description="balance")
+    held_shown = money_display("held", "currency", description="held")
+    available_shown = money_display(
+        "available", "currency", description="available", sortable=False
+    )
+    created_shown = instant_display("created_at", description="created (UTC)")
 
     def has_add_permission(self, request):
         return False
@@ -139,7 +195,8 @@ class WalletAdmin(admin.ModelAdmin):
             except ValidationError as error:
                 form_errors_add(form, error)
             else:
-                messages.success(request, f"Granted {data['amount']} to {data['customer']}.")
+                granted = money_label(grant.amount, grant.wallet.currency)
+                messages.success(request, f"Granted {granted} to {data['customer']}.")
                 wallet_url = reverse("admin:wallets_wallet_change", args=[grant.wallet_id])
                 return redirect(next_url(request, wallet_url))
         return self._page(request, form, "Grant credits")
@@ -163,7 +220,8 @@ class WalletAdmin(admin.ModelAdmin):
             except ValidationError as error:
                 form_errors_add(form, error)
             else:
-                messages.success(request, f"Adjusted {wallet} by {form.cleaned_data['amount']}.")
+                by = money_label(form.cleaned_data["amount"], wallet.currency)
+                messages.success(request, f"Adjusted {wallet} by {by}.")
                 wallet_url = reverse("admin:wallets_wallet_change", args=[wallet.pk])
                 return redirect(next_url(request, wallet_url))
         return self._page(request, form, f"Adjust {wallet}", original=wallet)
@@ -185,9 +243,19 @@ class AlertSettingsAdmin(admin.ModelAdmin):
     """A customer's thresholds and where alerts go; saved through alert_settings_update.
     The webhook secret is shown here for the customer's receiver to check signatures."""
 
-    list_display = ("customer", "budget", "balance_below", "topup_below", "topup_amount",
-                    "webhook_url")  # fmt: skip
+    list_display = ("customer", "budget_shown", "balance_below_shown", "topup_below_shown",
+                    "topup_amount_shown", "webhook_url")  # fmt: skip
     list_select_related = ("customer",)
+    budget_shown = money_display("budget", "customer.currency", description="budget")
+    balance_below_shown = money_display(
+        "balance_below", "customer.currency", description="balance below"
+    )
+    topup_below_shown = money_display(
+        "topup_below", "customer.currency", description="top up below"
+    )
+    topup_amount_shown = money_display(
+        "topup_amount", "customer.currency", description="top-up amount"
+    )
     search_fields = ("customer__external_id", "customer__name")
     autocomplete_fields = ("customer",)
     fields = ("customer", *ALERT_SETTINGS_FIELDS, "webhook_secret", "updated_at")
@@ -214,14 +282,23 @@ class DeliveryInline(ReadOnlyInline):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
-    list_display = ("fired_at", "customer", "kind", "message", "cleared_at")
+    list_display = ("fired_shown", "customer", "kind", "message", "cleared_shown")
     list_filter = ("kind", "fired_at")
     list_select_related = ("customer",)
     search_fields = ("customer__external_id", "customer__name", "key")
-    fields = ("customer", "kind", "message", "key", "share", "threshold", "amount", "currency",
-              "period_start", "wallet", "grant", "fired_at", "cleared_at")  # fmt: skip
-    readonly_fields = fields
+    fields = ("customer", "kind", "message", ("threshold_shown", "amount_shown", "share"),
+              "key", "period_start", "wallet", "grant_shown",
+              ("fired_shown", "cleared_shown"))  # fmt: skip
+    readonly_fields = ("customer", "kind", "message", "threshold_shown", "amount_shown", "share",
+                       "key", "period_start", "wallet", "grant_shown", "fired_shown",
+                       "cleared_shown")  # fmt: skip
     inlines = [DeliveryInline]
+    threshold_shown = money_display("threshold", "currency", description="threshold")
+    amount_shown = money_display("amount", "currency", description="amount")
+    fired_shown = instant_display("fired_at", description="fired (UTC)")
+    cleared_shown = instant_display("cleared_at", description="cleared (UTC)")
+
+    grant_shown = grant_display()
 
 
 @admin.register(AlertDelivery)
@@ -258,14 +335,20 @@ class TopUpRequestAdmin(ReadOnlyAdmin):
     """Top-ups asked for when a balance fell under its threshold. "Mark paid" grants the
     credits once (as billing's Stripe payments will); "Cancel" closes one unpaid."""
 
-    list_display = ("requested_at", "wallet", "amount", "balance", "status", "paid_at",
-                    "closed_by", "reference")  # fmt: skip
+    list_display = ("requested_shown", "customer_shown", "amount_shown", "balance_shown",
+                    "status", "paid_shown")  # fmt: skip
     list_filter = ("status",)
     list_select_related = ("wallet__customer",)
     search_fields = ("wallet__customer__external_id", "wallet__customer__name", "reference")
-    fields = ("wallet", "amount", "balance", "status", "requested_at", "paid_at", "closed_by",
-              "reference", "grant")  # fmt: skip
+    fields = ("wallet", "amount_shown", "balance_shown", "status", "requested_shown",
+              "paid_shown", "closed_by", "reference", "grant_shown")  # fmt: skip
     readonly_fields = fields
+    amount_shown = money_display("amount", "wallet.currency", description="amount")
+    balance_shown = money_display("balance", "wallet.currency", description="balance then")
+    requested_shown = instant_display("requested_at", description="requested (UTC)")
+    paid_shown = instant_display("paid_at", description="paid (UTC)")
+    customer_shown = customer_display("wallet.customer")
+    grant_shown = grant_display()
     actions = ("mark_paid_selected", "cancel_selected")
 
     def has_pay_permission(self, request) -> bool:

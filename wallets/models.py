@@ -21,7 +21,7 @@ from django.db import models
 from common.fields import RATED_DIGITS, ExactDecimalField
 from contracts.models import Customer, validate_currency
 from metering.models import AppendOnlyModel
-from pricing.money import plain
+from pricing.money import money_label
 
 
 class Wallet(models.Model):
@@ -96,7 +96,7 @@ class CreditGrant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()} {self.amount} {self.wallet.currency}"
+        return f"{self.get_source_display()} {money_label(self.amount, self.wallet.currency)}"
 
 
 class Hold(models.Model):
@@ -423,4 +423,5 @@ class TopUpRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Top-up of {plain(self.amount)} {self.wallet.currency}: {self.get_status_display()}"
+        amount = money_label(self.amount, self.wallet.currency)
+        return f"Top-up of {amount}: {self.get_status_display()}"

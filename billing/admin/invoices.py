@@ -15,16 +15,25 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import ReadOnlyAdmin, ReadOnlyInline, form_errors_add
+from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    count_text,
+    customer_display,
+    form_errors_add,
+    instant_display,
+    money_display,
+)
 from contracts.models import Customer
 from contracts.selectors import customer_get
 from pricing.cycles import span_text
-from pricing.money import RATED_PLACES, money_label
+from pricing.money import RATED_PLACES, exact_label, money_label
 
 from ..invoicing.credit_notes import (
     CREDITABLE,
@@ -33,8 +42,8 @@ from ..invoicing.credit_notes import (
     invoice_void,
 )
 from ..invoicing.preview import invoice_preview
-from ..models import BillingPeriod, CreditNote, Invoice, InvoiceLine
-from ..reports import COLUMNS, revenue_report, revenue_report_csv
+from ..models import BilledEvent, BillingPeriod, CreditNote, Invoice, InvoiceLine
+from ..reports import RevenueRow, revenue_report, revenue_report_csv
 from ..selectors import LINES_WITH_EVENTS, line_events
 
 EVENTS_PER_PAGE = 100
@@ -48,32 +57,43 @@ class InvoicePartInline(ReadOnlyInline):
 
 
 class LineInline(InvoicePartInline):
+    """The lines as the customer reads them: billed money only. Quantities, unit prices
+    and the exact figures explain a usage line on its events page, a click away."""
+
     model = InvoiceLine
-    fields = ("position", "kind", "description", "quantity", "unit_price", "exact_amount",
-              "amount_billed", "event_count", "first_event_at", "last_event_at",
-              "events")  # fmt: skip
+    verbose_name_plural = "lines"
+    fields = ("number", "description", "events", "amount_shown")
     readonly_fields = fields
+    amount_shown = money_display("amount", "invoice.currency", description="amount")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice")
 
-    @admin.display(description="amount")
-    def amount_billed(self, line: InvoiceLine) -> str:
-        return money_label(line.amount, line.invoice.currency)
+    @admin.display(description="#")
+    def number(self, line: InvoiceLine) -> int:
+        return line.position
 
     @admin.display(description="events")
     def events(self, line: InvoiceLine) -> str:
-        if line.kind not in LINES_WITH_EVENTS:
-            return "—"
-        url = reverse("admin:billing_invoice_line_events", args=[line.invoice_id, line.position])
-        return format_html('<a href="{}">List the events</a>', url)
+        return line_events_link(line)
+
+
+def line_events_link(line: InvoiceLine) -> str:
+    """A usage line's events, counted, as a link to their page; "—" for other lines."""
+    if line.kind not in LINES_WITH_EVENTS:
+        return "—"
+    url = reverse("admin:billing_invoice_line_events", args=[line.invoice_id, line.position])
+    count = line.event_count
+    return format_html('<a href="{}">{} event{}</a>', url, count_text(count), pluralize(count))
 
 
 class CreditNoteInline(InvoicePartInline):
     model = CreditNote
-    fields = ("number", "reason", "amount", "destination", "memo", "created_by", "created_at",
-              "stripe_id")  # fmt: skip
+    fields = ("number", "reason", "amount_shown", "destination", "memo", "created_shown",
+              "created_by")  # fmt: skip
     readonly_fields = fields
+    amount_shown = money_display("amount", "invoice.currency", description="amount")
+    created_shown = instant_display("created_at", description="created (UTC)")
 
 
 class CreditNoteForm(forms.Form):
@@ -136,6 +156,10 @@ def _midnight(day) -> datetime | None:
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
+    """An invoice's page shows who, when, its status and total, then its lines and credit
+    notes, then its dates and, folded, what Stripe knows of it (open when Stripe
+    refused it)."""
+
     list_display = ("number", "customer_shown", "period", "total_shown", "status",
                     "stripe_status")  # fmt: skip
     list_filter = ("status", "stripe_status", "currency", "period_start")
@@ -143,25 +167,43 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_fields = ("=number", "=customer__external_id", "customer__name")
     search_help_text = "An invoice number or a customer's external id (exactly), or a name."
     ordering = ("-period_start", "-id")
-    fields = ("number", "customer", "status", "currency", "period_start", "period_end",
-              "total_shown", "created_at", "finalized_at", "paid_at", "voided_at", "stripe_id",
-              "stripe_status", "stripe_pushed_at", "stripe_error")  # fmt: skip
-    readonly_fields = fields
+    readonly_fields = ("customer", "status", "period", "total_shown", "created_shown",
+                       "finalized_shown", "paid_shown", "voided_shown", "stripe_id",
+                       "stripe_status", "stripe_pushed_shown", "stripe_event_shown",
+                       "stripe_error")  # fmt: skip
     inlines = [LineInline, CreditNoteInline]
     change_form_template = "admin/billing/invoice/change_form.html"
     change_list_template = "admin/billing/invoice/change_list.html"
+    customer_shown = customer_display()
+    total_shown = money_display("total", "currency", description="total")
+    created_shown = instant_display("created_at", description="created (UTC)")
+    finalized_shown = instant_display("finalized_at", description="finalized (UTC)")
+    paid_shown = instant_display("paid_at", description="paid (UTC)")
+    voided_shown = instant_display("voided_at", description="voided (UTC)")
+    stripe_pushed_shown = instant_display("stripe_pushed_at", description="pushed (UTC)")
+    stripe_event_shown = instant_display("stripe_event_at", description="last Stripe event (UTC)")
 
-    @admin.display(description="customer", ordering="customer__external_id")
-    def customer_shown(self, invoice: Invoice) -> str:
-        return invoice.customer.external_id
+    def get_fieldsets(self, request, obj=None):
+        stripe = "Stripe: not pushed"
+        if obj is not None and obj.stripe_id:
+            stripe = f"Stripe: {obj.stripe_id} ({obj.stripe_status or 'no status yet'})"
+        refused = obj is not None and bool(obj.stripe_error)
+        if refused:
+            stripe = "Stripe: refused, see the error"
+        return [
+            (None, {"fields": [("customer", "status"), ("period", "total_shown")]}),
+            ("Dates", {"fields": [("created_shown", "finalized_shown"),
+                                  ("paid_shown", "voided_shown")]}),
+            (stripe, {
+                "classes": [] if refused else ["collapse"],
+                "fields": ["stripe_id", "stripe_status", "stripe_error",
+                           ("stripe_pushed_shown", "stripe_event_shown")],
+            }),
+        ]  # fmt: skip
 
     @admin.display(description="period", ordering="period_start")
     def period(self, invoice: Invoice) -> str:
         return span_text(invoice.period_start, invoice.period_end)
-
-    @admin.display(description="total", ordering="total")
-    def total_shown(self, invoice: Invoice) -> str:
-        return money_label(invoice.total, invoice.currency)
 
     def has_credit_note_permission(self, request) -> bool:
         return request.user.has_perm("billing.add_creditnote")
@@ -218,13 +260,18 @@ class InvoiceAdmin(ReadOnlyAdmin):
             page = 1
         offset = (page - 1) * EVENTS_PER_PAGE
         rows = list(line_events(line=line)[offset : offset + EVENTS_PER_PAGE + 1])
+        currency = line.invoice.currency
         return self._page(
             request,
             "line_events.html",
             f"Events of {line.invoice}, line {line.position}",
             original=line.invoice,
             line=line,
-            events=rows[:EVENTS_PER_PAGE],
+            count=count_text(line.event_count),
+            quantity=count_text(line.quantity),
+            unit_price=exact_label(line.unit_price, currency),
+            exact_amount=exact_label(line.exact_amount, currency),
+            events=[_event_shown(billed, currency) for billed in rows[:EVENTS_PER_PAGE]],
             page=page,
             first=offset + 1,
             last=offset + min(len(rows), EVENTS_PER_PAGE),
@@ -241,8 +288,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
             "preview.html",
             f"Preview of {customer.external_id}'s current period",
             customer=customer,
-            invoice=preview.invoice,
-            lines=preview.lines,
+            lines=[_line_shown(line, customer.currency) for line in preview.lines],
             period=span_text(preview.invoice.period_start, preview.invoice.period_end),
             total=money_label(preview.invoice.total, customer.currency),
         )
@@ -284,7 +330,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
         )  # fmt: skip
 
     def revenue_report_view(self, request):
-        """The report on the page, and as a CSV download (the same figures)."""
+        """The report on the page, billed figures as people read them, and as a CSV
+        download (the same figures, plus the exact ones, as a program reads them)."""
         self._check_view(request)
         form = RevenueReportForm(request.GET or None)
         rows = form.report() if form.is_valid() else None
@@ -298,8 +345,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
             "revenue_report.html",
             "Revenue report",
             form=form,
-            columns=COLUMNS,
-            rows=None if rows is None else [row.as_csv() for row in rows],
+            columns=[label for _, label in REPORT_PAGE_MONEY],
+            rows=None if rows is None else [_report_row(row) for row in rows],
         )
 
     def _check_view(self, request) -> None:
@@ -315,29 +362,92 @@ class InvoiceAdmin(ReadOnlyAdmin):
         )  # fmt: skip
 
 
+#: The money columns of the revenue report's page, in the report's order (the CSV's
+#: `*_exact` columns are left to the download).
+REPORT_PAGE_MONEY = (
+    ("fixed_fees", "fixed fees"),
+    ("usage_revenue", "usage revenue"),
+    ("credits_applied", "credits applied"),
+    ("invoice_total", "invoice total"),
+    ("credit_notes", "credit notes"),
+    ("deferred_revenue", "deferred revenue"),
+    ("breakage", "breakage"),
+)
+
+
+def _report_row(row: RevenueRow) -> dict:
+    return {
+        "customer": row.customer,
+        "period": span_text(row.period_start, row.period_end),
+        "invoice": row.invoice,
+        "status": row.invoice_status,
+        "money": [money_label(getattr(row, name), row.currency) for name, _ in REPORT_PAGE_MONEY],
+    }
+
+
+def _line_shown(line: InvoiceLine, currency: str) -> InvoiceLine:
+    """A previewed line with its figures as the page writes them (display attributes, not
+    fields of the model)."""
+    events = count_text(line.event_count) if line.kind in LINES_WITH_EVENTS else "—"
+    line.events_text = events  # type: ignore[attr-defined]
+    line.amount_text = money_label(line.amount, currency)  # type: ignore[attr-defined]
+    return line
+
+
+def _event_shown(billed: BilledEvent, currency: str) -> BilledEvent:
+    """A line's event with its exact amount as the page writes it (a display attribute)."""
+    amount = "—" if billed.amount is None else exact_label(billed.amount, currency)
+    billed.amount_text = amount  # type: ignore[attr-defined]
+    return billed
+
+
 @admin.register(BillingPeriod)
 class BillingPeriodAdmin(ReadOnlyAdmin):
-    list_display = ("customer", "start", "end", "invoice", "closed_at", "billed_total",
-                    "billed_credits", "billed_events", "billed_until")  # fmt: skip
+    """Closed periods and what their invoices billed so far, in the minor unit."""
+
+    list_display = ("customer_shown", "period", "invoice", "billed_total_shown",
+                    "billed_credits_shown", "events")  # fmt: skip
     list_select_related = ("customer", "invoice")
     list_filter = ("start",)
     search_fields = ("=customer__external_id", "=invoice__number")
     search_help_text = "A customer's external id or an invoice number, exactly."
     ordering = ("-start", "customer__external_id")
-    readonly_fields = [field.name for field in BillingPeriod._meta.fields]
+    fields = ("customer", "contract", "period", "invoice", "closed_shown", "billed_total_shown",
+              "billed_credits_shown", "events", "billed_until_shown")  # fmt: skip
+    readonly_fields = fields
+    customer_shown = customer_display()
+    billed_total_shown = money_display(
+        "billed_total", "invoice.currency", description="charges billed"
+    )
+    billed_credits_shown = money_display(
+        "billed_credits", "invoice.currency", description="credits applied"
+    )
+    closed_shown = instant_display("closed_at", description="closed (UTC)")
+    billed_until_shown = instant_display("billed_until", description="usage billed until (UTC)")
+
+    @admin.display(description="period", ordering="start")
+    def period(self, period: BillingPeriod) -> str:
+        return span_text(period.start, period.end)
+
+    @admin.display(description="events", ordering="billed_events")
+    def events(self, period: BillingPeriod) -> str:
+        return count_text(period.billed_events)
 
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ("number", "invoice", "customer", "reason", "amount", "destination",
-                    "created_by", "created_at", "stripe_id")  # fmt: skip
+    list_display = ("number", "invoice", "customer_shown", "amount_shown", "reason", "destination",
+                    "created_day")  # fmt: skip
     list_select_related = ("invoice__customer",)
     list_filter = ("reason", "destination", "created_at")
     search_fields = ("=number", "=invoice__number", "=invoice__customer__external_id")
     search_help_text = "A credit note or invoice number, or a customer's external id, exactly."
     ordering = ("-created_at", "-id")
-    readonly_fields = [field.name for field in CreditNote._meta.fields]
+    fields = ("number", "invoice", "reason", "amount_shown", "destination", "memo", "created_by",
+              "created_shown", "stripe_id", "stripe_error")  # fmt: skip
+    readonly_fields = fields
+    amount_shown = money_display("amount", "invoice.currency", description="amount")
+    created_shown = instant_display("created_at", description="created (UTC)")
 
-    @admin.display(description="customer", ordering="invoice__customer__external_id")
-    def customer(self, note: CreditNote) -> str:
-        return note.invoice.customer.external_id
+    customer_shown = customer_display("invoice.customer")
+    created_day = instant_display("created_at", description="created", day=True)

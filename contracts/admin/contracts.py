@@ -7,7 +7,6 @@ one service; a refusal becomes form errors and stores nothing.
 """
 
 import json
-from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,10 +22,16 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
-from common.admin import ReadOnlyInline, form_errors_add, next_url
+from common.admin import (
+    ReadOnlyInline,
+    customer_display,
+    form_errors_add,
+    instant_display,
+    money_display,
+    next_url,
+)
 from contracts.models import (
     TERMS_FIELDS,
-    TERMS_HISTORY_FIELDS,
     Contract,
     ContractTerms,
     Customer,
@@ -34,9 +39,13 @@ from contracts.models import (
 )
 from contracts.selectors import contract_terms_current
 from contracts.services import contract_amend, contract_create, contract_end
-from pricing.cycles import calendar_month, period_holding
+from pricing.money import minor_places, money_label, plain
+
+from .quick_dates import QuickDateTimeWidget, at_choice
 
 INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
+#: The add form's fields that say which period holds an instant (its quick choice reads them).
+PERIOD_FIELDS = "billing_cycle anchor_day anchor_month"
 
 
 # --- forms --------------------------------------------------------------------------------
@@ -126,7 +135,12 @@ class ContractAddForm(TermsForm):
         widget=AutocompleteSelect(Contract._meta.get_field("customer"), admin.site),
     )
     starts_at = forms.SplitDateTimeField(
-        label="Starts at", widget=AdminSplitDateTime, help_text="UTC."
+        label="Starts at",
+        widget=QuickDateTimeWidget(
+            quick=[("start of this period", {"data-period": PERIOD_FIELDS})]
+        ),
+        help_text="UTC. “Start of this period” picks the start of the period holding today, "
+        "as the billing cycle and anchor below count periods.",
     )
     ends_at = forms.SplitDateTimeField(
         label="Ends at",
@@ -168,39 +182,14 @@ class ContractAddForm(TermsForm):
         TermsForm.TERMS_FIELDSET,
     )
 
-    class Media:
-        js = ["contracts/contract_form.js"]
-
-    def __init__(self, *args, period_start: datetime | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if period_start is not None:
-            # The admin shows help text as HTML; the button fills the two inputs
-            # (contracts/contract_form.js).
-            self.fields["starts_at"].help_text = format_html(
-                'UTC. <button type="button" class="button tt-fill" data-fill="id_starts_at" '
-                'data-date="{}" data-time="{}">Start of this period ({})</button>',
-                f"{period_start:%Y-%m-%d}",
-                f"{period_start:%H:%M:%S}",
-                f"{period_start:%Y-%m-%d %H:%M} UTC",
-            )
-
     def contract(self) -> dict:
         names = ("customer", "starts_at", "ends_at", "billing_cycle", "anchor_day", "anchor_month")
         return {name: self.cleaned_data[name] for name in names}
 
 
-def period_start_for(customer_id: object, at: datetime) -> datetime:
-    """The start of the billing period holding `at` for this customer (the calendar month
-    when there is none, or no customer yet): what "Start of this period" fills in."""
-    customer_id = str(customer_id or "")
-    if not customer_id.isdigit():
-        return calendar_month(at)[0]
-    return period_holding(Contract.objects.filter(customer_id=int(customer_id)), at)[0]
-
-
 class AmendmentForm(TermsForm):
     effective_from = forms.SplitDateTimeField(
-        label="Effective from", widget=AdminSplitDateTime, help_text=INSTANT_HELP
+        label="Effective from", widget=QuickDateTimeWidget, help_text=INSTANT_HELP
     )
 
     FIELDSETS = (
@@ -212,7 +201,7 @@ class AmendmentForm(TermsForm):
 class ContractEndForm(forms.Form):
     ends_at = forms.SplitDateTimeField(
         label="Ends at",
-        widget=AdminSplitDateTime,
+        widget=QuickDateTimeWidget,
         required=False,
         help_text="UTC, exclusive: usage from this instant on is no longer under this "
         "contract. Empty: open-ended (re-opens an ended contract).",
@@ -221,43 +210,104 @@ class ContractEndForm(forms.Form):
     FIELDSETS = ((None, {"fields": ("ends_at",)}),)
 
 
+def _terms_initial(terms: ContractTerms, currency: str) -> dict:
+    """The latest terms to prefill an amendment, each figure as a person writes it: 500.00
+    and 5, not 500.0000 and 5.0000."""
+    initial = {name: getattr(terms, name) for name in TERMS_FIELDS}
+    for name in ("fixed_fee", "included_allowance", "minimum_commitment"):
+        initial[name] = plain(initial[name], minor_places(currency))
+    initial["discount_percent"] = plain(initial["discount_percent"])
+    return initial
+
+
 def _posted(request):
     """The POSTed data (even empty, so a bare POST shows what is missing), or None."""
     return request.POST if request.method == "POST" else None
 
 
-def _terms_history(contract: Contract) -> list[ContractTerms]:
-    """The contract's terms, oldest first, each with its overrides as JSON text to show."""
-    history = list(contract.terms.select_related("rate_card").order_by("number"))
-    for terms in history:
-        # A display attribute for the page's table, not a field of the model.
-        terms.overrides_json = (  # type: ignore[attr-defined]
-            _overrides_text(terms.price_overrides) if terms.price_overrides else ""
-        )
-    return history
+def _terms_history(contract: Contract) -> list[dict]:
+    """The contract's terms, oldest first, as the page's table shows them: money in the
+    customer's currency, the overrides as JSON text."""
+    currency = contract.customer.currency
+    return [
+        {
+            "number": terms.number,
+            "effective_from": terms.effective_from,
+            "rate_card": terms.rate_card.name,
+            "fixed_fee": money_label(terms.fixed_fee, currency),
+            "allowance": money_label(terms.included_allowance, currency),
+            "minimum": money_label(terms.minimum_commitment, currency),
+            "discount": f"{plain(terms.discount_percent)} %",
+            "overage": overage_text(terms),
+            "overrides": _overrides_text(terms.price_overrides) if terms.price_overrides else "",
+            "note": terms.note,
+        }
+        for terms in contract.terms.select_related("rate_card").order_by("number")
+    ]
 
 
 # --- the history inline and the contract admin --------------------------------------------
 
-TERMS_COLUMNS = TERMS_HISTORY_FIELDS
+
+def overage_text(terms: ContractTerms) -> str:
+    """The overage policy, short: in arrears (and whether later credits pay it) or block."""
+    if terms.overage_policy == ContractTerms.Overage.BLOCK:
+        return "block"
+    return "arrears; later credits pay it" if terms.credits_cover_arrears else "arrears"
+
+
+def overrides_names(terms: ContractTerms) -> str:
+    """The prices whose rates the terms replace, by name; the rates are on the amend page."""
+    return ", ".join(sorted(terms.price_overrides)) if terms.price_overrides else "—"
 
 
 class ContractTermsInline(ReadOnlyInline):
-    """Every set of terms, oldest first: shown, never edited or deleted."""
+    """Every set of terms, oldest first: shown, never edited or deleted. Money in the
+    customer's currency with its minor places; who made each set is in the history."""
 
     model = ContractTerms
     verbose_name = "terms"
     verbose_name_plural = "Terms history (number 1 is the contract, each amendment the next)"
-    fields = TERMS_COLUMNS
-    readonly_fields = TERMS_COLUMNS
+    fields = ("terms_number", "effective_shown", "card", "fee_shown", "allowance_shown",
+              "minimum_shown", "discount", "overage", "overrides", "note")  # fmt: skip
+    readonly_fields = fields
     ordering = ("number",)
+    effective_shown = instant_display("effective_from", description="from (UTC)")
+    fee_shown = money_display("fixed_fee", "contract.customer.currency", description="fixed fee")
+    allowance_shown = money_display(
+        "included_allowance", "contract.customer.currency", description="allowance"
+    )
+    minimum_shown = money_display(
+        "minimum_commitment", "contract.customer.currency", description="minimum"
+    )
 
     def has_delete_permission(self, request, obj=None):
         # ReadOnlyInline only hides the delete box; terms are not deleted, whoever asks.
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("rate_card")
+        return super().get_queryset(request).select_related("rate_card", "contract__customer")
+
+    @admin.display(description="#")
+    def terms_number(self, terms: ContractTerms) -> int:
+        return terms.number
+
+    @admin.display(description="rate card")
+    def card(self, terms: ContractTerms) -> str:
+        url = reverse("admin:contracts_ratecard_change", args=[terms.rate_card_id])
+        return format_html('<a href="{}">{}</a>', url, terms.rate_card.name)
+
+    @admin.display(description="discount")
+    def discount(self, terms: ContractTerms) -> str:
+        return f"{plain(terms.discount_percent)} %"
+
+    @admin.display(description="overage")
+    def overage(self, terms: ContractTerms) -> str:
+        return overage_text(terms)
+
+    @admin.display(description="overrides")
+    def overrides(self, terms: ContractTerms) -> str:
+        return overrides_names(terms)
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -290,10 +340,10 @@ class CustomerFilter(admin.SimpleListFilter):
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
-        "customer",
-        "billing_cycle",
-        "starts_at",
-        "ends_at",
+        "customer_shown",
+        "cycle",
+        "starts_shown",
+        "ends_shown",
         "current_rate_card",
         "customer_contracts",
     )
@@ -304,16 +354,26 @@ class ContractAdmin(admin.ModelAdmin):
     ordering = ("customer__external_id", "starts_at")
     fields = (
         "customer_link",
-        "starts_at",
-        "ends_at",
+        ("starts_shown", "ends_shown"),
+        ("billing_cycle", "anchor_day", "anchor_month"),
+        "current_period",
+        "created_shown",
+    )
+    readonly_fields = (
+        "customer_link",
+        "starts_shown",
+        "ends_shown",
         "billing_cycle",
         "anchor_day",
         "anchor_month",
         "current_period",
-        "created_at",
+        "created_shown",
     )
-    readonly_fields = fields
     inlines = [ContractTermsInline]
+    customer_shown = customer_display()
+    starts_shown = instant_display("starts_at", description="starts (UTC)")
+    ends_shown = instant_display("ends_at", description="ends (UTC)")
+    created_shown = instant_display("created_at", description="created (UTC)")
 
     # Contracts change only through the Amend and End pages; nothing is deleted.
     def has_change_permission(self, request, obj=None):
@@ -336,12 +396,16 @@ class ContractAdmin(admin.ModelAdmin):
 
     # --- columns and read-only fields ---
 
-    @admin.display(description="customer's contracts")
+    @admin.display(description="contracts")
     def customer_contracts(self, obj: Contract) -> str:
         url = reverse("admin:contracts_contract_changelist")
         return format_html(
             '<a href="{}?customer={}">all of {}</a>', url, obj.customer_id, obj.customer.external_id
         )
+
+    @admin.display(description="cycle", ordering="billing_cycle")
+    def cycle(self, obj: Contract) -> str:
+        return obj.get_billing_cycle_display()
 
     @admin.display(description="customer")
     def customer_link(self, obj: Contract) -> str:
@@ -355,7 +419,7 @@ class ContractAdmin(admin.ModelAdmin):
             obj.customer_id,
         )
 
-    @admin.display(description="current rate card")
+    @admin.display(description="rate card now")
     def current_rate_card(self, obj: Contract) -> str:
         terms = contract_terms_current(contract=obj)
         return terms.rate_card.name if terms else "—"
@@ -394,12 +458,7 @@ class ContractAdmin(admin.ModelAdmin):
         """A contract with its first terms, through contract_create."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        customer_id = request.POST.get("customer") or request.GET.get("customer")
-        form = ContractAddForm(
-            _posted(request),
-            initial={"customer": request.GET.get("customer")},
-            period_start=period_start_for(customer_id, timezone.now()),
-        )
+        form = ContractAddForm(_posted(request), initial={"customer": request.GET.get("customer")})
         if request.method == "POST" and form.is_valid():
             try:
                 contract = contract_create(
@@ -424,8 +483,12 @@ class ContractAdmin(admin.ModelAdmin):
         """New terms from an instant, prefilled with the latest terms (contract_amend)."""
         contract = self._to_amend(request, object_id)
         latest = contract.terms.select_related("rate_card").order_by("-number").first()
-        initial = {name: getattr(latest, name) for name in TERMS_FIELDS}
+        initial = _terms_initial(latest, contract.customer.currency)
         form = AmendmentForm(_posted(request), initial=initial)
+        start, _ = contract.period_bounds(timezone.now())
+        form.fields["effective_from"].widget.quick = [
+            at_choice(f"start of this period ({start:%Y-%m-%d})", start)
+        ]
         if request.method == "POST" and form.is_valid():
             try:
                 terms = contract_amend(
@@ -460,6 +523,10 @@ class ContractAdmin(admin.ModelAdmin):
         """End the contract, move its end, or re-open it (contract_end)."""
         contract = self._to_amend(request, object_id)
         form = ContractEndForm(_posted(request), initial={"ends_at": contract.ends_at})
+        _, end = contract.period_bounds(timezone.now())
+        form.fields["ends_at"].widget.quick = [
+            at_choice(f"end of this period ({end:%Y-%m-%d} 00:00)", end)
+        ]
         if request.method == "POST" and form.is_valid():
             before = contract.ends_at
             try:

@@ -9,10 +9,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from common.admin import ReadOnlyAdmin, ReadOnlyInline
+from common.admin import ReadOnlyAdmin, ReadOnlyInline, instant_display
 from contracts.models import CatalogPrice, Price, PriceCorrection, RateCard, RateCardVersion
 from contracts.selectors import rate_card_customers
 from pricing.matching import selectors_competing
+from pricing.money import plain
 
 from .price_builder.forms import rates_text
 from .price_builder.views import PriceBuilderAdmin
@@ -29,8 +30,9 @@ class RateCardAdmin(PriceBuilderAdmin, ReadOnlyAdmin):
     """Rate cards are made and priced through the price builder (contracts.admin.price_builder);
     a card's name and currency stay as created, since contracts and rated usage refer to them."""
 
-    list_display = ("name", "currency", "created_at")
+    list_display = ("name", "currency", "created_shown")
     search_fields = ("name",)
+    created_shown = instant_display("created_at", description="created (UTC)")
     fields = ("name", "currency", "description", "created_at")
     actions = ("clone_selected", "schedule_selected")
 
@@ -84,9 +86,11 @@ class RateCardAdmin(PriceBuilderAdmin, ReadOnlyAdmin):
 
 @admin.register(RateCardVersion)
 class RateCardVersionAdmin(ReadOnlyAdmin):
-    list_display = ("rate_card", "number", "effective_from", "locked_at", "correction", "note")
+    list_display = ("rate_card", "number", "effective_shown", "locked_shown", "correction", "note")
     list_filter = ("rate_card",)
     inlines = [PriceInline]
+    effective_shown = instant_display("effective_from", description="from (UTC)")
+    locked_shown = instant_display("locked_at", description="locked (UTC)")
 
 
 @admin.register(PriceCorrection)
@@ -94,15 +98,26 @@ class PriceCorrectionAdmin(ReadOnlyAdmin):
     """Who corrected which price from when, and why: made on the rate card's page
     (*Correct a price from…*, billing's admin), over the API or by `correct_price`."""
 
-    list_display = ("rate_card", "price_name", "effective_from", "created_by", "created_at",
+    list_display = ("rate_card", "price_name", "effective_shown", "created_by", "created_shown",
                     "reason")  # fmt: skip
     list_filter = ("rate_card",)
     search_fields = ("price_name", "created_by", "reason")
     readonly_fields = [field.name for field in PriceCorrection._meta.fields]
+    effective_shown = instant_display("effective_from", description="from (UTC)")
+    created_shown = instant_display("created_at", description="made (UTC)")
 
 
 @admin.register(CatalogPrice)
 class CatalogPriceAdmin(ReadOnlyAdmin):
-    list_display = ("provider", "model", "effective_from", "rates", "batch_discount")
+    list_display = ("provider", "model", "effective_from", "rates_shown", "batch")
     list_filter = ("provider",)
     search_fields = ("model",)
+
+    @admin.display(description="rates")
+    def rates_shown(self, price: CatalogPrice) -> str:
+        rates = (f"{name.replace('_', ' ')} {amount}" for name, amount in price.rates.items())
+        return f"{', '.join(rates)} ({price.currency} per 1M tokens)"
+
+    @admin.display(description="batch discount", ordering="batch_discount")
+    def batch(self, price: CatalogPrice) -> str | None:
+        return None if price.batch_discount is None else f"{plain(price.batch_discount * 100)} %"

@@ -1,17 +1,22 @@
-"""Rated usage in the admin: read-only lists where unpriced and failed usage shows its reason."""
+"""Rated usage in the admin: read-only lists where unpriced and failed usage shows its reason,
+money exact where it explains a line, and the draw-down records of what credits paid."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
 
-from billing.models import RatedEvent, UsageRollup
+from billing.models import RatedEvent, UsageDrawDown, UsageRollup
 from contracts.services import customer_create
+from tests.admin_pages import shown
+from wallets.services import credit_grant
 
 from .conftest import event, ingest, rate, rollups
 
 ROLLUPS_URL = "/admin/billing/usagerollup/"
 RATED_URL = "/admin/billing/ratedevent/"
+DRAW_DOWNS_URL = "/admin/billing/usagedrawdown/"
 
 
 def nov(day: int) -> datetime:
@@ -45,10 +50,11 @@ def test_the_rollup_list_shows_unpriced_usage_with_its_reason(admin_client, usag
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "no price of Standard v1 matches &#x27;llama-3-70b&#x27;" in page
-    assert "no contract in force" in page
-    assert "gpt-4o (Standard v1)" in page  # the line and the price it was rated by
-    assert "0.010000000000" in page
+    assert "Unpriced: no price of Standard v1 matches &#x27;llama-3-70b&#x27;" in page
+    assert "Unpriced: no contract in force" in page
+    assert "gpt-4o<br><small>Standard v1</small>" in page  # the price it was rated by
+    assert "gpt-4o<br><small>chat · Standard v1</small>" in page  # the feature, then the price
+    assert '<span style="white-space: nowrap">0.010000000000 USD</span>' in page  # exact
     assert listed(response) == [
         ("acme", "rated", "gpt-4o", 1, ""),
         ("acme", "rated", "gpt-4o", 1, ""),
@@ -131,3 +137,52 @@ def test_staff_without_permission_cannot_see_rated_usage(client, django_user_mod
 
     assert client.get(ROLLUPS_URL).status_code == 403
     assert client.get(RATED_URL).status_code == 403
+
+
+# --- money on screen: rated usage is exact, what credits paid is billed money ---------------
+
+MINOR_MONEY = re.compile(r"\d\.\d{2} (USD|EUR|JPY)\b")
+
+
+def test_rated_usage_shows_its_exact_money_with_the_currency(admin_client, usage):
+    rollup = UsageRollup.objects.filter(status="rated").first()
+
+    rollups_page = admin_client.get(ROLLUPS_URL)
+    rated_page = admin_client.get(RATED_URL)
+    rollup_page = admin_client.get(f"{ROLLUPS_URL}{rollup.pk}/change/")
+
+    # each call: 1,000 output tokens at 10.00 per 1M = 0.01, written with its 12 places
+    assert sorted(shown(rollups_page, "money")) == [
+        "0.010000000000 USD",
+        "0.010000000000 USD",
+        "Unpriced: no contract in force",
+        "Unpriced: no price of Standard v1 matches 'llama-3-70b'",
+    ]
+    assert sorted(shown(rollups_page, "events")) == ["1", "1", "1", "1"]
+    assert sorted(shown(rated_page, "amount_shown")) == [
+        "-", "-", "0.010000000000 USD", "0.010000000000 USD",
+    ]  # fmt: skip
+    assert shown(rollup_page, "amount_shown") == ["0.010000000000 USD"]
+    for page in (rollups_page, rated_page, rollup_page):
+        assert MINOR_MONEY.search(page.content.decode()) is None  # never both on one page
+
+
+def test_draw_down_records_show_what_credits_paid_to_the_cent(admin_client, contract, acme):
+    credit_grant(customer=acme, amount="0.015", source="purchased")
+    ingest(event("a1", nov(3)), event("a2", nov(4)))
+    rate()
+    record = UsageDrawDown.objects.get()
+
+    listed = admin_client.get(DRAW_DOWNS_URL)
+    page = admin_client.get(f"{DRAW_DOWNS_URL}{record.pk}/change/")
+
+    # two calls of 0.01: the credits paid 0.015 (0.02, half up), 0.005 was short (0.01)
+    assert (record.drawn, record.short) == (D("0.015"), D("0.005"))
+    assert shown(listed, "customer_shown") == ["acme"]
+    assert shown(listed, "period") == ["2026-11-01"]
+    assert shown(listed, "drawn_shown") == ["0.02 USD"]
+    assert shown(listed, "short_shown") == ["0.01 USD"]
+    assert shown(listed, "allowance_left_shown") == ["0.00 USD"]
+    assert shown(page, "settled_shown") == ["0.00 USD"]
+    assert admin_client.get(f"{DRAW_DOWNS_URL}add/").status_code == 403
+    assert admin_client.post(f"{DRAW_DOWNS_URL}{record.pk}/delete/").status_code == 403

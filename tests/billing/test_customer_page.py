@@ -292,15 +292,6 @@ def test_an_action_returns_to_the_page_it_was_opened_from_on_this_site_only(
     assert CreditGrant.objects.count() == 3
 
 
-def test_the_contract_form_offers_the_start_of_this_period(admin_client, acme_set_up, acme):
-    """November is acme's period on 15 November; with no customer, the calendar month."""
-    for customer in (acme.pk, ""):
-        response = admin_client.get(f"/admin/contracts/contract/add/?customer={customer}")
-        assert 'data-date="2026-11-01" data-time="00:00:00">Start of this period ' in (
-            response.content.decode()
-        )
-
-
 def test_an_ended_contract_says_so_and_marks_no_terms_now(monkeypatch, admin_client, acme):
     clock_set(monkeypatch, NOW)
     contract_create(customer=acme, starts_at=datetime(2026, 2, 1, tzinfo=UTC),

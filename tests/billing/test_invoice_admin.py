@@ -5,13 +5,15 @@ those allowed to issue them, and the revenue report; refused without the permiss
 acme's November invoice (test_invoices.py's scenario) is INV-000001, 59.00 in all.
 """
 
+import re
 from decimal import Decimal as D
 
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from billing.admin import invoices as admin_invoices
-from billing.models import CreditNote, Invoice
+from billing.models import BillingPeriod, CreditNote, Invoice
+from tests.admin_pages import shown, table_rows
 
 from . import test_invoice_api as invoice_api
 from . import test_invoices as scenario
@@ -77,7 +79,14 @@ def test_an_invoice_is_shown_read_only_with_its_lines_and_links_to_their_events(
     assert response.status_code == 200
     page = response.content.decode()
     assert "gpt-4o (Standard v1, amendment 1)" in page
-    assert page.count("List the events") == 2  # the two usage lines, not the fees
+    # fees, the two usage lines, discount, allowance and credits; money with its minor places
+    assert shown(response, "events") == ["—", "—", "2 events", "1 event", "—", "—", "—"]
+    assert shown(response, "amount_shown") == [
+        "15.00 USD", "30.00 USD", "20.00 USD", "10.00 USD", "-1.00 USD", "-10.00 USD",
+        "-5.00 USD",
+    ]  # fmt: skip
+    assert shown(response, "total_shown") == ["59.00 USD"]
+    assert shown(response, "period") == ["2026-11-01 to 2026-11-30"]
     assert urls(invoice)["events"] in page
     assert urls(invoice)["preview"] in page
     assert urls(invoice)["credit_note"] not in page  # viewing is not crediting
@@ -191,7 +200,7 @@ def test_the_revenue_report_is_shown_and_downloaded_as_csv(client, balances):
     unknown = client.get(url, {"customer": "nobody"})
 
     assert (empty.status_code, empty.context["rows"]) == (200, None)
-    assert [row[4] for row in shown.context["rows"]] == ["INV-000001", "INV-000002"]
+    assert [row["invoice"] for row in shown.context["rows"]] == ["INV-000001", "INV-000002"]
     assert download["Content-Type"] == "text/csv; charset=utf-8"
     assert download["Content-Disposition"] == 'attachment; filename="revenue-report.csv"'
     assert download.content.decode() == report.CSV
@@ -239,3 +248,107 @@ def test_periods_and_credit_notes_are_read_only_lists(client, invoice):
     assert (notes.status_code, notes.context["cl"].result_count) == (200, 1)
     assert "CN-000001" in notes.content.decode()
     assert client.get("/admin/billing/creditnote/add/").status_code == 403
+
+
+# --- money on screen: billed figures, exact ones only where they explain a line -----------
+
+TWELVE_PLACES = re.compile(r"\d\.\d{12}\b")
+MINOR_MONEY = re.compile(r"\d\.\d{2} (USD|EUR|JPY)\b")
+
+
+def test_an_invoice_page_leads_with_its_total_and_lines_and_folds_what_stripe_knows(
+    client, invoice
+):
+    staff(client, *VIEWER)
+
+    page = client.get(f"{LIST_URL}{invoice.pk}/change/").content.decode()
+
+    # two rows before the lines (customer and status, period and total), then the lines,
+    # the credit notes, the dates, and Stripe folded in a closed <details>
+    head, lines = page.index('id="lines-group"'), page.index('id="credit_notes-group"')
+    dates, stripe = page.index(">Dates</h2>"), page.index(">Stripe: not pushed</h2>")
+    assert page.count('class="form-row', 0, head) == 2
+    assert page.index("field-total_shown") < head < lines < dates < stripe
+    assert page.rfind("<details>", dates, stripe) > page.rfind("</details>", dates, stripe)
+    assert TWELVE_PLACES.search(page) is None  # billed money only
+
+
+def test_stripe_is_unfolded_when_it_refused_the_invoice(client, invoice):
+    Invoice.objects.filter(pk=invoice.pk).update(stripe_error="Your card was declined.")
+    staff(client, *VIEWER)
+
+    response = client.get(f"{LIST_URL}{invoice.pk}/change/")
+
+    page = response.content.decode()
+    stripe = page.index(">Stripe: refused, see the error</h2>")
+    assert "<details>" not in page[page.rfind("<fieldset", 0, stripe) : stripe]
+    assert shown(response, "stripe_error") == ["Your card was declined."]
+
+
+def test_a_usage_lines_events_explain_it_in_exact_figures_only(client, invoice):
+    staff(client, *VIEWER)
+
+    response = client.get(urls(invoice)["events"])  # line 3: two calls at 10.00
+
+    page = response.content.decode()
+    times = "\N{MULTIPLICATION SIGN}"
+    assert f"2 {times} 10.000000000000 USD = 20.000000000000 USD exactly." in page
+    assert [row[4] for row in table_rows(response, "result_list")] == [
+        "amount", "10.000000000000 USD", "10.000000000000 USD",
+    ]  # fmt: skip
+    assert MINOR_MONEY.search(page) is None  # never both on one page
+
+
+def test_the_preview_lists_billed_lines_and_their_total(client, clock, amended):
+    scenario.november_usage(clock)
+    staff(client, *VIEWER)
+
+    response = client.get(reverse("admin:billing_invoice_preview", args=[amended.customer_id]))
+
+    rows = table_rows(response, "result_list")
+    assert rows[0] == ["#", "description", "events", "amount"]
+    assert [(row[2], row[3]) for row in rows[1:-1]] == [
+        ("—", "15.00 USD"), ("—", "30.00 USD"), ("2", "20.00 USD"), ("1", "10.00 USD"),
+        ("—", "-1.00 USD"), ("—", "-10.00 USD"), ("—", "-5.00 USD"),
+    ]  # fmt: skip
+    assert rows[-1] == ["Total", "59.00 USD"]
+    assert TWELVE_PLACES.search(response.content.decode()) is None
+
+
+def test_billing_periods_and_credit_notes_show_billed_money(client, invoice):
+    staff(client, *(*BILLING_OPS, "view_billingperiod", "view_creditnote"))
+    client.post(urls(invoice)["credit_note"], {**VOID, "memo": "Billed in error"})
+    period = BillingPeriod.objects.get()
+
+    periods = client.get(reverse("admin:billing_billingperiod_changelist"))
+    period_page = client.get(reverse("admin:billing_billingperiod_change", args=[period.pk]))
+    notes = client.get(reverse("admin:billing_creditnote_changelist"))
+    note_page = client.get(
+        reverse("admin:billing_creditnote_change", args=[CreditNote.objects.get().pk])
+    )
+
+    # charges before credits: 15 + 30 + 20 + 10 - 1 - 10 = 64.00; the credits paid 5.00
+    assert shown(periods, "billed_total_shown") == ["64.00 USD"]
+    assert shown(periods, "billed_credits_shown") == ["5.00 USD"]
+    assert shown(periods, "events") == ["3"]
+    assert shown(period_page, "billed_total_shown") == ["64.00 USD"]
+    # the void credits what is left of the 59.00
+    assert shown(notes, "amount_shown") == ["59.00 USD"]
+    assert shown(note_page, "amount_shown") == ["59.00 USD"]
+    assert TWELVE_PLACES.search(note_page.content.decode()) is None
+
+
+def test_the_revenue_reports_page_shows_its_billed_columns_as_people_read_them(client, balances):
+    staff(client, *VIEWER)
+
+    response = client.get(reverse("admin:billing_revenue_report"), {"customer": "acme"})
+
+    # the figures of test_revenue_report.CSV, with their currency; the exact ones are the CSV's
+    assert table_rows(response, "result_list") == [
+        ["customer", "period", "invoice", "fixed fees", "usage revenue", "credits applied",
+         "invoice total", "credit notes", "deferred revenue", "breakage"],
+        ["acme", "2026-11-01 to 2026-11-30", "INV-000001 (paid)", "45.00 USD", "19.00 USD",
+         "19.00 USD", "45.00 USD", "0.00 USD", "6.00 USD", "3.00 USD"],
+        ["acme", "2026-12-01 to 2026-12-31", "INV-000002 (finalized)", "60.00 USD",
+         "0.00 USD", "0.00 USD", "60.00 USD", "10.00 USD", "16.00 USD", "0.00 USD"],
+    ]  # fmt: skip

@@ -70,7 +70,7 @@ def test_the_pdf_lists_the_credit_notes(invoice):
 @pytest.mark.parametrize(
     ("currency", "stored", "unit_price", "amount"),
     [
-        ("JPY", "1235", "15", "1235 JPY"),
+        ("JPY", "1235", "15", "1,235 JPY"),  # with thousands separators, as people read it
         ("BHD", "1.235", "15.000", "1.235 BHD"),
         ("USD", "7", "15.00", "7.00 USD"),
     ],

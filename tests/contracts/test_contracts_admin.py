@@ -10,6 +10,7 @@ from django.contrib.messages import get_messages
 
 from contracts.models import Contract, ContractTerms
 from contracts.services import contract_amend, contract_create, contract_end, customer_create
+from tests.admin_pages import shown
 
 from .contract_support import PER_1M, card_create, changes, contracts_snapshot, utc
 
@@ -99,8 +100,10 @@ def test_the_list_shows_customer_cycle_span_and_current_rate_card(
     content = response.content.decode()
     assert '<td class="field-current_rate_card">Standard</td>' in content
     assert '<td class="field-current_rate_card">Premium</td>' in content
-    link = f'<a href="{change_url(signed)}">Acme Corp (acme)</a>'
-    assert f'<th class="field-customer nowrap">{link}</th>' in content
+    assert f'<a href="{change_url(signed)}">acme</a>' in content
+    assert shown(response, "customer_shown") == ["acme", "globex"]
+    assert shown(response, "starts_shown") == ["2025-02-01 00:00", "2025-02-01 00:00"]
+    assert shown(response, "ends_shown") == ["-", "2025-07-01 00:00"]
     assert f'<a href="{CONTRACTS_URL}?customer={signed.customer_id}">all of acme</a>' in content
 
 
@@ -185,21 +188,24 @@ def test_a_contract_shows_its_whole_terms_history_oldest_first(clock, admin_clie
         (2, MAR, "Standard", Decimal(500), Decimal(200), OVERRIDE, "Allowance from March", "ops"),
     ]
     assert list(inline.fieldsets[0][1]["fields"]) == [
-        "number",
-        "effective_from",
-        "rate_card",
-        "fixed_fee",
-        "included_allowance",
-        "overage_policy",
-        "credits_cover_arrears",
-        "minimum_commitment",
-        "discount_percent",
-        "price_overrides",
+        "terms_number",
+        "effective_shown",
+        "card",
+        "fee_shown",
+        "allowance_shown",
+        "minimum_shown",
+        "discount",
+        "overage",
+        "overrides",
         "note",
-        "created_by",
-        "created_at",
     ]
     content = response.content.decode()
+    assert shown(response, "effective_shown") == ["2025-02-01 00:00", "2025-03-01 00:00"]
+    assert shown(response, "fee_shown") == ["500.00 USD", "500.00 USD"]
+    assert shown(response, "allowance_shown") == ["0.00 USD", "200.00 USD"]
+    assert shown(response, "minimum_shown") == ["0.00 USD", "0.00 USD"]
+    assert shown(response, "discount") == ["0 %", "0 %"]
+    assert shown(response, "overrides") == ["—", "gpt-4o"]
     assert f'href="{amend_url(signed)}">Amend</a>' in content
     assert f'href="{end_url(signed)}">End contract</a>' in content
     assert "Allowance from March" in content
@@ -541,16 +547,20 @@ def test_the_amend_page_holds_the_latest_terms(admin_client, signed, standard):
     assert {name: form[name].value() for name in form.fields} == {
         "effective_from": None,
         "rate_card": standard.pk,
-        "fixed_fee": Decimal("500"),
-        "included_allowance": Decimal("200"),
+        "fixed_fee": "500.00",  # as a person writes it, not 500.0000
+        "included_allowance": "200.00",
         "overage_policy": "arrears",
         "credits_cover_arrears": True,
-        "minimum_commitment": Decimal("0"),
-        "discount_percent": Decimal("0"),
+        "minimum_commitment": "0.00",
+        "discount_percent": "0",
         "price_overrides": '{"gpt-4o": {"rate_in": {"amount": "2.00", "per": 1000000}}}',
         "note": None,
     }
-    assert [terms.number for terms in response.context["terms_history"]] == [1, 2]
+    assert [
+        (terms["number"], terms["fixed_fee"], terms["allowance"], terms["overage"])
+        for terms in response.context["terms_history"]
+    ] == [(1, "500.00 USD", "0.00 USD", "arrears; later credits pay it"),
+          (2, "500.00 USD", "200.00 USD", "arrears; later credits pay it")]  # fmt: skip
     assert (
         "<td>{&quot;gpt-4o&quot;: {&quot;rate_in&quot;: {&quot;amount&quot;: &quot;2.00&quot;, "
         "&quot;per&quot;: 1000000}}}</td>" in response.content.decode()
@@ -698,3 +708,31 @@ def test_a_refused_end_shows_form_errors_and_stores_nothing(admin_client, signed
         "ends_at": ["Must be after the latest terms start (2025-03-01 00:00 UTC)."]
     }
     assert contracts_snapshot() == before
+
+
+def test_the_pages_offer_quick_instants_beside_the_admins_pickers(
+    clock, admin_client, admin_user, signed
+):
+    clock.current = utc(2025, 3, 10, 12)  # in the monthly period of 1 March to 1 April
+    admin_client.force_login(admin_user)  # the session of the fixture's login expired
+
+    add = admin_client.get(ADD_URL).content.decode()
+    amend = admin_client.get(amend_url(signed)).content.decode()
+    end = admin_client.get(end_url(signed)).content.decode()
+
+    # the add page works it out in the browser from the cycle and anchors being typed
+    assert (
+        '<a href="#" role="button" data-quick-for="id_starts_at" '
+        'data-period="billing_cycle anchor_day anchor_month">start of this period</a>'
+    ) in add
+    # the amend and end pages from the contract's own period
+    assert (
+        '<a href="#" role="button" data-quick-for="id_effective_from" '
+        'data-at="2025-03-01T00:00:00Z">start of this period (2025-03-01)</a>'
+    ) in amend
+    assert (
+        '<a href="#" role="button" data-quick-for="id_ends_at" '
+        'data-at="2025-04-01T00:00:00Z">end of this period (2025-04-01 00:00)</a>'
+    ) in end
+    for page in (add, amend, end):
+        assert "contracts/quick_dates.js" in page and "DateTimeShortcuts.js" in page

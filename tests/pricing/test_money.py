@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pricing.credits import credits_move, credits_moved
 from pricing.money import (
+    exact_label,
     exact_text,
     minor_text,
     money_label,
@@ -47,9 +48,37 @@ def test_billed_figures_round_half_up_to_the_minor_unit(value, currency, expecte
     assert minor_text(value, currency) == expected
 
 
-def test_a_label_carries_the_currency_with_its_own_minor_places():
-    assert money_label(D("999.5"), "JPY") == "1000 JPY"
-    assert money_label(D("100"), "USD") == "100.00 USD"
+@pytest.mark.parametrize(
+    ("value", "currency", "expected"),
+    [
+        (D("100"), "USD", "100.00 USD"),
+        (D("100.000000000000"), "USD", "100.00 USD"),  # as a grant stores it
+        (D("999.5"), "JPY", "1,000 JPY"),  # no minor unit, half up
+        (D("1234.5"), "JPY", "1,235 JPY"),
+        (D("1234567.8949"), "USD", "1,234,567.89 USD"),
+        (D("-10.005"), "USD", "-10.01 USD"),
+        (D("-1234.5"), "EUR", "-1,234.50 EUR"),
+        (D("1.2345"), "BHD", "1.235 BHD"),
+        (D("-0.004"), "USD", "0.00 USD"),  # rounds to zero: no minus sign
+        (0, "JPY", "0 JPY"),
+    ],
+)
+def test_a_label_has_the_minor_places_thousands_separators_and_the_code(value, currency, expected):
+    assert money_label(value, currency) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "expected"),
+    [
+        (D("0.004005253"), "USD", "0.004005253000 USD"),
+        (D("1234.567890123456"), "USD", "1,234.567890123456 USD"),
+        (D("1234.5"), "JPY", "1,234.500000000000 JPY"),  # exact: 12 places whatever the unit
+        (D("-225.8064516129035"), "EUR", "-225.806451612904 EUR"),  # half to even
+        (D("-0.0000000000004"), "USD", "0.000000000000 USD"),
+    ],
+)
+def test_an_exact_label_has_the_12_rated_places_separators_and_the_code(value, currency, expected):
+    assert exact_label(value, currency) == expected
 
 
 @pytest.mark.parametrize(
