@@ -209,3 +209,10 @@ class FileDownloadView(APIView):
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=True)
+
+
+def key_author(request) -> str:
+    """Who made a change over the API, as the records it makes keep it (`created_by`): the
+    operator key's name and prefix."""
+    api_key = request.auth
+    return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]

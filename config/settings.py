@@ -157,6 +157,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "contracts.models.Customer.Status",
         "IngestStatusEnum": ["accepted", "duplicate", "rejected"],
+        "GrantSourceEnum": "wallets.api.serializers.SOURCES",
+        "GrantRequestSourceEnum": "wallets.api.serializers.GRANT_SOURCES",
+        "HoldStatusEnum": "wallets.api.serializers.HOLD_STATUSES",
     },
 }
 
