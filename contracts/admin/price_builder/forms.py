@@ -457,12 +457,14 @@ def model_errors_add(form: forms.Form, error: ValidationError, renames: dict) ->
             form.add_error(target, f"{label}{message}")
 
 
-def service_errors_add(form: forms.Form, error: ValidationError) -> None:
+def service_errors_add(form: forms.Form, error: ValidationError, unprefix: str = "") -> None:
     """What a service refused (a race the form could not see, a version locked meanwhile),
     above the form and starting "Not saved.": the form was valid, so the person must be
-    told that nothing was stored."""
+    told that nothing was stored. `unprefix`: what the service puts before the fields of
+    the form's one price (`prices[0].`)."""
     if hasattr(error, "error_dict"):
         for field, messages_ in error.message_dict.items():
+            field = field.removeprefix(unprefix)
             for message in messages_:
                 where = "" if field == NON_FIELD_ERRORS else f"{field.replace('_', ' ')}: "
                 form.add_error(None, f"Not saved. {where}{message}")

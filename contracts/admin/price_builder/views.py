@@ -15,14 +15,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from contracts.models import Price, RateCard, RateCardVersion
-from contracts.selectors import catalog_models
-from contracts.services import (
+from contracts.rate_cards import (
     price_create,
     price_update,
     rate_card_clone,
-    rate_card_create_with_price,
+    rate_card_create,
     rate_card_version_schedule,
 )
+from contracts.selectors import catalog_models
 from pricing.metrics import STANDARD_METRICS
 from pricing.standard import STANDARD_RATES
 
@@ -98,16 +98,16 @@ class PriceBuilderAdmin(admin.ModelAdmin):
         form = PriceBuilderForm(data, other_rates=other_rates)
         if data is not None and all([card_form.is_valid(), form.is_valid()]):
             try:
-                price = rate_card_create_with_price(
+                rate_card = rate_card_create(
                     name=card_form.cleaned_data["rate_card_name"],
                     currency=card_form.cleaned_data["currency"],
                     effective_from=card_form.cleaned_data["effective_from"],
-                    price=form.price_fields,
+                    prices=[form.price_fields],
                 )
             except ValidationError as error:
-                service_errors_add(form, error)
+                service_errors_add(form, error, unprefix="prices[0].")
             else:
-                rate_card = price.version.rate_card
+                price = rate_card.versions.get().prices.get()
                 return self._saved(
                     request,
                     rate_card,
