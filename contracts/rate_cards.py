@@ -33,10 +33,13 @@ from .validation import Errors, errors_of, instant_errors
 
 #: The code of the refusal to change a version that has rated usage (the API answers 409).
 VERSION_LOCKED = "version_locked"
-#: The fields of a price that hold money beside its rates, by the kinds that have them.
+#: The fields that hold a price's money, by its kind: a per-event formula is money, so its
+#: rates are; a tiered or package formula is a quantity, priced by the tiers or packages.
 _MONEY_FIELDS = {
-    "tiers": (Price.Kind.GRADUATED, Price.Kind.VOLUME),
-    "package_price": (Price.Kind.PACKAGE,),
+    Price.Kind.PER_EVENT: "rates",
+    Price.Kind.GRADUATED: "tiers",
+    Price.Kind.VOLUME: "tiers",
+    Price.Kind.PACKAGE: "package_price",
 }
 
 
@@ -96,8 +99,9 @@ def rate_card_clone(
     the module's docstring).
 
     In another `currency` money does not convert: every price kept must be given its money
-    in the new currency (all its rates; its tiers, or its package price), and a price left
-    out is refused by name. Recorded as `rate_card.clone`, with the card it copies.
+    in the new currency (a per-event price all its rates, a tiered price its tiers, a
+    package price its package price), and a price left out is refused by name. Recorded
+    as `rate_card.clone`, with the card it copies.
     """
     currency = rate_card.currency if currency is None else currency
     description = f"Cloned from {rate_card.name}." if description is None else description
@@ -432,7 +436,8 @@ def _money_missing(
     converted: tuple[str, str],
 ) -> Errors:
     """What a copy into another currency lacks: money does not convert, so each price
-    copied and kept must be given all its rates, and its tiers or package price, anew."""
+    copied and kept must be given its money anew (`_MONEY_FIELDS`): a per-event price all
+    its rates, a tiered price its tiers, a package price its package price."""
     was, now = converted
     why = f"money does not convert from {was}"
     errors: Errors = {}
@@ -441,18 +446,18 @@ def _money_missing(
     for name, price in copied.items():
         if name in remove:
             continue
-        money = [field for field, kinds in _MONEY_FIELDS.items() if price.kind in kinds]
+        money = _MONEY_FIELDS[Price.Kind(price.kind)]
         if name not in by_name:
-            left_out.append(f"{name} ({', '.join([*price.rates, *money])})")
+            left_out.append(f"{name} ({', '.join(price.rates) if money == 'rates' else money})")
             continue
         where = f"prices[{by_name[name]}]"
         change = changes[by_name[name]]
-        for rate in price.rates:
-            if rate not in (change.get("rates") or {}):
-                errors[f"{where}.rates.{rate}"] = f"Give {rate} in {now}: {why}."
-        for field in money:
-            if field not in change:
-                errors[f"{where}.{field}"] = f"Give the {field.replace('_', ' ')} in {now}: {why}."
+        if money == "rates":
+            for rate in price.rates:
+                if rate not in (change.get("rates") or {}):
+                    errors[f"{where}.rates.{rate}"] = f"Give {rate} in {now}: {why}."
+        elif money not in change:
+            errors[f"{where}.{money}"] = f"Give the {money.replace('_', ' ')} in {now}: {why}."
     if left_out:
         errors["prices"] = (
             f"Give the prices in {now} of {'; '.join(left_out)}: {why}. Or remove them."
