@@ -3,10 +3,12 @@
 Standard card in USD, gpt-4o per call and embeddings by graduated tiers, from November 2026.
 """
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample
 
 PER_1M = 1_000_000
-GPT_4O = {
+GPT_4O: dict[str, Any] = {
     "name": "gpt-4o",
     "position": 0,
     "model_pattern": "gpt-4o",
@@ -25,7 +27,7 @@ GPT_4O = {
     "package_size": None,
     "package_price": None,
 }
-EMBEDDINGS = {
+EMBEDDINGS: dict[str, Any] = {
     "name": "embeddings",
     "position": 1,
     "model_pattern": "text-embedding-3-*",
@@ -42,7 +44,7 @@ EMBEDDINGS = {
     "package_size": None,
     "package_price": None,
 }
-VERSION_1 = {
+VERSION_1: dict[str, Any] = {
     "number": 1,
     "effective_from": "2026-11-01T00:00:00Z",
     "note": "",
@@ -50,7 +52,7 @@ VERSION_1 = {
     "correction": None,
     "prices": [GPT_4O, EMBEDDINGS],
 }
-VERSION_2 = {
+VERSION_2: dict[str, Any] = {
     "number": 2,
     "effective_from": "2026-12-01T00:00:00Z",
     "note": "December prices",

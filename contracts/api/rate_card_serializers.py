@@ -369,5 +369,7 @@ class CatalogEntrySerializer(OutputSerializer):
     batch_discount = MoneyField(
         allow_null=True, help_text="Taken off input and output by the provider's batch API."
     )
-    source = serializers.CharField()
+    # A field named `source` shadows Field.source for the type checker only: DRF takes
+    # declared fields off the class.
+    source = serializers.CharField(help_text="Where the price is published.")  # type: ignore[assignment]
     notes = serializers.CharField()
