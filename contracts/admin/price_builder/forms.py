@@ -108,7 +108,8 @@ class RateCardFieldsForm(forms.Form):
     effective_from = InstantField(
         initial=_this_minute,
         required=False,
-        help_text="Usage from this instant on is priced by this card. Empty: now.",
+        help_text="Usage from this instant on is priced by this card; the past too (the 1st "
+        "of the month). Empty: now.",
     )
 
     def clean_currency(self):
@@ -406,24 +407,6 @@ class PriceBuilderForm(PricingForm):
         except ValidationError as error:
             model_errors_add(self, error, {"rates": None})
         return cleaned
-
-
-class CloneForm(forms.Form):
-    name = forms.CharField(label="New rate card name", max_length=200)
-    effective_from = InstantField(
-        initial=_this_minute,
-        required=False,
-        help_text="When the copy's first version starts. Empty: now.",
-    )
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        try:
-            RateCard(name=name, currency="USD").full_clean()
-        except ValidationError as error:
-            if "name" in error.message_dict:
-                raise ValidationError(error.message_dict["name"]) from None
-        return name
 
 
 class ScheduleForm(forms.Form):
