@@ -347,6 +347,30 @@ def test_a_clone_into_another_currency_without_its_money_is_refused_by_name(api,
     assert rows() == before
 
 
+def test_every_price_left_out_of_a_clone_into_another_currency_is_named(api, clock):
+    """The example of docs/guide/pricing.md, "Cloning": three prices, two left out."""
+    prices = [GPT_4O, EMBEDDINGS, SEARCHES]
+    api.post(CARDS, {"name": "Standard", "currency": "USD", "prices": prices}, format="json")
+    body = {
+        "name": "Europe",
+        "currency": "EUR",
+        "prices": [{"name": "gpt-4o", "rates": {"rate_in": "2.30", "rate_out": "9.20"}}],
+    }
+
+    response = api.post(f"{CARDS}/Standard/clone", body, format="json")
+
+    assert response.json() == {
+        "prices": [
+            "Give the prices in EUR of embeddings (tiers); web search (package_price): money "
+            "does not convert from USD. Or remove them."
+        ],
+        "prices[0].rates.rate_cached": [
+            "Give rate_cached in EUR: money does not convert from USD."
+        ],
+    }
+    assert RateCard.objects.count() == 1
+
+
 def test_a_clone_into_another_currency_may_drop_what_it_does_not_price(api, standard):
     body = {"name": "Europe", "currency": "EUR", "remove": ["gpt-4o", "embeddings"]}
 
