@@ -17,7 +17,7 @@ from django.utils import timezone
 from common.audit import audit_record
 
 from .models import PriceCorrection, RateCard, RateCardVersion
-from .rate_cards import prices_copy, rates_merged
+from .rate_cards import prices_copy, rate_card_lock, rates_merged
 from .validation import Errors, instant_errors, when
 
 
@@ -73,7 +73,8 @@ def price_correction_create(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        versions = list(rate_card.versions.select_for_update().order_by("number"))
+        rate_card_lock(rate_card)
+        versions = list(rate_card.versions.order_by("number"))
         first = min(versions, key=lambda version: version.effective_from)
         if effective_from < first.effective_from:
             raise ValidationError(

@@ -141,6 +141,14 @@ def _rate_card_save(rate_card: RateCard) -> None:
         ) from None
 
 
+def rate_card_lock(rate_card: RateCard) -> None:
+    """Lock the card's row until the transaction ends: the first lock of every write that
+    numbers a new version of it (a version, a correction), so two of them wait for each
+    other and the second reads the versions the first made. Versions are locked after
+    their card, never before (raters lock versions only)."""
+    RateCard.objects.select_for_update(no_key=True).filter(pk=rate_card.pk).values("pk").get()
+
+
 def _latest_version(rate_card: RateCard) -> RateCardVersion:
     latest = rate_card.versions.order_by("-number").first()
     assert latest is not None  # a rate card is created with its first version
@@ -172,8 +180,8 @@ def rate_card_version_schedule(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        latest = rate_card.versions.select_for_update().order_by("-number").first()
-        assert latest is not None  # a rate card is created with its first version
+        rate_card_lock(rate_card)
+        latest = _latest_version(rate_card)
         start = f"{latest} starts ({latest.effective_from:%Y-%m-%d %H:%M} UTC)"
         if correction:
             if effective_from < latest.effective_from:
