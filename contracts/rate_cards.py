@@ -4,7 +4,7 @@ Every price stored here is checked by the model's own `full_clean`, so the admin
 and the commands refuse the same things with the same words. A write that touches
 several prices is all or nothing: every refusal names the price it is about
 (`prices[2].formula`, `remove[0]`) and nothing is stored. Changes made by ops are recorded
-in the audit trail (`common.audit`) in their own transaction.
+in the audit trail (`common.audit`), in the transaction that makes them.
 
 **Changes to a copy.** A new version (`rate_card_version_schedule`) and a clone
 (`rate_card_clone`) start as a copy of the card's latest prices, then take the changes
@@ -182,12 +182,12 @@ def rate_card_version_schedule(
     with transaction.atomic():
         rate_card_lock(rate_card)
         latest = _latest_version(rate_card)
-        start = f"{latest} starts ({latest.effective_from:%Y-%m-%d %H:%M} UTC)"
+        start = f"({latest.effective_from:%Y-%m-%d %H:%M} UTC)"
         if correction:
             if effective_from < latest.effective_from:
-                errors["effective_from"] = f"A correction starts at or after {start}."
+                errors["effective_from"] = f"A correction starts at or after {latest} {start}."
         elif effective_from <= latest.effective_from:
-            errors["effective_from"] = f"Must be after {start}."
+            errors["effective_from"] = f"Must be after {latest} starts {start}."
         elif latest.locked_at is not None and effective_from < timezone.now():
             errors["effective_from"] = (
                 f"{latest} has rated usage: a new version cannot start in the past."

@@ -323,11 +323,11 @@ class VersionPricesView(GenericAPIView):
         ],
     )
     @idempotent
-    def post(self, request, name: str, number: int):
-        version = _version_or_404(rate_card_or_404(name), number)
+    def post(self, request, name: str, version: int):
+        found = _version_or_404(rate_card_or_404(name), version)
         data = parsed(PriceInSerializer, request.data)
         try:
-            price = price_create(version=version, **data)
+            price = price_create(version=found, **data)
         except DjangoValidationError as error:
             raise refusal(error) from None
         price.refresh_from_db()  # its figures as stored, with their places
@@ -362,8 +362,8 @@ class PriceDetailView(GenericAPIView):
             examples.CUSTOMER_KEY,
         ],
     )
-    def patch(self, request, name: str, number: int, price: str):
-        found = _price_or_404(_version_or_404(rate_card_or_404(name), number), price)
+    def patch(self, request, name: str, version: int, price: str):
+        found = _price_or_404(_version_or_404(rate_card_or_404(name), version), price)
         data = parsed(PriceChangeSerializer, request.data)
         if data:
             try:
@@ -387,8 +387,8 @@ class PriceDetailView(GenericAPIView):
         },
         examples=[examples.PRICE_NOT_FOUND, examples.VERSION_LOCKED, examples.CUSTOMER_KEY],
     )
-    def delete(self, request, name: str, number: int, price: str):
-        found = _price_or_404(_version_or_404(rate_card_or_404(name), number), price)
+    def delete(self, request, name: str, version: int, price: str):
+        found = _price_or_404(_version_or_404(rate_card_or_404(name), version), price)
         try:
             price_delete(price=found)
         except DjangoValidationError as error:

@@ -19,7 +19,7 @@ from .views import CustomerDetailView, CustomerListView
 
 CONTRACT = "customers/<str:external_id>/contracts/<int:contract_id>"
 CARD = "rate-cards/<str:name>"
-VERSION = f"{CARD}/versions/<int:number>"
+VERSION = f"{CARD}/versions/<int:version>"
 
 urlpatterns = [
     path("customers", CustomerListView.as_view(), name="customer-list"),

@@ -622,8 +622,8 @@ def test_a_customer_s_key_is_refused_everywhere(standard, acme):
         ("/api/v1/rate-cards/{name}", "get", "200", "RateCard"),
         ("/api/v1/rate-cards/{name}/clone", "post", "201", "RateCard"),
         ("/api/v1/rate-cards/{name}/versions", "post", "201", "RateCardVersion"),
-        ("/api/v1/rate-cards/{name}/versions/{number}/prices", "post", "201", "Price"),
-        ("/api/v1/rate-cards/{name}/versions/{number}/prices/{price}", "patch", "200", "Price"),
+        ("/api/v1/rate-cards/{name}/versions/{version}/prices", "post", "201", "Price"),
+        ("/api/v1/rate-cards/{name}/versions/{version}/prices/{price}", "patch", "200", "Price"),
         ("/api/v1/rate-cards/from-catalog", "post", "201", "RateCard"),
     ],
 )
