@@ -562,7 +562,8 @@ TERMS_HISTORY_FIELDS = (
 
 class TermsChange(models.Model):
     """From `effective_from` on, a customer's terms changed (a contract or an amendment was
-    added, a contract's end moved). Billing reads these and re-rates the usage already
+    added, a contract's end moved, their rate card priced a call it did not price before:
+    `price_add_from`). Billing reads these and re-rates the usage already
     rated from that instant, then marks them applied: written in the same transaction as
     the change, so no change is ever missed."""
 

@@ -23,13 +23,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from common.audit import audit_record, snapshot
 
-from .models import Price, RateCard, RateCardVersion, rate_validation_error
-from .validation import Errors, errors_of, instant_errors
+from .models import (
+    ContractTerms,
+    Price,
+    RateCard,
+    RateCardVersion,
+    TermsChange,
+    rate_validation_error,
+)
+from .validation import Errors, errors_of, instant_errors, when
 
 #: The code of the refusal to change a version that has rated usage (the API answers 409).
 VERSION_LOCKED = "version_locked"
@@ -199,6 +206,63 @@ def rate_card_version_schedule(
         audit_record("rate_card_version.create", version)
         _changes_apply(version=version, source=latest, changes=prices, remove=remove, errors=errors)
     return version
+
+
+def price_add_from(*, rate_card: RateCard, effective_from: datetime, **fields: Any) -> Price:
+    """Price calls the card leaves unpriced, from `effective_from` (the past included) on:
+    what "price this" does for a customer's unpriced model.
+
+    The price goes last in the version that prices from the instant on: the latest one
+    when it has rated nothing and has started by then (it prices from that version's
+    start); otherwise a new version from the instant, a copy of the latest with the price
+    added, as a correction makes. Last, it takes only calls no other price matches, so no
+    priced usage changes. Every customer whose terms use the card from the instant on
+    gets a terms change from then (TermsChange), so their usage from then on, the
+    unpriced included, is rated again.
+
+    Refused with nothing stored: an instant without its offset, or before the latest
+    version starts (a later version would hide the price); a price that does not validate.
+    """
+    errors: Errors = instant_errors(effective_from=effective_from, required=("effective_from",))
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        rate_card_lock(rate_card)
+        latest = _latest_version(rate_card)
+        if effective_from < latest.effective_from:
+            raise ValidationError(
+                {
+                    "effective_from": (
+                        f"Must be at or after {latest} starts ({when(latest.effective_from)}): "
+                        "that version would hide the price."
+                    )
+                }
+            )
+        version = latest
+        if latest.locked_at is not None:
+            version = RateCardVersion.objects.create(
+                rate_card=rate_card,
+                number=latest.number + 1,
+                effective_from=effective_from,
+                note=f"Adds {fields.get('name') or fields.get('model_pattern')}"[:200],
+            )
+            prices_copy(source=latest, target=version)
+            audit_record("rate_card_version.create", version)
+        price = price_create(version=version, **fields)
+        customer_ids = (
+            ContractTerms.objects.filter(rate_card=rate_card)
+            .filter(
+                models.Q(contract__ends_at__isnull=True)
+                | models.Q(contract__ends_at__gt=effective_from)
+            )
+            .values_list("contract__customer_id", flat=True)
+            .distinct()
+        )
+        TermsChange.objects.bulk_create(
+            TermsChange(customer_id=customer_id, effective_from=effective_from)
+            for customer_id in sorted(customer_ids)
+        )
+    return price
 
 
 def rate_card_version_lock(*, version: RateCardVersion) -> None:

@@ -154,9 +154,12 @@ def contract_create(
     starts, in UTC) and, for quarterly and yearly cycles, count from `anchor_month`
     (default: the month it starts). A customer has at most one contract at any instant.
 
-    It may start in the past, but not before its rate card has prices: usage already rated
-    from then on is rated again with it. The contract and its first terms are checked
-    together, so one refusal names every field that is wrong; nothing is stored then.
+    It may start in the past (usage already rated from then on is rated again with it),
+    even before its rate card has prices: the usage it covers had no contract, so it was
+    unpriced, and what comes before the card's prices stays unpriced (never free) until
+    the card has prices from then. An amendment may not do that (`contract_amend`). The
+    contract and its first terms are checked together, so one refusal names every field
+    that is wrong; nothing is stored then.
     """
     _terms_check_fields(terms)
     errors = instant_errors(starts_at=starts_at, ends_at=ends_at, required=("starts_at",))
@@ -183,7 +186,9 @@ def contract_create(
             created_by=created_by,
         )
         errors = errors_of(contract.full_clean)
-        errors.update(errors_of(lambda: _terms_validate(first, customer=customer)))
+        errors.update(
+            errors_of(lambda: _terms_validate(first, customer=customer, new_contract=True))
+        )
         if errors:
             raise ValidationError(errors)
         _contract_ensure_alone(contract)
@@ -349,9 +354,16 @@ def _terms_build(
     )
 
 
-def _terms_validate(terms: ContractTerms, *, customer: Customer) -> None:
+def _terms_validate(
+    terms: ContractTerms, *, customer: Customer, new_contract: bool = False
+) -> None:
     """Field rules (model), then what needs the rate card: its currency is the customer's,
     it has prices when the terms start, and the overrides name its prices and rates.
+
+    A new contract's first terms may start before the card has prices: no usage priced
+    before is left unpriced by them (a customer's contracts never overlap, so the usage
+    they cover had none). Amended terms may not: usage that was priced would be left
+    unpriced.
 
     The (contract, number) and (contract, instant) constraints are not checked here: the
     services choose both under the customer's lock, and the database enforces them.
@@ -368,7 +380,7 @@ def _terms_validate(terms: ContractTerms, *, customer: Customer) -> None:
             }
         )
     first = rate_card.versions.order_by("effective_from").first()
-    if first is None or terms.effective_from < first.effective_from:
+    if first is None or (terms.effective_from < first.effective_from and not new_contract):
         since = f"from {when(first.effective_from)}" if first else "none yet"
         raise ValidationError(
             {

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 
 from contracts.models import Customer
 
+from . import customer_page  # noqa: F401  (the customer page's portal users section)
 from .models import PortalUser
 from .services import portal_user_invite
 

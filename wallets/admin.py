@@ -11,10 +11,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import ngettext
 
-from common.admin import ReadOnlyAdmin, ReadOnlyInline, adopt, form_errors_add
+from common.admin import ReadOnlyAdmin, ReadOnlyInline, adopt, form_errors_add, next_url
 from contracts.models import Customer
 from pricing.money import RATED_PLACES
 
+from . import customer_page  # noqa: F401  (the customer page's wallet and alerts sections)
 from .alerts import ALERT_SETTINGS_FIELDS, alert_delivery_retry, alert_settings_update
 from .models import (
     Alert,
@@ -139,7 +140,8 @@ class WalletAdmin(admin.ModelAdmin):
                 form_errors_add(form, error)
             else:
                 messages.success(request, f"Granted {data['amount']} to {data['customer']}.")
-                return redirect(reverse("admin:wallets_wallet_change", args=[grant.wallet_id]))
+                wallet_url = reverse("admin:wallets_wallet_change", args=[grant.wallet_id])
+                return redirect(next_url(request, wallet_url))
         return self._page(request, form, "Grant credits")
 
     def adjust_view(self, request, wallet_id: int):
@@ -162,7 +164,8 @@ class WalletAdmin(admin.ModelAdmin):
                 form_errors_add(form, error)
             else:
                 messages.success(request, f"Adjusted {wallet} by {form.cleaned_data['amount']}.")
-                return redirect(reverse("admin:wallets_wallet_change", args=[wallet.pk]))
+                wallet_url = reverse("admin:wallets_wallet_change", args=[wallet.pk])
+                return redirect(next_url(request, wallet_url))
         return self._page(request, form, f"Adjust {wallet}", original=wallet)
 
     def _page(self, request, form, title, **context):

@@ -1,5 +1,6 @@
 """Billing in the admin: rated usage (`usage`, with re-rating and price corrections from
 `rerating`), invoices, periods and credit notes (`invoices`), and what Stripe knows
-(`stripe`). Importing them registers them."""
+(`stripe`), and the customer page's billing sections (`customer_page`). Importing them
+registers them."""
 
-from . import invoices, stripe, usage  # noqa: F401
+from . import customer_page, invoices, stripe, usage  # noqa: F401

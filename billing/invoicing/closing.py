@@ -75,7 +75,7 @@ def _period_close(
             billed_events=draft.period_events,
             billed_until=now,
         )
-        task_send_on_commit(PUSH_INVOICE, invoice.pk)
+        _push_on_commit(invoice)
         _credits_settle(draft, invoice)
         _corrections_apply(draft, now)
     return invoice, True
@@ -173,7 +173,7 @@ def corrections_close_due(*, now: datetime) -> int:
             invoice = None
             if draft.lines:
                 invoice = _invoice_store(draft, now)
-                task_send_on_commit(PUSH_INVOICE, invoice.pk)
+                _push_on_commit(invoice)
             _credits_settle(draft, invoice)
             _corrections_apply(draft, now)
             billed += bool(draft.late)
@@ -218,6 +218,13 @@ def periods_close_due(*, now: datetime | None = None) -> int:
     for contract, start, end in periods_due(now=now):
         closed += _period_close(contract, start, end, now)[1]
     return closed + corrections_close_due(now=now)
+
+
+def _push_on_commit(invoice: Invoice) -> None:
+    """Push the invoice to Stripe once it is committed, when Stripe is on (beat's sweep
+    pushes what was made while it was off, once it is on)."""
+    if settings.STRIPE_API_KEY:
+        task_send_on_commit(PUSH_INVOICE, invoice.pk)
 
 
 def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:

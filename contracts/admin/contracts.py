@@ -7,6 +7,7 @@ one service; a refusal becomes form errors and stores nothing.
 """
 
 import json
+from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
-from common.admin import ReadOnlyInline, form_errors_add
+from common.admin import ReadOnlyInline, form_errors_add, next_url
 from contracts.models import (
     TERMS_FIELDS,
     TERMS_HISTORY_FIELDS,
@@ -33,6 +34,7 @@ from contracts.models import (
 )
 from contracts.selectors import contract_terms_current
 from contracts.services import contract_amend, contract_create, contract_end
+from pricing.cycles import calendar_month, period_holding
 
 INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
 
@@ -166,9 +168,34 @@ class ContractAddForm(TermsForm):
         TermsForm.TERMS_FIELDSET,
     )
 
+    class Media:
+        js = ["contracts/contract_form.js"]
+
+    def __init__(self, *args, period_start: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if period_start is not None:
+            # The admin shows help text as HTML; the button fills the two inputs
+            # (contracts/contract_form.js).
+            self.fields["starts_at"].help_text = format_html(
+                'UTC. <button type="button" class="button tt-fill" data-fill="id_starts_at" '
+                'data-date="{}" data-time="{}">Start of this period ({})</button>',
+                f"{period_start:%Y-%m-%d}",
+                f"{period_start:%H:%M:%S}",
+                f"{period_start:%Y-%m-%d %H:%M} UTC",
+            )
+
     def contract(self) -> dict:
         names = ("customer", "starts_at", "ends_at", "billing_cycle", "anchor_day", "anchor_month")
         return {name: self.cleaned_data[name] for name in names}
+
+
+def period_start_for(customer_id: object, at: datetime) -> datetime:
+    """The start of the billing period holding `at` for this customer (the calendar month
+    when there is none, or no customer yet): what "Start of this period" fills in."""
+    customer_id = str(customer_id or "")
+    if not customer_id.isdigit():
+        return calendar_month(at)[0]
+    return period_holding(Contract.objects.filter(customer_id=int(customer_id)), at)[0]
 
 
 class AmendmentForm(TermsForm):
@@ -367,7 +394,12 @@ class ContractAdmin(admin.ModelAdmin):
         """A contract with its first terms, through contract_create."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ContractAddForm(_posted(request))
+        customer_id = request.POST.get("customer") or request.GET.get("customer")
+        form = ContractAddForm(
+            _posted(request),
+            initial={"customer": request.GET.get("customer")},
+            period_start=period_start_for(customer_id, timezone.now()),
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 contract = contract_create(
@@ -378,7 +410,8 @@ class ContractAdmin(admin.ModelAdmin):
             else:
                 self.log_addition(request, contract, [{"added": {}}])
                 self.message_user(request, f"Contract {contract} added.", messages.SUCCESS)
-                return self._back_to(contract)
+                self._warn_unpriced_start(request, contract)
+                return self._back_to(request, contract)
         return self._form_page(
             request,
             form=form,
@@ -436,7 +469,7 @@ class ContractAdmin(admin.ModelAdmin):
             else:
                 if contract.ends_at == before:
                     self.message_user(request, "Nothing changed.", messages.INFO)
-                    return self._back_to(contract)
+                    return self._back_to(request, contract)
                 message = (
                     f"Ends at {contract.ends_at:%Y-%m-%d %H:%M} UTC."
                     if contract.ends_at
@@ -467,10 +500,25 @@ class ContractAdmin(admin.ModelAdmin):
         """A change stored: the same words go to the contract's history and to the user."""
         self.log_change(request, contract, message)
         self.message_user(request, message, messages.SUCCESS)
-        return self._back_to(contract)
+        return self._back_to(request, contract)
 
-    def _back_to(self, contract: Contract) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[contract.pk]))
+    def _warn_unpriced_start(self, request, contract: Contract) -> None:
+        """A contract may start before its rate card has prices: say what that leaves."""
+        terms = contract.terms.select_related("rate_card").get()
+        first = terms.rate_card.versions.order_by("effective_from").first()
+        if first is not None and contract.starts_at < first.effective_from:
+            self.message_user(
+                request,
+                f"{terms.rate_card.name} has prices from {first.effective_from:%Y-%m-%d %H:%M} "
+                "UTC: usage before then stays unpriced until the card has prices from the "
+                "contract's start.",
+                messages.WARNING,
+            )
+
+    def _back_to(self, request, contract: Contract) -> HttpResponseRedirect:
+        """The page the form was opened from (`next`: the customer page), else the contract's."""
+        default = reverse("admin:contracts_contract_change", args=[contract.pk])
+        return HttpResponseRedirect(next_url(request, default))
 
     def _form_page(self, request, *, form, fieldsets, title, submit, contract=None, intro=""):
         adminform = helpers.AdminForm(form, list(fieldsets), {}, model_admin=self)
@@ -485,6 +533,7 @@ class ContractAdmin(admin.ModelAdmin):
             "media": self.media + adminform.media,
             "submit_label": submit,
             "intro": intro,
+            "next": next_url(request, ""),
             "terms_history": _terms_history(contract) if contract else [],
         }
         return TemplateResponse(request, "admin/contracts/contract/contract_form.html", context)

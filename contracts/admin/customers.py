@@ -1,13 +1,141 @@
-"""Customers and operator API keys in the admin; every write goes through contracts.services."""
+"""Customers and operator API keys in the admin; every write goes through contracts.services.
+
+A customer's page holds the whole customer: besides their fields, one section per subject
+(their contracts here; the current period, usage, invoices, wallet, alerts and portal
+users from the apps that own them). contracts may not import those apps, so each one
+registers its sections here with `customer_page_section` when the admin loads it
+(billing/admin/customer_page.py, wallets/customer_page.py, portal/customer_page.py); the
+page draws every section its user may see, in order. Each action a section offers opens
+with `next` set to the customer's page, so the admin comes back here once it is done.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import ngettext
 
 from common.admin import adopt
-from contracts.models import ApiKey, Customer
+from contracts.models import ApiKey, Contract, Customer
+from contracts.selectors import contract_list, contract_terms_current
 from contracts.services import api_key_create, api_key_revoke, customer_create, customer_update
+from pricing.cycles import span_text
+from pricing.money import minor_places, plain
 
 CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "status")
+
+# --- the customer page's sections --------------------------------------------------------
+
+#: What a section shows a user: its template's context, or None to leave it out (the
+#: user may not see what it is about).
+SectionContext = Callable[[HttpRequest, Customer], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class CustomerSection:
+    key: str  # the section's anchor on the page: #tt-<key>
+    order: int
+    title: str
+    template: str
+    context: SectionContext
+
+
+CUSTOMER_SECTIONS: list[CustomerSection] = []
+
+
+def customer_page_section(
+    *, key: str, order: int, title: str, template: str
+) -> Callable[[SectionContext], SectionContext]:
+    """Register the decorated function as the context of a section of the customer page
+    (a key registered again replaces its section, so a reloaded module adds none twice)."""
+
+    def register(context: SectionContext) -> SectionContext:
+        section = CustomerSection(key, order, title, template, context)
+        kept = [each for each in CUSTOMER_SECTIONS if each.key != key]
+        CUSTOMER_SECTIONS[:] = sorted([*kept, section], key=lambda each: each.order)
+        return context
+
+    return register
+
+
+def customer_page_url(customer: Customer) -> str:
+    return reverse("admin:contracts_customer_change", args=[customer.pk])
+
+
+def with_next(url: str, customer: Customer, /, **params: object) -> str:
+    """`url` opened from the customer page: the action returns there once done."""
+    query = {name: value for name, value in params.items() if value is not None}
+    return f"{url}?{urlencode({**query, 'next': customer_page_url(customer)})}"
+
+
+def terms_money(value: Decimal, currency: str) -> str:
+    """A contract's money (kept to 4 places) with the currency's minor places and every
+    digit it has beyond them, so nothing agreed is rounded away: 500.00 USD, 0.125 USD."""
+    return f"{plain(value, minor_places(currency))} {currency}"
+
+
+@customer_page_section(
+    key="contracts",
+    order=10,
+    title="Contract and terms",
+    template="admin/contracts/customer/section_contracts.html",
+)
+def contracts_section(request: HttpRequest, customer: Customer) -> dict[str, Any] | None:
+    user = request.user
+    if not user.has_perm("contracts.view_contract"):
+        return None
+    now = timezone.now()
+    may_amend = user.has_perm("contracts.change_contract")
+    contracts = []
+    for contract in contract_list(customer=customer).order_by("-starts_at"):
+        state = _contract_state(contract, now)
+        # The terms marked "now": those in force, only while the contract is.
+        current = contract_terms_current(contract=contract, at=now) if state == "in force" else None
+        amend = reverse("admin:contracts_contract_amend", args=[contract.pk])
+        end = reverse("admin:contracts_contract_end", args=[contract.pk])
+        contracts.append(
+            {
+                "contract": contract,
+                "url": reverse("admin:contracts_contract_change", args=[contract.pk]),
+                "state": state,
+                "cycle": contract.get_billing_cycle_display(),
+                "period": span_text(*contract.period_bounds(now)),
+                "amend_url": may_amend and with_next(amend, customer),
+                "end_url": may_amend and with_next(end, customer),
+                "terms": [
+                    {
+                        "terms": terms,
+                        "current": current is not None and terms.pk == current.pk,
+                        "fixed_fee": terms_money(terms.fixed_fee, customer.currency),
+                        "allowance": terms_money(terms.included_allowance, customer.currency),
+                        "minimum": terms_money(terms.minimum_commitment, customer.currency),
+                        "discount": f"{plain(terms.discount_percent)} %",
+                        "rate_card_url": reverse(
+                            "admin:contracts_ratecard_change", args=[terms.rate_card_id]
+                        ),
+                    }
+                    for terms in contract.terms.all()
+                ],
+            }
+        )
+    add_url = user.has_perm("contracts.add_contract") and with_next(
+        reverse("admin:contracts_contract_add"), customer, customer=customer.pk
+    )
+    return {"contracts": contracts, "add_url": add_url}
+
+
+def _contract_state(contract: Contract, now) -> str:
+    if now < contract.starts_at:
+        return "starts later"
+    if contract.ends_at is not None and now >= contract.ends_at:
+        return "ended"
+    return "in force"
 
 
 @admin.register(Customer)
@@ -31,6 +159,18 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Usage, invoices and ledger entries point at customers: close one instead.
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The customer's fields, then every section of the page its user may see."""
+        customer = self.get_object(request, object_id)
+        sections = []
+        if customer is not None:
+            for section in CUSTOMER_SECTIONS:
+                context = section.context(request, customer)
+                if context is not None:
+                    sections.append({"section": section, "context": context})
+        extra_context = {**(extra_context or {}), "customer_sections": sections}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if change:

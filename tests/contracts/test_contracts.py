@@ -246,17 +246,16 @@ def test_a_rate_card_in_another_currency_is_refused(acme, euro):
     assert contracts_snapshot() == {"contracts": [], "terms": [], "changes": []}
 
 
-def test_a_rate_card_without_prices_at_the_start_is_refused(acme, standard):
-    with pytest.raises(ValidationError) as refused:
-        contract_create(customer=acme, starts_at=utc(2024, 12, 1), rate_card=standard)
+def test_a_contract_may_start_before_its_rate_card_has_prices(acme, standard):
+    """The usage it covers had no contract, so none that was priced is left unpriced: it
+    starts where it was agreed, and what comes before the card's prices stays unpriced."""
+    contract = contract_create(customer=acme, starts_at=utc(2024, 12, 1), rate_card=standard)
 
-    assert refused.value.message_dict == {
-        "rate_card": [
-            "Standard has no prices at 2024-12-01 00:00 UTC (from 2025-01-01 00:00 UTC): "
-            "the terms would leave usage unpriced."
-        ]
-    }
-    assert contracts_snapshot() == {"contracts": [], "terms": [], "changes": []}
+    assert (contract.starts_at, contract.terms.get().effective_from) == (
+        utc(2024, 12, 1),
+        utc(2024, 12, 1),
+    )
+    assert changes() == [("acme", utc(2024, 12, 1))]
 
 
 @pytest.mark.parametrize(

@@ -393,15 +393,6 @@ def test_adding_with_an_anchor_and_an_end(admin_client, acme, standard):
         ),
         ({"price_overrides": "{not json"}, {"price_overrides": ["Enter a valid JSON."]}),
         ({"starts_at_0": "", "starts_at_1": ""}, {"starts_at": ["This field is required."]}),
-        (
-            {"starts_at_0": "2024-12-01"},
-            {
-                "rate_card": [
-                    "Standard has no prices at 2024-12-01 00:00 UTC (from 2025-01-01 00:00 "
-                    "UTC): the terms would leave usage unpriced."
-                ]
-            },
-        ),
         ({"fixed_fee": "1.00001"}, {"fixed_fee": [FOUR_PLACES]}),
     ],
 )
@@ -414,6 +405,33 @@ def test_a_refused_contract_shows_form_errors_and_stores_nothing(
     assert form_errors(response) == errors
     assert contracts_snapshot() == {"contracts": [], "terms": [], "changes": []}
     assert LogEntry.objects.count() == 0
+
+
+def test_a_contract_before_its_rate_card_has_prices_is_added_with_a_warning(
+    admin_client, acme, standard
+):
+    customer_page = f"/admin/contracts/customer/{acme.pk}/change/"
+    body = add_body(acme, standard, starts_at_0="2024-12-01")
+
+    response = admin_client.post(f"{ADD_URL}?customer={acme.pk}&next={customer_page}", body)
+
+    contract = Contract.objects.get()
+    assert (response.status_code, response["Location"]) == (302, customer_page)
+    assert messages_of(response) == [
+        f"Contract {contract} added.",
+        "Standard has prices from 2025-01-01 00:00 UTC: usage before then stays unpriced "
+        "until the card has prices from the contract's start.",
+    ]
+    assert contract.starts_at == utc(2024, 12, 1)
+
+
+def test_the_add_page_opened_for_a_customer_has_them_chosen_and_cancels_back(admin_client, acme):
+    customer_page = f"/admin/contracts/customer/{acme.pk}/change/"
+
+    response = admin_client.get(f"{ADD_URL}?customer={acme.pk}&next={customer_page}")
+
+    assert response.context["adminform"].form["customer"].value() == str(acme.pk)
+    assert f'<a href="{customer_page}" class="closelink">' in response.content.decode()
 
 
 def test_an_empty_post_names_the_required_fields(admin_client, signed):

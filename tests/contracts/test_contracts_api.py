@@ -165,6 +165,27 @@ NO_PRICES = (
     "Standard has no prices at 2024-12-01 00:00 UTC (from 2025-01-01 00:00 UTC): the terms "
     "would leave usage unpriced."
 )
+
+
+def test_a_contract_may_start_before_its_rate_card_has_prices(api, acme, standard):
+    response = api.post(list_url(), {**BODY, "starts_at": "2024-12-01T00:00:00Z"}, format="json")
+
+    assert response.status_code == 201
+    assert Contract.objects.values_list("starts_at", flat=True).get() == utc(2024, 12, 1)
+
+
+def test_an_amendment_may_not_move_to_a_rate_card_before_its_prices(api, acme, standard):
+    contract = contract_create(customer=acme, starts_at=utc(2024, 11, 1), rate_card=standard)
+    before = contracts_snapshot()
+
+    response = api.post(
+        amend_url(contract), {"effective_from": "2024-12-01T00:00:00Z"}, format="json"
+    )
+
+    assert (response.status_code, response.json()) == (400, {"rate_card": [NO_PRICES]})
+    assert contracts_snapshot() == before
+
+
 FLOAT_RATE = "gpt-4o: 'rate_in': write the amount as text, e.g. \"2.50\" (money is never a float)."
 OVERRIDES_SHAPE = 'Use {"price name": {"rate_in": {"amount": "2.00", "per": 1000000}}}.'
 UNKNOWN = ["Unknown field."]
@@ -204,7 +225,6 @@ UNKNOWN = ["Unknown field."]
             {"ends_at": "2025-02-01T00:00:00Z"},
             {"ends_at": ["A contract must end after it starts."]},
         ),
-        ({"starts_at": "2024-12-01T00:00:00Z"}, {"rate_card": [NO_PRICES]}),
         (
             {"price_overrides": {"gpt-5": {"rate_in": {"amount": "1", "per": 1}}}},
             {"price_overrides": ["Standard has no price named 'gpt-5'."]},

@@ -179,7 +179,7 @@ class RateCardPagesAdmin(PriceBuilderAdmin):
         chosen = catalog.cleaned_data["models"]
         typed = [form.price_fields for form in rows.forms if form.price_fields]
         currency = version.rate_card.currency if version else card_form.cleaned_data["currency"]
-        picked: list[dict] = []
+        picked = []
         if chosen:
             try:
                 catalog_currency, picked = catalog_prices(

@@ -409,6 +409,16 @@ class PriceBuilderForm(PricingForm):
         return cleaned
 
 
+class PriceFromForm(forms.Form):
+    """When a price added to a card for calls it leaves unpriced starts ("price this")."""
+
+    effective_from = InstantField(
+        initial=_this_minute,
+        help_text="Calls from this instant on get the price, those already rated included "
+        "(they are rated again). The past is allowed.",
+    )
+
+
 class ScheduleForm(forms.Form):
     effective_from = InstantField(
         initial=_next_midnight,

@@ -7,6 +7,8 @@ makes one call to `contracts.services`, and a refusal the form could not foresee
 a version locked meanwhile) is shown on the form with nothing stored.
 """
 
+from datetime import UTC, datetime, timedelta
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
@@ -14,8 +16,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from common.admin import next_url
 from contracts.models import Price, RateCard, RateCardVersion
-from contracts.rate_cards import price_create, price_update, rate_card_create
+from contracts.rate_cards import price_add_from, price_create, price_update, rate_card_create
 from contracts.selectors import catalog_models
 from pricing.metrics import STANDARD_METRICS
 from pricing.standard import STANDARD_RATES
@@ -23,6 +26,7 @@ from pricing.standard import STANDARD_RATES
 from .forms import (
     OtherRateFormSet,
     PriceBuilderForm,
+    PriceFromForm,
     PricingForm,
     RateCardFieldsForm,
     ScheduleForm,
@@ -73,6 +77,11 @@ class PriceBuilderAdmin(admin.ModelAdmin):
                 "price/<int:price_id>/change/",
                 wrap(self.price_change_view),
                 name=f"{name}_price_change",
+            ),
+            path(
+                "<int:rate_card_id>/price/add-from/",
+                wrap(self.price_add_from_view),
+                name=f"{name}_price_add_from",
             ),
             *super().get_urls(),
         ]
@@ -127,7 +136,9 @@ class PriceBuilderAdmin(admin.ModelAdmin):
             return self._locked(request, version)
         data = request.POST if request.method == "POST" else None
         other_rates = OtherRateFormSet(data, prefix="other")
-        form = PriceBuilderForm(data, other_rates=other_rates, version=version)
+        form = PriceBuilderForm(
+            data, other_rates=other_rates, version=version, initial=_prefilled(request)
+        )
         if data is not None and form.is_valid():
             try:
                 price = price_create(version=version, **form.price_fields)
@@ -146,6 +157,51 @@ class PriceBuilderAdmin(admin.ModelAdmin):
             form=form,
             version=version,
             currency=version.rate_card.currency,
+        )
+
+    def price_add_from_view(self, request, rate_card_id):
+        """A price for calls the card leaves unpriced, from an instant (the past included):
+        "price this" on a customer's page opens it with the model and the period's start
+        (`price_add_from`). The usage of the card's customers from then on is rated again."""
+        if not (self.has_add_price_permission(request) and self.has_schedule_permission(request)):
+            raise PermissionDenied
+        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
+        latest = rate_card.versions.order_by("-number").first()
+        data = request.POST if request.method == "POST" else None
+        other_rates = OtherRateFormSet(data, prefix="other")
+        form = PriceBuilderForm(
+            data, other_rates=other_rates, version=latest, initial=_prefilled(request)
+        )
+        from_form = PriceFromForm(
+            data, initial={"effective_from": _from_initial(request, latest.effective_from)}
+        )
+        if data is not None and all([from_form.is_valid(), form.is_valid()]):
+            try:
+                price = price_add_from(
+                    rate_card=rate_card,
+                    effective_from=from_form.cleaned_data["effective_from"],
+                    **form.price_fields,
+                )
+            except ValidationError as error:
+                service_errors_add(form, error)
+            else:
+                when = f"{from_form.cleaned_data['effective_from']:%Y-%m-%d %H:%M} UTC"
+                return self._saved(
+                    request,
+                    rate_card,
+                    log=f"Added the price “{price}” to {price.version} from {when}.",
+                    message=(
+                        f"Price “{price}” added to {price.version}: calls from {when} on get "
+                        "it, and the usage already rated from then is rated again."
+                    ),
+                )
+        return self._builder(
+            request,
+            title=f"Price {form['model_pattern'].value() or 'a model'} on “{rate_card.name}”",
+            form=form,
+            version=latest,
+            currency=rate_card.currency,
+            from_form=from_form,
         )
 
     def price_change_view(self, request, price_id):
@@ -195,12 +251,25 @@ class PriceBuilderAdmin(admin.ModelAdmin):
             currency=version.rate_card.currency,
         )
 
-    def _builder(self, request, *, title, form, currency, card_form=None, version=None, price=None):
+    def _builder(
+        self,
+        request,
+        *,
+        title,
+        form,
+        currency,
+        card_form=None,
+        version=None,
+        price=None,
+        from_form=None,
+    ):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": title,
             "card_form": card_form,
+            "from_form": from_form,
+            "next": next_url(request, ""),
             "form": form,
             "other_rates": form.other_rates,
             "version": version,
@@ -228,6 +297,7 @@ class PriceBuilderAdmin(admin.ModelAdmin):
                 form.errors
                 or form.other_rates.total_error_count()
                 or (card_form and card_form.errors)
+                or (from_form and from_form.errors)
             ),
         }
         return TemplateResponse(request, self.builder_template, context)
@@ -275,7 +345,7 @@ class PriceBuilderAdmin(admin.ModelAdmin):
         else:
             self.log_change(request, rate_card, log)
         self.message_user(request, message, messages.SUCCESS)
-        return HttpResponseRedirect(self._card_url(rate_card))
+        return HttpResponseRedirect(next_url(request, self._card_url(rate_card)))
 
     def _card_url(self, rate_card: RateCard) -> str:
         return reverse(
@@ -289,3 +359,24 @@ def catalog_picker() -> list[dict]:
         {"match": entry.match, "label": f"{entry.provider} {entry.model}", "rates": entry.rates}
         for entry in catalog_models()
     ]
+
+
+def _prefilled(request) -> dict:
+    """The builder opened for a model ("price this": `?model=llama-3.3-70b`)."""
+    model = request.GET.get("model", "").strip()
+    return {"model_pattern": model} if model else {}
+
+
+def _from_initial(request, earliest: datetime) -> datetime:
+    """The instant a price added from a customer's page starts: the `from` it was opened
+    with (the start of the unpriced usage's period), not before the card's latest version
+    (which would hide it), else now."""
+    try:
+        wanted = datetime.strptime(request.GET.get("from", ""), "%Y-%m-%dT%H:%M")
+        wanted = wanted.replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.now(UTC).replace(second=0, microsecond=0)
+    earliest = earliest.astimezone(UTC)
+    whole = earliest.replace(second=0, microsecond=0)
+    # The field takes whole minutes: the latest version's start, rounded up to one.
+    return max(wanted, whole if whole == earliest else whole + timedelta(minutes=1))
