@@ -156,6 +156,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "contracts.models.Customer.Status",
+        "PriceKindEnum": "contracts.models.Price.Kind",
         "IngestStatusEnum": ["accepted", "duplicate", "rejected"],
         "GrantSourceEnum": "wallets.api.serializers.SOURCES",
         "GrantRequestSourceEnum": "wallets.api.serializers.GRANT_SOURCES",

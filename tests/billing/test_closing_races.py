@@ -9,7 +9,8 @@ from django.db import connection
 
 from billing.invoicing.closing import periods_close_due
 from billing.models import BillingPeriod, Invoice
-from contracts.services import contract_create, customer_create, price_create, rate_card_create
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import contract_create, customer_create
 
 from .test_rating_races import race
 
