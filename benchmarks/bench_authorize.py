@@ -59,6 +59,8 @@ from datetime import timedelta
 from decimal import Decimal
 from django.utils import timezone
 from contracts.services import *
+from contracts.rate_cards import *
+from contracts.catalog.services import *
 from metering.services import events_ingest
 from billing.rating.rater import usage_rate_pending
 from wallets.services import credit_grant

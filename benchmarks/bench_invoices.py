@@ -56,6 +56,8 @@ from datetime import timedelta
 from decimal import Decimal
 from django.utils import timezone
 from contracts.services import *
+from contracts.rate_cards import *
+from contracts.catalog.services import *
 from wallets.services import credit_grant
 now = timezone.now()
 this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)

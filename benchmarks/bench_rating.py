@@ -80,6 +80,8 @@ from decimal import Decimal
 from django.utils import timezone
 from contracts.models import Customer
 from contracts.services import *
+from contracts.rate_cards import *
+from contracts.catalog.services import *
 card = rate_card_create_from_catalog(name="Bench list +20%", markup=Decimal("0.20"))
 start = (timezone.now() - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
 card.versions.update(effective_from=start - timedelta(days=30))  # list prices since then

@@ -36,8 +36,8 @@ from django.utils import timezone
 
 from common.tasks import rating_nudge
 from contracts.models import Contract, ContractTerms, Customer, PriceCorrection, RateCard
+from contracts.price_corrections import price_correction_create
 from contracts.selectors import contract_terms_at, rate_card_customers
-from contracts.services import price_correction_create
 from metering.models import UsageEvent
 from metering.services import events_queue_for_rating
 from pricing.credits import credits_move, credits_moved

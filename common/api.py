@@ -62,6 +62,32 @@ def api_validation_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(detail)
 
 
+def errors_flat(detail: object, where: str = "") -> dict[str, list[str]]:
+    """A serializer's nested errors as `{where: [messages]}`, each key the path to what is
+    wrong: `prices[2].rates.rate_out` (lists by index, maps by key; what is wrong with a
+    whole item or the whole request under its own path, or `non_field_errors`)."""
+    found: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, inner in detail.items():
+            if key == api_settings.NON_FIELD_ERRORS_KEY:
+                path = where
+            elif isinstance(key, int):  # a ListField's errors, by index
+                path = f"{where}[{key}]"
+            else:
+                path = f"{where}.{key}" if where else str(key)
+            for name, messages in errors_flat(inner, path).items():
+                found.setdefault(name, []).extend(messages)
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        for index, inner in enumerate(detail):  # a nested serializer's list, {} for the good
+            for name, messages in errors_flat(inner, f"{where}[{index}]").items():
+                found.setdefault(name, []).extend(messages)
+    elif isinstance(detail, list):
+        found[where or api_settings.NON_FIELD_ERRORS_KEY] = [str(item) for item in detail]
+    else:
+        found[where or api_settings.NON_FIELD_ERRORS_KEY] = [str(detail)]
+    return found
+
+
 DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 MONEY_HELP = 'A decimal string, e.g. "500.00"; JSON numbers are refused.'
 
@@ -209,3 +235,10 @@ class FileDownloadView(APIView):
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=True)
+
+
+def key_author(request) -> str:
+    """Who made a change over the API, as the records it makes keep it (`created_by`): the
+    operator key's name and prefix."""
+    api_key = request.auth
+    return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]

@@ -157,7 +157,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "contracts.models.Customer.Status",
+        "PriceKindEnum": "contracts.models.Price.Kind",
         "IngestStatusEnum": ["accepted", "duplicate", "rejected"],
+        "GrantSourceEnum": "wallets.api.serializers.SOURCES",
+        "GrantRequestSourceEnum": "wallets.api.serializers.GRANT_SOURCES",
+        "HoldStatusEnum": "wallets.api.serializers.HOLD_STATUSES",
         "WebhookEventTypeEnum": "webhooks.events.EVENT_TYPE_NAMES",
     },
 }

@@ -132,6 +132,13 @@ class RateCard(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.currency})"
 
+    def clean(self):
+        # The API finds a card by its name, as one segment of the URL.
+        if "/" in (self.name or ""):
+            raise ValidationError(
+                {"name": "A rate card's name cannot hold a /: the API finds a card by its name."}
+            )
+
 
 class RateCardVersion(models.Model):
     """The prices of a rate card from an instant on. The version in force at an instant is
@@ -269,9 +276,9 @@ class Price(models.Model):
             isinstance(m, str) and METRIC_NAME.match(m) for m in self.extra_metrics
         ):
             errors["extra_metrics"] = "Use a list of lowercase metric names."
-        rate_error = _rates_error(self.rates)
+        rate, rate_error = rate_problem(self.rates)
         if rate_error:
-            errors["rates"] = rate_error
+            errors["rates"] = rate_validation_error(rate, rate_error)
         elif "extra_metrics" not in errors:
             try:
                 self.parsed_formula()
@@ -308,24 +315,43 @@ def tiers_from_json(tiers: list) -> list[Tier]:
 
 
 def _rates_error(rates) -> str:
+    return rate_problem(rates)[1]
+
+
+def rate_problem(rates) -> tuple[str, str]:
+    """The first thing wrong with a price's rates: (the rate's name, what is wrong), or
+    ("", "") when they are right. The name is "" when the whole map is wrong."""
     if not isinstance(rates, dict):
-        return 'Use {"rate_in": {"amount": "2.50", "per": 1000000}, ...}.'
+        return "", 'Use {"rate_in": {"amount": "2.50", "per": 1000000}, ...}.'
     for name, rate in rates.items():
         if not re.match(RATE_NAME_PATTERN, name):
-            return f"'{name}': rate names look like rate_in, rate_out (rate_ and a-z, 0-9, _)."
+            return (
+                name,
+                f"'{name}': rate names look like rate_in, rate_out (rate_ and a-z, 0-9, _).",
+            )
         if not isinstance(rate, dict) or set(rate) != {"amount", "per"}:
-            return f"'{name}': give an amount and a unit (per 1, 1000 or 1000000)."
+            return name, f"'{name}': give an amount and a unit (per 1, 1000 or 1000000)."
         if rate["per"] not in RATE_UNITS:
-            return f"'{name}': the unit must be per 1, 1000 or 1000000 units."
+            return name, f"'{name}': the unit must be per 1, 1000 or 1000000 units."
         if isinstance(rate["amount"], bool) or not isinstance(rate["amount"], str | int):
-            return f"'{name}': write the amount as text, e.g. \"2.50\" (money is never a float)."
+            return (
+                name,
+                f"'{name}': write the amount as text, e.g. \"2.50\" (money is never a float).",
+            )
         try:
             amount = Decimal(rate["amount"])
         except ArithmeticError:
-            return f"'{name}': '{rate['amount']}' is not a number."
+            return name, f"'{name}': '{rate['amount']}' is not a number."
         if not amount.is_finite() or amount < 0:
-            return f"'{name}': the amount must be a number of at least 0."
-    return ""
+            return name, f"'{name}': the amount must be a number of at least 0."
+    return "", ""
+
+
+def rate_validation_error(rate: str, message: str) -> ValidationError:
+    """A refused rate, saying which one (`params["rate"]`), so an answer can name where:
+    `rates.rate_out` rather than `rates`. The message is kept as written (`%` escaped:
+    Django formats a message that has params)."""
+    return ValidationError(message.replace("%", "%%"), code="rate", params={"rate": rate})
 
 
 class CatalogPrice(models.Model):

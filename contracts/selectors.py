@@ -2,10 +2,10 @@
 
 import hmac
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.db import connection, models
-from django.db.models import QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from .models import (
@@ -15,7 +15,9 @@ from .models import (
     Contract,
     ContractTerms,
     Customer,
+    Price,
     RateCard,
+    RateCardVersion,
     api_key_hash,
 )
 
@@ -152,6 +154,43 @@ def rate_card_get(*, name: str) -> RateCard | None:
     return RateCard.objects.filter(name=name).first()
 
 
+def rate_card_list(*, currency: str | None = None) -> QuerySet[RateCard]:
+    """Rate cards by name, optionally of one currency, each with its versions (oldest
+    first) and their number of prices (`price_count`)."""
+    versions = RateCardVersion.objects.order_by("number").annotate(price_count=Count("prices"))
+    cards = RateCard.objects.order_by("name").prefetch_related(Prefetch("versions", versions))
+    if currency is not None:
+        cards = cards.filter(currency=currency)
+    return cards
+
+
+def rate_card_with_prices(*, name: str) -> RateCard | None:
+    """The rate card named `name` with every version (oldest first) and its prices (in
+    their order), or None."""
+    prices = Price.objects.order_by("position", "name")
+    versions = RateCardVersion.objects.order_by("number").prefetch_related(
+        Prefetch("prices", prices)
+    )
+    return (
+        RateCard.objects.filter(name=name).prefetch_related(Prefetch("versions", versions)).first()
+    )
+
+
+def rate_card_version_get(*, rate_card: RateCard, number: int) -> RateCardVersion | None:
+    """Version `number` of `rate_card` with its prices, or None."""
+    return (
+        rate_card.versions.filter(number=number)
+        .select_related("rate_card")
+        .prefetch_related(Prefetch("prices", Price.objects.order_by("position", "name")))
+        .first()
+    )
+
+
+def price_get(*, version: RateCardVersion, name: str) -> Price | None:
+    """The price named `name` in `version`, or None."""
+    return version.prices.select_related("version__rate_card").filter(name=name).first()
+
+
 def rate_card_customers(*, rate_card: RateCard, at: datetime | None = None) -> list[Customer]:
     """Customers whose terms in force at `at` (now) use `rate_card`."""
     at = at or timezone.now()
@@ -173,13 +212,18 @@ def rate_card_customers(*, rate_card: RateCard, at: datetime | None = None) -> l
     return [t.contract.customer for t in latest.values() if t.rate_card_id == rate_card.pk]
 
 
-def catalog_models() -> list[CatalogPrice]:
-    """The catalog's price in force today for each model, by provider and model: the model
-    picker of the admin's price builder lists them, with their list prices as a hint."""
-    today = timezone.now().date()
+def catalog_models(
+    *, on: date | None = None, provider: str | None = None, model: str | None = None
+) -> list[CatalogPrice]:
+    """The catalog's price in force `on` (today) for each model, by provider and model,
+    optionally of one provider or one model: what a rate card made from the catalog gets,
+    and what the price builder's model picker shows as a hint."""
+    entries = CatalogPrice.objects.filter(effective_from__lte=on or timezone.now().date())
+    if provider is not None:
+        entries = entries.filter(provider=provider)
+    if model is not None:
+        entries = entries.filter(model=model)
     latest: dict[tuple[str, str], CatalogPrice] = {}
-    for entry in CatalogPrice.objects.filter(effective_from__lte=today).order_by(
-        "provider", "model", "-effective_from"
-    ):
+    for entry in entries.order_by("provider", "model", "-effective_from"):
         latest.setdefault((entry.provider, entry.model), entry)
     return list(latest.values())

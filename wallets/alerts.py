@@ -141,9 +141,11 @@ def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now: datetime)
     if not shares:
         return []
     # Live grants with something used, but not those that reached the top share already
-    # (spent grants pile up over the years; they are done with).
+    # (spent grants pile up over the years; they are done with), nor those granted for
+    # later and not credited yet (nothing of them is in the wallet).
     grants = list(
         CreditGrant.objects.filter(wallet=wallet, amount__gt=0, remaining__lt=models.F("amount"))
+        .filter(credited_at__isnull=False)
         .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
         .exclude(
             models.Exists(

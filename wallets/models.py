@@ -50,8 +50,14 @@ class Wallet(models.Model):
 
 
 class CreditGrant(models.Model):
-    """Credits that arrived at once: drawn down by priority (highest first), then by the
-    soonest expiry (never-expiring last), then oldest first."""
+    """Credits granted at once, or for later from `effective_at`: drawn down by priority
+    (highest first), then by the soonest expiry (never-expiring last), then oldest first.
+
+    Credits granted for later stay out of the wallet until they are effective: no ledger
+    entry, nothing `remaining` and `credited_at` empty, so nothing can draw or hold them.
+    They are credited (their grant entry written, the balance moved) by the first movement
+    of the wallet once effective, or by beat within a minute (wallets.services).
+    """
 
     class Source(models.TextChoices):
         PURCHASED = "purchased", "Purchased"
@@ -65,7 +71,14 @@ class CreditGrant(models.Model):
     amount = ExactDecimalField(**RATED_DIGITS)
     remaining = ExactDecimalField(editable=False, **RATED_DIGITS)
     priority = models.IntegerField(default=0, help_text="Higher is drawn first.")
-    effective_at = models.DateTimeField()
+    effective_at = models.DateTimeField(help_text="Usable from then on.")
+    credited_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its credits entered the wallet, with its grant entry: at once, or "
+        "once effective for credits granted for later. Empty until then.",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
@@ -73,7 +86,14 @@ class CreditGrant(models.Model):
     expiry_warned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["wallet", "expires_at"], name="grant_wallet_expiry")]
+        indexes = [
+            models.Index(fields=["wallet", "expires_at"], name="grant_wallet_expiry"),
+            models.Index(
+                fields=["effective_at"],
+                name="grant_to_credit",
+                condition=models.Q(credited_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {money_label(self.amount, self.wallet.currency)}"

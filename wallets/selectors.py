@@ -1,7 +1,10 @@
 """Reads of wallets: balances and grants as the API, admin and portal show them."""
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import QuerySet
@@ -9,7 +12,7 @@ from django.utils import timezone
 
 from contracts.models import Customer
 
-from .models import Alert, AlertSettings, CreditGrant, Hold, Wallet
+from .models import Alert, AlertSettings, CreditGrant, Hold, LedgerEntry, Wallet
 
 
 def wallet_for(*, customer: Customer, currency: str | None = None) -> Wallet | None:
@@ -26,6 +29,76 @@ def grants_live(*, wallet: Wallet, at: datetime | None = None) -> QuerySet[Credi
         .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at))
         .order_by("-priority", models.F("expires_at").asc(nulls_last=True), "effective_at", "id")
     )
+
+
+def grants_all(*, wallet: Wallet | None) -> QuerySet[CreditGrant]:
+    """Every grant of the wallet (none without one), newest first: pending, live, used and
+    expired alike."""
+    if wallet is None:
+        return CreditGrant.objects.none()
+    return CreditGrant.objects.filter(wallet=wallet).order_by("-id")
+
+
+class GrantStatus:
+    """Where a grant stands: `pending` (granted for later, not credited yet), `live`
+    (credits left, not expired), `used` (drawn to nothing) or `expired` (what was left at
+    its expiry went, or goes at the next expiry run)."""
+
+    PENDING, LIVE, USED, EXPIRED = "pending", "live", "used", "expired"
+    ALL = (PENDING, LIVE, USED, EXPIRED)
+
+
+@dataclass(frozen=True)
+class GrantState:
+    """A grant with its status at an instant and what of it expired."""
+
+    grant: CreditGrant
+    status: str
+    expired: Decimal
+
+
+def grants_state(*, grants: Sequence[CreditGrant], at: datetime | None = None) -> list[GrantState]:
+    """Each grant with its status at `at` (now) and the credits it lost to expiry (its
+    expiry entries, summed here: SQL's SUM over SQLite's text money goes through floats)."""
+    at = at or timezone.now()
+    expired: dict[int, Decimal] = defaultdict(Decimal)
+    for grant_id, amount in LedgerEntry.objects.filter(
+        grant__in=[grant.pk for grant in grants], kind=LedgerEntry.Kind.EXPIRY
+    ).values_list("grant_id", "amount"):
+        expired[grant_id] -= amount
+    states = []
+    for grant in grants:
+        lost = expired[grant.pk]
+        if grant.credited_at is None:
+            status = GrantStatus.PENDING
+        elif grant.expires_at is not None and grant.expires_at <= at and (lost or grant.remaining):
+            status = GrantStatus.EXPIRED
+        elif grant.remaining > 0:
+            status = GrantStatus.LIVE
+        else:
+            status = GrantStatus.USED
+        states.append(GrantState(grant=grant, status=status, expired=lost))
+    return states
+
+
+def holds_of(*, wallet: Wallet | None, status: str | None = None) -> QuerySet[Hold]:
+    """The wallet's holds (none without one), newest first, of one status or all."""
+    if wallet is None:
+        return Hold.objects.none()
+    holds = Hold.objects.filter(wallet=wallet)
+    if status:
+        holds = holds.filter(status=status)
+    return holds.order_by("-created_at", "-id")
+
+
+def ledger_of(*, wallet: Wallet | None, kind: str | None = None) -> QuerySet[LedgerEntry]:
+    """The wallet's ledger entries (none without one), newest first, of one kind or all."""
+    if wallet is None:
+        return LedgerEntry.objects.none()
+    entries = LedgerEntry.objects.filter(wallet=wallet)
+    if kind:
+        entries = entries.filter(kind=kind)
+    return entries.order_by("-id")
 
 
 def holds_active(*, wallet: Wallet) -> QuerySet[Hold]:

@@ -23,6 +23,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from common.audit import audit_record
+from common.fields import RATED_DIGITS
 from common.tasks import rating_nudge
 from contracts.models import Customer
 from pricing.money import RATED_PLACES, plain
@@ -34,6 +35,8 @@ from .webhook_events import grant_created_emit, grant_expired_emit
 
 _ZERO = Decimal(0)
 _PLACES = RATED_PLACES
+_WHOLE_DIGITS = RATED_DIGITS["max_digits"] - RATED_PLACES  # what a money column can hold
+_TOO_LARGE = Decimal(10) ** _WHOLE_DIGITS
 
 #: An amount as callers give it: a Decimal, an int or decimal text; a float is refused.
 Amount: TypeAlias = Decimal | int | str
@@ -65,19 +68,32 @@ def credit_grant(
     amount: Amount,
     source: str,
     priority: int = 0,
+    effective_at: datetime | None = None,
     expires_at: datetime | None = None,
     reason: str = "",
     created_by: str = "",
     currency: str | None = None,
 ) -> CreditGrant:
-    """Add credits to the customer's wallet, usable at once; they expire at `expires_at`."""
+    """Add credits to the customer's wallet, usable at once or, with `effective_at` (in the
+    future), from then on; they expire at `expires_at`. Credits granted for later enter the
+    wallet, with their grant entry, once effective (`grants_credit_effective`): until then
+    nothing draws, holds or counts them."""
     amount = _money(amount, "amount")
     now = timezone.now()
     errors: dict[str, str] = {}
     if source not in CreditGrant.Source.values:
         errors["source"] = f"Use one of {', '.join(CreditGrant.Source.values)}."
-    if expires_at is not None and expires_at <= now:
-        errors["expires_at"] = "A grant must expire in the future."
+    starts = effective_at if effective_at is not None and effective_at > now else now
+    if effective_at is not None and starts is now:
+        errors["effective_at"] = (
+            "Give an instant in the future, or leave it out for credits usable at once."
+        )
+    if expires_at is not None and expires_at <= starts:
+        errors["expires_at"] = (
+            "A grant must expire in the future."
+            if starts is now
+            else "A grant must expire after it becomes effective."
+        )
     if source == CreditGrant.Source.ADJUSTMENT and not reason.strip():
         errors["reason"] = "A manual adjustment needs a reason."
     if errors:
@@ -85,7 +101,7 @@ def credit_grant(
     with transaction.atomic():
         Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         wallet = _wallet_lock(wallet_get_or_create(customer=customer, currency=currency))
-        grant = _grant_add(wallet, source, amount, now, priority, expires_at, reason, created_by)
+        grant = _grant_add(wallet, source, amount, starts, priority, expires_at, reason, created_by)
         if source != CreditGrant.Source.REFUND:  # refunds follow from another recorded change
             audit_record("credit_grant.create", grant, customer=customer.external_id, reason=reason)
         return grant
@@ -107,31 +123,71 @@ def _grant_add(
     wallet: Wallet,
     source: str,
     amount: Decimal,
-    now: datetime,
+    effective_at: datetime,
     priority: int,
     expires_at: datetime | None,
     reason: str,
     created_by: str,
 ) -> CreditGrant:
-    """A grant into the wallet, whose lock the caller holds, with its ledger entry."""
+    """A grant into the wallet, whose lock the caller holds: credited at once with its
+    ledger entry, or later if `effective_at` is still to come; grant.created is emitted
+    now, either way (its `effective_at` says when the credits count)."""
     grant = CreditGrant.objects.create(
         wallet=wallet,
         source=source,
         amount=amount,
-        remaining=amount,
+        remaining=_ZERO,
         priority=priority,
-        effective_at=now,
+        effective_at=effective_at,
         expires_at=expires_at,
         reason=reason,
         created_by=created_by,
     )
-    _entry(grant, LedgerEntry.Kind.GRANT, amount, now, reason=reason, created_by=created_by)
-    _add(wallet, "balance", amount)
+    grant.wallet = wallet  # with its customer, which the event names
     grant_created_emit(grant=grant)
+    if effective_at <= timezone.now():
+        _grants_credit(wallet, [grant])
+    return grant
+
+
+def _grants_credit(wallet: Wallet, grants: list[CreditGrant]) -> None:
+    """Put the grants' credits into the wallet, whose lock the caller holds: each one's
+    grant entry, its remaining amount and the balance. `credited_at` is read under the
+    lock, so a draw-down that did not see these credits saved its period's record before
+    it (billing's usage_shortfalls_cover offers them what that period could not cover)."""
+    credited_at = timezone.now()
+    for grant in grants:
+        by = {"reason": grant.reason, "created_by": grant.created_by}
+        _entry(grant, LedgerEntry.Kind.GRANT, grant.amount, credited_at, **by)
+        _add(grant, "remaining", grant.amount)
+        _add(wallet, "balance", grant.amount)
+        CreditGrant.objects.filter(pk=grant.pk).update(credited_at=credited_at)
+        grant.credited_at = credited_at
     alerts_check_wallet(wallet=wallet)
     # The rater offers the new credits the open periods' usage past the credits.
     transaction.on_commit(rating_nudge)
-    return grant
+
+
+def _grants_credit_due(wallet: Wallet, now: datetime) -> int:
+    """Credit the wallet's grants that have become effective by `now` (under its lock)."""
+    due = CreditGrant.objects.filter(wallet=wallet, credited_at__isnull=True, effective_at__lte=now)
+    grants = list(due.order_by("effective_at", "pk"))
+    if grants:
+        _grants_credit(wallet, grants)
+    return len(grants)
+
+
+def grants_credit_effective(*, now: datetime | None = None) -> int:
+    """Credit every grant granted for later that has become effective (beat: every
+    minute; a wallet's draw-downs and holds credit its own first). Safe to run twice or
+    in two workers at once: each wallet's grants are credited under its lock, once."""
+    now = now or timezone.now()
+    due = CreditGrant.objects.filter(credited_at__isnull=True, effective_at__lte=now)
+    credited = 0
+    for wallet_id in due.values_list("wallet_id", flat=True).distinct().order_by("wallet_id"):
+        with transaction.atomic():
+            credited += _grants_credit_due(_wallet_lock(Wallet(pk=wallet_id)), now)
+    return credited
 
 
 def wallet_draw_down(
@@ -155,6 +211,7 @@ def wallet_draw_down(
     now = timezone.now()
     with transaction.atomic():
         wallet = _wallet_lock(wallet)
+        _grants_credit_due(wallet, now)
         grants = list(grants_live(wallet=wallet, at=now))
         available = sum((grant.remaining for grant in grants), _ZERO)
         if not partial and available < amount:
@@ -184,6 +241,10 @@ def wallet_adjust(
     if not reason.strip():
         raise ValidationError({"reason": "A manual adjustment needs a reason."})
     value = _decimal(amount, "amount")
+    if not value:
+        raise ValidationError(
+            {"amount": "Give a positive amount to add or a negative one to take."}
+        )
     if value > 0:
         return credit_grant(
             customer=wallet.customer,
@@ -247,6 +308,7 @@ def hold_place(
             if up_to:
                 return None
             raise InsufficientCredits(f"{customer.external_id} has no credits.")
+        _grants_credit_due(wallet, now)
         _holds_close(Hold.objects.filter(wallet=wallet, expires_at__lte=now), wallet, now)
         available = max(wallet.available, _ZERO)
         if amount > available:
@@ -462,6 +524,8 @@ def _decimal(value: object, what: str) -> Decimal:
     # The exponent is an int once the number is finite.
     if not number.is_finite() or cast(int, number.normalize().as_tuple().exponent) < -_PLACES:
         raise ValidationError({what: f"Use a finite amount with at most {_PLACES} places."})
+    if abs(number) >= _TOO_LARGE:
+        raise ValidationError({what: f"Use at most {_WHOLE_DIGITS} digits before the point."})
     return number
 
 

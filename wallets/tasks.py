@@ -3,7 +3,14 @@
 from celery import shared_task
 
 from .alerts import alert_deliveries_retry, alert_delivery_send
-from .services import grants_expire, grants_warn_expiring, holds_expire
+from .services import grants_credit_effective, grants_expire, grants_warn_expiring, holds_expire
+
+
+@shared_task(name="wallets.credit_effective_grants", ignore_result=True)
+def credit_effective_grants() -> int:
+    """Credit the grants granted for later that have become effective (beat: every
+    minute)."""
+    return grants_credit_effective()
 
 
 @shared_task(name="wallets.expire_grants", ignore_result=True)

@@ -310,3 +310,45 @@ CORRECTION_APPLIED = OpenApiExample(
         "events_queued": 4,
     },
 )  # fmt: skip
+
+# acme's periods on 20 December 2026: November closed as INV-000001 (above), December open.
+PERIODS = OpenApiExample(
+    "November closed, December open",
+    response_only=True,
+    value={
+        "customer_id": "acme",
+        "currency": "USD",
+        "grace_hours": 24,
+        "periods": [
+            {"period": DECEMBER, "contract": 1, "status": "open",
+             "due_at": "2027-01-02T00:00:00Z", "closed": None},
+            {"period": NOVEMBER, "contract": 1, "status": "closed",
+             "due_at": "2026-12-02T00:00:00Z",
+             "closed": {"invoice": "INV-000001", "closed_at": CLOSED_AT, "charges": "45.01",
+                        "credits": "0.01", "events": 2, "billed_until": CLOSED_AT}},
+        ],
+    },
+)  # fmt: skip
+PERIODS_NOT_FOUND = OpenApiExample(
+    "Unknown customer",
+    response_only=True,
+    status_codes=["404"],
+    value={"detail": "No customer with external_id 'nobody'."},
+)
+CLOSE_REQUEST = OpenApiExample("One customer", request_only=True, value={"customer": "acme"})
+CLOSED = OpenApiExample(
+    "November closed",
+    response_only=True,
+    value={
+        "customer_id": "acme",
+        "invoices": [{**INVOICE, "credited": "0.00", "stripe_id": None, "stripe_status": None}],
+        "periods": 1,
+        "corrections": 0,
+    },
+)
+CLOSE_REFUSED = OpenApiExample(
+    "A misspelt field",
+    response_only=True,
+    status_codes=["400"],
+    value={"customers": ["Unknown field."]},
+)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import authorization_views, correction_views, invoice_views, usage_views
+from . import authorization_views, correction_views, invoice_views, period_views, usage_views
 
 urlpatterns = [
     path(
@@ -46,6 +46,12 @@ urlpatterns = [
         invoice_views.InvoicePreviewView.as_view(),
         name="customer-invoice-preview",
     ),
+    path(
+        "customers/<str:external_id>/periods",
+        period_views.CustomerPeriodsView.as_view(),
+        name="customer-periods",
+    ),
+    path("periods/close", period_views.ClosePeriodsView.as_view(), name="periods-close"),
     path(
         "authorizations",
         authorization_views.AuthorizationsView.as_view(),

@@ -1,24 +1,29 @@
-"""Billing periods closed into finalized invoices, once, on the schedule.
+"""Billing periods closed into finalized invoices, once, on the schedule or when asked.
 
 A contract's period is open until its end, in grace for TOKENTILL_PERIOD_GRACE_HOURS after
-it (late events still land in it), then closed by `periods_close_due` (beat) into a
-finalized invoice numbered without gaps: its draft (`draft`) stored as it is. Closing
-reads the period's rollups, never its events; closing again changes nothing. Usage of
-earlier closed periods that changed since they were billed is billed on this invoice
-(late usage) or, when it went down, credited on theirs by a credit note (`late`). The
-credits each invoice applies are settled in the wallet to the minor unit as it is made.
+it (late events still land in it), then due, and closed by `periods_close` (beat, the
+close_periods command and the API alike) into a finalized invoice numbered without gaps:
+its draft (`draft`) stored as it is. Closing reads the period's rollups, never its
+events; closing again changes nothing. Usage of earlier closed periods that changed since
+they were billed is billed on this invoice (late usage) or, when it went down, credited
+on theirs by a credit note (`late`). The credits each invoice applies are settled in the
+wallet to the minor unit as it is made. A closing someone asked for (the command, the
+API) is recorded in the audit trail; beat's is not.
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, F, Value
+from django.db.models import BigIntegerField, F, QuerySet, Value
 from django.utils import timezone
 
+from common.audit import audit_record, snapshot
 from common.tasks import PUSH_INVOICE, task_send_on_commit
 from contracts.models import Contract, Customer
 from wallets.models import Wallet
@@ -64,7 +69,7 @@ def _period_close(
         _credits_lock(customer)
         draft = invoice_draft(customer=customer, start=start, end=end, at=now)
         invoice = _invoice_store(draft, now)
-        BillingPeriod.objects.create(
+        period = BillingPeriod.objects.create(
             customer=customer,
             contract=contract,
             start=start,
@@ -79,6 +84,12 @@ def _period_close(
         _push_on_commit(invoice)
         _credits_settle(draft, invoice)
         _corrections_apply(draft, now)
+        audit_record(
+            "billing_period.close",
+            period,
+            after={**snapshot(period), "invoice_number": invoice.number},
+            customer=customer.external_id,
+        )
     return invoice, True
 
 
@@ -140,19 +151,24 @@ def _corrections_apply(draft: InvoiceDraft, now: datetime) -> None:
         )
 
 
-def corrections_close_due(*, now: datetime) -> int:
-    """Bill the corrections of customers whose contracts have all ended and whose every
-    period is closed: a final invoice of correction lines (and the credit notes of what is
-    owed back), once the latest change to their closed periods is older than the grace,
-    so changes arriving together are billed together. How many customers were billed."""
-    grace = timedelta(hours=settings.TOKENTILL_PERIOD_GRACE_HOURS)
+def corrections_close_due(
+    *, now: datetime, customer: Customer | None = None
+) -> list[Invoice | None]:
+    """Bill the corrections of customers (all, or `customer`) whose contracts have all
+    ended and whose every period is closed: a final invoice of correction lines (and the
+    credit notes of what is owed back), once the latest change to their closed periods is
+    older than the grace, so changes arriving together are billed together. For each
+    customer billed, its final invoice, or None when credit notes alone were owed."""
+    grace = _grace()
     closed_ends = defaultdict(set)
-    for contract_id, end in BillingPeriod.objects.values_list("contract_id", "end"):
+    closed = BillingPeriod.objects.all() if customer is None else _closed_of(customer)
+    for contract_id, end in closed.values_list("contract_id", "end"):
         closed_ends[contract_id].add(end)
     contracts_by_customer: dict[int, list[Contract]] = defaultdict(list)
-    for contract in Contract.objects.select_related("customer"):
+    every = Contract.objects.select_related("customer")
+    for contract in every if customer is None else every.filter(customer=customer):
         contracts_by_customer[contract.customer_id].append(contract)
-    billed = 0
+    billed: list[Invoice | None] = []
     for contracts in contracts_by_customer.values():
         if not all(
             contract.ends_at is not None
@@ -162,11 +178,11 @@ def corrections_close_due(*, now: datetime) -> int:
             for contract in contracts
         ):
             continue
-        customer = contracts[0].customer
+        billing = contracts[0].customer
         with transaction.atomic():
-            Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
-            _credits_lock(customer)
-            draft = corrections_draft(customer=customer, at=now)
+            Customer.objects.select_for_update(no_key=True).get(pk=billing.pk)
+            _credits_lock(billing)
+            draft = corrections_draft(customer=billing, at=now)
             if draft is None or any(
                 late.changed_at and now - late.changed_at < grace for late in draft.late
             ):
@@ -175,9 +191,12 @@ def corrections_close_due(*, now: datetime) -> int:
             if draft.lines:
                 invoice = _invoice_store(draft, now)
                 _push_on_commit(invoice)
+                why = "corrections of closed periods, the contracts ended"
+                audit_record("invoice.create", invoice, customer=billing.external_id, reason=why)
             _credits_settle(draft, invoice)
             _corrections_apply(draft, now)
-            billed += bool(draft.late)
+            if draft.late:
+                billed.append(invoice)
     return billed
 
 
@@ -189,36 +208,137 @@ class DuePeriod(NamedTuple):
     end: datetime
 
 
-def periods_due(*, now: datetime) -> list[DuePeriod]:
-    """Every contract period whose grace has passed and that is not closed yet, oldest
-    first: from the end of each contract's last closed period (or its first period) on."""
-    grace = timedelta(hours=settings.TOKENTILL_PERIOD_GRACE_HOURS)
+def periods_due(*, now: datetime, customer: Customer | None = None) -> list[DuePeriod]:
+    """Every contract period (of all customers, or `customer`'s) whose grace has passed
+    and that is not closed yet, oldest first: from the end of each contract's last closed
+    period (or its first period) on."""
+    grace = _grace()
     last_closed: dict[int, datetime | None] = defaultdict(lambda: None)
-    for contract_id, end in BillingPeriod.objects.order_by("end").values_list("contract_id", "end"):
+    closed = BillingPeriod.objects.all() if customer is None else _closed_of(customer)
+    for contract_id, end in closed.order_by("end").values_list("contract_id", "end"):
         last_closed[contract_id] = end
+    contracts = Contract.objects.select_related("customer").filter(starts_at__lt=now)
     due: list[DuePeriod] = []
-    for contract in Contract.objects.select_related("customer").filter(starts_at__lt=now):
+    for contract in contracts if customer is None else contracts.filter(customer=customer):
         cursor = last_closed[contract.pk] or contract.period_bounds(contract.starts_at)[0]
-        while True:
-            start, end = contract.period_bounds(cursor)
-            if end + grace > now or (contract.ends_at and start >= contract.ends_at):
+        for start, end in _periods_from(contract, cursor):
+            if end + grace > now:
                 break
             due.append(DuePeriod(contract, start, end))
-            cursor = end
     return sorted(due, key=lambda period: (period.start, period.contract.pk))
 
 
-def periods_close_due(*, now: datetime | None = None) -> int:
-    """Close every period due (beat), then bill the corrections of customers whose
-    contracts have all ended; rates what is queued first, so usage that arrived before the
-    grace ended is in its period's invoice. How many invoices (or credit notes alone) it
-    made. Safe to run twice or at once."""
+class PeriodStatus:
+    """Where a contract's period stands: `open` until its end, `in_grace` for
+    TOKENTILL_PERIOD_GRACE_HOURS after it (late events still land in it), then `due` until
+    closing closes it (`closed`, with its invoice)."""
+
+    OPEN, IN_GRACE, DUE, CLOSED = "open", "in_grace", "due", "closed"
+    ALL = (OPEN, IN_GRACE, DUE, CLOSED)
+
+
+@dataclass(frozen=True)
+class PeriodState:
+    """A contract's period [start, end) at an instant: its status, when it is due to close
+    (`due_at`: its end plus the grace) and, once closed, its record (with the invoice and
+    what it billed)."""
+
+    contract: Contract
+    start: datetime
+    end: datetime
+    status: str
+    due_at: datetime
+    closed: BillingPeriod | None
+
+
+def periods_of(*, customer: Customer, now: datetime) -> list[PeriodState]:
+    """The customer's periods from their first contract's first up to the one holding
+    `now`, newest first, each with its status as closing sees it then."""
+    grace = _grace()
+    closed = {
+        period.start: period
+        for period in _closed_of(customer).select_related("contract__customer", "invoice")
+    }
+    states = {
+        start: PeriodState(
+            period.contract, start, period.end, PeriodStatus.CLOSED, period.end + grace, period
+        )
+        for start, period in closed.items()
+    }
+    for contract in Contract.objects.filter(customer=customer, starts_at__lt=now):
+        contract.customer = customer
+        for start, end in _periods_from(contract, contract.period_bounds(contract.starts_at)[0]):
+            if start > now:
+                break
+            if start not in states:
+                status = _status_unclosed(end, grace, now)
+                states[start] = PeriodState(contract, start, end, status, end + grace, None)
+    return [states[start] for start in sorted(states, reverse=True)]
+
+
+def _status_unclosed(end: datetime, grace: timedelta, now: datetime) -> str:
+    if now < end:
+        return PeriodStatus.OPEN
+    return PeriodStatus.IN_GRACE if now < end + grace else PeriodStatus.DUE
+
+
+def _periods_from(contract: Contract, cursor: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The contract's periods from the one holding `cursor` on, until the contract ends
+    (without end for an open-ended one: the caller stops)."""
+    while True:
+        start, end = contract.period_bounds(cursor)
+        if contract.ends_at and start >= contract.ends_at:
+            return
+        yield start, end
+        cursor = end
+
+
+def _grace() -> timedelta:
+    return timedelta(hours=settings.TOKENTILL_PERIOD_GRACE_HOURS)
+
+
+def _closed_of(customer: Customer) -> QuerySet[BillingPeriod]:
+    return BillingPeriod.objects.filter(customer=customer)
+
+
+@dataclass(frozen=True)
+class ClosingRun:
+    """What a closing run made: its invoices in the order it made them (the due periods',
+    oldest first, then the final invoices of corrections), and how many periods it closed
+    and customers' corrections it billed once their contracts ended (by a final invoice,
+    or credit notes alone)."""
+
+    invoices: list[Invoice]
+    periods: int
+    corrections: int
+
+    @property
+    def count(self) -> int:
+        return self.periods + self.corrections
+
+
+def periods_close(*, now: datetime | None = None, customer: Customer | None = None) -> ClosingRun:
+    """Close every period due (of all customers, or `customer`'s), then bill the
+    corrections of customers whose contracts have all ended; rates what is queued first,
+    so usage that arrived before the grace ended is in its period's invoice. Beat's
+    periodic closing, the close_periods command and the API all run this. Safe to run
+    twice or at once: a period closed already makes nothing more."""
     now = now or timezone.now()
     usage_rate_pending()
-    closed = 0
-    for contract, start, end in periods_due(now=now):
-        closed += _period_close(contract, start, end, now)[1]
-    return closed + corrections_close_due(now=now)
+    invoices = []
+    for contract, start, end in periods_due(now=now, customer=customer):
+        invoice, closed = _period_close(contract, start, end, now)
+        if closed:
+            invoices.append(invoice)
+    corrected = corrections_close_due(now=now, customer=customer)
+    finals = [invoice for invoice in corrected if invoice is not None]
+    return ClosingRun(invoices + finals, periods=len(invoices), corrections=len(corrected))
+
+
+def periods_close_due(*, now: datetime | None = None) -> int:
+    """periods_close for every customer: how many periods it closed and customers'
+    corrections it billed."""
+    return periods_close(now=now).count
 
 
 def _push_on_commit(invoice: Invoice) -> None:

@@ -173,7 +173,7 @@ def _record_reconcile(
         credits_give_back(wallet=wallet, amount=move.refund, reason=f"re-rated {reference}")
     # What is still short is asked of the credits at every draw (after a re-rating lowered
     # it too), under the wallet's lock: a grant this does not see takes that lock after
-    # this transaction commits, so it is created after the `updated_at` saved below, and
+    # this transaction commits, so it is credited after the `updated_at` saved below, and
     # usage_shortfalls_cover offers it the rest.
     got = _ZERO
     if move.ask > 0:
@@ -188,16 +188,17 @@ def _record_reconcile(
 
 
 def usage_shortfalls_cover() -> int:
-    """Offer each period's usage past the credits to the credits granted since it was last
-    drawn (for terms where credits cover arrears), so a grant pays for it at once rather
-    than at the period's next usage. Run by every rater pass; granting credits asks for one.
+    """Offer each period's usage past the credits to the grants credited to the wallet since
+    it was last drawn (for terms where credits cover arrears), so a grant pays for it at
+    once rather than at the period's next usage. Run by every rater pass; crediting a
+    grant (at once, or once effective) asks for one.
     A period whose drawing fails is logged and queued for the draw-down pass; it holds
     back neither the others nor the rating that follows.
     """
     with transaction.atomic():
         due = set(
             UsageDrawDown.objects.filter(
-                short__gt=0, customer__wallets__grants__created_at__gte=F("updated_at")
+                short__gt=0, customer__wallets__grants__credited_at__gte=F("updated_at")
             ).values_list("customer_id", "period_start")
         )
         failed = _draw_downs_apply(due) if due else set()

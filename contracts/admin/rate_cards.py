@@ -15,8 +15,8 @@ from contracts.selectors import rate_card_customers
 from pricing.matching import selectors_competing
 from pricing.money import plain
 
+from .price_builder.card_views import RateCardPagesAdmin
 from .price_builder.forms import rates_text
-from .price_builder.views import PriceBuilderAdmin
 
 
 class PriceInline(ReadOnlyInline):
@@ -26,7 +26,7 @@ class PriceInline(ReadOnlyInline):
 
 
 @admin.register(RateCard)
-class RateCardAdmin(PriceBuilderAdmin, ReadOnlyAdmin):
+class RateCardAdmin(RateCardPagesAdmin, ReadOnlyAdmin):
     """Rate cards are made and priced through the price builder (contracts.admin.price_builder);
     a card's name and currency stay as created, since contracts and rated usage refer to them."""
 

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from billing.rating.rater import usage_rate_pending
-from contracts.services import contract_create, price_create, rate_card_create
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import contract_create
 from metering.services import events_ingest
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)

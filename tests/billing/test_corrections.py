@@ -16,13 +16,8 @@ from billing.invoicing.closing import periods_close_due
 from billing.invoicing.credit_notes import credit_note_issue
 from billing.models import BillingPeriod, CreditNote, Invoice, InvoiceLine
 from billing.rating.rerating import period_rerate
-from contracts.services import (
-    contract_amend,
-    contract_create,
-    contract_end,
-    price_update,
-    rate_card_version_schedule,
-)
+from contracts.rate_cards import price_update, rate_card_version_schedule
+from contracts.services import contract_amend, contract_create, contract_end
 from wallets.models import CreditGrant, Wallet
 from wallets.services import credit_grant
 

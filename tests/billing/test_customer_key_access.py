@@ -67,6 +67,8 @@ def url_of(route: str, customer: str, contract_id: int = 1) -> str:
         "contract_id": str(contract_id),
         "hold_id": str(uuid.UUID(int=1)),
         "name": "Standard",
+        "version": "1",
+        "price": "gpt-4o",
         "endpoint_id": "1",
         "delivery_id": "1",
     }

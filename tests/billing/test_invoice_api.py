@@ -76,6 +76,24 @@ NOVEMBER_LINES = [
 ]  # fmt: skip
 
 
+#: INV-000001 as the list shows it (without its lines).
+NOVEMBER_INVOICE = {
+    "number": "INV-000001",
+    "customer_id": "acme",
+    "currency": "USD",
+    "status": "finalized",
+    "period": NOV,
+    "total": "59.00",
+    "credited": "0.00",
+    "created_at": CLOSED_AT,
+    "finalized_at": CLOSED_AT,
+    "paid_at": None,
+    "voided_at": None,
+    "stripe_id": None,
+    "stripe_status": None,
+}
+
+
 def get(api, url: str, **params) -> dict:
     response = api.get(url, params)
     assert response.status_code == 200, response.content
@@ -85,23 +103,7 @@ def get(api, url: str, **params) -> dict:
 def test_an_invoice_shows_every_line_exactly_and_as_billed(api, invoice):
     shown = get(api, f"{URL}/INV-000001")
 
-    assert shown == {
-        "number": "INV-000001",
-        "customer_id": "acme",
-        "currency": "USD",
-        "status": "finalized",
-        "period": NOV,
-        "total": "59.00",
-        "credited": "0.00",
-        "created_at": CLOSED_AT,
-        "finalized_at": CLOSED_AT,
-        "paid_at": None,
-        "voided_at": None,
-        "stripe_id": None,
-        "stripe_status": None,
-        "lines": NOVEMBER_LINES,
-        "credit_notes": [],
-    }
+    assert shown == {**NOVEMBER_INVOICE, "lines": NOVEMBER_LINES, "credit_notes": []}
 
 
 def test_the_list_is_newest_first_a_page_at_a_time(api, invoice, clock):

@@ -159,7 +159,7 @@ def test_usage_re_rated_lower_after_closing_is_a_credit_note_on_its_invoice(
     clock, amended, rate_card
 ):
     from billing.rating.rerating import period_rerate
-    from contracts.services import price_update, rate_card_version_schedule
+    from contracts.rate_cards import price_update, rate_card_version_schedule
 
     november_usage(clock)
     clock.now = DECEMBER + timedelta(hours=25)
@@ -212,7 +212,7 @@ def test_a_usage_line_lists_the_events_it_covers(clock, amended):
     [("JPY", D("1235")), ("BHD", D("1234.568")), ("USD", D("1234.57"))],
 )
 def test_amounts_round_to_the_currency_minor_unit(clock, rate_card, currency, expected):
-    from contracts.services import rate_card_create
+    from contracts.rate_cards import rate_card_create
 
     card = rate_card_create(name=f"Card {currency}", currency=currency, effective_from=NOVEMBER)
     customer = customer_create(external_id=f"c-{currency}", name=currency, currency=currency)

@@ -19,13 +19,9 @@ from billing.invoicing.closing import periods_close_due
 from billing.models import CreditNote, Invoice
 from billing.periods import period_money, period_rollups
 from contracts.models import PriceCorrection
-from contracts.services import (
-    contract_create,
-    customer_create,
-    price_correction_create,
-    price_create,
-    rate_card_create,
-)
+from contracts.price_corrections import price_correction_create
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import contract_create, customer_create
 from wallets.models import CreditGrant, Wallet
 from wallets.services import credit_grant
 

@@ -17,14 +17,8 @@ from billing.models import RatedEvent, UsageRollup
 from billing.rating import rater
 from billing.rating.rater import usage_rate_pending
 from contracts.models import Contract, Price, RateCardVersion, TermsChange
-from contracts.services import (
-    contract_amend,
-    contract_create,
-    contract_end,
-    price_create,
-    price_update,
-    rate_card_create,
-)
+from contracts.rate_cards import price_create, price_update, rate_card_create
+from contracts.services import contract_amend, contract_create, contract_end
 from metering.models import UnratedEvent
 from metering.services import events_ingest
 from pricing.cycles import period_holding
@@ -342,7 +336,7 @@ def test_rating_locks_the_version_and_its_prices_can_no_longer_change(contract, 
 
 
 def test_a_version_nothing_was_rated_with_stays_unlocked(contract, rate_card):
-    from contracts.services import rate_card_version_schedule
+    from contracts.rate_cards import rate_card_version_schedule
 
     later = rate_card_version_schedule(rate_card=rate_card, effective_from=NOW + timedelta(days=1))
     ingest(event("e1", day(3)))

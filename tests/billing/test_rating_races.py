@@ -20,12 +20,8 @@ from billing.rating import rater
 from billing.rating.rater import terms_changes_apply, usage_rate_pending
 from billing.selectors import usage_for_period
 from contracts.models import RateCardVersion
-from contracts.services import (
-    contract_amend,
-    contract_create,
-    price_create,
-    rate_card_version_schedule,
-)
+from contracts.rate_cards import price_create, rate_card_version_schedule
+from contracts.services import contract_amend, contract_create
 from metering import services as metering_services
 from metering.models import UnratedEvent, UsageEvent
 from wallets import services as wallets_services

@@ -15,7 +15,8 @@ import pytest
 
 from billing.rating.rater import terms_changes_apply
 from contracts.models import RateCard, TermsChange
-from contracts.services import contract_amend, contract_create, price_create, rate_card_create
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import contract_amend, contract_create
 from tests.portal.conftest import logged_in, portal_user, table, text_of
 
 from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOW, event, ingest, queued, rate, usage_of
@@ -427,7 +428,7 @@ def test_a_rerate_after_a_correction_mid_period_counts_each_call_once_as_it_goes
     from billing.rating.draw_down import usage_draw_down_pending
     from billing.rating.rater import _rate_batch
     from billing.rating.rerating import period_rerate
-    from contracts.services import price_update, rate_card_version_schedule
+    from contracts.rate_cards import price_update, rate_card_version_schedule
     from wallets.models import CreditGrant, LedgerEntry, Wallet
     from wallets.services import credit_grant
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from billing.models import RatedEvent, UsageRollup
 from billing.rating.rerating import period_rerate
-from contracts.services import price_update, rate_card_version_schedule
+from contracts.rate_cards import price_update, rate_card_version_schedule
 
 from .conftest import NOVEMBER, NOW, rate, send
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from billing.invoicing.closing import periods_close_due
 from billing.models import CreditNote
 from contracts.models import PriceCorrection
-from contracts.services import price_correction_create
+from contracts.price_corrections import price_correction_create
 
 from .conftest import rate, usage_of
 from .correction_support import (

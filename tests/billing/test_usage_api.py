@@ -9,7 +9,8 @@ from decimal import Decimal as D
 import pytest
 from rest_framework.test import APIClient
 
-from contracts.services import contract_create, price_create, rate_card_create
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import contract_create
 
 from .conftest import GPT_4O_FORMULA, GPT_4O_RATES, event, ingest, rate, rollups, usage_of
 

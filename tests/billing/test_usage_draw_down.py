@@ -5,7 +5,8 @@ from decimal import Decimal
 
 from billing.models import UsageDrawDown
 from billing.rating.rerating import period_rerate
-from contracts.services import contract_amend, price_update, rate_card_version_schedule
+from contracts.rate_cards import price_update, rate_card_version_schedule
+from contracts.services import contract_amend
 from wallets.models import CreditGrant, Wallet
 from wallets.services import credit_grant
 
@@ -265,7 +266,8 @@ def test_a_hold_is_settled_by_the_draw_of_its_calls_period_and_no_other(acme, no
     from billing.rating import draw_down
     from billing.rating.draw_down import usage_draw_down_pending
     from billing.rating.rater import _rate_batch, terms_changes_apply
-    from contracts.services import contract_create, price_create, rate_card_create
+    from contracts.rate_cards import price_create, rate_card_create
+    from contracts.services import contract_create
     from wallets.models import Hold
     from wallets.services import hold_place
 

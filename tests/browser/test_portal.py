@@ -15,7 +15,8 @@ from pypdf import PdfReader
 
 from billing.models import Invoice
 from billing.rating.rater import usage_rate_pending
-from contracts.services import contract_create, customer_create, price_create, rate_card_create
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import contract_create, customer_create
 from metering.services import events_ingest
 from portal.models import PortalUser
 

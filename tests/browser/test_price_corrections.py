@@ -16,7 +16,8 @@ from django.contrib.auth.models import Permission
 from billing.rating.rater import usage_rate_pending
 from billing.selectors import usage_for_period
 from contracts.models import PriceCorrection
-from contracts.services import customer_create, price_correction_create
+from contracts.price_corrections import price_correction_create
+from contracts.services import customer_create
 from tests.billing.conftest import standard_card
 from tests.billing.correction_support import LAST_WEEK, NOW, REASON, clock_set, two_customers
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from contracts.models import Contract, ContractTerms, RateCard, TermsChange
-from contracts.services import price_create, rate_card_create
+from contracts.rate_cards import price_create, rate_card_create
 
 PER_1M = 1_000_000
 GPT_4O_RATES = {

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
 from contracts.models import Contract, ContractTerms, TermsChange
+from contracts.rate_cards import price_create, rate_card_create, rate_card_version_schedule
 from contracts.selectors import (
     contract_get,
     contract_list,
@@ -16,15 +17,7 @@ from contracts.selectors import (
     contract_terms_current,
     rate_card_customers,
 )
-from contracts.services import (
-    contract_amend,
-    contract_create,
-    contract_end,
-    customer_create,
-    price_create,
-    rate_card_create,
-    rate_card_version_schedule,
-)
+from contracts.services import contract_amend, contract_create, contract_end, customer_create
 
 from .contract_support import (
     CARDS_START,

@@ -12,11 +12,7 @@ from rest_framework.test import APIClient
 from contracts.authentication import CustomerKeyUser, OperatorUser
 from contracts.models import ApiKey
 from contracts.selectors import customer_api_key_list
-from contracts.services import (
-    api_key_create,
-    customer_api_key_create,
-    customer_api_key_revoke,
-)
+from contracts.services import api_key_create, customer_api_key_create, customer_api_key_revoke
 
 from .support import T0, api_keys_snapshot
 

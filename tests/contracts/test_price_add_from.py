@@ -7,7 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from contracts.models import Price, RateCardVersion, TermsChange
-from contracts.services import contract_create, price_add_from, rate_card_version_lock
+from contracts.rate_cards import price_add_from, rate_card_version_lock
+from contracts.services import contract_create
 
 from .contract_support import PER_1M, utc
 

@@ -8,14 +8,9 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 
+from contracts.catalog.services import catalog_load, rate_card_create_from_catalog
 from contracts.models import CatalogPrice, Price, RateCard, RateCardVersion
-from contracts.services import (
-    catalog_load,
-    price_create,
-    rate_card_create,
-    rate_card_create_from_catalog,
-    rate_card_version_lock,
-)
+from contracts.rate_cards import price_create, rate_card_create, rate_card_version_lock
 
 from .support import T0
 

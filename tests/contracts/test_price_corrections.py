@@ -12,12 +12,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from contracts.models import Price, PriceCorrection, RateCardVersion
-from contracts.services import (
-    price_correction_create,
-    price_update,
-    rate_card_version_lock,
-    rate_card_version_schedule,
-)
+from contracts.price_corrections import price_correction_create
+from contracts.rate_cards import price_update, rate_card_version_lock, rate_card_version_schedule
 
 from .contract_support import GPT_4O_RATES, PER_1M, card_create, utc
 

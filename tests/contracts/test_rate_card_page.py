@@ -2,7 +2,8 @@
 
 from django.urls import reverse
 
-from contracts.services import contract_create, customer_create, price_create
+from contracts.rate_cards import price_create
+from contracts.services import contract_create, customer_create
 from pricing.matching import Selector, selectors_competing
 
 from .contract_support import card_create, utc

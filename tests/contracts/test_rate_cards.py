@@ -9,14 +9,13 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from contracts.catalog.services import catalog_load, rate_card_create_from_catalog
 from contracts.models import CatalogPrice, Price, RateCard, RateCardVersion
-from contracts.services import (
-    catalog_load,
+from contracts.rate_cards import (
     price_create,
     price_update,
     rate_card_clone,
     rate_card_create,
-    rate_card_create_from_catalog,
     rate_card_version_lock,
     rate_card_version_schedule,
 )

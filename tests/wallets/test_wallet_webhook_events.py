@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from wallets.alerts import alert_settings_update, alerts_check_usage
 from wallets.models import Alert, CreditGrant
-from wallets.services import credit_grant, grants_expire, wallet_draw_down
+from wallets.services import (
+    credit_grant,
+    grants_credit_effective,
+    grants_expire,
+    wallet_draw_down,
+)
 from webhooks.models import WebhookDelivery, WebhookEvent
 from webhooks.services import endpoint_create
 
@@ -144,3 +149,15 @@ def test_a_refused_grant_emits_nothing(acme, clock):
         credit_grant(customer=acme, amount="10", source="stolen")
 
     assert WebhookEvent.objects.count() == 0
+
+
+def test_credits_granted_for_later_emit_grant_created_once_when_granted(acme, clock):
+    later = T + timedelta(days=3)
+    grant = credit_grant(customer=acme, amount="50", source=PURCHASED, effective_at=later)
+
+    assert grants_credit_effective(now=later) == 1  # credited then: no second event
+
+    ((kind, data),) = emitted()
+    assert (kind, data["grant_id"], data["effective_at"], data["amount"]) == (
+        "grant.created", grant.pk, "2026-11-18T12:00:00Z", "50.000000000000",
+    )  # fmt: skip

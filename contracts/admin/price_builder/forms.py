@@ -108,7 +108,8 @@ class RateCardFieldsForm(forms.Form):
     effective_from = InstantField(
         initial=_this_minute,
         required=False,
-        help_text="Usage from this instant on is priced by this card. Empty: now.",
+        help_text="Usage from this instant on is priced by this card; the past too (the 1st "
+        "of the month). Empty: now.",
     )
 
     def clean_currency(self):
@@ -418,24 +419,6 @@ class PriceFromForm(forms.Form):
     )
 
 
-class CloneForm(forms.Form):
-    name = forms.CharField(label="New rate card name", max_length=200)
-    effective_from = InstantField(
-        initial=_this_minute,
-        required=False,
-        help_text="When the copy's first version starts. Empty: now.",
-    )
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        try:
-            RateCard(name=name, currency="USD").full_clean()
-        except ValidationError as error:
-            if "name" in error.message_dict:
-                raise ValidationError(error.message_dict["name"]) from None
-        return name
-
-
 class ScheduleForm(forms.Form):
     effective_from = InstantField(
         initial=_next_midnight,
@@ -467,12 +450,14 @@ def model_errors_add(form: forms.Form, error: ValidationError, renames: dict) ->
             form.add_error(target, f"{label}{message}")
 
 
-def service_errors_add(form: forms.Form, error: ValidationError) -> None:
+def service_errors_add(form: forms.Form, error: ValidationError, unprefix: str = "") -> None:
     """What a service refused (a race the form could not see, a version locked meanwhile),
     above the form and starting "Not saved.": the form was valid, so the person must be
-    told that nothing was stored."""
+    told that nothing was stored. `unprefix`: what the service puts before the fields of
+    the form's one price (`prices[0].`)."""
     if hasattr(error, "error_dict"):
         for field, messages_ in error.message_dict.items():
+            field = field.removeprefix(unprefix)
             for message in messages_:
                 where = "" if field == NON_FIELD_ERRORS else f"{field.replace('_', ' ')}: "
                 form.add_error(None, f"Not saved. {where}{message}")

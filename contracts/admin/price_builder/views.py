@@ -1,6 +1,6 @@
 """The price builder's pages, as RateCardAdmin's own: the builder (a new card with its
-first price, a price added to or changed in a version), its preview, cloning and
-scheduling.
+first price, a price added to or changed in a version) and its preview. The pages about a
+whole card (cloning, scheduling, several models at once) are `card_views`.
 
 Each page checks its own permission and reads a form from `forms`; a page that stores
 makes one call to `contracts.services`, and a refusal the form could not foresee (a race,
@@ -18,27 +18,18 @@ from django.urls import path, reverse
 
 from common.admin import next_url
 from contracts.models import Price, RateCard, RateCardVersion
+from contracts.rate_cards import price_add_from, price_create, price_update, rate_card_create
 from contracts.selectors import catalog_models
-from contracts.services import (
-    price_add_from,
-    price_create,
-    price_update,
-    rate_card_clone,
-    rate_card_create_with_price,
-    rate_card_version_schedule,
-)
 from pricing.metrics import STANDARD_METRICS
 from pricing.standard import STANDARD_RATES
 
 from .forms import (
-    CloneForm,
     OtherRateFormSet,
     PriceBuilderForm,
     PriceFromForm,
     PricingForm,
     RateCardFieldsForm,
     ScheduleForm,
-    model_errors_add,
     price_initial,
     service_errors_add,
 )
@@ -46,12 +37,12 @@ from .preview import SAMPLE_DEFAULTS, SAMPLE_LABELS, preview_payload
 
 
 class PriceBuilderAdmin(admin.ModelAdmin):
-    """RateCardAdmin's pages for pricing: the builder (a new card with its first price, a
-    price added to or changed in a version), its preview, cloning and scheduling."""
+    """RateCardAdmin's pages for pricing one price: the builder (a new card with its first
+    price, a price added to or changed in a version) and its preview; the permissions and
+    helpers every pricing page shares."""
 
     builder_template = "admin/contracts/ratecard/price_builder.html"
     locked_template = "admin/contracts/ratecard/version_locked.html"
-    form_template = "admin/contracts/ratecard/rate_card_form.html"
 
     # -- permissions ---------------------------------------------------------------------
     def has_add_permission(self, request):
@@ -92,8 +83,6 @@ class PriceBuilderAdmin(admin.ModelAdmin):
                 wrap(self.price_add_from_view),
                 name=f"{name}_price_add_from",
             ),
-            path("<int:rate_card_id>/clone/", wrap(self.clone_view), name=f"{name}_clone"),
-            path("<int:rate_card_id>/schedule/", wrap(self.schedule_view), name=f"{name}_schedule"),
             *super().get_urls(),
         ]
 
@@ -108,16 +97,16 @@ class PriceBuilderAdmin(admin.ModelAdmin):
         form = PriceBuilderForm(data, other_rates=other_rates)
         if data is not None and all([card_form.is_valid(), form.is_valid()]):
             try:
-                price = rate_card_create_with_price(
+                rate_card = rate_card_create(
                     name=card_form.cleaned_data["rate_card_name"],
                     currency=card_form.cleaned_data["currency"],
                     effective_from=card_form.cleaned_data["effective_from"],
-                    price=form.price_fields,
+                    prices=[form.price_fields],
                 )
             except ValidationError as error:
-                service_errors_add(form, error)
+                service_errors_add(form, error, unprefix="prices[0].")
             else:
-                rate_card = price.version.rate_card
+                price = rate_card.versions.get().prices.get()
                 return self._saved(
                     request,
                     rate_card,
@@ -287,14 +276,7 @@ class PriceBuilderAdmin(admin.ModelAdmin):
             "rate_card": version.rate_card if version else None,
             "price": price,
             "currency": currency,
-            "catalog": [
-                {
-                    "match": entry.match,
-                    "label": f"{entry.provider} {entry.model}",
-                    "rates": entry.rates,
-                }
-                for entry in catalog_models()
-            ],
+            "catalog": catalog_picker(),
             "metric_names": [m for m in STANDARD_METRICS if m not in STANDARD_RATES.values()],
             "samples": [
                 {
@@ -347,82 +329,10 @@ class PriceBuilderAdmin(admin.ModelAdmin):
         form = PricingForm(request.POST, other_rates=other_rates)
         return JsonResponse(preview_payload(form, request.POST))
 
-    # -- cloning and scheduling -----------------------------------------------------------
-    def clone_view(self, request, rate_card_id):
-        if not self.has_clone_permission(request):
-            raise PermissionDenied
-        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
-        form = CloneForm(
-            request.POST if request.method == "POST" else None,
-            initial={"name": f"{rate_card.name} (copy)"},
-        )
-        if request.method == "POST" and form.is_valid():
-            try:
-                clone = rate_card_clone(rate_card=rate_card, **form.cleaned_data)
-            except ValidationError as error:
-                service_errors_add(form, error)
-            else:
-                return self._saved(
-                    request,
-                    clone,
-                    log=f"Cloned from “{rate_card.name}”.",
-                    message=f"Rate card “{clone.name}” created as a copy of “{rate_card.name}”.",
-                    added=True,
-                )
-        return self._small_form(
-            request,
-            title=f"Clone “{rate_card.name}”",
-            intro="The copy gets the prices of the card's latest version, as its own version 1.",
-            form=form,
-            rate_card=rate_card,
-            submit="Clone",
-        )
-
-    def schedule_view(self, request, rate_card_id):
-        if not self.has_schedule_permission(request):
-            raise PermissionDenied
-        rate_card = get_object_or_404(RateCard, pk=rate_card_id)
-        form = ScheduleForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                version = rate_card_version_schedule(rate_card=rate_card, **form.cleaned_data)
-            except ValidationError as error:
-                model_errors_add(form, error, {})
-            else:
-                return self._saved(
-                    request,
-                    rate_card,
-                    log=f"Scheduled {version} from {version.effective_from:%Y-%m-%d %H:%M} UTC.",
-                    message=(
-                        f"{version} scheduled from {version.effective_from:%Y-%m-%d %H:%M} UTC "
-                        "with the latest version's prices: change them below."
-                    ),
-                )
-        latest = rate_card.versions.order_by("-number").first()
-        return self._small_form(
-            request,
-            title=f"Schedule a new version of “{rate_card.name}”",
-            intro=(
-                f"The new version starts as a copy of the prices of {latest} (in force from "
-                f"{latest.effective_from:%Y-%m-%d %H:%M} UTC) and replaces it from the instant "
-                "you choose; change its prices before then."
-            ),
-            form=form,
-            rate_card=rate_card,
-            submit="Schedule",
-        )
-
-    def _small_form(self, request, *, title, intro, form, rate_card, submit):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "intro": intro,
-            "form": form,
-            "rate_card": rate_card,
-            "submit": submit,
-        }
-        return TemplateResponse(request, self.form_template, context)
+    def _page(self, request, template: str, **context) -> TemplateResponse:
+        """An admin page of the rate card's, with the admin's own context."""
+        context = {**self.admin_site.each_context(request), "opts": self.opts, **context}
+        return TemplateResponse(request, template, context)
 
     def _saved(
         self, request, rate_card: RateCard, *, log: str, message: str, added: bool = False
@@ -441,6 +351,14 @@ class PriceBuilderAdmin(admin.ModelAdmin):
         return reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[rate_card.pk]
         )
+
+
+def catalog_picker() -> list[dict]:
+    """The catalog's models as the model fields suggest them, with their list prices."""
+    return [
+        {"match": entry.match, "label": f"{entry.provider} {entry.model}", "rates": entry.rates}
+        for entry in catalog_models()
+    ]
 
 
 def _prefilled(request) -> dict:

@@ -3,7 +3,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from contracts.services import catalog_load, rate_card_create_from_catalog
+from contracts.catalog.services import catalog_load, rate_card_create_from_catalog
 
 
 class Command(BaseCommand):

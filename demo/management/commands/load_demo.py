@@ -17,17 +17,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from contracts.catalog.services import catalog_load, rate_card_create_from_catalog
 from contracts.models import ApiKey, Contract, ContractTerms, Customer
-from contracts.services import (
-    api_key_create,
-    catalog_load,
-    contract_amend,
-    contract_create,
-    customer_create,
-    price_create,
-    rate_card_create,
-    rate_card_create_from_catalog,
-)
+from contracts.rate_cards import price_create, rate_card_create
+from contracts.services import api_key_create, contract_amend, contract_create, customer_create
 from demo.traffic import CUSTOMERS, DAYS, demo_events
 from metering.models import UsageEvent
 from metering.services import ACCEPTED, DUPLICATE, REJECTED, events_ingest
