@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 RATE_PENDING_USAGE = "billing.rate_pending_usage"
 PUSH_INVOICE = "billing.push_invoice"
 DELIVER_ALERT = "wallets.deliver_alert"
+DELIVER_WEBHOOK = "webhooks.deliver"
 
 
 def task_send(name: str, *args) -> None:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "djmoney",
     "common",
+    "webhooks",
     "contracts",
     "metering",
     "wallets",
@@ -161,6 +162,7 @@ SPECTACULAR_SETTINGS = {
         "GrantSourceEnum": "wallets.api.serializers.SOURCES",
         "GrantRequestSourceEnum": "wallets.api.serializers.GRANT_SOURCES",
         "HoldStatusEnum": "wallets.api.serializers.HOLD_STATUSES",
+        "WebhookEventTypeEnum": "webhooks.events.EVENT_TYPE_NAMES",
     },
 }
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("common.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

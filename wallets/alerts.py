@@ -9,33 +9,19 @@ a savepoint: a second worker that gets there too meets the constraint and moves 
 fires exactly once. Its deliveries (an email, a webhook) are rows written beside it and
 sent after the commit; a rolled-back rating sends nothing.
 
-Delivery is at least once. A delivery is claimed by moving its `next_attempt_at` past the
-attempt (a conditional UPDATE: of two workers, one wins), sent with no transaction open
-(an SMTP server or a webhook receiver that hangs holds no lock, and on SQLite would
-otherwise hold the only write lock), then recorded. Failures are tried again after 1 min,
-5 min, 30 min, 2 h and 12 h, then the delivery is failed; a worker that dies mid-send
-leaves it claimed for a few minutes, then the every-minute retry finds it. Webhook
-receivers tell a resend by the `Tokentill-Delivery` header.
-
-Verifying a webhook: the `Tokentill-Signature` header is `t=<unix time>,v1=<hex>`; compute
-HMAC-SHA256 with the customer's webhook secret over `"<t>.<raw body>"` and compare it with
-`v1` in constant time (`hmac.compare_digest`); refuse a `t` more than 5 minutes from your
-clock, so a captured request cannot be replayed later.
+Delivery is at least once, by the policy every delivery of tokentill's follows
+(webhooks.attempts: a claim so one worker sends each attempt, retries after 1 min, 5 min,
+30 min, 2 h and 12 h, then failed). Webhooks are signed as billing webhooks are
+(webhooks.signing), with the customer's webhook secret; receivers tell a resend by the
+`Tokentill-Delivery` header. Each alert is also a billing webhook event for the operator's
+endpoints (wallets.webhook_events).
 """
 
-import hashlib
-import hmac
-import json
-import logging
-import time
-import urllib.error
-import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -43,26 +29,13 @@ from django.utils import timezone
 from common.audit import audit_record, snapshot
 from common.tasks import DELIVER_ALERT, task_send
 from contracts.models import Customer
-from pricing.money import exact_text, money_label
+from pricing.money import money_label
+from webhooks.attempts import deliveries_retry, delivery_attempt, delivery_retry_failed
+from webhooks.signing import webhook_post
 
 from .models import Alert, AlertDelivery, AlertSettings, CreditGrant, TopUpRequest, Wallet
 from .selectors import alert_settings_for
-
-logger = logging.getLogger(__name__)
-
-#: The wait before attempt 2, 3, ...; a delivery that fails once more is failed.
-BACKOFF = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=12),
-)
-#: How long a claimed delivery is left to its worker before another may try it: well
-#: beyond TOKENTILL_WEBHOOK_TIMEOUT_SECONDS and EMAIL_TIMEOUT.
-CLAIM = timedelta(minutes=5)
-_RETRY_BATCH = 500
-
+from .webhook_events import alert_data, alert_event_emit
 
 # --- Settings -------------------------------------------------------------------------------
 
@@ -271,6 +244,7 @@ def _alerts_fire(candidates: list[Alert], alert_settings: AlertSettings) -> list
         except IntegrityError:
             continue  # fired by another worker meanwhile
         _deliveries_create(alert, alert_settings, now)
+        alert_event_emit(alert=alert)
         fired.append(alert)
     return fired
 
@@ -313,154 +287,52 @@ def alert_delivery_send(*, delivery_id: int, now: datetime | None = None) -> str
 
     Safe to call twice or from two workers: the claim lets one through.
     """
-    now = now or timezone.now()
-    claimed = AlertDelivery.objects.filter(
-        pk=delivery_id, status=AlertDelivery.Status.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + CLAIM)
-    if not claimed:
-        return None
-    delivery = AlertDelivery.objects.select_related("alert__customer").get(pk=delivery_id)
-    response_status: int | None = None
-    error = ""
-    try:
-        if delivery.channel == AlertDelivery.Channel.EMAIL:
-            _email_send(delivery)
-        else:
-            response_status = _webhook_send(delivery)
-    except _NotDelivered as failure:
-        response_status, error = failure.status, str(failure)
-    except Exception as failure:  # SMTP and network errors are many kinds: all retried
-        error = f"{type(failure).__name__}: {failure}"
-    return _attempt_record(delivery, now, response_status, error)
-
-
-def _attempt_record(
-    delivery: AlertDelivery, now: datetime, response_status: int | None, error: str
-) -> str:
-    attempts = delivery.attempts + 1
-    fields: dict[str, Any] = {
-        "attempts": attempts,
-        "response_status": response_status,
-        "last_error": error,
-    }
-    if not error:
-        fields.update(status=AlertDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
-    elif attempts <= len(BACKOFF):
-        fields.update(next_attempt_at=now + BACKOFF[attempts - 1])
-    else:
-        fields.update(status=AlertDelivery.Status.FAILED, next_attempt_at=None)
-    attempt = {"at": now.isoformat(), "response_status": response_status, "error": error}
-    fields["history"] = [*delivery.history, attempt]
-    AlertDelivery.objects.filter(pk=delivery.pk).update(**fields)
-    if error:
-        logger.warning("alert delivery %s, attempt %s: %s", delivery.pk, attempts, error)
-    status: str = fields.get("status", AlertDelivery.Status.PENDING)
-    return status
+    return delivery_attempt(
+        deliveries=AlertDelivery.objects.select_related("alert__customer"),
+        delivery_id=delivery_id,
+        now=now or timezone.now(),
+        send=_send,
+    )
 
 
 def alert_deliveries_retry(*, now: datetime | None = None) -> int:
     """Attempt every pending delivery that is due (beat: every minute); how many were
     delivered. Finds again those whose worker died mid-send, once their claim lapses."""
-    now = now or timezone.now()
-    due = AlertDelivery.objects.filter(
-        status=AlertDelivery.Status.PENDING, next_attempt_at__lte=now
-    ).order_by("next_attempt_at", "pk")
-    results = [
-        alert_delivery_send(delivery_id=pk, now=now)
-        for pk in due.values_list("pk", flat=True)[:_RETRY_BATCH]
-    ]
-    return results.count(AlertDelivery.Status.DELIVERED)
+    return deliveries_retry(
+        model=AlertDelivery,
+        attempt=lambda pk, at: alert_delivery_send(delivery_id=pk, now=at),
+        now=now or timezone.now(),
+    )
 
 
 def alert_delivery_retry(*, delivery: AlertDelivery) -> bool:
     """Try a failed delivery again, now: one more attempt (its count goes on, so failing
     again fails it again). False when it was not failed."""
-    with transaction.atomic():
-        again = AlertDelivery.objects.filter(
-            pk=delivery.pk, status=AlertDelivery.Status.FAILED
-        ).update(status=AlertDelivery.Status.PENDING, next_attempt_at=timezone.now())
-        if again:
-            transaction.on_commit(partial(_deliver_later, delivery.pk), robust=True)
-    return bool(again)
-
-
-class _NotDelivered(Exception):
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-def _email_send(delivery: AlertDelivery) -> None:
-    send_mail(
-        subject=delivery.payload["subject"],
-        message=delivery.payload["message"],
-        from_email=None,
-        recipient_list=delivery.target.split(", "),
+    return delivery_retry_failed(
+        model=AlertDelivery, delivery_id=delivery.pk, now=timezone.now(), send_later=_deliver_later
     )
 
 
-def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
-    """Hex HMAC-SHA256 of `"<timestamp>.<body>"` with `secret`: the header's `v1`."""
-    signed = f"{timestamp}.".encode() + body
-    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-
-
-def webhook_body(payload: dict[str, Any]) -> bytes:
-    """The bytes POSTed (and signed): compact JSON with sorted keys."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a redirect is an answer that is not 2xx: retried, never followed
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def _webhook_send(delivery: AlertDelivery) -> int:
-    body = webhook_body(delivery.payload)
-    timestamp = int(time.time())
+def _send(delivery: AlertDelivery) -> int | None:
+    if delivery.channel == AlertDelivery.Channel.EMAIL:
+        send_mail(
+            subject=delivery.payload["subject"],
+            message=delivery.payload["message"],
+            from_email=None,
+            recipient_list=delivery.target.split(", "),
+        )
+        return None
     secret = AlertSettings.objects.values_list("webhook_secret", flat=True).get(
         customer_id=delivery.alert.customer_id
     )
-    request = urllib.request.Request(  # noqa: S310 (the URL's scheme is http or https)
-        delivery.target,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "tokentill-webhooks",
-            "Tokentill-Signature": f"t={timestamp},v1={webhook_signature(secret, timestamp, body)}",
-            "Tokentill-Delivery": str(delivery.pk),
-        },
+    return webhook_post(
+        url=delivery.target, payload=delivery.payload, secret=secret, delivery_id=delivery.pk
     )
-    try:
-        with _opener.open(request, timeout=settings.TOKENTILL_WEBHOOK_TIMEOUT_SECONDS) as answer:
-            status: int = answer.status
-    except urllib.error.HTTPError as answer:
-        raise _NotDelivered(f"HTTP {answer.code}", status=answer.code) from None
-    if not 200 <= status < 300:
-        raise _NotDelivered(f"HTTP {status}", status=status)
-    return status
 
 
 def _webhook_payload(alert: Alert) -> dict[str, Any]:
     """What a webhook says about an alert: money as exact text with 12 places."""
-    return {
-        "type": f"alert.{alert.kind}",
-        "alert_id": alert.pk,
-        "customer_id": alert.customer.external_id,
-        "kind": alert.kind,
-        "share": alert.share,
-        "threshold": exact_text(alert.threshold),
-        "amount": exact_text(alert.amount),
-        "currency": alert.currency,
-        "period_start": _iso(alert.period_start),
-        "grant_id": alert.grant_id,
-        "fired_at": _iso(alert.fired_at),
-        "message": alert.message,
-    }
+    return {"type": f"alert.{alert.kind}", **alert_data(alert)}
 
 
 def _email_text(alert: Alert) -> str:
@@ -486,7 +358,3 @@ def _email_text(alert: Alert) -> str:
             "invoiced."
         )
     return f"{customer.name}: {detail}\n\nEach alert is sent once."
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -10,7 +10,6 @@ changed in the same transaction as the entries that move them, under the wallet'
 """
 
 import re
-import secrets
 import uuid
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from common.fields import RATED_DIGITS, ExactDecimalField
 from contracts.models import Customer, validate_currency
 from metering.models import AppendOnlyModel
 from pricing.money import money_label
+from webhooks.models import Delivery, new_webhook_secret
 
 
 class Wallet(models.Model):
@@ -201,10 +201,6 @@ def default_shares() -> list[int]:
     return list(DEFAULT_SHARES)
 
 
-def new_webhook_secret() -> str:
-    return f"whsec_{secrets.token_hex(24)}"
-
-
 def _shares_check(value, most: int) -> None:
     if not isinstance(value, list) or not all(
         type(share) is int and 1 <= share <= most for share in value
@@ -351,31 +347,18 @@ class Alert(models.Model):
         return self.message
 
 
-class AlertDelivery(models.Model):
+class AlertDelivery(Delivery):
     """One alert sent over one channel: tried until delivered, with a growing delay,
-    every attempt in `history` (wallets.alerts.alert_delivery_send)."""
+    every attempt in `history` (wallets.alerts.alert_delivery_send, webhooks.attempts)."""
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         WEBHOOK = "webhook", "Webhook"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
-
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     target = models.CharField(max_length=500, help_text="The addresses or the URL.")
     payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    history = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField()
-    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "alert deliveries"

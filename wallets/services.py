@@ -31,6 +31,7 @@ from pricing.money import RATED_PLACES, plain
 from .alerts import alerts_check_wallet
 from .models import CreditGrant, Hold, LedgerEntry, Wallet
 from .selectors import grants_live
+from .webhook_events import grant_created_emit, grant_expired_emit
 
 _ZERO = Decimal(0)
 _PLACES = RATED_PLACES
@@ -129,7 +130,8 @@ def _grant_add(
     created_by: str,
 ) -> CreditGrant:
     """A grant into the wallet, whose lock the caller holds: credited at once with its
-    ledger entry, or later if `effective_at` is still to come."""
+    ledger entry, or later if `effective_at` is still to come; grant.created is emitted
+    now, either way (its `effective_at` says when the credits count)."""
     grant = CreditGrant.objects.create(
         wallet=wallet,
         source=source,
@@ -141,6 +143,8 @@ def _grant_add(
         reason=reason,
         created_by=created_by,
     )
+    grant.wallet = wallet  # with its customer, which the event names
+    grant_created_emit(grant=grant)
     if effective_at <= timezone.now():
         _grants_credit(wallet, [grant])
     return grant
@@ -384,11 +388,14 @@ def grants_expire(*, now: datetime | None = None) -> int:
         with transaction.atomic():
             wallet = _wallet_lock(Wallet(pk=wallet_id))
             grant = CreditGrant.objects.get(pk=grant_id)
-            if grant.remaining <= 0:
+            left = grant.remaining
+            if left <= 0:
                 continue  # expired by another worker meanwhile
-            _entry(grant, LedgerEntry.Kind.EXPIRY, -grant.remaining, now, reason="expired")
-            _add(wallet, "balance", -grant.remaining)
-            _add(grant, "remaining", -grant.remaining)
+            _entry(grant, LedgerEntry.Kind.EXPIRY, -left, now, reason="expired")
+            _add(wallet, "balance", -left)
+            _add(grant, "remaining", -left)
+            grant.wallet = wallet
+            grant_expired_emit(grant=grant, expired=left)
             alerts_check_wallet(wallet=wallet)
             expired += 1
     return expired

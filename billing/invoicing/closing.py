@@ -41,6 +41,7 @@ from ..models import (
 )
 from ..rating.rater import usage_rate_pending
 from ..selectors import LINES_WITH_EVENTS
+from ..webhook_events import invoice_event_emit
 from .credit_notes import credit_note_create, refund_destination
 from .draft import corrections_draft, invoice_draft
 from .lines import InvoiceDraft
@@ -349,7 +350,8 @@ def _push_on_commit(invoice: Invoice) -> None:
 
 def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
     """Store the draft as a finalized invoice numbered from the invoice sequence (taken
-    last, under its lock, so the number is held as briefly as possible)."""
+    last, under its lock, so the number is held as briefly as possible), with its webhook
+    events: invoice.finalized, and invoice.paid too for a total of 0."""
     customer, currency = draft.customer, draft.customer.currency
     total = draft.total
     invoice = Invoice.objects.create(
@@ -388,6 +390,9 @@ def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
     _billed_events_record(invoice)
     invoice.number = number_next("invoices", settings.TOKENTILL_INVOICE_PREFIX)
     invoice.save(update_fields=["number"])
+    invoice_event_emit(invoice_id=invoice.pk, event_type="invoice.finalized")
+    if invoice.status == Invoice.Status.PAID:  # a total of 0: nothing to collect
+        invoice_event_emit(invoice_id=invoice.pk, event_type="invoice.paid")
     return invoice
 
 

@@ -34,6 +34,7 @@ from wallets.models import CreditGrant
 from wallets.services import credit_grant
 
 from ..models import CreditNote, Invoice
+from ..webhook_events import credit_note_event_emit, invoice_event_emit
 from .numbers import number_next
 
 _ZERO = Decimal(0)
@@ -91,6 +92,7 @@ def credit_note_create(
                 reason=f"credit note {note.number} on {invoice.number}",
                 created_by=created_by,
             )
+        credit_note_event_emit(note=note)
     return note
 
 
@@ -179,6 +181,7 @@ def _issue(
         )
         if reason == CreditNote.Reason.VOID:
             Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.VOID, voided_at=now)
+            invoice_event_emit(invoice_id=invoice.pk, event_type="invoice.voided")
         action = "invoice.void" if reason == CreditNote.Reason.VOID else "credit_note.create"
         audit_record(action, note, customer=invoice.customer.external_id, reason=note.memo)
     return note

@@ -23,6 +23,7 @@ from django.utils import timezone
 from wallets.topups import topup_mark_paid
 
 from ..models import Invoice, StripeEvent, TopUpInvoice
+from ..webhook_events import invoice_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ _OUR_RANK: dict[str, int] = {
     Invoice.Status.UNCOLLECTIBLE: 2,
     Invoice.Status.PAID: 3,
     Invoice.Status.VOID: 3,
+}
+#: The webhook event of each status our invoice follows Stripe into.
+_EVENTS: dict[str, str] = {
+    Invoice.Status.PAID: "invoice.paid",
+    Invoice.Status.VOID: "invoice.voided",
 }
 #: How a payment failure's note in `stripe_error` starts (a payment clears it).
 PAYMENT_FAILED = "Payment failed"
@@ -121,6 +127,7 @@ def stripe_invoice_status_apply(
     invoice cannot follow (paid there, void here) is noted in `stripe_error`. `note` (a
     failed payment) is kept in `stripe_error`; a payment clears such a note.
 
+    Our invoice paid or voided so emits invoice.paid or invoice.voided (billing webhooks).
     A top-up's invoice (metadata `tokentill_topup`) paid grants the top-up's credits
     (wallets.topups.topup_mark_paid, which grants once however often it is told).
     """
@@ -143,6 +150,9 @@ def stripe_invoice_status_apply(
                 assert isinstance(row, Invoice)
                 fields.update(_invoice_follows(row, status, stripe_invoice, at))
             model.objects.filter(pk=row.pk).update(**fields)
+            event_type = _EVENTS.get(str(fields.get("status")))
+            if event_type:
+                invoice_event_emit(invoice_id=row.pk, event_type=event_type)
         if is_topup and status == "paid":
             assert isinstance(row, TopUpInvoice)
             topup_mark_paid(request=row.request, created_by="stripe", reference=stripe_id)

@@ -69,6 +69,8 @@ def url_of(route: str, customer: str, contract_id: int = 1) -> str:
         "name": "Standard",
         "version": "1",
         "price": "gpt-4o",
+        "endpoint_id": "1",
+        "delivery_id": "1",
     }
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: values[match.group(1)], route)
 

@@ -1,9 +1,13 @@
-"""Fixtures pointing the ``stripe`` library at the fake Stripe server (via tests/conftest.py)."""
+"""Fixtures of the fakes (via tests/conftest.py): the ``stripe`` library pointed at the fake
+Stripe server, and a webhook receiver."""
 
 import pytest
 import stripe
 
 from tests.fakes.stripe_server import FakeStripe
+from tests.fakes.webhook_receiver import receiver
+
+__all__ = ["receiver", "stripe_client", "stripe_fake"]
 
 _STRIPE_SETTINGS = ("api_base", "api_key", "max_network_retries", "default_http_client")
 

@@ -1,4 +1,5 @@
-"""A webhook receiver on loopback: a real HTTP server in a thread that records what it gets."""
+"""A webhook receiver on loopback: a real HTTP server in a thread that records what it gets
+(the `receiver` fixture, via tests/fakes/fixtures.py), for alert and billing webhooks."""
 
 import threading
 import time
@@ -11,17 +12,20 @@ import pytest
 @dataclass
 class Receiver:
     """Answers each POST with the next of `statuses` (the last one again when they run
-    out), after `delay` seconds; keeps every request as (headers, body)."""
+    out), after `delay` seconds; keeps every request as (headers, body), and the paths
+    they were POSTed to."""
 
     url: str = ""
     statuses: list[int] = field(default_factory=lambda: [200])
     delay: float = 0.0
     requests: list[tuple[dict, bytes]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, headers: dict, body: bytes) -> int:
+    def answer(self, path: str, headers: dict, body: bytes) -> int:
         with self.lock:
             self.requests.append((headers, body))
+            self.paths.append(path)
             return self.statuses[min(len(self.requests), len(self.statuses)) - 1]
 
 
@@ -32,7 +36,7 @@ def receiver():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            status = state.answer(dict(self.headers), body)
+            status = state.answer(self.path, dict(self.headers), body)
             time.sleep(state.delay)
             self.send_response(status)
             self.send_header("Content-Length", "0")
