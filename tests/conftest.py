@@ -1,5 +1,7 @@
 """Fixtures shared by the whole suite."""
 
+import os
+
 import pytest
 import tiktoken
 from django.db import connection
@@ -75,3 +77,25 @@ def o200k():
 @pytest.fixture
 def cl100k():
     return _encoding_or_skip("cl100k_base")
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, answering plain HTTP.
+
+    The test settings are production's (DEBUG off), so Django's SecurityMiddleware would
+    redirect every request to HTTPS; it reads SECURE_SSL_REDIRECT once, when the server
+    builds its handler, so the setting is off while the server starts.
+    """
+    from django.test.utils import override_settings
+    from pytest_django.live_server_helper import LiveServer
+
+    address = (
+        request.config.getvalue("liveserver")
+        or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+        or "localhost"
+    )
+    with override_settings(SECURE_SSL_REDIRECT=False):
+        server = LiveServer(address)
+    yield server
+    server.stop()
