@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from common.admin import AuditedAdmin
 from contracts.models import Customer
 
 from . import customer_page  # noqa: F401  (the customer page's portal users section)
@@ -21,7 +22,7 @@ class InviteForm(forms.Form):
 
 
 @admin.register(PortalUser)
-class PortalUserAdmin(admin.ModelAdmin):
+class PortalUserAdmin(AuditedAdmin):
     list_display = ("user", "customer", "role", "invited_by", "invited_at", "has_password")
     list_filter = ("role",)
     search_fields = ("user__email", "customer__external_id", "customer__name")

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from common.audit import audit_record
 from contracts.models import Customer
 
 from .models import PortalUser
@@ -51,6 +52,7 @@ def portal_user_invite(
         )
         portal_user.full_clean()
         portal_user.save()
+        audit_record("portal_user.invite", portal_user, customer=customer.external_id)
     link = (base_url or settings.TOKENTILL_PORTAL_URL).rstrip("/") + reverse(
         "portal:password_reset_confirm",
         kwargs={

@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 from django.db import transaction
 
+from common.audit import audit_record
 from common.tasks import rating_nudge
 from contracts.models import Customer
 from metering.models import UsageEvent
@@ -113,6 +114,17 @@ def period_rerate(*, customer: Customer, at: datetime, apply: bool = False) -> R
     if apply:
         with transaction.atomic():
             events_queue_for_rating(customer_id=customer.pk, start=start, end=end)
+            audit_record(
+                "period.rerate",
+                customer,
+                after={
+                    "period_start": start.isoformat(),
+                    "events": events,
+                    "total_before": format(diff.old_total, "f"),
+                    "total_after": format(diff.new_total, "f"),
+                },
+                customer=customer.external_id,
+            )
             transaction.on_commit(rating_nudge)
         diff.applied = True
     return diff

@@ -11,6 +11,7 @@ from common.audit import acting_as
 from common.models import AuditEntry
 from contracts.models import ApiKey
 from contracts.services import customer_api_key_create, customer_update
+from portal.services import portal_user_invite
 from wallets.models import CreditGrant, Wallet
 from wallets.services import InsufficientCredits, credit_grant, wallet_adjust
 
@@ -107,3 +108,21 @@ def test_a_customer_key_reads_none_of_the_trail(acme):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
 
     assert client.get("/api/v1/audit").status_code == 403
+
+
+def test_a_plain_admin_save_records_the_object_before_and_after(admin_client, admin_user, acme):
+    with acting_as("command:invite"):
+        invited = portal_user_invite(
+            customer=acme, email="ada@acme.example", role="viewer", invited_by="ops"
+        )
+
+    admin_client.post(
+        reverse("admin:portal_portaluser_change", args=[invited.pk]), {"role": "admin"}
+    )
+
+    assert entries() == [
+        ("command:invite", "portal_user.invite", "acme", ""),
+        (f"user:{admin_user.username}", "portaluser.change", "acme", ""),
+    ]
+    change = AuditEntry.objects.get(action="portaluser.change")
+    assert (change.before["role"], change.after["role"]) == ("viewer", "admin")
