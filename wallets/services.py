@@ -110,13 +110,16 @@ def credit_grant(
 def credits_give_back(*, wallet: Wallet, amount: Amount, reason: str) -> CreditGrant:
     """Give credits back to an existing wallet as a refund grant, under the wallet's lock
     alone: the draw-down and closing give back while they hold a period's record, which
-    the customer's lock must come before (docs/development/architecture.md, "Locks")."""
+    the customer's lock must come before (docs/development/architecture.md, "Locks").
+    It asks no rater run: its callers are the rater's draw-down and closing, and the
+    rater's periodic pass offers these credits to what was short."""
     amount = _money(amount, "amount")
     with transaction.atomic():
         wallet = _wallet_lock(wallet)
         return _grant_add(
-            wallet, CreditGrant.Source.REFUND, amount, timezone.now(), 0, None, reason, ""
-        )
+            wallet, CreditGrant.Source.REFUND, amount, timezone.now(), 0, None, reason, "",
+            nudge=False,
+        )  # fmt: skip
 
 
 def _grant_add(
@@ -128,6 +131,8 @@ def _grant_add(
     expires_at: datetime | None,
     reason: str,
     created_by: str,
+    *,
+    nudge: bool = True,
 ) -> CreditGrant:
     """A grant into the wallet, whose lock the caller holds: credited at once with its
     ledger entry, or later if `effective_at` is still to come; grant.created is emitted
@@ -146,11 +151,11 @@ def _grant_add(
     grant.wallet = wallet  # with its customer, which the event names
     grant_created_emit(grant=grant)
     if effective_at <= timezone.now():
-        _grants_credit(wallet, [grant])
+        _grants_credit(wallet, [grant], nudge=nudge)
     return grant
 
 
-def _grants_credit(wallet: Wallet, grants: list[CreditGrant]) -> None:
+def _grants_credit(wallet: Wallet, grants: list[CreditGrant], *, nudge: bool = True) -> None:
     """Put the grants' credits into the wallet, whose lock the caller holds: each one's
     grant entry, its remaining amount and the balance. `credited_at` is read under the
     lock, so a draw-down that did not see these credits saved its period's record before
@@ -164,8 +169,8 @@ def _grants_credit(wallet: Wallet, grants: list[CreditGrant]) -> None:
         CreditGrant.objects.filter(pk=grant.pk).update(credited_at=credited_at)
         grant.credited_at = credited_at
     alerts_check_wallet(wallet=wallet)
-    # The rater offers the new credits the open periods' usage past the credits.
-    transaction.on_commit(rating_nudge)
+    if nudge:  # the rater offers the new credits the open periods' usage past the credits
+        transaction.on_commit(rating_nudge)
 
 
 def _grants_credit_due(wallet: Wallet, now: datetime) -> int:
