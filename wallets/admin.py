@@ -108,6 +108,15 @@ class GrantForm(forms.Form):
     amount = forms.DecimalField(min_value=0, max_digits=20, decimal_places=RATED_PLACES)
     source = forms.ChoiceField(choices=CreditGrant.Source.choices)
     priority = forms.IntegerField(initial=0, help_text="Higher is drawn first.")
+    effective_at = forms.SplitDateTimeField(
+        label="Effective at",
+        required=False,
+        widget=QuickDateTimeWidget(
+            quick=[(f"in {days} days", {"data-days": str(days)}) for days in (1, 7, 30)]
+        ),
+        help_text="UTC. Empty: usable at once; a later instant keeps the credits out of the "
+        "wallet until then.",
+    )
     expires_at = forms.SplitDateTimeField(
         label="Expires at",
         required=False,
@@ -188,6 +197,7 @@ class WalletAdmin(admin.ModelAdmin):
                     amount=data["amount"],
                     source=data["source"],
                     priority=data["priority"],
+                    effective_at=data["effective_at"],
                     expires_at=data["expires_at"],
                     reason=data["reason"],
                     created_by=request.user.get_username(),

@@ -1,6 +1,6 @@
 """The customer page's wallet and alerts sections (contracts.admin.customers draws them):
-balance, credits available, live grants and active holds, with granting and adjusting one
-click away; the latest alerts and where to change their settings."""
+balance, credits available, live grants, grants to come and active holds, with granting
+and adjusting one click away; the latest alerts and where to change their settings."""
 
 from typing import Any
 
@@ -12,7 +12,7 @@ from contracts.models import Customer
 from pricing.money import money_label
 
 from .models import AlertSettings
-from .selectors import alerts_recent, grants_live, holds_active, wallet_for
+from .selectors import alerts_recent, grants_live, grants_pending, holds_active, wallet_for
 
 ALERTS_SHOWN = 5
 
@@ -52,6 +52,10 @@ def wallet_section(request: HttpRequest, customer: Customer) -> dict[str, Any] |
                 "remaining": money_label(grant.remaining, currency),
             }
             for grant in grants_live(wallet=wallet)
+        ],
+        "pending": [
+            {"grant": grant, "amount": money_label(grant.amount, currency)}
+            for grant in grants_pending(wallet=wallet)
         ],
         "holds": [
             {"hold": hold, "amount": money_label(hold.amount, currency)}

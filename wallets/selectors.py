@@ -31,6 +31,13 @@ def grants_live(*, wallet: Wallet, at: datetime | None = None) -> QuerySet[Credi
     )
 
 
+def grants_pending(*, wallet: Wallet) -> QuerySet[CreditGrant]:
+    """Grants made for later, not in the wallet yet, soonest first."""
+    return CreditGrant.objects.filter(wallet=wallet, credited_at__isnull=True).order_by(
+        "effective_at", "id"
+    )
+
+
 def grants_all(*, wallet: Wallet | None) -> QuerySet[CreditGrant]:
     """Every grant of the wallet (none without one), newest first: pending, live, used and
     expired alike."""

@@ -9,7 +9,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
+from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error, key_author
 from common.idempotency import idempotent
 from contracts.models import RateCard
 from contracts.selectors import rate_card_get
@@ -28,12 +28,6 @@ def _rate_card_or_404(name: str) -> RateCard:
     if rate_card is None:
         raise NotFound(f"No rate card named '{name}'.")
     return rate_card
-
-
-def _created_by(request) -> str:
-    """Who corrected the price, as the correction records it: the key's name and prefix."""
-    api_key = request.auth
-    return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]
 
 
 class PriceCorrectionsView(APIView):
@@ -90,7 +84,7 @@ class PriceCorrectionsView(APIView):
         apply = data.pop("apply")
         service = price_correction_apply if apply else price_correction_preview
         try:
-            result = service(rate_card=rate_card, created_by=_created_by(request), **data)
+            result = service(rate_card=rate_card, created_by=key_author(request), **data)
         except DjangoValidationError as error:
             raise api_validation_error(error) from None
         if apply:

@@ -24,6 +24,7 @@ from common.api import (
     FileDownloadView,
     StrictSerializer,
     api_validation_error,
+    key_author,
 )
 from common.idempotency import idempotent
 from contracts.api.views import customer_or_404
@@ -246,7 +247,7 @@ class CreditNotesView(APIView):
         serializer = CreditNoteInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        by = _created_by(request)
+        by = key_author(request)
         try:
             if data.pop("reason") == CreditNote.Reason.VOID:
                 note = invoice_void(invoice=invoice, created_by=by, **data)
@@ -255,9 +256,3 @@ class CreditNotesView(APIView):
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc
         return Response(CreditNoteSerializer(note).data, status=status.HTTP_201_CREATED)
-
-
-def _created_by(request) -> str:
-    """Who issued a credit note over the API: the operator key's name and prefix."""
-    api_key = request.auth
-    return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]

@@ -10,7 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error
+from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error, key_author
 from common.idempotency import idempotent
 from contracts.models import Contract, Customer
 from contracts.selectors import contract_get, contract_list
@@ -32,12 +32,6 @@ def _contract_or_404(customer: Customer, contract_id: int) -> Contract:
     if contract is None:
         raise NotFound(f"No contract {contract_id} for customer '{customer.external_id}'.")
     return contract
-
-
-def _created_by(request) -> str:
-    """Who wrote the terms, as the history shows it: the operator key's name and prefix."""
-    api_key = request.auth
-    return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]
 
 
 def _contract_answer(contract: Contract, *, status_code=status.HTTP_200_OK) -> Response:
@@ -202,7 +196,7 @@ class ContractListView(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         try:
             contract = contract_create(
-                customer=customer, created_by=_created_by(request), **serializer.validated_data
+                customer=customer, created_by=key_author(request), **serializer.validated_data
             )
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc
@@ -251,7 +245,7 @@ class ContractAmendmentsView(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         try:
             contract_amend(
-                contract=contract, created_by=_created_by(request), **serializer.validated_data
+                contract=contract, created_by=key_author(request), **serializer.validated_data
             )
         except DjangoValidationError as exc:
             raise api_validation_error(exc) from exc

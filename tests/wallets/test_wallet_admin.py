@@ -127,6 +127,28 @@ def test_a_grant_expires_at_the_picked_instant(acme, admin_client):
     ]
 
 
+def test_a_grant_for_later_waits_outside_the_wallet_and_the_customer_page_shows_it(
+    acme, admin_client
+):
+    admin_client.post(
+        reverse("admin:wallets_grant"),
+        {"customer": acme.pk, "amount": "40", "source": "promotional", "priority": "0",
+         "effective_at_0": "2030-01-01", "effective_at_1": "00:00:00", "reason": "New year"},
+    )  # fmt: skip
+
+    grant = CreditGrant.objects.get()
+    assert (grant.effective_at, grant.credited_at, grant.wallet.balance) == (
+        datetime(2030, 1, 1, tzinfo=UTC),
+        None,
+        Decimal(0),
+    )
+    page = admin_client.get(reverse("admin:contracts_customer_change", args=[acme.pk]))
+    html = page.content.decode()
+    assert "Credits to come" in html
+    assert '<td data-label="Amount" class="tt-money">40.00 USD</td>' in html
+    assert '<td data-label="Effective (UTC)" class="nowrap">2030-01-01 00:00</td>' in html
+
+
 @pytest.mark.parametrize(
     ("date", "time", "error"),
     [
