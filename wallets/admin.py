@@ -315,8 +315,8 @@ class AlertAdmin(ReadOnlyAdmin):
 class AlertDeliveryAdmin(ReadOnlyAdmin):
     """Every delivery with its attempts; failed ones can be tried again, now."""
 
-    list_display = ("created_at", "alert", "channel", "target", "status", "attempts",
-                    "response_status", "next_attempt_at", "delivered_at")  # fmt: skip
+    list_display = ("created_shown", "alert", "channel", "target", "status", "attempts",
+                    "next_attempt_shown")  # fmt: skip
     list_filter = ("status", "channel", "alert__kind")
     list_select_related = ("alert",)
     search_fields = ("alert__customer__external_id", "target")
@@ -325,6 +325,8 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
               "history")  # fmt: skip
     readonly_fields = fields
     actions = ("retry_selected",)
+    created_shown = instant_display("created_at", description="created (UTC)")
+    next_attempt_shown = instant_display("next_attempt_at", description="next attempt (UTC)")
 
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("wallets.change_alertdelivery")

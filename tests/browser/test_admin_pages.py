@@ -138,6 +138,7 @@ def pages(acme: Customer) -> dict[str, tuple[str, list[str]]]:
         "alert_setting": (f"/wallets/alertsettings/{first(AlertSettings)}/change/", []),
         "alerts": ("/wallets/alert/", ["fired (UTC)", "customer", "message"]),
         "alert": (f"/wallets/alert/{first(Alert)}/change/", []),
+        "alert_deliveries": ("/wallets/alertdelivery/", ["created (UTC)", "status", "attempts"]),
         "topups": ("/wallets/topuprequest/", ["customer", "amount", "balance then", "status"]),
         "topup": (f"/wallets/topuprequest/{first(TopUpRequest)}/change/", []),
     }

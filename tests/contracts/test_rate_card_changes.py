@@ -259,10 +259,10 @@ def test_versions_racing_in_are_numbered_one_after_another(standard):
 def test_corrections_racing_in_number_their_versions_one_after_another(standard):
     rate_card_version_lock(version=standard.versions.get())
 
-    def correct(n: int) -> None:
+    def correct(n: int) -> None:  # 1.50 to 6.50: never gpt-4o's 10.00, never one another's
         price_correction_create(
             rate_card=standard, price="gpt-4o", effective_from=datetime(2025, 1, 10, tzinfo=UTC),
-            rates={"rate_out": f"{5 + n}.00"}, reason=f"correction {n}", created_by="ops",
+            rates={"rate_out": f"{1 + n}.50"}, reason=f"correction {n}", created_by="ops",
         )  # fmt: skip
 
     answers = race(correct)
