@@ -102,16 +102,6 @@ def form_errors_add(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
-    """The audit trail (common.audit): every change made by ops, never edited."""
-
-    list_display = ("at", "actor", "action", "object_repr", "customer", "reason")
-    list_filter = ("action", "object_type")
-    search_fields = ("customer", "object_id", "actor", "object_repr")
-    date_hierarchy = "at"
-
-
 def next_url(request: HttpRequest, default: str) -> str:
     """Where an admin action returns once it is done: the `next` it was opened with (a
     page of this site, such as the customer page that linked to it), else `default`.
@@ -192,3 +182,18 @@ def count_text(value: int | Decimal) -> str:
     """A count or quantity with thousands separators and the digits it has: 1,346 and
     1,200.5, never 1.000000000000."""
     return f"{Decimal(value).normalize():,f}"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit trail (common.audit): every change made by ops, never edited."""
+
+    list_display = ("at_shown", "actor", "action", "object_shown", "customer", "reason")
+    list_filter = ("action", "object_type")
+    search_fields = ("customer", "object_id", "actor", "object_repr")
+    date_hierarchy = "at"
+    at_shown = instant_display("at", description="at (UTC)")
+
+    @admin.display(description="object", ordering="object_repr")
+    def object_shown(self, entry: AuditEntry) -> str:
+        return entry.object_repr

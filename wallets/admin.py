@@ -112,7 +112,7 @@ class GrantForm(forms.Form):
         label="Effective at",
         required=False,
         widget=QuickDateTimeWidget(
-            quick=[(f"in {days} days", {"data-days": str(days)}) for days in (1, 7, 30)]
+            quick=[(f"in {days} days", {"data-days": str(days)}) for days in (7, 14)]
         ),
         help_text="UTC. Empty: usable at once; a later instant keeps the credits out of the "
         "wallet until then.",
@@ -315,10 +315,10 @@ class AlertAdmin(ReadOnlyAdmin):
 class AlertDeliveryAdmin(ReadOnlyAdmin):
     """Every delivery with its attempts; failed ones can be tried again, now."""
 
-    list_display = ("created_shown", "alert", "channel", "target", "status", "attempts",
+    list_display = ("created_shown", "customer_shown", "kind_shown", "channel", "status",
                     "next_attempt_shown")  # fmt: skip
     list_filter = ("status", "channel", "alert__kind")
-    list_select_related = ("alert",)
+    list_select_related = ("alert__customer",)
     search_fields = ("alert__customer__external_id", "target")
     fields = ("alert", "channel", "target", "status", "attempts", "response_status",
               "last_error", "next_attempt_at", "delivered_at", "created_at", "payload",
@@ -327,6 +327,11 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
     actions = ("retry_selected",)
     created_shown = instant_display("created_at", description="created (UTC)")
     next_attempt_shown = instant_display("next_attempt_at", description="next attempt (UTC)")
+    customer_shown = customer_display("alert.customer")
+
+    @admin.display(description="alert", ordering="alert__kind")
+    def kind_shown(self, delivery: AlertDelivery) -> str:
+        return delivery.alert.get_kind_display()
 
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("wallets.change_alertdelivery")

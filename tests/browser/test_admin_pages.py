@@ -138,7 +138,10 @@ def pages(acme: Customer) -> dict[str, tuple[str, list[str]]]:
         "alert_setting": (f"/wallets/alertsettings/{first(AlertSettings)}/change/", []),
         "alerts": ("/wallets/alert/", ["fired (UTC)", "customer", "message"]),
         "alert": (f"/wallets/alert/{first(Alert)}/change/", []),
-        "alert_deliveries": ("/wallets/alertdelivery/", ["created (UTC)", "status", "attempts"]),
+        "alert_deliveries": (
+            "/wallets/alertdelivery/",
+            ["created (UTC)", "status", "next attempt (UTC)"],
+        ),
         "topups": ("/wallets/topuprequest/", ["customer", "amount", "balance then", "status"]),
         "topup": (f"/wallets/topuprequest/{first(TopUpRequest)}/change/", []),
     }
@@ -230,7 +233,8 @@ def test_quick_choices_fill_the_admins_pickers_in_utc(live_server, page, demo):
 
     # a grant's expiry: in 30 days, to the minute
     page.goto(f"{live_server.url}{ADMIN}/wallets/wallet/grant/")
-    expect(page.get_by_role("link", name="Today")).to_be_visible()  # the admin's own picker
+    # the admin's own picker, beside the expiry (after the grant's effective instant)
+    expect(page.get_by_role("link", name="Today").last).to_be_visible()
     page.get_by_role("button", name="in 30 days").click()
     in_30_days = datetime.now(UTC) + timedelta(days=30)
     expect(page.locator("#id_expires_at_0")).to_have_value(f"{in_30_days:%Y-%m-%d}")
