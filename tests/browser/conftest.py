@@ -76,3 +76,27 @@ def artifacts() -> Path:
     """Where screenshots go (git ignores it)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+#: The password of the staff user the admin's browser tests sign in as ("ops").
+OPS_PASSWORD = "run-billing-1"
+
+
+def staff_with(django_user_model, permissions):
+    """A staff user "ops" holding exactly these permissions (codenames)."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("ops", password=OPS_PASSWORD, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=permissions))
+    return user
+
+
+def admin_log_in(page, url: str, username: str = "ops", password: str = OPS_PASSWORD) -> None:
+    """Sign in to the admin at `url` and land on its index."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/admin/")
+    page.get_by_label("Username:", exact=True).fill(username)
+    page.get_by_label("Password:", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()

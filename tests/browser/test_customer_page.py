@@ -7,7 +7,6 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from billing.models import UsageRollup
 from billing.rating.rater import usage_rate_pending
@@ -16,6 +15,8 @@ from contracts.services import customer_create
 from metering.services import events_ingest
 from tests.billing.correction_support import clock_set
 from tests.contracts.contract_support import card_create
+
+from .conftest import admin_log_in, staff_with
 
 try:
     from playwright.sync_api import Page, expect
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.browser
 
 NOW = datetime(2026, 12, 14, 10, 30, tzinfo=UTC)
 CARD_START = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)  # the card was made this morning
-PASSWORD = "set-a-customer-up-1"
 PERMISSIONS = (
     "view_customer", "change_customer", "view_contract", "add_contract", "change_contract",
     "view_ratecard", "add_price", "add_ratecardversion", "view_wallet", "add_creditgrant",
@@ -61,17 +61,7 @@ def acme(db, monkeypatch):
 
 @pytest.fixture
 def billing_ops(django_user_model):
-    user = django_user_model.objects.create_user("ops", password=PASSWORD, is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=PERMISSIONS))
-    return user
-
-
-def log_in(page: Page, url: str) -> None:
-    page.goto(f"{url}/admin/")
-    page.get_by_label("Username:", exact=True).fill("ops")
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    return staff_with(django_user_model, PERMISSIONS)
 
 
 def section(page: Page, name: str):
@@ -92,7 +82,7 @@ def test_billing_ops_set_a_customer_up_from_the_customer_page(
     live_server, page, acme, billing_ops, artifacts
 ):
     page.set_viewport_size({"width": 1280, "height": 800})
-    log_in(page, live_server.url)
+    admin_log_in(page, live_server.url)
     page.get_by_role("link", name="Customers", exact=True).click()
     page.get_by_role("link", name="acme", exact=True).click()
     customer_page = f"{live_server.url}/admin/contracts/customer/{acme.pk}/change/"

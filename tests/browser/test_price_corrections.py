@@ -11,7 +11,6 @@ import os
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from billing.rating.rater import usage_rate_pending
 from billing.selectors import usage_for_period
@@ -20,6 +19,8 @@ from contracts.price_corrections import price_correction_create
 from contracts.services import customer_create
 from tests.billing.conftest import standard_card
 from tests.billing.correction_support import LAST_WEEK, NOW, REASON, clock_set, two_customers
+
+from .conftest import admin_log_in, staff_with
 
 try:
     from playwright.sync_api import Page, expect
@@ -39,7 +40,6 @@ PERMISSIONS = (
     "view_usagerollup",
     "change_usagerollup",
 )
-PASSWORD = "correct-a-price-1"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
@@ -55,24 +55,14 @@ def scenario(db, monkeypatch):
 
 @pytest.fixture
 def billing_ops(django_user_model):
-    user = django_user_model.objects.create_user("ops", password=PASSWORD, is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=PERMISSIONS))
-    return user
-
-
-def log_in(page: Page, url: str) -> None:
-    page.goto(f"{url}/admin/")
-    page.get_by_label("Username:", exact=True).fill("ops")
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    return staff_with(django_user_model, PERMISSIONS)
 
 
 def test_billing_ops_correct_a_price_from_last_week_read_the_diff_and_apply_it(
     live_server, page, scenario, billing_ops, artifacts
 ):
     _, acme = scenario
-    log_in(page, live_server.url)
+    admin_log_in(page, live_server.url)
 
     # Given the rate card's page
     page.locator("#content").get_by_role("link", name="Rate cards", exact=True).click()
@@ -145,7 +135,7 @@ def test_every_page_reads_at_desktop_and_phone_widths(
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(10_000)
         page = context.new_page()
-        log_in(page, base)
+        admin_log_in(page, base)
         for name, path in pages.items():
             page.goto(base + path)
             problems += _unreadable(page, f"{name} ({size})")

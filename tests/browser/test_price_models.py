@@ -7,14 +7,15 @@ import os
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from contracts.catalog.services import catalog_load
 from contracts.models import RateCard
 from tests.browser.test_price_corrections import _unreadable
 
+from .conftest import admin_log_in, staff_with
+
 try:
-    from playwright.sync_api import Page, expect
+    from playwright.sync_api import expect
 except ImportError:  # a dev dependency; required under scripts/test, as the browser is
     if os.environ.get("TOKENTILL_REQUIRE_BROWSER") == "1":
         raise
@@ -23,24 +24,13 @@ except ImportError:  # a dev dependency; required under scripts/test, as the bro
 pytestmark = pytest.mark.browser
 
 PERMISSIONS = ("view_ratecard", "add_ratecard", "add_price", "view_ratecardversion")
-PASSWORD = "price-many-models-1"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 PER_1M = 1_000_000
 
 
 @pytest.fixture
 def billing_ops(django_user_model):
-    user = django_user_model.objects.create_user("ops", password=PASSWORD, is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=PERMISSIONS))
-    return user
-
-
-def log_in(page: Page, url: str) -> None:
-    page.goto(f"{url}/admin/")
-    page.get_by_label("Username:", exact=True).fill("ops")
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    return staff_with(django_user_model, PERMISSIONS)
 
 
 def test_billing_ops_price_several_models_from_the_catalog_on_one_page(
@@ -52,7 +42,7 @@ def test_billing_ops_price_several_models_from_the_catalog_on_one_page(
     context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(10_000)
     page = context.new_page()
-    log_in(page, live_server.url)
+    admin_log_in(page, live_server.url)
 
     # Given the rate cards' list, they open the page for several models
     page.locator("#content").get_by_role("link", name="Rate cards", exact=True).click()
@@ -118,7 +108,7 @@ def test_the_clone_page_asks_for_each_price_in_the_new_currency_at_both_widths(
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(10_000)
         page = context.new_page()
-        log_in(page, live_server.url)
+        admin_log_in(page, live_server.url)
         page.goto(f"{live_server.url}/admin/contracts/ratecard/{standard.pk}/clone/")
         page.get_by_label("New rate card name:").fill("Europe")
         page.get_by_label("Currency:").fill("EUR")

@@ -7,17 +7,17 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from tests.webhooks.conftest import FINALIZED
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import event_emit, webhook_deliveries_retry
 
+from .conftest import admin_log_in, staff_with
 from .test_price_corrections import SIZES, _unreadable
 
 try:
-    from playwright.sync_api import Page, expect
+    from playwright.sync_api import expect
 except ImportError:  # a dev dependency; required under scripts/test, as the browser is
     if os.environ.get("TOKENTILL_REQUIRE_BROWSER") == "1":
         raise
@@ -33,29 +33,18 @@ PERMISSIONS = (
     "add_webhookdelivery",
     "view_webhookdelivery",
 )
-PASSWORD = "register-a-webhook-1"
 
 
 @pytest.fixture
 def billing_ops(django_user_model):
-    user = django_user_model.objects.create_user("ops", password=PASSWORD, is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=PERMISSIONS))
-    return user
-
-
-def log_in(page: Page, url: str) -> None:
-    page.goto(f"{url}/admin/")
-    page.get_by_label("Username:", exact=True).fill("ops")
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    return staff_with(django_user_model, PERMISSIONS)
 
 
 def test_billing_ops_register_an_endpoint_and_replay_a_delivery(
     live_server, page, billing_ops, receiver, artifacts
 ):
     base = live_server.url
-    log_in(page, base)
+    admin_log_in(page, base)
 
     # register an endpoint taking invoice.finalized alone
     page.goto(f"{base}/admin/webhooks/webhookendpoint/add/")
@@ -116,7 +105,7 @@ def test_every_webhooks_page_reads_at_desktop_and_phone_widths(
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(10_000)
         page = context.new_page()
-        log_in(page, base)
+        admin_log_in(page, base)
         for name, path in pages.items():
             page.goto(base + path)
             problems += _unreadable(page, f"{name} ({size})")
