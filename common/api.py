@@ -20,6 +20,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import get_attribute as attribute_at
+from rest_framework.pagination import CursorPagination
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
@@ -242,3 +243,27 @@ def key_author(request) -> str:
     operator key's name and prefix."""
     api_key = request.auth
     return f"API key {api_key.name} (tt_{api_key.prefix}_…)"[:150]
+
+
+class CursorPages(CursorPagination):
+    """Stable pages over a growing table (follow `next`): 100 rows, `page_size` up to
+    1,000. `next_example`, when set, is the `next` link the schema shows."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    next_example: str | None = None
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        if self.next_example is not None:
+            properties = paginated["properties"]
+            properties["next"]["example"] = self.next_example
+            properties["previous"]["example"] = None
+        return paginated
+
+
+class NewestFirst(CursorPages):
+    """Newest first, by id: a page stays the same while rows are added."""
+
+    ordering: str | tuple[str, ...] = "-id"

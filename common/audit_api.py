@@ -9,9 +9,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 
-from .api import FieldErrorsSerializer, InstantField, OutputSerializer, StrictSerializer
+from .api import (
+    FieldErrorsSerializer,
+    InstantField,
+    NewestFirst,
+    OutputSerializer,
+    StrictSerializer,
+)
 from .models import AuditEntry
 
 
@@ -58,13 +63,6 @@ class AuditQuerySerializer(StrictSerializer):
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=1000)
 
 
-class AuditPagination(CursorPagination):
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
 _EXAMPLE = OpenApiExample(
     "A grant made over the API",
     response_only=True,
@@ -86,7 +84,7 @@ _EXAMPLE = OpenApiExample(
 
 class AuditTrailView(GenericAPIView):
     serializer_class = AuditEntrySerializer
-    pagination_class = AuditPagination
+    pagination_class = NewestFirst
 
     @extend_schema(
         operation_id="audit_list",

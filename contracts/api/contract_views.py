@@ -6,11 +6,16 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from common.api import ErrorSerializer, FieldErrorsSerializer, api_validation_error, key_author
+from common.api import (
+    CursorPages,
+    ErrorSerializer,
+    FieldErrorsSerializer,
+    api_validation_error,
+    key_author,
+)
 from common.idempotency import idempotent
 from contracts.models import Contract, Customer
 from contracts.selectors import contract_get, contract_list
@@ -39,23 +44,14 @@ def _contract_answer(contract: Contract, *, status_code=status.HTTP_200_OK) -> R
     return Response(ContractSerializer(fresh).data, status=status_code)
 
 
-class ContractPagination(CursorPagination):
+class ContractPagination(CursorPages):
     """A customer's contracts by start, oldest first: starts never change and never repeat
     (a customer's contracts do not overlap)."""
 
     ordering = "starts_at"
     page_size = 50
-    page_size_query_param = "page_size"
     max_page_size = 200
-
-    def get_paginated_response_schema(self, schema):
-        paginated = super().get_paginated_response_schema(schema)
-        properties = paginated["properties"]
-        properties["next"]["example"] = (
-            "https://tokentill.example/api/v1/customers/acme/contracts?cursor=cD0yMDI2"
-        )
-        properties["previous"]["example"] = None
-        return paginated
+    next_example = "https://tokentill.example/api/v1/customers/acme/contracts?cursor=cD0yMDI2"
 
 
 # --- OpenAPI examples ---------------------------------------------------------------------

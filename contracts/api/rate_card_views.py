@@ -16,13 +16,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
 
-from common.api import ErrorSerializer, FieldErrorsSerializer, errors_flat
+from common.api import CursorPages, ErrorSerializer, FieldErrorsSerializer, errors_flat
 from common.idempotency import idempotent
 from contracts.models import Price, RateCard, RateCardVersion
 from contracts.rate_cards import (
@@ -137,20 +136,11 @@ def _price_or_404(version: RateCardVersion, name: str) -> Price:
     return price
 
 
-class RateCardPagination(CursorPagination):
+class RateCardPagination(CursorPages):
     """Rate cards by name, which is unique and never changes."""
 
     ordering = "name"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def get_paginated_response_schema(self, schema):
-        paginated = super().get_paginated_response_schema(schema)
-        properties = paginated["properties"]
-        properties["next"]["example"] = "https://tokentill.example/api/v1/rate-cards?cursor=cD1T"
-        properties["previous"]["example"] = None
-        return paginated
+    next_example = "https://tokentill.example/api/v1/rate-cards?cursor=cD1T"
 
 
 class RateCardListView(GenericAPIView):

@@ -10,12 +10,12 @@ from drf_spectacular.utils import (
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from common.api import (
     DUPLICATE_EXTERNAL_ID,
+    CursorPages,
     ErrorSerializer,
     FieldErrorsSerializer,
     api_validation_error,
@@ -41,20 +41,11 @@ def customer_or_404(external_id: str) -> Customer:
     return customer
 
 
-class CustomerPagination(CursorPagination):
-    """Stable pages over a growing table: a cursor on external_id, which never changes."""
+class CustomerPagination(CursorPages):
+    """A cursor on external_id, which never changes."""
 
     ordering = "external_id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def get_paginated_response_schema(self, schema):
-        paginated = super().get_paginated_response_schema(schema)
-        properties = paginated["properties"]
-        properties["next"]["example"] = "https://tokentill.example/api/v1/customers?cursor=cD1hY21l"
-        properties["previous"]["example"] = None
-        return paginated
+    next_example = "https://tokentill.example/api/v1/customers?cursor=cD1hY21l"
 
 
 # --- OpenAPI examples ---------------------------------------------------------------------

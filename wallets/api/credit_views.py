@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 from common.api import (
     ErrorSerializer,
     FieldErrorsSerializer,
+    NewestFirst,
     api_validation_error,
     key_author,
 )
@@ -48,15 +48,6 @@ _REFUSED = OpenApiResponse(
 )
 _BAD_QUERY = OpenApiResponse(FieldErrorsSerializer, description="A refused query parameter.")
 _PAGE_SIZE = OpenApiParameter("page_size", int, description="Up to 1000; 100 by default.")
-
-
-class NewestFirst(CursorPagination):
-    """Newest first, by id: a page stays the same while rows are added."""
-
-    ordering: str | tuple[str, ...] = "-id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 class HoldPagination(NewestFirst):
