@@ -484,20 +484,19 @@ def _credits_after(customer: Customer, diffs: list[RerateDiff]) -> dict[datetime
     available = wallet_left(customer)
     after = {}
     for diff in diffs:
-        record = records.get(diff.period_start)
-        state = (
-            CreditsState(record.drawn, record.short, record.settled) if record else CreditsState()
-        )
+        state = CreditsState.of(records.get(diff.period_start))
         if wallet is None or diff.new_charges is None:
             after[diff.period_start] = state
             continue
         drawn, short, settled = state.drawn, state.short, state.settled
-        charges = diff.new_charges
-        billable = sum(charges.usage_by_segment, _ZERO) - charges.allowance_used
         terms = contract_terms_at(customer_id=customer.pk, at=diff.period_end - _INSTANT)
         cover = terms is not None and terms.credits_cover_arrears
         move = credits_move(
-            billable=billable, settled=settled, drawn=drawn, short=short, cover=cover
+            billable=diff.new_charges.billable,
+            settled=settled,
+            drawn=drawn,
+            short=short,
+            cover=cover,
         )
         available += move.refund
         got = min(move.ask, available)

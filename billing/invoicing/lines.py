@@ -238,12 +238,16 @@ class CreditsState:
     short: Decimal = _ZERO
     settled: Decimal = _ZERO
 
+    @classmethod
+    def of(cls, record: UsageDrawDown | None) -> CreditsState:
+        """The record's state; nothing drawn where the period has no record."""
+        return cls() if record is None else cls(record.drawn, record.short, record.settled)
+
 
 def credits_state(customer: Customer, start: datetime) -> CreditsState:
-    record = UsageDrawDown.objects.filter(customer=customer, period_start=start).first()
-    if record is None:
-        return CreditsState()
-    return CreditsState(record.drawn, record.short, record.settled)
+    return CreditsState.of(
+        UsageDrawDown.objects.filter(customer=customer, period_start=start).first()
+    )
 
 
 def wallet_left(customer: Customer) -> Decimal:
