@@ -43,7 +43,7 @@ from contracts.admin.price_builder.forms import (
 )
 from contracts.models import RATE_UNITS, Customer, Price, RateCard
 from pricing.cycles import span_text
-from pricing.money import exact_text, minor_text, money_label
+from pricing.money import exact_text, money_label
 
 from ..corrections import (
     ClosedPeriodOutcome,
@@ -53,7 +53,9 @@ from ..corrections import (
     price_correction_preview,
     rate_card_rerate,
 )
+from ..invoicing.lines import period_face
 from ..rating.rerating import RerateDiff, period_rerate
+from ..periods import period_rollups
 
 CORRECT_PERMISSION = "contracts.add_pricecorrection"
 RERATE_VIEW_PERMISSION = "billing.view_usagerollup"
@@ -171,27 +173,13 @@ class RerateForm(forms.Form):
 
 
 @dataclass
-class Money:
-    """An amount as the page shows it: with the currency's minor places, and its exact
-    figure (12 places) beside it when that says more."""
-
-    minor: str
-    exact: str
-
-    @classmethod
-    def of(cls, amount: Decimal, currency: str) -> "Money":
-        minor, exact = minor_text(amount, currency), exact_text(amount)
-        return cls(minor, "" if Decimal(minor) == amount else exact)
-
-
-@dataclass
 class LineShown:
     label: str
     changed: bool
     old_events: int
     new_events: int
-    old: Money
-    new: Money
+    old: str
+    new: str
     old_quantity: str
     new_quantity: str
     old_source: str
@@ -203,8 +191,8 @@ class PeriodShown:
     span: str
     events: int
     lines: list[LineShown]
-    old_total: Money
-    new_total: Money
+    old_total: str
+    new_total: str
     changed: bool
     tiered: bool
     invoice: str = ""
@@ -213,15 +201,24 @@ class PeriodShown:
     billed: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def period_shown(diff: RerateDiff, currency: str, closed: ClosedPeriodOutcome | None = None):
+def period_shown(diff: RerateDiff, customer: Customer, closed: ClosedPeriodOutcome | None = None):
+    """The diff in billed money only, as the invoice would write it: each line rounded
+    to the minor unit, and the period's total as the sum of its invoice's rounded lines
+    before and after (docs/development/money.md, "Money on screen")."""
+    currency = customer.currency
+    start, end, now = diff.period_start, diff.period_end, timezone.now()
+    old_face, new_face = (
+        period_face(customer=customer, start=start, end=end, rollups=rollups, at=now)
+        for rollups in (period_rollups(customer_id=customer.pk, start=start), diff.new_rollups)
+    )
     lines = [
         LineShown(
             line.label,
             line.changed,
             line.old_events,
             line.new_events,
-            Money.of(line.old_amount, currency),
-            Money.of(line.new_amount, currency),
+            money_label(line.old_amount, currency),
+            money_label(line.new_amount, currency),
             exact_text(line.old_quantity),
             exact_text(line.new_quantity),
             line.old_source,
@@ -233,9 +230,9 @@ def period_shown(diff: RerateDiff, currency: str, closed: ClosedPeriodOutcome | 
         span=span_text(diff.period_start, diff.period_end),
         events=diff.events,
         lines=lines,
-        old_total=Money.of(diff.old_total, currency),
-        new_total=Money.of(diff.new_total, currency),
-        changed=bool(diff.changed) or diff.old_total != diff.new_total,
+        old_total=money_label(old_face.total, currency),
+        new_total=money_label(new_face.total, currency),
+        changed=bool(diff.changed) or old_face.total != new_face.total,
         tiered=any(line.old_quantity or line.new_quantity for line in diff.lines),
     )
     if closed is not None:
@@ -257,11 +254,10 @@ def period_shown(diff: RerateDiff, currency: str, closed: ClosedPeriodOutcome | 
 
 
 def correction_shown(result: PriceCorrectionResult) -> dict:
-    currency = result.rate_card.currency
     customers = []
     every: list[PeriodShown] = []
     for customer in result.customers:
-        periods = [period_shown(p.diff, currency, p.closed) for p in customer.periods]
+        periods = [period_shown(p.diff, customer.customer, p.closed) for p in customer.periods]
         customers.append({"customer": customer.customer, "periods": periods})
         every.extend(periods)
     return {
@@ -410,7 +406,7 @@ class RerateAdmin(admin.ModelAdmin):
             customer_opts=Customer._meta,
             form=form,
             at=at,
-            period=period_shown(shown.diff, customer.currency, shown.closed) if shown else None,
+            period=period_shown(shown.diff, customer, shown.closed) if shown else None,
             may_apply=request.user.has_perm(RERATE_PERMISSION),
         )
 
@@ -444,7 +440,7 @@ class RerateAdmin(admin.ModelAdmin):
             customers=[
                 {
                     "customer": customer,
-                    "period": period_shown(preview.diff, customer.currency, preview.closed),
+                    "period": period_shown(preview.diff, customer, preview.closed),
                 }
                 for customer, preview in diffs
             ],

@@ -18,10 +18,11 @@ from billing.models import CreditNote
 from contracts.models import PriceCorrection
 from contracts.price_corrections import price_correction_create
 
-from .conftest import rate, usage_of
+from .conftest import event, ingest, rate, usage_of
 from .correction_support import (
     JANUARY,
     LAST_WEEK,
+    NOW,
     NOV,
     REASON,
     D,
@@ -96,19 +97,19 @@ def test_billing_ops_correct_gpt_4o_from_last_week_read_the_diff_and_apply_it(
     assert [entry["customer"].external_id for entry in shown["customers"]] == ["acme", "globex"]
     (november, december), (globex_december,) = (e["periods"] for e in shown["customers"])
     assert (november.span, november.invoice, november.events) == (NOV, "INV-000001", 3)
-    assert [(line.old.minor, line.new.minor) for line in november.lines] == [("30.00", "20.00")]
-    assert (november.old_total.minor, november.new_total.minor) == ("60.00", "50.00")
+    assert [(line.old, line.new) for line in november.lines] == [("30.00 USD", "20.00 USD")]
+    assert (november.old_total, november.new_total) == ("60.00 USD", "50.00 USD")
     assert november.outcome == (
         "a credit note of 10.00 USD on INV-000001 (recorded on the invoice, lowering what is due)."
     )
-    assert (december.invoice, december.old_total.minor, december.new_total.minor) == (
+    assert (december.invoice, december.old_total, december.new_total) == (
         "",
-        "40.00",
-        "35.00",
+        "40.00 USD",
+        "35.00 USD",
     )
-    assert (globex_december.old_total.minor, globex_december.new_total.minor) == (
-        "20.00",
-        "10.00",
+    assert (globex_december.old_total, globex_december.new_total) == (
+        "20.00 USD",
+        "10.00 USD",
     )
     page_text = text(preview)
     assert "A new version 2 from 2026-11-27 00:00 UTC: version 1's prices" in page_text
@@ -171,7 +172,7 @@ def test_apply_takes_only_what_was_previewed(client, rate_card, globex):
     assert response.status_code == 200
     assert "The correction changed since its diff was shown" in text(response)
     november = response.context["shown"]["customers"][0]["periods"][0]
-    assert november.new_total.minor == "48.00"  # 10.00 + 2 x 4.00 + the fee of 30.00
+    assert november.new_total == "48.00 USD"  # 10.00 + 2 x 4.00 + the fee of 30.00
     assert stored() == before
 
 
@@ -244,16 +245,16 @@ def test_billing_ops_re_rate_a_customer_s_period_from_the_admin(client, rate_car
     # The page opens on the current period: December, 40.00 -> 35.00.
     page = client.get(rerate_customer_url(acme))
     period = page.context["period"]
-    assert (period.span, period.old_total.minor, period.new_total.minor) == (
+    assert (period.span, period.old_total, period.new_total) == (
         "2026-12-01 to 2026-12-31",
-        "40.00",
-        "35.00",
+        "40.00 USD",
+        "35.00 USD",
     )
     # November, picked by an instant in it: invoiced, usage 30.00 -> 20.00, so 10.00 back
     # at the next closing.
     november = client.get(rerate_customer_url(acme), {"at": "2026-11-28T00:00"})
     period = november.context["period"]
-    assert (period.span, period.old_total.minor, period.new_total.minor) == (NOV, "60.00", "50.00")
+    assert (period.span, period.old_total, period.new_total) == (NOV, "60.00 USD", "50.00 USD")
     assert (period.invoice, period.outcome) == (
         "INV-000001",
         "a credit note of 10.00 USD on INV-000001 (recorded on the invoice, lowering what is due).",
@@ -296,9 +297,9 @@ def test_every_customer_of_a_card_is_re_rated_from_its_page(client, rate_card, a
     page = client.get(url, {"at": "2026-12-04T12:00"})
 
     assert [
-        (e["customer"].external_id, e["period"].old_total.minor, e["period"].new_total.minor)
+        (e["customer"].external_id, e["period"].old_total, e["period"].new_total)
         for e in page.context["customers"]
-    ] == [("acme", "40.00", "35.00"), ("globex", "20.00", "10.00")]
+    ] == [("acme", "40.00 USD", "35.00 USD"), ("globex", "20.00 USD", "10.00 USD")]
     assert "Re-rate 2 customers" in text(page)
     assert stored() == before
 
@@ -307,3 +308,28 @@ def test_every_customer_of_a_card_is_re_rated_from_its_page(client, rate_card, a
     assert LogEntry.objects.get().get_change_message() == (
         "Re-rated the periods holding 2026-12-04 12:00 UTC of acme, globex (2 events)."
     )
+
+
+def test_the_diff_is_in_billed_money_only_as_the_invoice_would_bill_it(
+    client, rate_card, acme, globex
+):
+    # Given globex's December at 20.00 and 1,500 more output tokens: 0.015 at 10.00 per
+    # 1M, so exactly 20.015; corrected to 5.00 per 1M it is 10.0075.
+    ingest(event("globex-sub-cent", NOW - timedelta(hours=1), metrics={"output_tokens": 1_500},
+                 customer="globex"))  # fmt: skip
+    rate()
+    price_correction_create(
+        rate_card=rate_card, price="gpt-4o", effective_from=LAST_WEEK,
+        rates={"rate_out": "5.00"}, reason=REASON, created_by="ops",
+    )  # fmt: skip
+    staff(client, *RERATES)
+
+    page = client.get(rerate_customer_url(globex))
+
+    # Each figure is what an invoice line bills, rounded half up: 20.015 -> 20.02, 10.0075
+    # -> 10.01; the exact figures are nowhere on the page.
+    period = page.context["period"]
+    assert [(line.old, line.new) for line in period.lines] == [("20.02 USD", "10.01 USD")]
+    assert (period.old_total, period.new_total) == ("20.02 USD", "10.01 USD")
+    html = page.content.decode()
+    assert "20.015" not in html and "10.0075" not in html

@@ -84,8 +84,8 @@ def test_billing_ops_correct_a_price_from_last_week_read_the_diff_and_apply_it(
     expect(diff).to_contain_text("2 customers, 3 periods (1 already invoiced), 5 events re-rated.")
     november = diff.get_by_role("region", name="2026-11-01 to 2026-11-30")
     expect(november).to_contain_text("closed, invoice INV-000001")
-    expect(november.locator("tbody td").nth(1)).to_have_text("30.00")
-    expect(november.locator("tbody td").nth(2)).to_have_text("20.00")
+    expect(november.locator("tbody td").nth(1)).to_have_text("30.00 USD")
+    expect(november.locator("tbody td").nth(2)).to_have_text("20.00 USD")
     expect(november.locator(".tt-outcome")).to_have_text(
         "At the next closing: a credit note of 10.00 USD on INV-000001 (recorded on the "
         "invoice, lowering what is due)."
