@@ -250,6 +250,13 @@ class InvoiceLine(models.Model):
     rated_after = models.DateTimeField(null=True, blank=True)
     rated_until = models.DateTimeField(null=True, blank=True)
     stripe_id = models.CharField(max_length=100, blank=True)
+    details = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What a usage line billed, per metric, in the customer's words: "
+        '[{"label": "Input tokens", "quantity": "1200000", "rate": "2.50", '
+        '"per": "1M tokens"}, ...]; rate is null when no single rate applies (tiers).',
+    )
 
     class Meta:
         ordering = ["invoice", "position"]

@@ -54,8 +54,8 @@ from ..corrections import (
     rate_card_rerate,
 )
 from ..invoicing.lines import period_face
-from ..rating.rerating import RerateDiff, period_rerate
 from ..periods import period_rollups
+from ..rating.rerating import RerateDiff, period_rerate
 
 CORRECT_PERMISSION = "contracts.add_pricecorrection"
 RERATE_VIEW_PERMISSION = "billing.view_usagerollup"

@@ -22,8 +22,8 @@ from .conftest import event, ingest, rate, usage_of
 from .correction_support import (
     JANUARY,
     LAST_WEEK,
-    NOW,
     NOV,
+    NOW,
     REASON,
     D,
     clock_set,
