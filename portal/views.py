@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.exports import usage_csv as usage_csv_lines
-from billing.invoicing.pdf import invoice_pdf as invoice_pdf_bytes
+from billing.invoicing.pdf.credit_note import credit_note_pdf as credit_note_pdf_bytes
+from billing.invoicing.pdf.invoice import invoice_pdf as invoice_pdf_bytes
 from billing.periods import period_of
 from billing.selectors import invoice_get, invoice_list
 from contracts.models import ApiKey

@@ -32,7 +32,8 @@ from contracts.models import Customer
 from pricing.money import RATED_PLACES
 
 from ..invoicing.credit_notes import credit_note_issue, invoice_void
-from ..invoicing.pdf import invoice_pdf
+from ..invoicing.pdf.credit_note import credit_note_pdf
+from ..invoicing.pdf.invoice import invoice_pdf
 from ..invoicing.preview import invoice_preview
 from ..models import CreditNote, Invoice
 from ..selectors import LINES_WITH_EVENTS, invoice_get, invoice_list, line_events
