@@ -98,7 +98,9 @@ class Document(FPDF):
             self.use(9, color=_GREY)
             self.cell(_LABEL, 5.5, fact.label)
             self.use(10, bold=True)
-            self.multi_cell(MARGIN + WIDTH - x - _LABEL, 5.5, fact.value, new_x="LEFT", new_y="NEXT")
+            self.multi_cell(
+                MARGIN + WIDTH - x - _LABEL, 5.5, fact.value, new_x="LEFT", new_y="NEXT"
+            )
         return float(self.get_y())
 
     def sums(self, rows: Sequence[tuple[str, str, bool]]) -> None:
@@ -139,7 +141,9 @@ def bill_to(doc: Document, customer: Customer) -> None:
     """Who the document is made out to: the legal name (else the name), the billing
     address, tax id and billing email, and the customer's id."""
     lines = [(customer.billed_name, True)]
-    lines += [(line.strip(), False) for line in customer.billing_address.splitlines() if line.strip()]
+    lines += [
+        (line.strip(), False) for line in customer.billing_address.splitlines() if line.strip()
+    ]
     if customer.tax_id:
         lines.append((f"Tax ID: {customer.tax_id}", False))
     if customer.email:
