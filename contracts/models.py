@@ -36,7 +36,7 @@ ADDRESS_LINES_MAX = 8
 def validate_address(value: str) -> None:
     """An address prints on documents: at most 8 lines, no control characters but line
     breaks."""
-    if any(ord(char) < 32 and char not in "\r\n" or char == "\x7f" for char in value):
+    if any((ord(char) < 32 and char not in "\r\n") or char == "\x7f" for char in value):
         raise ValidationError("Remove the control characters (only line breaks may be used).")
     if len(value.strip().splitlines()) > ADDRESS_LINES_MAX:
         raise ValidationError(f"Use at most {ADDRESS_LINES_MAX} lines.")

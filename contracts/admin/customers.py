@@ -30,7 +30,7 @@ from pricing.cycles import span_text
 from pricing.money import minor_places, plain
 
 CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "legal_name", "billing_address", "tax_id", "status")
-BILL_TO_FIELDSET = (
+BILL_TO_FIELDSET: Any = (
     "Bill to",
     {
         "fields": ("email", "legal_name", "billing_address", "tax_id"),

@@ -125,3 +125,33 @@ def test_an_unknown_invoice_is_a_json_404_even_when_asking_for_a_pdf(api, invoic
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "No invoice INV-999999 for customer 'acme'."}
+
+
+def test_a_credit_note_downloads_as_a_pdf_with_the_invoices_access_rules(api, invoice):
+    credit_note_issue(
+        invoice=invoice, amount=Decimal("3.00"), memo="Outage", destination="none", created_by="o"
+    )
+    globex = customer_create(external_id="globex", name="Globex", currency="USD")
+    _, own = customer_api_key_create(customer=invoice.customer, name="k", created_by="a")
+    _, theirs = customer_api_key_create(customer=globex, name="k", created_by="b")
+    url = f"{URL.removesuffix('/pdf')}/credit-notes/CN-000001/pdf"
+
+    operator = api.get(url)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {own}")
+    mine = api.get(url)
+    unknown = api.get(url.replace("CN-000001", "CN-000002"))
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {theirs}")
+    not_mine = api.get(url)
+
+    assert operator.status_code == 200
+    assert operator["Content-Disposition"] == 'attachment; filename="CN-000001.pdf"'
+    assert "Amount credited 3.00 USD" in text_of(operator.content)
+    assert mine.content == operator.content
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"detail": "Invoice INV-000001 has no credit note CN-000002."},
+    )
+    assert (not_mine.status_code, not_mine.json()) == (
+        404,
+        {"detail": "No customer with external_id 'acme'."},
+    )

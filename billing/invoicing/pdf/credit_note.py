@@ -8,7 +8,7 @@ from ...selectors import seller_details
 from .document import Document, Fact, bill_to, day, header
 
 #: Where the credit went, as the customer reads it.
-_DESTINATIONS = {
+_DESTINATIONS: dict[str, str] = {
     CreditNote.Destination.WALLET: "Added to your prepaid credits.",
     CreditNote.Destination.STRIPE: "Credited against the invoice in Stripe: it lowers what "
     "the invoice asks for, or is refunded or kept as balance once the invoice is paid.",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fpdf import FPDF
+from fpdf.fonts import TTFFont
 
 from contracts.models import Customer
 
@@ -41,7 +42,9 @@ class Document(FPDF):
         super().__init__(format="A4")
         self.add_font(FAMILY, "", REGULAR.path())
         self.add_font(FAMILY, "B", BOLD.path())
-        self._glyphs = set(self.fonts[FAMILY].cmap)
+        regular = self.fonts[FAMILY]
+        assert isinstance(regular, TTFFont)
+        self._glyphs = set(regular.cmap)
         self._fallback = False
         self._footer = footer
         self.set_title(title)
@@ -68,11 +71,15 @@ class Document(FPDF):
 
     # --- writing ---
 
-    def use(self, size: float, *, bold: bool = False, color: tuple[int, int, int] = (0, 0, 0)):
+    def use(
+        self, size: float, *, bold: bool = False, color: tuple[int, int, int] = (0, 0, 0)
+    ) -> None:
         self.set_font(FAMILY, "B" if bold else "", size)
         self.set_text_color(*color)
 
-    def line_of(self, text: str, *, size: float = 10, bold: bool = False, height: float = 5):
+    def line_of(
+        self, text: str, *, size: float = 10, bold: bool = False, height: float = 5
+    ) -> None:
         """A paragraph across the page, wrapped."""
         self.use(size, bold=bold)
         self.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
