@@ -21,9 +21,7 @@ pytestmark = pytest.mark.browser
 __all__ = ["customers"]  # the fixture, used by name
 
 
-def test_a_customer_opens_a_credit_note_and_downloads_it(
-    live_server, page, customers, artifacts
-):
+def test_a_customer_opens_a_credit_note_and_downloads_it(live_server, page, customers, artifacts):
     now = timezone.now()
     month = datetime(now.year, now.month, 1, tzinfo=UTC)
     invoice = Invoice.objects.create(
