@@ -8,4 +8,4 @@ class BillingConfig(AppConfig):
     def ready(self):
         # Every process, web ones included, knows billing's tasks by name: ingestion and
         # credits ask for the rater, closing for a Stripe push (common.tasks).
-        from . import tasks  # noqa: F401
+        from . import checks, tasks  # noqa: F401

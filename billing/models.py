@@ -1,9 +1,18 @@
 """Rated usage: how each event was rated, rolled up per customer, period, price and terms."""
 
+from django.core.validators import RegexValidator
 from django.db import models
 
 from common.fields import RATED_DIGITS, ExactDecimalField
-from contracts.models import ContractTerms, Customer, Price
+from contracts.models import (
+    BILLING_ADDRESS_MAX,
+    TAX_ID_MESSAGE,
+    TAX_ID_PATTERN,
+    ContractTerms,
+    Customer,
+    Price,
+    validate_address,
+)
 from metering.models import UsageEvent
 from wallets.models import TopUpRequest
 
@@ -202,6 +211,19 @@ class Invoice(models.Model):
     stripe_claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A worker is pushing it to Stripe until then."
     )
+    stripe_hosted_url = models.URLField(
+        max_length=500, blank=True, help_text="Stripe's page where the customer pays it."
+    )
+    due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When payment is due: its issue plus the contract's payment terms.",
+    )
+    emailed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was emailed to the customer's billing email (Stripe off).",
+    )
 
     class Meta:
         indexes = [
@@ -316,6 +338,35 @@ class BillingPeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}"
+
+
+class SellerDetails(models.Model):
+    """Who issues the invoices, as they print at the top of each: one row, edited in the
+    admin. Until it is saved there, documents use the TOKENTILL_SELLER_* settings
+    (billing.selectors.seller_details)."""
+
+    name = models.CharField(max_length=200)
+    address = models.TextField(
+        max_length=BILLING_ADDRESS_MAX,
+        blank=True,
+        validators=[validate_address],
+        help_text="One line per line, as printed.",
+    )
+    tax_id = models.CharField(
+        "tax id",
+        max_length=50,
+        blank=True,
+        validators=[RegexValidator(TAX_ID_PATTERN, TAX_ID_MESSAGE)],
+    )
+    email = models.EmailField("contact email", blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "seller details"
+        verbose_name_plural = "seller details"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class CreditNote(models.Model):

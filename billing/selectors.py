@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from .models import (
     CreditNote,
     Invoice,
     InvoiceLine,
+    SellerDetails,
     UsageRollup,
 )
 from .periods import TermsSegment, period_money, period_of, period_rollups
@@ -164,3 +166,31 @@ LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
 def line_events(*, line: InvoiceLine) -> QuerySet[BilledEvent]:
     """The events an invoice line billed, with what each was rated at then, oldest first."""
     return line.billed_events.select_related("event").order_by("event__timestamp", "event_id")
+
+
+@dataclass(frozen=True)
+class Seller:
+    """Who issues the invoices, as their documents print it."""
+
+    name: str
+    address: str
+    tax_id: str
+    email: str
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [line.strip() for line in self.address.strip().splitlines() if line.strip()]
+
+
+def seller_details() -> Seller:
+    """The seller as the admin's Seller details say, or, until they are saved there, as the
+    TOKENTILL_SELLER_* settings say."""
+    row = SellerDetails.objects.order_by("pk").first()
+    if row is not None:
+        return Seller(row.name, row.address, row.tax_id, row.email)
+    return Seller(
+        settings.TOKENTILL_SELLER_NAME,
+        settings.TOKENTILL_SELLER_ADDRESS,
+        settings.TOKENTILL_SELLER_TAX_ID,
+        settings.TOKENTILL_SELLER_EMAIL,
+    )

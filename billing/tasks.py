@@ -5,13 +5,18 @@ every TOKENTILL_RATING_NUDGE_SECONDS per process) and runs every 30 seconds from
 django-celery-beat ("Rate pending usage"), so rating catches up after any downtime.
 `push_invoice` is sent when a period's closing commits; beat's `push_invoices` (every 5
 minutes) pushes whatever did not get to Stripe, and `reconcile_stripe` (hourly) reads back
-the status of what is still open (billing.stripe.push).
+the status of what is still open (billing.stripe.push). With Stripe off, `email_invoice`
+is sent instead of `push_invoice`: it emails the invoice with its PDF, once
+(billing.invoicing.emailing).
 """
+
+from smtplib import SMTPException
 
 from celery import shared_task
 from django.conf import settings
 
 from .invoicing.closing import periods_close
+from .invoicing.emailing import invoice_email
 from .models import Invoice
 from .rating.rater import usage_rate_pending
 from .stripe.push import invoice_push, stripe_push_pending, stripe_reconcile
@@ -42,6 +47,20 @@ def close_due_periods() -> int:
 def push_invoice(invoice_id: int) -> None:
     """Push an invoice to Stripe just after its period closed."""
     invoice_push(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+@shared_task(
+    name="billing.email_invoice",
+    ignore_result=True,
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=60,
+    max_retries=6,
+)
+def email_invoice(invoice_id: int) -> bool:
+    """Email a finalized invoice with its PDF when Stripe is off, once (a run after it was
+    sent sends nothing); a mail server that fails is tried again, backing off from a
+    minute."""
+    return invoice_email(invoice_id=invoice_id)
 
 
 @shared_task(name="billing.push_invoices", ignore_result=True)

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 RATE_PENDING_USAGE = "billing.rate_pending_usage"
 PUSH_INVOICE = "billing.push_invoice"
+EMAIL_INVOICE = "billing.email_invoice"
 DELIVER_ALERT = "wallets.deliver_alert"
 DELIVER_WEBHOOK = "webhooks.deliver"
 

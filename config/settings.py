@@ -190,6 +190,21 @@ TOKENTILL_EXPIRY_WARNING_DAYS = env.int("TOKENTILL_EXPIRY_WARNING_DAYS", default
 TOKENTILL_PERIOD_GRACE_HOURS = env.int("TOKENTILL_PERIOD_GRACE_HOURS", default=24)
 TOKENTILL_INVOICE_PREFIX = env.str("TOKENTILL_INVOICE_PREFIX", default="INV-")
 TOKENTILL_CREDIT_NOTE_PREFIX = env.str("TOKENTILL_CREDIT_NOTE_PREFIX", default="CN-")
+# Days from an invoice's issue to its due date (0: due on receipt); a contract may set its own.
+TOKENTILL_PAYMENT_TERMS_DAYS = env.int("TOKENTILL_PAYMENT_TERMS_DAYS", default=30)
+if not 0 <= TOKENTILL_PAYMENT_TERMS_DAYS <= 365:
+    raise ImproperlyConfigured("TOKENTILL_PAYMENT_TERMS_DAYS is a number of days from 0 to 365.")
+# Who issues the invoices, until the admin's Seller details are saved. The address takes
+# "\n" for a line break.
+TOKENTILL_SELLER_NAME = env.str("TOKENTILL_SELLER_NAME", default="")
+TOKENTILL_SELLER_ADDRESS = env.str("TOKENTILL_SELLER_ADDRESS", default="").replace("\\n", "\n")
+TOKENTILL_SELLER_TAX_ID = env.str("TOKENTILL_SELLER_TAX_ID", default="")
+TOKENTILL_SELLER_EMAIL = env.str("TOKENTILL_SELLER_EMAIL", default="")
+# The TrueType fonts the invoice PDFs embed; empty: found where Debian's packages put them
+# (fonts-dejavu-core, fonts-droid-fallback). billing/invoicing/pdf/fonts.py.
+TOKENTILL_PDF_FONT = env.str("TOKENTILL_PDF_FONT", default="")
+TOKENTILL_PDF_FONT_BOLD = env.str("TOKENTILL_PDF_FONT_BOLD", default="")
+TOKENTILL_PDF_FONT_CJK = env.str("TOKENTILL_PDF_FONT_CJK", default="")
 # How long an Idempotency-Key and its answer are kept (24 hours at least).
 TOKENTILL_IDEMPOTENCY_HOURS = env.int("TOKENTILL_IDEMPOTENCY_HOURS", default=24)
 # How long an authorization's hold reserves credits when no usage settles it.
@@ -219,7 +234,10 @@ if TOKENTILL_STRIPE_COLLECTION_METHOD not in ("send_invoice", "charge_automatica
     raise ImproperlyConfigured(
         "TOKENTILL_STRIPE_COLLECTION_METHOD is send_invoice or charge_automatically."
     )
-TOKENTILL_STRIPE_DAYS_UNTIL_DUE = env.int("TOKENTILL_STRIPE_DAYS_UNTIL_DUE", default=30)
+# By default the payment terms above, so Stripe's due date and the invoice's agree.
+TOKENTILL_STRIPE_DAYS_UNTIL_DUE = env.int(
+    "TOKENTILL_STRIPE_DAYS_UNTIL_DUE", default=TOKENTILL_PAYMENT_TERMS_DAYS
+)
 # Retries of a timed-out, 500 or 429 request by the stripe library (same idempotency key),
 # and the seconds Stripe may take to answer one request.
 TOKENTILL_STRIPE_MAX_NETWORK_RETRIES = env.int("TOKENTILL_STRIPE_MAX_NETWORK_RETRIES", default=2)

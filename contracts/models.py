@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from moneyed import CURRENCIES
 
@@ -19,7 +19,27 @@ from pricing.money import RATED_PLACES
 from pricing.standard import RATE_NAME_PATTERN
 from pricing.tiers import Tier, TierError, tiers_validate
 
+#: The longest payment terms a contract may set, in days.
+PAYMENT_TERMS_MAX_DAYS = 365
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+
+
+#: A tax number as tax offices print them: letters, digits, spaces and - . / (VAT, GST, EIN).
+TAX_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ./-]{0,48}[A-Za-z0-9])?$"
+TAX_ID_MESSAGE = (
+    "Use 1-50 letters, digits, spaces or - . / (starting and ending with a letter or digit)."
+)
+BILLING_ADDRESS_MAX = 500
+ADDRESS_LINES_MAX = 8
+
+
+def validate_address(value: str) -> None:
+    """An address prints on documents: at most 8 lines, no control characters but line
+    breaks."""
+    if any((ord(char) < 32 and char not in "\r\n") or char == "\x7f" for char in value):
+        raise ValidationError("Remove the control characters (only line breaks may be used).")
+    if len(value.strip().splitlines()) > ADDRESS_LINES_MAX:
+        raise ValidationError(f"Use at most {ADDRESS_LINES_MAX} lines.")
 
 
 def validate_currency(value: str) -> None:
@@ -53,6 +73,24 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3, validators=[validate_currency])
     email = models.EmailField("billing email", blank=True)
+    legal_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The name invoices are made out to; empty: the name above.",
+    )
+    billing_address = models.TextField(
+        max_length=BILLING_ADDRESS_MAX,
+        blank=True,
+        validators=[validate_address],
+        help_text="Printed under the legal name on invoices, one line per line.",
+    )
+    tax_id = models.CharField(
+        "tax id",
+        max_length=50,
+        blank=True,
+        validators=[RegexValidator(TAX_ID_PATTERN, TAX_ID_MESSAGE)],
+        help_text="VAT, GST or other tax number, printed on invoices.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -62,6 +100,11 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"
+
+    @property
+    def billed_name(self) -> str:
+        """The name on the customer's documents: the legal name, else the name."""
+        return self.legal_name.strip() or self.name
 
 
 KEY_PREFIX_LENGTH = 8
@@ -407,6 +450,13 @@ class Contract(models.Model):
     )
     anchor_month = models.PositiveSmallIntegerField(
         default=1, help_text="Quarterly and yearly cycles count their months from this one."
+    )
+    payment_terms_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(PAYMENT_TERMS_MAX_DAYS)],
+        help_text="Days from an invoice's issue to its due date, 0 to 365 (0: due on "
+        "receipt). Empty: TOKENTILL_PAYMENT_TERMS_DAYS.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

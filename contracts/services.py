@@ -33,10 +33,32 @@ _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def customer_create(*, external_id: str, name: str, currency: str, email: str = "") -> Customer:
+#: What may change on a customer: `external_id` and `currency` are fixed.
+CUSTOMER_CHANGEABLE = ("name", "email", "legal_name", "billing_address", "tax_id", "status")
+
+
+def customer_create(
+    *,
+    external_id: str,
+    name: str,
+    currency: str,
+    email: str = "",
+    legal_name: str = "",
+    billing_address: str = "",
+    tax_id: str = "",
+) -> Customer:
     """Create a customer; a second create with the same external_id, even one racing this
-    one, is refused with the same ValidationError as `full_clean` gives."""
-    customer = Customer(external_id=external_id, name=name, currency=currency, email=email)
+    one, is refused with the same ValidationError as `full_clean` gives. The legal name,
+    billing address and tax id are what invoices print under "Bill to"."""
+    customer = Customer(
+        external_id=external_id,
+        name=name,
+        currency=currency,
+        email=email,
+        legal_name=legal_name,
+        billing_address=billing_address,
+        tax_id=tax_id,
+    )
     customer.full_clean()
     try:
         with transaction.atomic():
@@ -50,10 +72,11 @@ def customer_create(*, external_id: str, name: str, currency: str, email: str = 
 
 
 def customer_update(*, customer: Customer, **fields: Any) -> Customer:
-    """Change a customer's name, email or status; `external_id` and `currency` are fixed."""
+    """Change a customer's name, billing email, bill-to details (legal name, billing
+    address, tax id) or status; `external_id` and `currency` are fixed."""
     before = snapshot(customer)
     for name, value in fields.items():
-        if name not in {"name", "email", "status"}:
+        if name not in CUSTOMER_CHANGEABLE:
             raise ValueError(f"{name} cannot be changed")
         setattr(customer, name, value)
     customer.full_clean()
@@ -146,6 +169,7 @@ def contract_create(
     anchor_day: int | None = None,
     anchor_month: int | None = None,
     ends_at: datetime | None = None,
+    payment_terms_days: int | None = None,
     note: str = "",
     created_by: str = "",
     **terms: Any,
@@ -159,7 +183,8 @@ def contract_create(
     unpriced, and what comes before the card's prices stays unpriced (never free) until
     the card has prices from then. An amendment may not do that (`contract_amend`). The
     contract and its first terms are checked together, so one refusal names every field
-    that is wrong; nothing is stored then.
+    that is wrong; nothing is stored then. `payment_terms_days` (None: the setting
+    TOKENTILL_PAYMENT_TERMS_DAYS) sets when its invoices fall due.
     """
     _terms_check_fields(terms)
     errors = instant_errors(starts_at=starts_at, ends_at=ends_at, required=("starts_at",))
@@ -176,6 +201,7 @@ def contract_create(
             billing_cycle=billing_cycle,
             anchor_day=start.day if anchor_day is None else anchor_day,
             anchor_month=start.month if anchor_month is None else anchor_month,
+            payment_terms_days=payment_terms_days,
         )
         first = _terms_build(
             contract=contract,
@@ -289,6 +315,25 @@ def contract_end(*, contract: Contract, ends_at: datetime | None) -> Contract:
         audit_record("contract.end", contract, before=was, customer=contract.customer.external_id)
         moved = [moment for moment in (before, ends_at) if moment is not None]
         TermsChange.objects.create(customer=contract.customer, effective_from=min(moved))
+    return contract
+
+
+def contract_payment_terms_set(*, contract: Contract, payment_terms_days: int | None) -> Contract:
+    """Set the days from an invoice's issue to its due date for the contract's invoices
+    from now on (None: the setting TOKENTILL_PAYMENT_TERMS_DAYS). Invoices already issued
+    keep their due date."""
+    with transaction.atomic():
+        _customer_lock(contract.customer)
+        contract = Contract.objects.select_for_update().get(pk=contract.pk)
+        if contract.payment_terms_days == payment_terms_days:
+            return contract
+        was = snapshot(contract)
+        contract.payment_terms_days = payment_terms_days
+        contract.full_clean(exclude=["customer"])
+        contract.save(update_fields=["payment_terms_days"])
+        audit_record(
+            "contract.payment_terms", contract, before=was, customer=contract.customer.external_id
+        )
     return contract
 
 

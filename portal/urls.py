@@ -12,6 +12,16 @@ urlpatterns = [
     path("invoices/", views.invoices, name="invoices"),
     path("invoices/<str:number>.pdf", views.invoice_pdf, name="invoice_pdf"),
     path("invoices/<str:number>/", views.invoice_detail, name="invoice"),
+    path(
+        "invoices/<str:number>/credit-notes/<str:note_number>.pdf",
+        views.credit_note_pdf,
+        name="credit_note_pdf",
+    ),
+    path(
+        "invoices/<str:number>/credit-notes/<str:note_number>/",
+        views.credit_note_detail,
+        name="credit_note",
+    ),
     path("usage.csv", views.usage_csv, name="usage_csv"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api_key_revoke"),

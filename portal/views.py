@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.exports import usage_csv as usage_csv_lines
-from billing.invoicing.pdf import invoice_pdf as invoice_pdf_bytes
+from billing.invoicing.pdf.credit_note import credit_note_pdf as credit_note_pdf_bytes
+from billing.invoicing.pdf.invoice import invoice_pdf as invoice_pdf_bytes
 from billing.periods import period_of
 from billing.selectors import invoice_get, invoice_list
 from contracts.models import ApiKey
@@ -113,6 +114,36 @@ def invoice_pdf(request, customer, number: str):
         invoice_pdf_bytes(invoice=invoice),
         content_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+    )
+
+
+def _credit_note_or_404(customer, number: str, note_number: str):
+    invoice = _invoice_or_404(customer, number)
+    note = next((note for note in invoice.credit_notes.all() if note.number == note_number), None)
+    if note is None:
+        raise Http404("No such credit note.")
+    return invoice, note
+
+
+@require_GET
+@customer_view
+def credit_note_detail(request, customer, number: str, note_number: str):
+    invoice, note = _credit_note_or_404(customer, number, note_number)
+    return render(
+        request,
+        "portal/credit_note.html",
+        {"invoice": invoice, "note": note, "currency": invoice.currency, "section": "invoices"},
+    )
+
+
+@require_GET
+@customer_view
+def credit_note_pdf(request, customer, number: str, note_number: str):
+    _, note = _credit_note_or_404(customer, number, note_number)
+    return HttpResponse(
+        credit_note_pdf_bytes(credit_note=note),
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{note.number}.pdf"'},
     )
 
 

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from .money import EXACT, money_round
 
-__all__ = ["InvoiceFace", "invoice_face"]
+__all__ = ["InvoiceFace", "amount_due", "invoice_face"]
 
 _ZERO = Decimal(0)
 
@@ -73,3 +73,10 @@ def invoice_face(
         minimum=minimum,
         minimum_true_up=max(_ZERO, minimum - after),
     )
+
+
+def amount_due(total: Decimal, credit_notes: Sequence[Decimal]) -> Decimal:
+    """What an invoice asks for: its total less the credit notes issued against it, never
+    below zero. Also what credit notes may still take from it (credit notes never take an
+    invoice past its total). Each figure is as billed, so the result is too."""
+    return max(total - sum(credit_notes, _ZERO), _ZERO)

@@ -44,6 +44,34 @@ ensure_chromium() {
     fi
 }
 
+# Debian packages installed when missing: apt_ensure CHECK-PATH PACKAGE... (quiet when the
+# path exists; one refresh of the package list if the first try fails).
+apt_ensure() {
+    local check="$1"
+    shift
+    [ -e "$check" ] && return 0
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "No $check and no apt-get to install $*." >&2
+        return 0
+    fi
+    echo "Installing Debian's $* ..."
+    local install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q"
+    install="$install -o DPkg::Lock::Timeout=300 $*"
+    if ! $install >/dev/null 2>&1; then
+        $sudo apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null 2>&1 || true
+        $install >/dev/null || echo "$* could not be installed." >&2
+    fi
+}
+
+# The fonts the invoice and credit-note PDFs embed (billing/invoicing/pdf/fonts.py):
+# DejaVu Sans for Latin, Greek and Cyrillic, Droid Sans Fallback for Chinese and Japanese.
+ensure_pdf_fonts() {
+    apt_ensure /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf fonts-dejavu-core
+    apt_ensure /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf fonts-droid-fallback
+}
+
 if [ -z "${TIKTOKEN_CACHE_DIR:-}" ] && [ -d "$ROOT/../shared/tiktoken" ]; then
     TIKTOKEN_CACHE_DIR="$(cd "$ROOT/../shared/tiktoken" && pwd)"
     export TIKTOKEN_CACHE_DIR

@@ -3,4 +3,4 @@
 (`stripe`), and the customer page's billing sections (`customer_page`). Importing them
 registers them."""
 
-from . import customer_page, invoices, stripe, usage  # noqa: F401
+from . import customer_page, invoices, seller, stripe, usage  # noqa: F401

@@ -168,8 +168,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_help_text = "An invoice number or a customer's external id (exactly), or a name."
     ordering = ("-period_start", "-id")
     readonly_fields = ("customer", "status", "period", "total_shown", "created_shown",
-                       "finalized_shown", "paid_shown", "voided_shown", "stripe_id",
-                       "stripe_status", "stripe_pushed_shown", "stripe_event_shown",
+                       "finalized_shown", "due_shown", "emailed_shown", "paid_shown",
+                       "voided_shown", "stripe_id", "stripe_status", "stripe_hosted_url",
+                       "stripe_pushed_shown", "stripe_event_shown",
                        "stripe_error")  # fmt: skip
     inlines = [LineInline, CreditNoteInline]
     change_form_template = "admin/billing/invoice/change_form.html"
@@ -178,6 +179,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
     total_shown = money_display("total", "currency", description="total")
     created_shown = instant_display("created_at", description="created (UTC)")
     finalized_shown = instant_display("finalized_at", description="finalized (UTC)")
+    due_shown = instant_display("due_at", description="due (UTC)")
+    emailed_shown = instant_display("emailed_at", description="emailed (UTC)")
     paid_shown = instant_display("paid_at", description="paid (UTC)")
     voided_shown = instant_display("voided_at", description="voided (UTC)")
     stripe_pushed_shown = instant_display("stripe_pushed_at", description="pushed (UTC)")
@@ -193,10 +196,11 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return [
             (None, {"fields": [("customer", "status"), ("period", "total_shown")]}),
             ("Dates", {"fields": [("created_shown", "finalized_shown"),
+                                  ("due_shown", "emailed_shown"),
                                   ("paid_shown", "voided_shown")]}),
             (stripe, {
                 "classes": [] if refused else ["collapse"],
-                "fields": ["stripe_id", "stripe_status", "stripe_error",
+                "fields": ["stripe_id", "stripe_status", "stripe_hosted_url", "stripe_error",
                            ("stripe_pushed_shown", "stripe_event_shown")],
             }),
         ]  # fmt: skip

@@ -84,12 +84,15 @@ INVOICE = {
     "period": NOVEMBER,
     "total": "45.00",
     "credited": "12.50",
+    "amount_due": "32.50",
     "created_at": CLOSED_AT,
     "finalized_at": CLOSED_AT,
+    "due_at": "2027-01-01T01:00:00Z",
     "paid_at": None,
     "voided_at": None,
     "stripe_id": "in_1QdWxY2eZvKYlo2C",
     "stripe_status": "open",
+    "stripe_hosted_url": "https://invoice.stripe.com/i/acct_1Nv0FGQ9RKHgCVdK/live_YWNjdF8x",
 }
 INVOICE_LINES = [
     {"position": 1, "kind": "fixed_fee", "description": "Fixed fee, 2026-11-01 to 2026-11-30",
@@ -135,10 +138,13 @@ INVOICE_PREVIEW = OpenApiExample(
         "status": "preview",
         "total": "45.00",
         "credited": "0.00",
+        "amount_due": "45.00",
         "created_at": "2026-11-20T08:30:00Z",
         "finalized_at": None,
+        "due_at": None,
         "stripe_id": None,
         "stripe_status": None,
+        "stripe_hosted_url": None,
         "lines": INVOICE_LINES,
         "credit_notes": [],
     },
@@ -341,7 +347,16 @@ CLOSED = OpenApiExample(
     response_only=True,
     value={
         "customer_id": "acme",
-        "invoices": [{**INVOICE, "credited": "0.00", "stripe_id": None, "stripe_status": None}],
+        "invoices": [
+            {
+                **INVOICE,
+                "credited": "0.00",
+                "amount_due": "45.00",
+                "stripe_id": None,
+                "stripe_status": None,
+                "stripe_hosted_url": None,
+            }
+        ],
         "periods": 1,
         "corrections": 0,
     },

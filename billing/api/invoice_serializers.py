@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from common.api import BilledMoneyField, BlankAsNullCharField, InstantField, OutputSerializer
 from metering.api.serializers import MetricsField
+from pricing.invoice import amount_due
 from pricing.money import minor_text
 
 from .serializers import exact, period
@@ -81,12 +82,22 @@ class InvoiceSerializer(OutputSerializer):
     credited = serializers.SerializerMethodField(
         help_text=f"The sum of its credit notes, {BILLED}."
     )
+    amount_due = serializers.SerializerMethodField(
+        help_text="What it asks for: the total less its credit notes, never below 0."
+    )
     created_at = InstantField()
     finalized_at = InstantField(allow_null=True)
+    due_at = InstantField(
+        allow_null=True,
+        help_text="When payment is due: finalized_at plus the contract's payment terms.",
+    )
     paid_at = InstantField(allow_null=True)
     voided_at = InstantField(allow_null=True)
     stripe_id = BlankAsNullCharField(allow_null=True, help_text="Its Stripe id once pushed.")
     stripe_status = BlankAsNullCharField(allow_null=True, help_text="Its status at Stripe.")
+    stripe_hosted_url = BlankAsNullCharField(
+        allow_null=True, help_text="Stripe's page where the customer pays it, once pushed."
+    )
 
     @extend_schema_field(serializers.CharField)
     def get_status(self, invoice) -> str:
@@ -96,6 +107,11 @@ class InvoiceSerializer(OutputSerializer):
     def get_credited(self, invoice) -> str:
         credited = sum(note.amount for note in invoice.credit_notes.all())
         return minor_text(credited, invoice.currency)
+
+    @extend_schema_field(BilledMoneyField)
+    def get_amount_due(self, invoice) -> str:
+        notes = [note.amount for note in invoice.credit_notes.all()]
+        return minor_text(amount_due(invoice.total, notes), invoice.currency)
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
@@ -128,6 +144,10 @@ class InvoicePreviewSerializer(InvoiceDetailSerializer):
     @extend_schema_field(BilledMoneyField)
     def get_credited(self, invoice) -> str:
         return minor_text(0, invoice.currency)
+
+    @extend_schema_field(BilledMoneyField)
+    def get_amount_due(self, invoice) -> str:
+        return minor_text(amount_due(invoice.total, []), invoice.currency)
 
     @extend_schema_field(InvoiceLineSerializer(many=True))
     def get_lines(self, invoice) -> list:

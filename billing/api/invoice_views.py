@@ -32,7 +32,8 @@ from contracts.models import Customer
 from pricing.money import RATED_PLACES
 
 from ..invoicing.credit_notes import credit_note_issue, invoice_void
-from ..invoicing.pdf import invoice_pdf
+from ..invoicing.pdf.credit_note import credit_note_pdf
+from ..invoicing.pdf.invoice import invoice_pdf
 from ..invoicing.preview import invoice_preview
 from ..models import CreditNote, Invoice
 from ..selectors import LINES_WITH_EVENTS, invoice_get, invoice_list, line_events
@@ -166,6 +167,37 @@ class InvoicePdfView(FileDownloadView):
             invoice_pdf(invoice=invoice),
             content_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+        )
+
+
+class CreditNotePdfView(FileDownloadView):
+    customer_scoped = True  # a customer's own key may read it
+
+    @extend_schema(
+        operation_id="credit_note_pdf",
+        summary="A credit note as a PDF file",
+        description=(
+            "The credit note issued against the invoice: the seller, whom it is made out to, "
+            "its number and date, the invoice it credits, the reason, the amount as credited "
+            "and where the credit went, as an attachment named after its number."
+        ),
+        tags=TAGS,
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request, external_id: str, number: str, note_number: str):
+        invoice = _invoice_or_404(customer_or_404(external_id), number)
+        note = next(
+            (note for note in invoice.credit_notes.all() if note.number == note_number), None
+        )
+        if note is None:
+            raise NotFound(f"Invoice {number} has no credit note {note_number}.")
+        return HttpResponse(
+            credit_note_pdf(credit_note=note),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{note.number}.pdf"'},
         )
 
 

@@ -42,6 +42,11 @@ urlpatterns = [
         name="customer-invoice-credit-notes",
     ),
     path(
+        "customers/<str:external_id>/invoices/<str:number>/credit-notes/<str:note_number>/pdf",
+        invoice_views.CreditNotePdfView.as_view(),
+        name="customer-credit-note-pdf",
+    ),
+    path(
         "customers/<str:external_id>/invoice-preview",
         invoice_views.InvoicePreviewView.as_view(),
         name="customer-invoice-preview",

@@ -24,7 +24,7 @@ from django.db.models import BigIntegerField, F, QuerySet, Value
 from django.utils import timezone
 
 from common.audit import audit_record, snapshot
-from common.tasks import PUSH_INVOICE, task_send_on_commit
+from common.tasks import EMAIL_INVOICE, PUSH_INVOICE, task_send_on_commit
 from contracts.models import Contract, Customer
 from wallets.models import Wallet
 from wallets.services import credits_give_back, wallet_draw_down, wallet_get_or_create
@@ -68,7 +68,7 @@ def _period_close(
             return closed.invoice, False
         _credits_lock(customer)
         draft = invoice_draft(customer=customer, start=start, end=end, at=now)
-        invoice = _invoice_store(draft, now)
+        invoice = _invoice_store(draft, now, contract)
         period = BillingPeriod.objects.create(
             customer=customer,
             contract=contract,
@@ -81,7 +81,7 @@ def _period_close(
             billed_events=draft.period_events,
             billed_until=now,
         )
-        _push_on_commit(invoice)
+        _deliver_on_commit(invoice)
         _credits_settle(draft, invoice)
         _corrections_apply(draft, now)
         audit_record(
@@ -189,8 +189,9 @@ def corrections_close_due(
                 continue
             invoice = None
             if draft.lines:
-                invoice = _invoice_store(draft, now)
-                _push_on_commit(invoice)
+                latest = max(contracts, key=lambda contract: contract.starts_at)
+                invoice = _invoice_store(draft, now, latest)
+                _deliver_on_commit(invoice)
                 why = "corrections of closed periods, the contracts ended"
                 audit_record("invoice.create", invoice, customer=billing.external_id, reason=why)
             _credits_settle(draft, invoice)
@@ -341,16 +342,30 @@ def periods_close_due(*, now: datetime | None = None) -> int:
     return periods_close(now=now).count
 
 
-def _push_on_commit(invoice: Invoice) -> None:
-    """Push the invoice to Stripe once it is committed, when Stripe is on (beat's sweep
-    pushes what was made while it was off, once it is on)."""
+def _deliver_on_commit(invoice: Invoice) -> None:
+    """Once the invoice is committed: push it to Stripe when Stripe is on (beat's sweep
+    pushes what was made while it was off, once it is on), which sends it to the customer;
+    else email it to the customer's billing email with its PDF (`emailing`)."""
     if settings.STRIPE_API_KEY:
         task_send_on_commit(PUSH_INVOICE, invoice.pk)
+    else:
+        task_send_on_commit(EMAIL_INVOICE, invoice.pk)
 
 
-def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
+def invoice_due_at(*, contract: Contract | None, issued_at: datetime) -> datetime:
+    """When an invoice issued at `issued_at` under `contract` falls due: the contract's
+    payment terms in days (`payment_terms_days`), else TOKENTILL_PAYMENT_TERMS_DAYS, after
+    its issue; 0 is due on receipt."""
+    days = contract.payment_terms_days if contract is not None else None
+    if days is None:
+        days = settings.TOKENTILL_PAYMENT_TERMS_DAYS
+    return issued_at + timedelta(days=days)
+
+
+def _invoice_store(draft: InvoiceDraft, now: datetime, contract: Contract | None) -> Invoice:
     """Store the draft as a finalized invoice numbered from the invoice sequence (taken
-    last, under its lock, so the number is held as briefly as possible), with its webhook
+    last, under its lock, so the number is held as briefly as possible), due after the
+    payment terms of `contract` (the contract in force for the period), with its webhook
     events: invoice.finalized, and invoice.paid too for a total of 0."""
     customer, currency = draft.customer, draft.customer.currency
     total = draft.total
@@ -363,6 +378,7 @@ def _invoice_store(draft: InvoiceDraft, now: datetime) -> Invoice:
         total=total,
         created_at=now,
         finalized_at=now,
+        due_at=invoice_due_at(contract=contract, issued_at=now),
         paid_at=now if total == 0 else None,
     )
     InvoiceLine.objects.bulk_create(

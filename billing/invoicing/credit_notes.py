@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from common.audit import audit_record
 from contracts.models import Customer
+from pricing.invoice import amount_due
 from pricing.money import minor_places, money_label, money_round
 from wallets.models import CreditGrant
 from wallets.services import credit_grant
@@ -36,9 +37,6 @@ from wallets.services import credit_grant
 from ..models import CreditNote, Invoice
 from ..webhook_events import credit_note_event_emit, invoice_event_emit
 from .numbers import number_next
-
-_ZERO = Decimal(0)
-
 
 #: What a credit note may be issued on: a finalized invoice, paid or not.
 CREDITABLE = (Invoice.Status.FINALIZED, Invoice.Status.PAID, Invoice.Status.UNCOLLECTIBLE)
@@ -97,10 +95,10 @@ def credit_note_create(
 
 
 def invoice_credit_left(*, invoice: Invoice) -> Decimal:
-    """What credit notes may still take from the invoice: its total less the notes on it.
-    Every note is capped by it, closing's corrections included."""
-    credited = sum(invoice.credit_notes.values_list("amount", flat=True), _ZERO)
-    return max(invoice.total - credited, _ZERO)
+    """What credit notes may still take from the invoice: its amount due, the total less
+    the notes on it (`pricing.invoice.amount_due`). Every note is capped by it, closing's
+    corrections included."""
+    return amount_due(invoice.total, list(invoice.credit_notes.values_list("amount", flat=True)))
 
 
 def credit_note_issue(

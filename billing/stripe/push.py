@@ -280,9 +280,10 @@ def _stripe_invoice_push(
         logger.error(
             "Stripe invoice %s of %s %s: %s", final["id"], model.__name__, row.pk, mismatch
         )
-    model.objects.filter(pk=row.pk).update(
-        stripe_claimed_until=None, stripe_pushed_at=timezone.now(), stripe_error=mismatch
-    )
+    pushed: dict[str, Any] = {"stripe_pushed_at": timezone.now(), "stripe_error": mismatch}
+    if model is Invoice:  # the page where the customer pays it, printed on its PDF
+        pushed["stripe_hosted_url"] = final.get("hosted_invoice_url") or ""
+    model.objects.filter(pk=row.pk).update(stripe_claimed_until=None, **pushed)
     stripe_invoice_status_apply(
         stripe_invoice=final, status=final["status"], at=_status_changed_at(final)
     )

@@ -9,6 +9,7 @@ one service; a refusal becomes form errors and stores nothing.
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AdminSplitDateTime, AutocompleteSelect
@@ -38,12 +39,21 @@ from contracts.models import (
     RateCard,
 )
 from contracts.selectors import contract_terms_current
-from contracts.services import contract_amend, contract_create, contract_end
+from contracts.services import (
+    contract_amend,
+    contract_create,
+    contract_end,
+    contract_payment_terms_set,
+)
 from pricing.money import minor_places, money_label, plain
 
 from .quick_dates import QuickDateTimeWidget, at_choice
 
 INSTANT_HELP = "UTC. Usage at or after this instant is billed under these terms."
+PAYMENT_TERMS_HELP = (
+    "Days from an invoice's issue to its due date, 0 to 365 (0: due on receipt). Empty: "
+    "the default, TOKENTILL_PAYMENT_TERMS_DAYS."
+)
 #: The add form's fields that say which period holds an instant (its quick choice reads them).
 PERIOD_FIELDS = "billing_cycle anchor_day anchor_month"
 
@@ -164,11 +174,17 @@ class ContractAddForm(TermsForm):
         help_text="Quarterly and yearly periods count their months from this one.",
     )
 
+    payment_terms_days = forms.IntegerField(
+        label="Payment terms (days)",
+        required=False,
+        help_text=PAYMENT_TERMS_HELP,
+    )
+
     FIELDSETS = (
         (
             None,
             {
-                "fields": ("customer", "starts_at", "ends_at"),
+                "fields": ("customer", "starts_at", "ends_at", "payment_terms_days"),
             },
         ),
         (
@@ -183,7 +199,15 @@ class ContractAddForm(TermsForm):
     )
 
     def contract(self) -> dict:
-        names = ("customer", "starts_at", "ends_at", "billing_cycle", "anchor_day", "anchor_month")
+        names = (
+            "customer",
+            "starts_at",
+            "ends_at",
+            "billing_cycle",
+            "anchor_day",
+            "anchor_month",
+            "payment_terms_days",
+        )
         return {name: self.cleaned_data[name] for name in names}
 
 
@@ -208,6 +232,14 @@ class ContractEndForm(forms.Form):
     )
 
     FIELDSETS = ((None, {"fields": ("ends_at",)}),)
+
+
+class PaymentTermsForm(forms.Form):
+    payment_terms_days = forms.IntegerField(
+        label="Payment terms (days)", required=False, help_text=PAYMENT_TERMS_HELP
+    )
+
+    FIELDSETS = ((None, {"fields": ("payment_terms_days",)}),)
 
 
 def _terms_initial(terms: ContractTerms, currency: str) -> dict:
@@ -356,6 +388,7 @@ class ContractAdmin(admin.ModelAdmin):
         "customer_link",
         ("starts_shown", "ends_shown"),
         ("billing_cycle", "anchor_day", "anchor_month"),
+        "payment_terms",
         "current_period",
         "created_shown",
     )
@@ -366,6 +399,7 @@ class ContractAdmin(admin.ModelAdmin):
         "billing_cycle",
         "anchor_day",
         "anchor_month",
+        "payment_terms",
         "current_period",
         "created_shown",
     )
@@ -424,6 +458,14 @@ class ContractAdmin(admin.ModelAdmin):
         terms = contract_terms_current(contract=obj)
         return terms.rate_card.name if terms else "—"
 
+    @admin.display(description="payment terms")
+    def payment_terms(self, obj: Contract) -> str:
+        if obj.payment_terms_days is None:
+            return f"the default ({settings.TOKENTILL_PAYMENT_TERMS_DAYS} days)"
+        if obj.payment_terms_days == 0:
+            return "due on receipt"
+        return f"{obj.payment_terms_days} days"
+
     @admin.display(description="current period (UTC)")
     def current_period(self, obj: Contract) -> str:
         start, end = obj.period_bounds(timezone.now())
@@ -438,6 +480,11 @@ class ContractAdmin(admin.ModelAdmin):
                 "<path:object_id>/amend/",
                 self.admin_site.admin_view(self.amend_view),
                 name="{}_{}_amend".format(*info),
+            ),
+            path(
+                "<path:object_id>/payment-terms/",
+                self.admin_site.admin_view(self.payment_terms_view),
+                name="{}_{}_payment_terms".format(*info),
             ),
             path(
                 "<path:object_id>/end/",
@@ -554,6 +601,34 @@ class ContractAdmin(admin.ModelAdmin):
                 "The end must come after the latest terms start and may not reach into "
                 "the customer's next contract. To change the billing cycle or anchor, end "
                 "this contract at a period's end and add a new one from that instant."
+            ),
+        )
+
+    def payment_terms_view(self, request, object_id):
+        """When the contract's invoices fall due (contract_payment_terms_set)."""
+        contract = self._to_amend(request, object_id)
+        form = PaymentTermsForm(
+            _posted(request), initial={"payment_terms_days": contract.payment_terms_days}
+        )
+        if request.method == "POST" and form.is_valid():
+            days = form.cleaned_data["payment_terms_days"]
+            try:
+                contract = contract_payment_terms_set(contract=contract, payment_terms_days=days)
+            except ValidationError as error:
+                form_errors_add(form, error)
+            else:
+                shown = self.payment_terms(contract)
+                return self._changed(request, contract, f"Payment terms: {shown}.")
+        return self._form_page(
+            request,
+            form=form,
+            fieldsets=PaymentTermsForm.FIELDSETS,
+            title=f"Payment terms of {contract}",
+            submit="Save the payment terms",
+            contract=contract,
+            intro=(
+                "Invoices issued from now on fall due this many days after their issue; "
+                "those already issued keep their due date."
             ),
         )
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.urls import reverse
@@ -28,7 +29,15 @@ from contracts.services import api_key_create, api_key_revoke, customer_create, 
 from pricing.cycles import span_text
 from pricing.money import minor_places, plain
 
-CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "status")
+CUSTOMER_CHANGEABLE_FIELDS = ("name", "email", "legal_name", "billing_address", "tax_id", "status")
+BILL_TO_FIELDSET: Any = (
+    "Bill to",
+    {
+        "fields": ("email", "legal_name", "billing_address", "tax_id"),
+        "description": "What invoices print under Bill to; they are emailed to the billing "
+        "email when Stripe is off.",
+    },
+)
 
 # --- the customer page's sections --------------------------------------------------------
 
@@ -143,12 +152,34 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ("external_id", "name", "currency", "status", "created_at")
     list_filter = ("status", "currency")
     search_fields = ("external_id", "name", "email")
-    fields = ("external_id", "name", "currency", "email", "status", "created_at", "updated_at")
-    add_fields = ("external_id", "name", "currency", "email")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("external_id", "currency"),
+                    "name",
+                    "status",
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
+        BILL_TO_FIELDSET,
+    )
+    # A new customer starts active; its status is changed afterwards.
+    add_fieldsets = ((None, {"fields": ("external_id", "name", "currency")}), BILL_TO_FIELDSET)
+    add_fields = (
+        "external_id",
+        "name",
+        "currency",
+        "email",
+        "legal_name",
+        "billing_address",
+        "tax_id",
+    )
 
-    def get_fields(self, request, obj=None):
-        # A new customer starts active; its status is changed afterwards.
-        return self.add_fields if obj is None else self.fields
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -159,6 +190,11 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Usage, invoices and ledger entries point at customers: close one instead.
         return False
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "billing_address":
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 4, "cols": 40})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The customer's fields, then every section of the page its user may see."""

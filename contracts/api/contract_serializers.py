@@ -52,6 +52,16 @@ class RateCardNameField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+PAYMENT_TERMS_HELP = (
+    "Days from an invoice's issue to its due date, 0 to 365 (0: due on receipt); null: "
+    "the default (TOKENTILL_PAYMENT_TERMS_DAYS, 30 unless set)."
+)
+
+
+def payment_terms_field(**kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(allow_null=True, help_text=PAYMENT_TERMS_HELP, **kwargs)
+
+
 # --- answers ----------------------------------------------------------------------------
 
 
@@ -96,10 +106,12 @@ class ContractSerializer(serializers.ModelSerializer):
             "billing_cycle",
             "anchor_day",
             "anchor_month",
+            "payment_terms_days",
             "created_at",
             "terms",
         ]
         read_only_fields = fields
+        extra_kwargs = {"payment_terms_days": {"help_text": PAYMENT_TERMS_HELP}}
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -140,6 +152,7 @@ class ContractCreateSerializer(TermsChangesSerializer):
         help_text="Month quarterly and yearly periods count from, 1-12. Default: the "
         "start's month (UTC). Fixed for the contract's life.",
     )
+    payment_terms_days = payment_terms_field(required=False)
 
 
 class AmendmentCreateSerializer(TermsChangesSerializer):
@@ -148,6 +161,12 @@ class AmendmentCreateSerializer(TermsChangesSerializer):
     effective_from = InstantField(
         help_text="From this instant on the new terms apply; usage before it keeps the old."
     )
+
+
+class ContractUpdateSerializer(StrictSerializer):
+    """What may change on a contract besides its terms (amendments) and end."""
+
+    payment_terms_days = payment_terms_field()
 
 
 class ContractEndSerializer(StrictSerializer):

@@ -19,13 +19,19 @@ from common.api import (
 from common.idempotency import idempotent
 from contracts.models import Contract, Customer
 from contracts.selectors import contract_get, contract_list
-from contracts.services import contract_amend, contract_create, contract_end
+from contracts.services import (
+    contract_amend,
+    contract_create,
+    contract_end,
+    contract_payment_terms_set,
+)
 
 from .contract_serializers import (
     AmendmentCreateSerializer,
     ContractCreateSerializer,
     ContractEndSerializer,
     ContractSerializer,
+    ContractUpdateSerializer,
 )
 from .views import customer_or_404
 
@@ -79,6 +85,7 @@ _CONTRACT = {
     "billing_cycle": "monthly",
     "anchor_day": 1,
     "anchor_month": 1,
+    "payment_terms_days": 14,
     "created_at": "2025-12-18T10:00:00.000000Z",
     "terms": [
         _TERMS_1,
@@ -100,6 +107,7 @@ _EXAMPLE_CREATE = OpenApiExample(
         "starts_at": "2026-01-01T00:00:00Z",
         "billing_cycle": "monthly",
         "anchor_day": 1,
+        "payment_terms_days": 14,
         "rate_card": "Standard",
         "fixed_fee": "500.00",
         "included_allowance": "200.00",
@@ -116,6 +124,15 @@ _EXAMPLE_AMEND = OpenApiExample(
         "note": "Volume discount from mid-March",
     },
     request_only=True,
+)
+_EXAMPLE_PAYMENT_TERMS = OpenApiExample(
+    "Due in 14 days", value={"payment_terms_days": 14}, request_only=True
+)
+_EXAMPLE_PAYMENT_TERMS_REFUSED = OpenApiExample(
+    "Too long",
+    value={"payment_terms_days": ["Ensure this value is less than or equal to 365."]},
+    response_only=True,
+    status_codes=["400"],
 )
 _EXAMPLE_END = OpenApiExample(
     "End at a period's end", value={"ends_at": "2026-07-01T00:00:00Z"}, request_only=True
@@ -213,6 +230,30 @@ class ContractDetailView(GenericAPIView):
     def get(self, request, external_id: str, contract_id: int):
         contract = _contract_or_404(customer_or_404(external_id), contract_id)
         return Response(ContractSerializer(contract).data)
+
+    @extend_schema(
+        operation_id="contracts_partial_update",
+        summary="Change a contract's payment terms",
+        description=(
+            "`payment_terms_days`: days from an invoice's issue to its due date for the "
+            "invoices issued from now on (those already issued keep theirs); null: the "
+            "default. Prices, fees and the cycle change by amendment, the end by `end`. A "
+            "refused request changes nothing."
+        ),
+        tags=TAGS,
+        request=ContractUpdateSerializer,
+        responses={200: ContractSerializer, 400: _REFUSED, 404: _NOT_FOUND},
+        examples=[_EXAMPLE_PAYMENT_TERMS, _EXAMPLE_CONTRACT, _EXAMPLE_PAYMENT_TERMS_REFUSED],
+    )
+    def patch(self, request, external_id: str, contract_id: int):
+        contract = _contract_or_404(customer_or_404(external_id), contract_id)
+        serializer = ContractUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            contract = contract_payment_terms_set(contract=contract, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise api_validation_error(exc) from exc
+        return _contract_answer(contract)
 
 
 class ContractAmendmentsView(GenericAPIView):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from rest_framework import serializers
 
 from common.api import StrictSerializer
-from contracts.models import Customer
+from contracts.models import BILLING_ADDRESS_MAX, Customer
 
 FIXED_FIELD = "This field cannot be changed after the customer is created."
 
@@ -21,12 +21,47 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["external_id", "name", "currency", "email", "status", "created_at", "updated_at"]
+        fields = [
+            "external_id",
+            "name",
+            "currency",
+            "email",
+            "legal_name",
+            "billing_address",
+            "tax_id",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
-class CustomerCreateSerializer(StrictSerializer):
-    """A new customer. Fields other than these four are refused."""
+class BillToFields(serializers.Serializer):
+    """What invoices print under "Bill to", beside the name and billing email."""
+
+    legal_name = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="The name invoices are made out to; empty: the name.",
+    )
+    billing_address = serializers.CharField(
+        max_length=BILLING_ADDRESS_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="Printed under the legal name, one line per line (\\n between lines), at "
+        "most 8 lines.",
+    )
+    tax_id = serializers.CharField(
+        max_length=50,
+        required=False,
+        allow_blank=True,
+        help_text="VAT, GST or other tax number: letters, digits, spaces and - . /",
+    )
+
+
+class CustomerCreateSerializer(StrictSerializer, BillToFields):
+    """A new customer. Fields other than these are refused."""
 
     external_id = serializers.CharField(
         max_length=100,
@@ -40,11 +75,13 @@ class CustomerCreateSerializer(StrictSerializer):
         trim_whitespace=False,
         help_text="ISO 4217 code in capitals, e.g. USD. Fixed after creation.",
     )
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(
+        required=False, allow_blank=True, default="", help_text="The billing email."
+    )
 
 
-class CustomerUpdateSerializer(StrictSerializer):
-    """A partial update: any of name, email and status.
+class CustomerUpdateSerializer(StrictSerializer, BillToFields):
+    """A partial update: any of name, email, the bill-to details and status.
 
     `external_id` and `currency` are fixed: a different value is refused with a message
     that says so; the current value is accepted and ignored (a client may send back what

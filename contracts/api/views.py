@@ -55,6 +55,9 @@ _ACME = {
     "name": "Acme Corp",
     "currency": "USD",
     "email": "billing@acme.example",
+    "legal_name": "Acme Corporation Ltd",
+    "billing_address": "42 Main Street\nSpringfield 12345\nUnited States",
+    "tax_id": "US-98-7654321",
     "status": "active",
     "created_at": "2025-01-15T09:30:00.000000Z",
     "updated_at": "2025-01-15T09:30:00.000000Z",
@@ -67,6 +70,9 @@ _EXAMPLE_CREATE = OpenApiExample(
         "name": "Acme Corp",
         "currency": "USD",
         "email": "billing@acme.example",
+        "legal_name": "Acme Corporation Ltd",
+        "billing_address": "42 Main Street\nSpringfield 12345\nUnited States",
+        "tax_id": "US-98-7654321",
     },
     request_only=True,
 )
@@ -83,6 +89,22 @@ _EXAMPLE_UPDATE = OpenApiExample(
     "Suspend and rename",
     value={"name": "Acme Corporation", "status": "suspended"},
     request_only=True,
+)
+_EXAMPLE_UPDATE_BILL_TO = OpenApiExample(
+    "New billing address",
+    value={"billing_address": "7 Harbour Road\nPortsmouth PO1 3AA\nUnited Kingdom"},
+    request_only=True,
+)
+_EXAMPLE_BILL_TO_REFUSED = OpenApiExample(
+    "Bad tax id",
+    value={
+        "tax_id": [
+            "Use 1-50 letters, digits, spaces or - . / (starting and ending with a letter or "
+            "digit)."
+        ]
+    },
+    response_only=True,
+    status_codes=["400"],
 )
 _EXAMPLE_UPDATE_REFUSED = OpenApiExample(
     "Fixed field",
@@ -145,7 +167,11 @@ class CustomerListView(GenericAPIView):
     @extend_schema(
         operation_id="customers_create",
         summary="Create a customer",
-        description="`external_id` and `currency` are fixed once the customer exists.",
+        description=(
+            "`external_id` and `currency` are fixed once the customer exists. `email` is the "
+            "billing email (invoices are emailed there when Stripe is off); `legal_name`, "
+            "`billing_address` and `tax_id` are printed on invoices under Bill to."
+        ),
         tags=["customers"],
         request=CustomerCreateSerializer,
         responses={201: CustomerSerializer, 400: _REFUSED},
@@ -179,18 +205,22 @@ class CustomerDetailView(GenericAPIView):
 
     @extend_schema(
         operation_id="customers_partial_update",
-        summary="Change a customer's name, email or status",
+        summary="Change a customer's name, billing email, bill-to details or status",
         description=(
+            "The fields sent change; `legal_name`, `billing_address` and `tax_id` are what "
+            "invoices print under Bill to (an empty legal name prints the name). "
             "`external_id` and `currency` cannot be changed: sending a different value is "
-            "refused with 400."
+            "refused with 400. A refused request changes nothing."
         ),
         tags=["customers"],
         request=CustomerUpdateSerializer,
         responses={200: CustomerSerializer, 400: _REFUSED, 404: _NOT_FOUND},
         examples=[
             _EXAMPLE_UPDATE,
+            _EXAMPLE_UPDATE_BILL_TO,
             _EXAMPLE_CUSTOMER,
             _EXAMPLE_UPDATE_REFUSED,
+            _EXAMPLE_BILL_TO_REFUSED,
             _EXAMPLE_NOT_FOUND,
         ],
     )

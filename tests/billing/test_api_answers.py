@@ -57,8 +57,8 @@ def yen_invoice(db) -> Invoice:
 
 
 HEAD = ["number", "customer_id", "currency", "status", "period", "total", "credited",
-        "created_at", "finalized_at", "paid_at", "voided_at", "stripe_id",
-        "stripe_status"]  # fmt: skip
+        "amount_due", "created_at", "finalized_at", "due_at", "paid_at", "voided_at", "stripe_id",
+        "stripe_status", "stripe_hosted_url"]  # fmt: skip
 
 
 def test_yen_is_billed_without_minor_places_and_exact_with_12(api, yen_invoice):

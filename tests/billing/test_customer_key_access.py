@@ -8,12 +8,14 @@ INV-000001, whose line 3 lists events.
 
 import re
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from billing.invoicing.credit_notes import credit_note_issue
 from contracts.models import Contract
 from contracts.services import api_key_create, customer_api_key_create, customer_create
 
@@ -30,6 +32,7 @@ READABLE = {
     "customer-invoice-line-events",
     "customer-invoice-preview",
     "customer-invoice-pdf",
+    "customer-credit-note-pdf",
     "customer-usage-csv",
 }
 METHODS = ("get", "head", "post", "put", "patch", "delete")
@@ -64,6 +67,7 @@ def url_of(route: str, customer: str, contract_id: int = 1) -> str:
         "external_id": customer,
         "number": "INV-000001",
         "position": "3",
+        "note_number": "CN-000001",
         "contract_id": str(contract_id),
         "hold_id": str(uuid.UUID(int=1)),
         "name": "Standard",
@@ -96,6 +100,9 @@ def client_with(key: str | None) -> APIClient:
 @pytest.fixture
 def customer_key(invoice) -> str:
     customer_create(external_id="globex", name="Globex", currency="USD")
+    credit_note_issue(  # CN-000001, which the customer's key may read as a PDF
+        invoice=invoice, amount=Decimal("1.00"), memo="Goodwill", destination="none"
+    )
     _, key = customer_api_key_create(customer=invoice.customer, name="dashboards", created_by="a")
     return key
 

@@ -85,12 +85,15 @@ NOVEMBER_INVOICE = {
     "period": NOV,
     "total": "59.00",
     "credited": "0.00",
+    "amount_due": "59.00",
     "created_at": CLOSED_AT,
     "finalized_at": CLOSED_AT,
+    "due_at": "2027-01-01T01:00:00Z",  # 2 December 01:00 + 30 days (29 in December, then 1)
     "paid_at": None,
     "voided_at": None,
     "stripe_id": None,
     "stripe_status": None,
+    "stripe_hosted_url": None,
 }
 
 
@@ -207,6 +210,7 @@ def test_the_preview_is_the_invoice_closing_then_produces(api, clock, amended):
         "status": "preview",
         "created_at": "2026-11-25T00:00:00Z",
         "finalized_at": None,
+        "due_at": None,
     }
     assert preview["lines"] == NOVEMBER_LINES
 

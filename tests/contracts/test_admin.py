@@ -161,6 +161,9 @@ def test_adding_a_customer(clock, admin_client):
             "name": "Acme Corp",
             "currency": "USD",
             "email": "billing@acme.example",
+            "legal_name": "",
+            "billing_address": "",
+            "tax_id": "",
             "status": "active",
             "created_at": T0,
             "updated_at": T0,
@@ -204,7 +207,14 @@ def test_external_id_and_currency_are_read_only_on_an_existing_customer(clock, a
         clock.current,
     )
     form = admin_client.get(f"{CUSTOMERS_URL}{acme.pk}/change/").context["adminform"].form
-    assert list(form.fields) == ["name", "email", "status"]
+    assert list(form.fields) == [
+        "name",
+        "status",
+        "email",
+        "legal_name",
+        "billing_address",
+        "tax_id",
+    ]
 
 
 def test_customers_can_be_searched_and_filtered(admin_client, acme):

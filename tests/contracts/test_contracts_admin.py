@@ -291,6 +291,7 @@ def test_the_add_page_asks_for_customer_start_cycle_anchor_and_first_terms(admin
         "billing_cycle",
         "anchor_day",
         "anchor_month",
+        "payment_terms_days",
     ]
     assert [name for name, _ in response.context["adminform"].fieldsets] == [
         None,

@@ -64,6 +64,7 @@ def contract_json(contract: Contract, terms: list[dict], **fields) -> dict:
         "billing_cycle": "monthly",
         "anchor_day": 1,
         "anchor_month": 2,
+        "payment_terms_days": None,
         "created_at": NOW,
         "terms": terms,
         **fields,
@@ -430,8 +431,8 @@ def test_an_unknown_contract_is_404(api, history):
     assert responses[0].json() == {"detail": f"No contract {unknown} for customer 'acme'."}
 
 
-@pytest.mark.parametrize("method", ["put", "patch", "delete"])
-def test_contracts_are_not_replaced_edited_or_deleted(api, history, method):
+@pytest.mark.parametrize("method", ["put", "delete"])
+def test_contracts_are_not_replaced_or_deleted(api, history, method):
     before = contracts_snapshot()
 
     response = getattr(api, method)(detail_url(history[0].pk), BODY, format="json")
@@ -668,6 +669,7 @@ def test_schema_documents_the_contract_operations(api):
         (base, "get"): "contracts_list",
         (base, "post"): "contracts_create",
         (f"{base}/{{contract_id}}", "get"): "contracts_retrieve",
+        (f"{base}/{{contract_id}}", "patch"): "contracts_partial_update",
         (f"{base}/{{contract_id}}/amendments", "post"): "contracts_amend",
         (f"{base}/{{contract_id}}/end", "post"): "contracts_end",
     }
@@ -684,3 +686,56 @@ def test_the_schema_generates_without_warnings():
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
 
     assert "/api/v1/customers/{external_id}/contracts/{contract_id}/amendments" in out.getvalue()
+
+
+# --- payment terms ------------------------------------------------------------------------
+
+
+def test_payment_terms_are_set_at_creation_and_changed_later(api, acme, standard):
+    created = api.post(
+        list_url(),
+        {"starts_at": "2025-02-01T00:00:00Z", "rate_card": "Standard", "payment_terms_days": 14},
+        format="json",
+    )
+    contract = Contract.objects.get()
+    changed = api.patch(detail_url(contract.pk), {"payment_terms_days": 0}, format="json")
+    reset = api.patch(detail_url(contract.pk), {"payment_terms_days": None}, format="json")
+
+    assert (created.status_code, created.json()["payment_terms_days"]) == (201, 14)
+    assert (changed.status_code, changed.json()["payment_terms_days"]) == (200, 0)
+    assert (reset.status_code, reset.json()["payment_terms_days"]) == (200, None)
+    contract.refresh_from_db()
+    assert contract.payment_terms_days is None
+
+
+@pytest.mark.parametrize(
+    ("days", "errors"),
+    [
+        (366, {"payment_terms_days": ["Ensure this value is less than or equal to 365."]}),
+        (-1, {"payment_terms_days": ["Ensure this value is greater than or equal to 0."]}),
+        ("soon", {"payment_terms_days": ["A valid integer is required."]}),
+    ],
+)
+def test_bad_payment_terms_are_refused_and_store_nothing(api, acme, standard, days, errors):
+    body = {"starts_at": "2025-02-01T00:00:00Z", "rate_card": "Standard"}
+    contract = contract_create(customer=acme, starts_at=FEB, rate_card=standard)
+    before = contracts_snapshot()
+
+    created = api.post(list_url(), {**body, "payment_terms_days": days}, format="json")
+    changed = api.patch(detail_url(contract.pk), {"payment_terms_days": days}, format="json")
+
+    assert (created.status_code, changed.status_code) == (400, 400)
+    assert created.json() == errors
+    assert changed.json() == errors
+    assert contracts_snapshot() == before
+
+
+def test_a_patch_changes_nothing_but_the_payment_terms(api, acme, standard):
+    contract = contract_create(customer=acme, starts_at=FEB, rate_card=standard)
+    before = contracts_snapshot()
+
+    response = api.patch(detail_url(contract.pk), {"anchor_day": 5}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"anchor_day": ["Unknown field."]}
+    assert contracts_snapshot() == before

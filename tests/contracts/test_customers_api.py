@@ -15,11 +15,18 @@ ACME_BODY = {
     "currency": "USD",
     "email": "billing@acme.example",
 }
+NO_BILL_TO = {"legal_name": "", "billing_address": "", "tax_id": ""}
+BILL_TO = {
+    "legal_name": "Acme Corporation Ltd",
+    "billing_address": "42 Main Street\nSpringfield 12345\nUnited States",
+    "tax_id": "US-98-7654321",
+}
 ACME_JSON = {
     "external_id": "acme",
     "name": "Acme Corp",
     "currency": "USD",
     "email": "billing@acme.example",
+    **NO_BILL_TO,
     "status": "active",
     "created_at": "2025-01-15T09:30:00Z",
     "updated_at": "2025-01-15T09:30:00Z",
@@ -66,6 +73,7 @@ def test_create_without_email_stores_an_empty_one(clock, api):
         "name": "Globex",
         "currency": "EUR",
         "email": "",
+        **NO_BILL_TO,
         "status": "active",
         "created_at": "2025-01-15T09:30:00Z",
         "updated_at": "2025-01-15T09:30:00Z",
@@ -200,6 +208,7 @@ def test_list_is_ordered_by_external_id(clock, api):
                 "name": external_id.title(),
                 "currency": "USD",
                 "email": "",
+                **NO_BILL_TO,
                 "status": "active",
                 "created_at": "2025-01-15T09:30:00Z",
                 "updated_at": "2025-01-15T09:30:00Z",
@@ -381,6 +390,71 @@ def test_patch_unknown_customer_is_404(api, acme):
     assert customers_snapshot() == before
 
 
+def test_create_and_patch_carry_what_invoices_print_under_bill_to(clock, api):
+    created = api.post(LIST_URL, {**ACME_BODY, **BILL_TO}, format="json")
+    clock.advance(hours=1)
+    changed = api.patch(detail_url("acme"), {"billing_address": "7 Harbour Road"}, format="json")
+
+    assert created.status_code == 201
+    assert created.json() == {**ACME_JSON, **BILL_TO}
+    assert changed.status_code == 200
+    assert changed.json() == {
+        **ACME_JSON,
+        **BILL_TO,
+        "billing_address": "7 Harbour Road",
+        "updated_at": "2025-01-15T10:30:00Z",
+    }
+    acme = Customer.objects.get()
+    assert (acme.legal_name, acme.billing_address, acme.tax_id) == (
+        "Acme Corporation Ltd",
+        "7 Harbour Road",
+        "US-98-7654321",
+    )
+
+
+TAX_ID_MESSAGE = (
+    "Use 1-50 letters, digits, spaces or - . / (starting and ending with a letter or digit)."
+)
+BAD_BILL_TO = [
+    ({"tax_id": "GB 123;456"}, {"tax_id": [TAX_ID_MESSAGE]}),
+    ({"tax_id": "-GB123"}, {"tax_id": [TAX_ID_MESSAGE]}),
+    ({"tax_id": "1" * 51}, {"tax_id": ["Ensure this field has no more than 50 characters."]}),
+    (
+        {"legal_name": "x" * 201},
+        {"legal_name": ["Ensure this field has no more than 200 characters."]},
+    ),
+    ({"billing_address": "\n".join("abcdefghi")}, {"billing_address": ["Use at most 8 lines."]}),
+    (
+        {"billing_address": "42 Main St\tSuite 1"},
+        {"billing_address": ["Remove the control characters (only line breaks may be used)."]},
+    ),
+    (
+        {"billing_address": "x" * 501},
+        {"billing_address": ["Ensure this field has no more than 500 characters."]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "errors"), BAD_BILL_TO)
+def test_bad_bill_to_details_are_refused_on_create_and_store_nothing(api, body, errors):
+    response = api.post(LIST_URL, {**ACME_BODY, **body}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert customers_snapshot() == []
+
+
+@pytest.mark.parametrize(("body", "errors"), BAD_BILL_TO)
+def test_bad_bill_to_details_are_refused_on_patch_and_change_nothing(api, acme, body, errors):
+    before = customers_snapshot()
+
+    response = api.patch(detail_url("acme"), body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert customers_snapshot() == before
+
+
 @pytest.mark.parametrize("method", ["put", "delete"])
 def test_customers_cannot_be_replaced_or_deleted(api, acme, method):
     before = customers_snapshot()
@@ -412,15 +486,15 @@ def test_schema_documents_the_customer_operations_with_examples(api):
     ]
     assert all(op["tags"] == ["customers"] for op in operations.values())
     create = operations[("/api/v1/customers", "post")]
-    assert (
-        create["requestBody"]["content"]["application/json"]["examples"]["NewCustomer"]["value"]
-        == ACME_BODY
-    )
+    assert create["requestBody"]["content"]["application/json"]["examples"]["NewCustomer"][
+        "value"
+    ] == {**ACME_BODY, **BILL_TO}
     assert sorted(create["responses"]) == ["201", "400"]
     assert create["responses"]["201"]["content"]["application/json"]["examples"]["Customer"][
         "value"
     ] == {
         **ACME_JSON,
+        **BILL_TO,
         "created_at": "2025-01-15T09:30:00.000000Z",
         "updated_at": "2025-01-15T09:30:00.000000Z",
     }

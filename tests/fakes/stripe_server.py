@@ -33,8 +33,9 @@ Faults are injected by method and path prefix (``inject``): ``timeout_after_acce
 the request and saves its answer, then never sends it; ``error_500`` and ``rate_limit_429``
 answer before the endpoint runs; ``card_declined`` fails the next payment of ``/pay``.
 
-Not modelled: taxes, discounts, prices and products, subscriptions, hosted invoice pages and
-PDFs, test clocks, automatic advancement of invoices.
+Not modelled: taxes, discounts, prices and products, subscriptions, hosted invoice pages
+(a finalized invoice names one, ``hosted_invoice_url``, that nothing serves) and PDFs, test
+clocks, automatic advancement of invoices.
 """
 
 from __future__ import annotations
@@ -1029,6 +1030,7 @@ class FakeStripe:
         invoice["number"] = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
         customer["next_invoice_sequence"] += 1
         invoice.update(status="open", effective_at=finalized, ending_balance=0)
+        invoice["hosted_invoice_url"] = f"https://invoice.stripe.com/i/fake/{id}"
         invoice["status_transitions"]["finalized_at"] = finalized
         if auto_advance is not None:
             invoice["auto_advance"] = auto_advance

@@ -10,6 +10,7 @@ import pytest
 from pypdf import PdfReader
 from rest_framework.test import APIClient
 
+from billing.invoicing.credit_notes import credit_note_issue
 from contracts.models import ApiKey
 from contracts.services import customer_api_key_create
 
@@ -113,8 +114,50 @@ def test_the_invoice_pdf_downloads_with_the_invoices_total(client, acme_viewer, 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == f'attachment; filename="{invoice.number}.pdf"'
-    assert f"Total: {invoice.total:.2f} USD" in pdf_text(response)
+    assert f"Total {invoice.total:.2f} USD" in pdf_text(response)
     assert text_of(page, "invoice-total") == f"{invoice.total:.2f} USD"
+
+
+# --- Credit notes ------------------------------------------------------------------------
+
+
+def test_a_credit_note_has_its_page_and_pdf_linked_from_its_invoice(client, acme_viewer, invoices):
+    invoice = invoices["acme"]
+    credit_note_issue(
+        invoice=invoice, amount=D("2.50"), memo="Outage", destination="none", created_by="o"
+    )
+    client = logged_in(client, acme_viewer)
+
+    invoice_page = client.get(f"/portal/invoices/{invoice.number}/").content.decode()
+    page = client.get(f"/portal/invoices/{invoice.number}/credit-notes/CN-000001/")
+    response = client.get(f"/portal/invoices/{invoice.number}/credit-notes/CN-000001.pdf")
+
+    assert f'href="/portal/invoices/{invoice.number}/credit-notes/CN-000001/"' in invoice_page
+    assert page.status_code == 200
+    assert text_of(page, "credit-note-amount") == "2.50 USD"
+    assert f'href="/portal/invoices/{invoice.number}/credit-notes/CN-000001.pdf"' in (
+        page.content.decode()
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="CN-000001.pdf"'
+    assert "Amount credited 2.50 USD" in pdf_text(response)
+
+
+def test_another_customers_credit_note_is_not_found(client, globex_admin, invoices):
+    theirs = invoices["acme"]
+    credit_note_issue(
+        invoice=theirs, amount=D("1.00"), memo="Outage", destination="none", created_by="o"
+    )
+    client = logged_in(client, globex_admin)
+    mine = invoices["globex"].number
+
+    for url in (
+        f"/portal/invoices/{theirs.number}/credit-notes/CN-000001/",
+        f"/portal/invoices/{theirs.number}/credit-notes/CN-000001.pdf",
+        f"/portal/invoices/{mine}/credit-notes/CN-000001/",  # not a note of this invoice
+        f"/portal/invoices/{mine}/credit-notes/CN-000001.pdf",
+    ):
+        assert client.get(url).status_code == 404, url
 
 
 # --- Usage CSV ---------------------------------------------------------------------------
