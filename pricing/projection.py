@@ -7,7 +7,7 @@ average rate so far:
 1. **Lines that do not grow with usage** (fixed fees, which a draft already bills for the
    whole period, and late usage of closed periods) are kept as drafted.
 2. **Usage.** Each terms segment's rounded usage lines are summed and carried to the
-   period's end: ``usage × period ÷ elapsed`` (both in microseconds), rounded once, half
+   period's end: ``usage * period / elapsed`` (both in microseconds), rounded once, half
    up, to the minor unit. Elapsed is the time from the period's start to now (at most the
    period); within the period's first minute it is too early to say (None).
 3. **Discount, allowance and minimum** are then the invoice face's own rule
@@ -31,7 +31,7 @@ from .money import money_round
 __all__ = ["InvoiceProjection", "invoice_projected", "period_elapsed_share"]
 
 _ZERO = Decimal(0)
-#: Enough digits for usage × period ÷ elapsed; the quotient is rounded to the minor unit.
+#: Enough digits for usage * period / elapsed; the quotient is rounded to the minor unit.
 _DIVIDE = Context(prec=50)
 #: Before a minute of the period has passed, its rate says nothing yet.
 TOO_EARLY = timedelta(minutes=1)
