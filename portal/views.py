@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.exports import usage_csv as usage_csv_lines
 from billing.invoicing.pdf import invoice_pdf as invoice_pdf_bytes
+from billing.models import InvoiceLine
 from billing.periods import period_of
 from billing.selectors import invoice_get, invoice_list
 from contracts.models import ApiKey
@@ -38,6 +39,7 @@ from .selectors import (
 from .templatetags.portal import money
 
 LEDGER_PAGE = 25
+_ZERO = Decimal(0)
 
 
 def _dashboard_context(request, customer) -> tuple[dict, int]:
@@ -132,12 +134,18 @@ def _invoice_or_404(customer, number: str):
 @customer_view
 def invoice_detail(request, customer, number: str):
     invoice = _invoice_or_404(customer, number)
+    lines = list(invoice.lines.all())
+    # The face split where the credits come in: the lines before them, and the credits
+    # (both sums of billed lines, so subtotal + credits is the total).
+    credits = sum((line.amount for line in lines if line.kind == InvoiceLine.Kind.CREDITS), _ZERO)
     return render(
         request,
         "portal/invoice_detail.html",
         {
             "invoice": invoice,
-            "lines": invoice.lines.all(),
+            "lines": lines,
+            "subtotal": sum((line.amount for line in lines), _ZERO) - credits,
+            "credits": credits,
             "currency": invoice.currency,
             "section": "invoices",
         },
@@ -222,6 +230,9 @@ def alerts(request, customer):
         {
             "form": form,
             "can_edit": request.portal_user.is_admin,
+            "alert_settings": alert_settings,
+            # Where an alert fired now would go: the delivery's own rule (wallets.alerts).
+            "recipients": alert_settings.recipients(),
             "alerts": alerts_recent(customer=customer, limit=50),
             "currency": customer.currency,
             "section": "alerts",

@@ -29,12 +29,6 @@ def money_label(value: Decimal | None, currency: str) -> str:
 
 
 @register.filter
-def negated(value: Decimal | None) -> Decimal | None:
-    """A figure with its sign turned, e.g. a discount line's −3.13 shown as 3.13 taken off."""
-    return None if value is None else -value
-
-
-@register.filter
 def percent(value: Decimal | None) -> str:
     """A share as a whole percentage, e.g. 47 %."""
     if value is None:

@@ -101,14 +101,22 @@ def test_the_invoice_page_shows_the_invoice_apis_lines_and_total(
     page = logged_in(client, acme_viewer).get(f"/portal/invoices/{number}/")
 
     rows = table(page, "invoice-lines")
-    body, total = rows[1:-1], rows[-1]
+    body, foot = rows[1:-3], rows[-3:]
     assert [(row[0], row[4]) for row in body] == [
         (str(line["position"]), line["amount"]) for line in invoice_api["lines"]
     ]
     assert [re.sub(r" \(\d+ events?\)$", "", row[1]) for row in body] == [
         line["description"] for line in invoice_api["lines"]
     ]
-    assert total == ["Total", invoice_api["total"]]
+    # The subtotal is the lines before the credits; the credits line is the last line
+    credits = invoice_api["lines"][-1]
+    assert credits["kind"] == "credits"
+    subtotal = sum(D(line["amount"]) for line in invoice_api["lines"][:-1])
+    assert foot == [
+        ["Subtotal", f"{subtotal:.2f}"],
+        ["Prepaid credits applied", credits["amount"]],
+        ["Total", invoice_api["total"]],
+    ]
     assert text_of(page, "invoice-total") == f"{invoice_api['total']} USD"
     # And the lines add up to the total, as billed
     assert sum(D(row[4]) for row in body) == D(invoice_api["total"])
@@ -134,7 +142,12 @@ def test_the_wallet_page_shows_balance_grants_and_ledger(client, api, acme_viewe
     assert table(page, "grants")[1:] == [["Purchased", "2026-11-15", "50.00", "27.99", "Never"]]
     ledger = table(page, "ledger")[1:]
     assert [row[1] for row in ledger][-1] == "Grant"
-    assert sum(D(row[3]) for row in ledger) == D(wallet_api["balance"])
+    # Billed money, as every page but a line's events: the grant's 50.00 and the draws of
+    # 22.0078795 in all (the API's exact balance is 27.9921205), each to the cent
+    assert wallet_api["balance"] == "27.992120500000"
+    assert all(re.fullmatch(r"-?\d+\.\d\d", row[3]) for row in ledger)
+    assert ledger[-1][3] == "50.00"
+    assert sum(D(row[3]) for row in ledger) == D("27.99")
 
 
 def test_the_ledger_is_paged(client, acme_viewer, acme, clock):
