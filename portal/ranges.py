@@ -63,8 +63,7 @@ def range_from_query(query, *, customer: Customer, now: datetime) -> DateRange:
         first, last = _day(query, "from"), _day(query, "to")
         if first > last:
             raise RangeError(
-                f"The range starts after it ends: from {first.isoformat()} "
-                f"to {last.isoformat()}."
+                f"The range starts after it ends: from {first.isoformat()} to {last.isoformat()}."
             )
         if (last - first).days + 1 > LONGEST:
             raise RangeError(f"A custom range is at most {LONGEST} days long.")

@@ -49,9 +49,7 @@ class InvoiceProjection:
     total: Decimal  # before prepaid credits
 
 
-def period_elapsed_share(
-    *, start: datetime, end: datetime, at: datetime
-) -> tuple[int, int] | None:
+def period_elapsed_share(*, start: datetime, end: datetime, at: datetime) -> tuple[int, int] | None:
     """(elapsed, period) in microseconds, elapsed capped at the period; None in its first
     minute."""
     elapsed = min(at, end) - start

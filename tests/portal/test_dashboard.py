@@ -85,12 +85,12 @@ def test_the_estimate_is_the_invoice_preview_to_the_cent(client, initech, ian, g
     ]
     assert preview.json()["total"] == "279.99"
     assert table(page, "estimate")[1:] == [
-        ["Fixed fees", "100.00"],
-        ["Usage", "20.01"],
-        ["Included allowance used", "-20.00"],
-        ["Minimum commitment true-up", "179.99"],
-        ["Prepaid credits applied", "-0.01"],
-        ["Amount due", "279.99"],
+        ["Fixed fees", "100.00 USD"],
+        ["Usage", "20.01 USD"],
+        ["Included allowance used", "-20.00 USD"],
+        ["Minimum commitment true-up", "179.99 USD"],
+        ["Prepaid credits applied", "-0.01 USD"],
+        ["Amount due", "279.99 USD"],
     ]
     assert text_of(page, "estimate-total") == "279.99 USD"
     assert [row[1] for row in table(page, "estimate-lines")[1:]] == [
@@ -128,10 +128,16 @@ def test_the_budget_is_compared_with_usage_after_discount(client, initech, ian):
         ({"range": "last-period"}, date(2026, 10, 1), date(2026, 10, 31)),
         ({"range": "7d"}, date(2026, 11, 9), date(2026, 11, 15)),
         ({"range": "30d"}, date(2026, 10, 17), date(2026, 11, 15)),
-        ({"range": "custom", "from": "2026-11-02", "to": "2026-11-09"}, date(2026, 11, 2),
-         date(2026, 11, 9)),  # fmt: skip
-        ({"range": "custom", "from": "2025-11-15", "to": "2026-11-15"}, date(2025, 11, 15),
-         date(2026, 11, 15)),  # fmt: skip  # 366 days, the longest
+        (
+            {"range": "custom", "from": "2026-11-02", "to": "2026-11-09"},
+            date(2026, 11, 2),
+            date(2026, 11, 9),
+        ),  # fmt: skip
+        (
+            {"range": "custom", "from": "2025-11-15", "to": "2026-11-15"},
+            date(2025, 11, 15),
+            date(2026, 11, 15),
+        ),  # fmt: skip  # 366 days, the longest
     ],
 )
 def test_each_range_gives_its_days(initech, query, first, last):
@@ -143,18 +149,30 @@ def test_each_range_gives_its_days(initech, query, first, last):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ({"range": "week"}, "Unknown range 'week': choose one of period, last-period, 7d, 30d, "
-         "custom."),  # fmt: skip
-        ({"range": "custom", "to": "2026-11-09"},
-         "A custom range needs its start date (from), as YYYY-MM-DD."),  # fmt: skip
-        ({"range": "custom", "from": "2026-11-02"},
-         "A custom range needs its end date (to), as YYYY-MM-DD."),  # fmt: skip
-        ({"range": "custom", "from": "2026-11-31", "to": "2026-12-02"},
-         "The start date (from) must be a date as YYYY-MM-DD: '2026-11-31'."),  # fmt: skip
-        ({"range": "custom", "from": "2026-11-09", "to": "2026-11-02"},
-         "The range starts after it ends: from 2026-11-09 to 2026-11-02."),  # fmt: skip
-        ({"range": "custom", "from": "2025-11-14", "to": "2026-11-15"},
-         "A custom range is at most 366 days long."),  # fmt: skip
+        (
+            {"range": "week"},
+            "Unknown range 'week': choose one of period, last-period, 7d, 30d, custom.",
+        ),  # fmt: skip
+        (
+            {"range": "custom", "to": "2026-11-09"},
+            "A custom range needs its start date (from), as YYYY-MM-DD.",
+        ),  # fmt: skip
+        (
+            {"range": "custom", "from": "2026-11-02"},
+            "A custom range needs its end date (to), as YYYY-MM-DD.",
+        ),  # fmt: skip
+        (
+            {"range": "custom", "from": "2026-11-31", "to": "2026-12-02"},
+            "The start date (from) must be a date as YYYY-MM-DD: '2026-11-31'.",
+        ),  # fmt: skip
+        (
+            {"range": "custom", "from": "2026-11-09", "to": "2026-11-02"},
+            "The range starts after it ends: from 2026-11-09 to 2026-11-02.",
+        ),  # fmt: skip
+        (
+            {"range": "custom", "from": "2025-11-14", "to": "2026-11-15"},
+            "A custom range is at most 366 days long.",
+        ),  # fmt: skip
     ],
 )
 def test_a_bad_range_says_what_is_wrong(initech, query, message):
@@ -164,9 +182,7 @@ def test_a_bad_range_says_what_is_wrong(initech, query, message):
     assert str(error.value) == message
 
 
-def test_a_custom_range_charts_its_days_and_keeps_the_estimate_of_the_period(
-    client, initech, ian
-):
+def test_a_custom_range_charts_its_days_and_keeps_the_estimate_of_the_period(client, initech, ian):
     page = logged_in(client, ian).get("/portal/?range=custom&from=2026-11-08&to=2026-11-10")
 
     assert page.status_code == 200
@@ -199,7 +215,7 @@ def test_the_by_day_chart_has_a_value_axis_day_labels_and_values(client, initech
     # 4 x 5.00 = 20.00, with gridlines every 5.00
     for label in ("0.00", "5.00", "10.00", "15.00", "20.00"):
         assert f'class="axis" text-anchor="end">{label}</text>' in html
-    assert '>Nov 9</text>' in html and ">15</text>" in html
+    assert ">Nov 9</text>" in html and ">15</text>" in html
     # Wide columns carry their value over them
     assert 'class="value" text-anchor="middle">10.01</text>' in html
 
