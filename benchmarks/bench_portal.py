@@ -108,7 +108,7 @@ def events_load(start: str, count: int) -> float:
                    '{{}}'::jsonb, 'reported', '', now(), md5('e-' || n), gen_random_uuid()
             FROM contracts_customer c, generate_series(1, %(count)s) AS n
             WHERE c.external_id = %(big)s
-            """,  # noqa: S608
+            """,
             {"start": start, "count": count, "big": BIG},
         )
         conn.execute(

@@ -186,7 +186,7 @@ def usage_days(*, customer: Customer, first: date, last: date) -> list[DayUsage]
     whatever the number of events, less the ratings of events that wait to be rated again,
     as the usage figures leave them out (`periods.period_rollups`). Days without usage are
     left out; in day, model and feature order."""
-    sums: dict[tuple[date, str, str], list] = {
+    sums: dict[tuple[date, str, str], list[Any]] = {
         (day, model, feature): [events, amount]
         for day, model, feature, events, amount in UsageDay.objects.filter(
             customer=customer, day__gte=first, day__lte=last

@@ -132,12 +132,12 @@ def test_the_budget_is_compared_with_usage_after_discount(client, initech, ian):
             {"range": "custom", "from": "2026-11-02", "to": "2026-11-09"},
             date(2026, 11, 2),
             date(2026, 11, 9),
-        ),  # fmt: skip
+        ),
         (
             {"range": "custom", "from": "2025-11-15", "to": "2026-11-15"},
             date(2025, 11, 15),
             date(2026, 11, 15),
-        ),  # fmt: skip  # 366 days, the longest
+        ),  # 366 days, the longest
     ],
 )
 def test_each_range_gives_its_days(initech, query, first, last):
@@ -152,27 +152,27 @@ def test_each_range_gives_its_days(initech, query, first, last):
         (
             {"range": "week"},
             "Unknown range 'week': choose one of period, last-period, 7d, 30d, custom.",
-        ),  # fmt: skip
+        ),
         (
             {"range": "custom", "to": "2026-11-09"},
             "A custom range needs its start date (from), as YYYY-MM-DD.",
-        ),  # fmt: skip
+        ),
         (
             {"range": "custom", "from": "2026-11-02"},
             "A custom range needs its end date (to), as YYYY-MM-DD.",
-        ),  # fmt: skip
+        ),
         (
             {"range": "custom", "from": "2026-11-31", "to": "2026-12-02"},
             "The start date (from) must be a date as YYYY-MM-DD: '2026-11-31'.",
-        ),  # fmt: skip
+        ),
         (
             {"range": "custom", "from": "2026-11-09", "to": "2026-11-02"},
             "The range starts after it ends: from 2026-11-09 to 2026-11-02.",
-        ),  # fmt: skip
+        ),
         (
             {"range": "custom", "from": "2025-11-14", "to": "2026-11-15"},
             "A custom range is at most 366 days long.",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_a_bad_range_says_what_is_wrong(initech, query, message):
