@@ -97,6 +97,37 @@ class RatedEvent(models.Model):
         return f"event {self.event_id}"
 
 
+class UsageDay(models.Model):
+    """A customer's rated money of one UTC day, model and feature: the sum of the amounts
+    of the events of that day rated at per-event prices (tiered prices are charged for a
+    period as a whole, so they have no amount per event and are not here).
+
+    Moved by the rater in the transaction that rates or re-rates the events, as rollups
+    are (`rating.store.days_move`), so the portal charts any range of days from a few rows
+    per day whatever the number of events. Days are the events' timestamps in UTC, not
+    billing periods: a range need not be a period.
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    model = models.CharField(max_length=200)
+    feature = models.CharField(max_length=200, blank=True)
+    event_count = models.BigIntegerField(default=0)
+    amount = ExactDecimalField(default=0, **RATED_DIGITS)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "day", "model", "feature"], name="usage_day_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.day} {self.model} {self.feature}"
+
+
 class UsageDrawDown(models.Model):
     """What a customer's prepaid credits have paid of a period's usage so far (`drawn`), and
     what they could not cover (`short`, billed in arrears). Moved in the rating transaction

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,10 +27,12 @@ from .models import (
     CreditNote,
     Invoice,
     InvoiceLine,
+    RatedEvent,
     SellerDetails,
+    UsageDay,
     UsageRollup,
 )
-from .periods import TermsSegment, period_money, period_of, period_rollups
+from .periods import TermsSegment, events_waiting, period_money, period_of, period_rollups
 
 _ZERO = Decimal(0)
 
@@ -194,3 +196,48 @@ def seller_details() -> Seller:
         settings.TOKENTILL_SELLER_TAX_ID,
         settings.TOKENTILL_SELLER_EMAIL,
     )
+class DayUsage:
+    """A customer's rated money of one UTC day, model and feature (12 places)."""
+
+    day: date
+    model: str
+    feature: str
+    events: int
+    amount: Decimal
+
+
+def usage_days(*, customer: Customer, first: date, last: date) -> list[DayUsage]:
+    """The customer's rated money of each UTC day from `first` to `last` (inclusive), by
+    model and feature, before discount: per-event prices only (tiered prices are charged
+    for a period as a whole). Read from the per-day rows (`UsageDay`), a few per day
+    whatever the number of events, less the ratings of events that wait to be rated again,
+    as the usage figures leave them out (`periods.period_rollups`). Days without usage are
+    left out; in day, model and feature order."""
+    sums: dict[tuple[date, str, str], list[Any]] = {
+        (day, model, feature): [events, amount]
+        for day, model, feature, events, amount in UsageDay.objects.filter(
+            customer=customer, day__gte=first, day__lte=last
+        ).values_list("day", "model", "feature", "event_count", "amount")
+    }
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+    waiting = (
+        RatedEvent.objects.filter(
+            event__customer_id=customer.pk,
+            event__timestamp__gte=start,
+            event__timestamp__lt=end,
+            amount__isnull=False,
+        )
+        .filter(events_waiting(customer_id=customer.pk, through="event"))
+        .values_list("event__timestamp", "event__model", "event__feature", "amount")
+    )
+    for timestamp, model, feature, amount in waiting.iterator():
+        row = sums.get((timestamp.astimezone(UTC).date(), model, feature))
+        if row is not None:
+            row[0] -= 1
+            row[1] -= amount
+    return [
+        DayUsage(day, model, feature, events, amount)
+        for (day, model, feature), (events, amount) in sorted(sums.items())
+        if events
+    ]

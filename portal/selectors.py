@@ -1,43 +1,61 @@
 """Reads of the portal: what a customer's dashboard shows, from the other apps' selectors.
 
-Every figure in money is exact here (12 places, like the API); templates round it once,
-for display, to the currency's minor unit (pricing.money.money_round).
+The estimate is the invoice preview itself (`billing.invoicing.preview`, closing's own
+draft): its lines, billed, are only grouped here by kind for the page. The projection is
+`pricing.projection`'s rule on those lines. Other figures in money are exact (12 places,
+like the API); templates round them once, for display, to the currency's minor unit.
 """
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection
-from django.db.models import QuerySet, Sum
-from django.db.models.functions import TruncDay
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import RatedEvent, UsageRollup
+from billing.invoicing.preview import InvoicePreview, invoice_preview
+from billing.models import InvoiceLine
 from billing.periods import events_waiting, period_of
-from billing.selectors import PeriodUsage, invoice_list, usage_for_period
+from billing.selectors import PeriodUsage, invoice_list, usage_days, usage_for_period
 from contracts.models import Customer
 from metering.models import UsageEvent
+from pricing.projection import InvoiceProjection, invoice_projected
 from wallets.models import LedgerEntry, Wallet
 from wallets.selectors import alert_settings_for, wallet_for
 
+from .ranges import DateRange
+
 _ZERO = Decimal(0)
+Kind = InvoiceLine.Kind
+
+#: How the estimate groups the preview's lines, in the invoice's order; a group with no
+#: line is left out but for usage, and each line is in exactly one group, so the groups
+#: add up to the preview's total.
+ESTIMATE_GROUPS = [
+    ("fees", "Fixed fees", (Kind.FIXED_FEE,)),
+    ("usage", "Usage", (Kind.USAGE,)),
+    ("discount", "Discount", (Kind.DISCOUNT,)),
+    ("allowance", "Included allowance used", (Kind.ALLOWANCE,)),
+    ("minimum", "Minimum commitment true-up", (Kind.MINIMUM,)),
+    ("late", "Late usage of closed periods", (Kind.LATE_USAGE,)),
+    ("credits", "Prepaid credits applied", (Kind.CREDITS,)),
+]
 
 
 @dataclass
 class Dashboard:
-    """The spend of the customer's current period and what it is measured against."""
+    """The customer's current period: the invoice it would produce now, where it is
+    heading, the usage against the budget, the allowance, the credits, the latest events."""
 
     usage: PeriodUsage
     at: datetime
-    spend: Decimal  # usage after discount: what the budget is compared with
-    projected: Decimal | None  # spend at the period's end at the rate so far
+    estimate: InvoicePreview
+    spend: Decimal  # usage after discount: what the budget is compared with, as alerts do
+    projection: InvoiceProjection | None
     budget: Decimal | None
     allowance_included: Decimal
     allowance_used: Decimal
     wallet: Wallet | None
-    by_day: list[tuple[date, Decimal]]
     events: list[UsageEvent]
 
     @property
@@ -45,85 +63,114 @@ class Dashboard:
         return self.usage.customer.currency
 
     @property
+    def estimate_rows(self) -> list[tuple[str, str, Decimal]]:
+        """(id, label, billed amount) per group of the estimate's lines, in invoice order."""
+        sums: dict[str, Decimal] = {}
+        for key, _, kinds in ESTIMATE_GROUPS:
+            amounts = [line.amount for line in self.estimate.lines if line.kind in kinds]
+            if amounts or key == "usage":
+                sums[key] = sum(amounts, _ZERO)
+        return [(key, label, sums[key]) for key, label, _ in ESTIMATE_GROUPS if key in sums]
+
+    @property
     def allowance_left(self) -> Decimal:
         return self.allowance_included - self.allowance_used
 
     @property
     def budget_share(self) -> Decimal | None:
-        """Spend as a percentage of the budget (exact)."""
+        """Usage after discount as a percentage of the budget (exact)."""
         return None if not self.budget else self.spend * 100 / self.budget
 
 
 def dashboard_for(*, customer: Customer, at: datetime | None = None) -> Dashboard:
     at = at or timezone.now()
     usage = usage_for_period(customer=customer, at=at)
-    spend = sum(usage.charges.usage_by_segment, _ZERO)
+    estimate = invoice_preview(customer=customer, at=at)
     return Dashboard(
         usage=usage,
         at=at,
-        spend=spend,
-        projected=spend_projected(
-            spend=spend, start=usage.period_start, end=usage.period_end, at=at
-        ),
+        estimate=estimate,
+        spend=sum(usage.charges.usage_by_segment, _ZERO),
+        projection=projection_of(usage=usage, estimate=estimate, at=at),
         budget=alert_settings_for(customer=customer).budget,
         allowance_included=sum(usage.charges.allowances, _ZERO),
         allowance_used=usage.charges.allowance_used,
         wallet=wallet_for(customer=customer),
-        by_day=spend_by_day(customer=customer, start=usage.period_start, end=usage.period_end),
         events=events_latest(customer=customer),
     )
 
 
-def spend_projected(
-    *, spend: Decimal, start: datetime, end: datetime, at: datetime
-) -> Decimal | None:
-    """The spend at the period's end if it goes on at its average rate so far: spend so far
-    divided by the share of the period elapsed, `spend * (end - start) / (at - start)`,
-    in microseconds. None in the period's first minute (too early to say); the spend itself
-    once the period is over."""
-    elapsed = min(at, end) - start
-    if elapsed.total_seconds() < 60:
-        return None
-    return spend * _microseconds(end - start) / _microseconds(elapsed)
+def projection_of(
+    *, usage: PeriodUsage, estimate: InvoicePreview, at: datetime
+) -> InvoiceProjection | None:
+    """The estimate carried to the period's end (`pricing.projection`): its fee and late
+    lines as they are, its usage lines per terms segment at the rate so far, the segments'
+    discounts, allowance and minimum shares from the period's charges."""
+    segment_of = {terms.pk: n for n, (_, terms) in enumerate(usage.segments) if terms}
+    usage_lines: list[list[Decimal]] = [[] for _ in usage.segments]
+    fixed = []
+    for line in estimate.lines:
+        if line.kind == Kind.USAGE:
+            if line.terms_id not in segment_of:
+                return None  # terms changed between the two reads: no projection this time
+            usage_lines[segment_of[line.terms_id]].append(line.amount)
+        elif line.kind in (Kind.FIXED_FEE, Kind.LATE_USAGE):
+            fixed.append(line.amount)
+    return invoice_projected(
+        fixed_lines=fixed,
+        usage_lines=usage_lines,
+        discounts=[piece.segment.discount for piece in usage.segments],
+        allowances=usage.charges.allowances,
+        minimums=usage.charges.minimums,
+        start=usage.period_start,
+        end=usage.period_end,
+        at=at,
+        currency=usage.customer.currency,
+    )
 
 
-def _microseconds(span: timedelta) -> Decimal:
-    return Decimal((span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds)
+@dataclass
+class UsageTotal:
+    """Usage of one model, feature or day in a range: events and rated money (exact)."""
+
+    name: str
+    events: int = 0
+    amount: Decimal = _ZERO
 
 
-def spend_by_day(
-    *, customer: Customer, start: datetime, end: datetime
-) -> list[tuple[date, Decimal]]:
-    """The rated amounts of the period's events per UTC day of their timestamp, before
-    discount, days in order (days without usage left out).
+@dataclass
+class RangeUsage:
+    """The rated money of a range of days, before discount, by model, feature and day."""
 
-    Rollups are per period, so days come from the rated events: summed in SQL on
-    PostgreSQL; on SQLite, where money is stored as text, summed in Python over the
-    period's amounts. Tiered prices are charged for the period as a whole, not per event,
-    so their usage is not in this chart; nor are events that wait to be rated again, as
-    in the usage they are compared with (billing.periods.period_rollups)."""
-    rated = RatedEvent.objects.filter(
-        rollup__customer=customer,
-        rollup__period_start=start,
-        rollup__status=UsageRollup.Status.RATED,
-        amount__isnull=False,
-        event__timestamp__gte=start,
-        event__timestamp__lt=end,
-    ).exclude(events_waiting(customer_id=customer.pk, through="event"))
-    if connection.vendor == "postgresql":
-        rows = (
-            rated.annotate(day=TruncDay("event__timestamp"))
-            .values("day")
-            .annotate(total=Sum("amount"))
-            .order_by("day")
-            .values_list("day", "total")
-        )
-        return [(day.date(), total) for day, total in rows]
-    days: defaultdict[date, Decimal] = defaultdict(lambda: _ZERO)
-    for timestamp, amount in rated.values_list("event__timestamp", "amount").iterator():
-        assert amount is not None  # amount__isnull=False above
-        days[timestamp.date()] += amount
-    return sorted(days.items())
+    range: DateRange
+    by_model: list[UsageTotal] = field(default_factory=list)
+    by_feature: list[UsageTotal] = field(default_factory=list)
+    by_day: list[tuple[date, UsageTotal]] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((row.amount for row in self.by_model), _ZERO)
+
+
+def usage_in_range(*, customer: Customer, days: DateRange, today: date) -> RangeUsage:
+    """The range's usage from the per-day rows (`billing.selectors.usage_days`). Every day
+    of the range up to today is in `by_day`, with nothing where there was no usage."""
+    models: dict[str, UsageTotal] = {}
+    features: dict[str, UsageTotal] = {}
+    by_day: dict[date, UsageTotal] = {
+        day: UsageTotal(day.isoformat()) for day in days.days if day <= max(today, days.first)
+    }
+    for row in usage_days(customer=customer, first=days.first, last=days.last):
+        for groups, name in ((models, row.model), (features, row.feature), (by_day, row.day)):
+            total = groups.setdefault(name, UsageTotal(str(name)))  # type: ignore[arg-type]
+            total.events += row.events
+            total.amount += row.amount
+    return RangeUsage(
+        range=days,
+        by_model=sorted(models.values(), key=lambda total: (-total.amount, total.name)),
+        by_feature=sorted(features.values(), key=lambda total: (-total.amount, total.name)),
+        by_day=sorted(by_day.items()),
+    )
 
 
 def events_latest(*, customer: Customer, limit: int = 10) -> list[UsageEvent]:

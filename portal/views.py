@@ -2,6 +2,7 @@
 through selectors filtered by it, so another customer's object is a 404."""
 
 from datetime import UTC, date
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,54 +15,93 @@ from django.views.decorators.http import require_GET, require_http_methods
 from billing.exports import usage_csv as usage_csv_lines
 from billing.invoicing.pdf.credit_note import credit_note_pdf as credit_note_pdf_bytes
 from billing.invoicing.pdf.invoice import invoice_pdf as invoice_pdf_bytes
+from billing.models import InvoiceLine
 from billing.periods import period_of
 from billing.selectors import invoice_get, invoice_list
 from contracts.models import ApiKey
 from contracts.selectors import customer_api_key_list
 from contracts.services import customer_api_key_create, customer_api_key_revoke
+from pricing.money import minor_places
 from wallets.alerts import alert_settings_update
 from wallets.selectors import alert_settings_for, alerts_recent, grants_live, wallet_for
 
 from .access import customer_view
 from .charts import bars_horizontal, bars_vertical
 from .forms import AlertSettingsForm, ApiKeyCreateForm
-from .selectors import dashboard_for, ledger_entries, usage_period_starting, usage_periods
+from .ranges import CHOICES as RANGE_CHOICES
+from .ranges import RangeError, range_from_query
+from .selectors import (
+    dashboard_for,
+    ledger_entries,
+    usage_in_range,
+    usage_period_starting,
+    usage_periods,
+)
 from .templatetags.portal import money
 
 LEDGER_PAGE = 25
+_ZERO = Decimal(0)
 
 
-def _dashboard_context(customer) -> dict:
-    dashboard = dashboard_for(customer=customer)
+def _dashboard_context(request, customer) -> tuple[dict, int]:
+    """The dashboard's figures and the charts of the range the query string asks for;
+    with the status: 400, and the message instead of the charts, for a range it cannot
+    show."""
+    now = timezone.now()
+    dashboard = dashboard_for(customer=customer, at=now)
     currency = customer.currency
-    usage = dashboard.usage
-
-    def rows(groups):
-        return [
-            (group.name or "(none)", group.amount, money(group.amount, currency))
-            for group in groups
-        ]
-
-    return {
+    context = {
         "dashboard": dashboard,
         "currency": currency,
-        "chart_model": bars_horizontal(title="Usage by model", rows=rows(usage.by_model)),
-        "chart_feature": bars_horizontal(title="Usage by feature", rows=rows(usage.by_feature)),
-        "chart_day": bars_vertical(
+        "range_choices": RANGE_CHOICES,
+        "range_query": request.GET.urlencode(),
+        "chosen": {key: request.GET.get(key, "") for key in ("range", "from", "to")},
+    }
+    try:
+        days = range_from_query(request.GET, customer=customer, now=now)
+    except RangeError as error:
+        return {**context, "range_error": str(error)}, 400
+    usage = usage_in_range(customer=customer, days=days, today=now.astimezone(UTC).date())
+    context["chosen"]["range"] = days.choice
+    if days.choice == "custom":
+        context["chosen"].update({"from": days.first.isoformat(), "to": days.last.isoformat()})
+
+    def shown(amount):
+        return money(amount, currency)
+
+    def rows(totals):
+        return [(total.name or "(none)", total.amount, shown(total.amount)) for total in totals]
+
+    context.update(
+        usage=usage,
+        chart_model=bars_horizontal(title="Usage by model", rows=rows(usage.by_model)),
+        chart_feature=bars_horizontal(title="Usage by feature", rows=rows(usage.by_feature)),
+        chart_day=bars_vertical(
             title="Usage by day",
             columns=[
-                (day.isoformat(), amount, money(amount, currency))
-                for day, amount in dashboard.by_day
+                (day.isoformat(), _day_label(day, days), total.amount, shown(total.amount))
+                for day, total in usage.by_day
             ],
+            axis_label=shown,
+            least=Decimal(4).scaleb(-minor_places(currency)),
         ),
-    }
+    )
+    return context, 200
+
+
+def _day_label(day: date, days) -> str:
+    """A day under its column: the day of the month, with the month where one begins."""
+    if day.day == 1 or day == days.first:
+        return f"{day:%b} {day.day}"
+    return str(day.day)
 
 
 @require_GET
 @customer_view
 def dashboard(request, customer):
+    context, status = _dashboard_context(request, customer)
     return render(
-        request, "portal/dashboard.html", {**_dashboard_context(customer), "section": "dashboard"}
+        request, "portal/dashboard.html", {**context, "section": "dashboard"}, status=status
     )
 
 
@@ -69,7 +109,8 @@ def dashboard(request, customer):
 @customer_view
 def dashboard_fragment(request, customer):
     """The dashboard's figures alone, which the page fetches every few seconds."""
-    return render(request, "portal/_dashboard_live.html", _dashboard_context(customer))
+    context, status = _dashboard_context(request, customer)
+    return render(request, "portal/_dashboard_live.html", context, status=status)
 
 
 @require_GET
@@ -94,12 +135,18 @@ def _invoice_or_404(customer, number: str):
 @customer_view
 def invoice_detail(request, customer, number: str):
     invoice = _invoice_or_404(customer, number)
+    lines = list(invoice.lines.all())
+    # The face split where the credits come in: the lines before them, and the credits
+    # (both sums of billed lines, so subtotal + credits is the total).
+    credits = sum((line.amount for line in lines if line.kind == InvoiceLine.Kind.CREDITS), _ZERO)
     return render(
         request,
         "portal/invoice_detail.html",
         {
             "invoice": invoice,
-            "lines": invoice.lines.all(),
+            "lines": lines,
+            "subtotal": sum((line.amount for line in lines), _ZERO) - credits,
+            "credits": credits,
             "currency": invoice.currency,
             "section": "invoices",
         },
@@ -214,6 +261,9 @@ def alerts(request, customer):
         {
             "form": form,
             "can_edit": request.portal_user.is_admin,
+            "alert_settings": alert_settings,
+            # Where an alert fired now would go: the delivery's own rule (wallets.alerts).
+            "recipients": alert_settings.recipients(),
             "alerts": alerts_recent(customer=customer, limit=50),
             "currency": customer.currency,
             "section": "alerts",

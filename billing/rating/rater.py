@@ -3,11 +3,11 @@
 Events wait in metering's queue (`UnratedEvent`, written with the event). A rater takes a
 batch of them (`store.queue_take`: any number of raters share the queue), rates each with
 the terms in force at its timestamp (`pricing.rating`), writes a `RatedEvent` per event,
-adds the batch into the `UsageRollup` rows, and deletes the batch from the queue, all in
-one transaction. A crash anywhere rolls all of it back and the events are still queued;
-an event is never in two batches at once, so it is rated exactly once. Each period a
-batch touches is queued for the credit draw-down (`draw_down`), which runs between
-batches.
+adds the batch into the `UsageRollup` rows and the per-day `UsageDay` rows, and deletes
+the batch from the queue, all in one transaction. A crash anywhere rolls all of it back
+and the events are still queued; an event is never in two batches at once, so it is
+rated exactly once. Each period a batch touches is queued for the credit draw-down
+(`draw_down`), which runs between batches.
 
 Re-rating uses the same path: an event put back in the queue is rated again, its old
 contribution taken out of its old rollup and the new one added, in one transaction.
@@ -37,10 +37,14 @@ from ..periods import rerate_from
 from ..terms import TermsBook
 from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
 from .store import (
+    DayDelta,
+    DayKey,
     EventRow,
     Metrics,
     Rating,
     RollupDelta,
+    day_key,
+    days_move,
     draw_downs_queue,
     events_fetch,
     queue_take,
@@ -233,14 +237,20 @@ def _ratings_store(ratings: list[Rating], *, metrics: Mapping[int, Metrics]) -> 
     previous = ratings_take_previous([rating.event_pk for rating in ratings])
     rollup_ids = _rollups_ensure(ratings, now)
     deltas: dict[int, RollupDelta] = defaultdict(RollupDelta)
+    days: dict[DayKey, DayDelta] = defaultdict(DayDelta)
     for rating in ratings:
         event_metrics, at = metrics[rating.event_pk], rating.timestamp
         old = previous.get(rating.event_pk)
         if old is not None:
             rollup_id, amount, quantity = old
             deltas[rollup_id].add(-1, event_metrics, at, amount, quantity)
+            if amount is not None:
+                days[day_key(rating)].add(-1, amount)
         deltas[rollup_ids[rating.key]].add(1, event_metrics, at, rating.amount, rating.quantity)
+        if rating.amount is not None:
+            days[day_key(rating)].add(1, rating.amount)
     rollups_move(deltas, now)
+    days_move(days)
     ratings_insert(ratings, rollup_ids, now)
     # Each period whose usage the batch changed, for the draw-down pass: those it rated
     # into, and those a re-rating took usage out of.

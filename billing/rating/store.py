@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeAlias
 
@@ -21,7 +21,7 @@ from django.db import connection
 
 from metering.models import UnratedEvent, UsageEvent
 
-from ..models import TOKEN_COLUMNS, DrawDownDue, RatedEvent, UsageRollup
+from ..models import TOKEN_COLUMNS, DrawDownDue, RatedEvent, UsageDay, UsageRollup
 
 _ZERO = Decimal(0)
 #: An event's metrics as the log stores them: token counts as ints, others as decimal text.
@@ -99,6 +99,29 @@ class RollupDelta:
         if sign > 0:
             self.first = timestamp if self.first is None else min(self.first, timestamp)
             self.last = timestamp if self.last is None else max(self.last, timestamp)
+
+
+#: A per-day row's identity: (customer pk, UTC day, model, feature).
+DayKey: TypeAlias = tuple[int, date, str, str]
+
+
+@dataclass
+class DayDelta:
+    """What a batch adds to (or, for re-rated events, takes from) one day's money."""
+
+    events: int = 0
+    amount: Decimal = _ZERO
+
+    def add(self, sign: int, amount: Decimal) -> None:
+        self.events += sign
+        self.amount += sign * amount
+
+
+def day_key(rating: Rating) -> DayKey:
+    """The per-day row an event's amount goes to: its customer, UTC day, model, feature."""
+    rollup = rating.rollup
+    day = rating.timestamp.astimezone(UTC).date()
+    return rollup["customer_id"], day, rollup["model"], rollup["feature"]
 
 
 def _token_count(value: int | str) -> int:
@@ -329,3 +352,44 @@ def _rollups_move_postgresql(deltas: dict[int, RollupDelta], now: datetime) -> N
                 [delta.last for delta in ordered],
             ],
         )
+
+
+_DAYS_SQL = """
+INSERT INTO {table} AS u (customer_id, day, model, feature, event_count, amount)
+SELECT customer_id, day, model, feature, events, amount
+FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::text[], %s::bigint[], %s::numeric[])
+    WITH ORDINALITY AS d(customer_id, day, model, feature, events, amount, n)
+ORDER BY n
+ON CONFLICT (customer_id, day, model, feature) DO UPDATE SET
+    event_count = u.event_count + excluded.event_count, amount = u.amount + excluded.amount
+"""
+
+
+def days_move(deltas: Mapping[DayKey, DayDelta]) -> None:
+    """Add each delta to its day's row, creating it where missing, in key order (two raters
+    take the rows' locks in the same order: no deadlock). A delta of nothing (an event
+    re-rated at the same amount) is skipped.
+
+    PostgreSQL adds in SQL (exact `numeric`) in one upsert over arrays; SQLite keeps the
+    amount as text, so there the sum is done here, under its only write lock."""
+    moved = sorted((key, delta) for key, delta in deltas.items() if delta.events or delta.amount)
+    if not moved:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _DAYS_SQL.format(table=UsageDay._meta.db_table),
+                [
+                    *([key[column] for key, _ in moved] for column in range(4)),
+                    [delta.events for _, delta in moved],
+                    [delta.amount for _, delta in moved],
+                ],
+            )
+        return
+    for (customer_id, day, model, feature), delta in moved:
+        row, _ = UsageDay.objects.get_or_create(
+            customer_id=customer_id, day=day, model=model, feature=feature
+        )
+        row.event_count += delta.events
+        row.amount += delta.amount
+        row.save(update_fields=["event_count", "amount"])

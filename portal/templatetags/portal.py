@@ -1,20 +1,31 @@
-"""Money as the portal shows it: rounded once, for display, to the currency's minor unit."""
+"""Money as the portal shows it: rounded once, for display, to the currency's minor unit,
+by the helpers of pricing.money (never a rounding of the portal's own)."""
 
 from decimal import Decimal
 
 from django import template
 
 from pricing.money import minor_text, plain
+from pricing.money import money_label as label_of
 
 register = template.Library()
 
 
 @register.filter
 def money(value: Decimal | None, currency: str) -> str:
-    """`value` rounded half up to the currency's minor unit (pricing.money), e.g. 47.13."""
+    """`value` in the currency's minor unit, plain digits (`minor_text`), e.g. 47.13: in
+    tables and charts whose heading names the currency."""
     if value is None:
         return "—"
     return minor_text(value, currency)
+
+
+@register.filter
+def money_label(value: Decimal | None, currency: str) -> str:
+    """`value` as people read money (`money_label`), e.g. 2,325.32 USD: figures on their own."""
+    if value is None:
+        return "—"
+    return label_of(value, currency)
 
 
 @register.filter
@@ -31,3 +42,14 @@ def exact(value: Decimal | None) -> str:
     if value is None:
         return "—"
     return plain(value)
+
+
+@register.filter
+def quantity(value) -> str:
+    """A quantity as people read it: 1,200,000 or 12.5 (digits as given, grouped)."""
+    if value in (None, ""):
+        return "—"
+    number = Decimal(str(value))
+    text = plain(number)
+    whole, dot, fraction = text.partition(".")
+    return f"{int(whole):,}{dot}{fraction}" if whole.lstrip("-").isdigit() else text
