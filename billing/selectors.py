@@ -196,6 +196,8 @@ def seller_details() -> Seller:
         settings.TOKENTILL_SELLER_TAX_ID,
         settings.TOKENTILL_SELLER_EMAIL,
     )
+
+
 class DayUsage:
     """A customer's rated money of one UTC day, model and feature (12 places)."""
 
