@@ -198,6 +198,7 @@ def seller_details() -> Seller:
     )
 
 
+@dataclass(frozen=True)
 class DayUsage:
     """A customer's rated money of one UTC day, model and feature (12 places)."""
 
