@@ -6,7 +6,7 @@ beside the line, from its price and terms). Dates are the first and last day inc
 (`cycles.span_text`), on every line the same way.
 
 A usage line also lists what it billed per metric (`usage_details`): the tokens, and the
-rate of each where one rate per metric holds, so the customer can check quantity × rate.
+rate of each where one rate per metric holds, so the customer can check quantity times rate.
 docs/guide/invoices.md, "What each line says".
 """
 
@@ -68,8 +68,8 @@ def usage_details(
     price's formula uses (`names`: every name it uses) and that is not zero.
 
     A metric's rate is given when the price is charged per event by a plain sum of
-    metric × rate terms over those metrics alone (`single_rates`): then the line's money
-    is the sum of quantity × rate. Otherwise (tiers, packages, conditions, rounding,
+    metric-times-rate terms over those metrics alone (`single_rates`): then the line's money
+    is the sum of quantity times rate. Otherwise (tiers, packages, conditions, rounding,
     metrics the line does not count) every rate is None."""
     used = set(names)
     single = single_rates(formula, rates) if per_event else None
