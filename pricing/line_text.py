@@ -151,9 +151,13 @@ def in_force_span(
     """When the version numbered `number` of a rate card, given every version as (number,
     effective_from), prices usage: from its start until a higher-numbered version starts
     (None: still); None when a higher-numbered version started first (a correction hides
-    it). The version in force at an instant is the highest-numbered one started by then."""
+    it, or `number` is not among them). The version in force at an instant is the
+    highest-numbered one started by then."""
     versions = list(versions)
-    start = next(effective_from for found, effective_from in versions if found == number)
+    starts = [effective_from for found, effective_from in versions if found == number]
+    if not starts:
+        return None
+    start = starts[0]
     later = [effective_from for found, effective_from in versions if found > number]
     end = min(later, default=None)
     if end is not None and end <= start:

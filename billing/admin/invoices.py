@@ -58,24 +58,42 @@ class InvoicePartInline(ReadOnlyInline):
 
 class LineInline(InvoicePartInline):
     """The lines as the customer reads them: billed money only. Quantities, unit prices
-    and the exact figures explain a usage line on its events page, a click away."""
+    and the exact figures explain a usage line on its events page, a click away. Beside
+    each, for ops only, what priced it (`source`), which the customer's words leave out."""
 
     model = InvoiceLine
     verbose_name_plural = "lines"
-    fields = ("number", "description", "events", "amount_shown")
+    fields = ("number", "description", "source", "events", "amount_shown")
     readonly_fields = fields
     amount_shown = money_display("amount", "invoice.currency", description="amount")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("invoice")
+        related = ("invoice", "price__version__rate_card", "terms")
+        return super().get_queryset(request).select_related(*related)
 
     @admin.display(description="#")
     def number(self, line: InvoiceLine) -> int:
         return line.position
 
+    @admin.display(description="priced by")
+    def source(self, line: InvoiceLine) -> str:
+        return line_source(line)
+
     @admin.display(description="events")
     def events(self, line: InvoiceLine) -> str:
         return line_events_link(line)
+
+
+def line_source(line: InvoiceLine) -> str:
+    """What priced a line, as ops know it: its price's rate card and version, and its
+    contract terms' number ("Standard v1, terms 1"); "—" for a line of neither."""
+    parts = []
+    if line.price is not None:
+        version = line.price.version
+        parts.append(f"{version.rate_card.name} v{version.number}")
+    if line.terms is not None:
+        parts.append(f"terms {line.terms.number}")
+    return ", ".join(parts) or "—"
 
 
 def line_events_link(line: InvoiceLine) -> str:

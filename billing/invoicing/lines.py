@@ -365,18 +365,22 @@ def _days_add(lines: list[DraftLine], prices: list[Price], segments: list[Segmen
     """Date the usage lines whose display name another line of the period has too: the
     days of their terms in which their price's version priced usage (`usage_span`)."""
     named = Counter(line.description for line in lines)
-    versions: dict[int, list[tuple[int, datetime]]] = {}
+    versions: dict[int, dict[int, datetime]] = {}
     for line, price, segment in zip(lines, prices, segments, strict=True):
         if named[line.description] < 2:
             continue
         card = price.version.rate_card_id
         if card not in versions:
-            versions[card] = list(
+            # The card's versions, and those of the lines (a preview's, never stored).
+            versions[card] = dict(
                 RateCardVersion.objects.filter(rate_card_id=card).values_list(
                     "number", "effective_from"
                 )
             )
-        in_force = in_force_span(versions[card], price.version.number)
+            for other in prices:
+                if other.version.rate_card_id == card:
+                    versions[card][other.version.number] = other.version.effective_from
+        in_force = in_force_span(versions[card].items(), price.version.number)
         days = usage_span(
             (segment.start, segment.end), in_force, (line.first_event_at, line.last_event_at)
         )

@@ -78,7 +78,11 @@ def test_an_invoice_is_shown_read_only_with_its_lines_and_links_to_their_events(
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "gpt-4o (Standard v1, amendment 1)" in page
+    assert "gpt-4o, 2026-11-16 to 2026-11-30" in page  # the customer's words
+    # ops see what priced each line beside it: the rate card version and the terms
+    assert shown(response, "source") == [
+        "terms 1", "terms 2", "Standard v1, terms 1", "Standard v1, terms 2", "terms 2", "—", "—",
+    ]  # fmt: skip
     # fees, the two usage lines, discount, allowance and credits; money with its minor places
     assert shown(response, "events") == ["—", "—", "2 events", "1 event", "—", "—", "—"]
     assert shown(response, "amount_shown") == [
