@@ -56,6 +56,7 @@ def price_data(*, rows=None, **fields) -> dict:
     data = {
         "model_pattern": "gpt-4o",
         "name": "",
+        "display_name": "",
         "feature": "",
         "property_filters": "",
         "rate_in": "2.50",
@@ -95,6 +96,7 @@ def form_errors(response) -> dict:
 def stored_price(price: Price) -> dict:
     return {
         "name": price.name,
+        "display_name": price.display_name,
         "model_pattern": price.model_pattern,
         "feature": price.feature,
         "property_filters": price.property_filters,
@@ -108,6 +110,7 @@ def stored_price(price: Price) -> dict:
 def gpt_4o_stored(**changes) -> dict:
     return {
         "name": "gpt-4o",
+        "display_name": "",
         "model_pattern": "gpt-4o",
         "feature": "",
         "property_filters": {},
@@ -169,6 +172,7 @@ def test_the_add_page_is_the_builder_with_effective_from_defaulting_to_now(clock
     assert list(response.context["form"].fields) == [
         "model_pattern",
         "name",
+        "display_name",
         "feature",
         "property_filters",
         "rate_in",
@@ -744,6 +748,7 @@ def test_a_price_is_changed_in_the_builder(admin_client, gpt_4o):
     assert {name: form[name].value() for name in form.fields} == {
         "model_pattern": "gpt-4o",
         "name": "",
+        "display_name": "",
         "feature": "",
         "property_filters": "",
         "rate_in": "2.50",
