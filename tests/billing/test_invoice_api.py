@@ -51,11 +51,21 @@ def line(position, kind, description, quantity, unit_price, exact, amount, **mor
         "event_count": 0,
         "first_event_at": None,
         "last_event_at": None,
+        "details": [],
         **more,
     }
 
 
 ONE = "1.000000000000"
+
+
+def output_tokens(quantity: str) -> dict:
+    """gpt-4o's output tokens on a line: no input or cached tokens were sent, so only
+    these are listed."""
+    return {
+        "metric": "output_tokens", "label": "Output tokens", "quantity": quantity,
+        "rate": "10.00", "per": "1M tokens",
+    }  # fmt: skip
 NOVEMBER_LINES = [
     line(1, "fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-15", ONE,
          "15.000000000000", "15.000000000000", "15.00", terms=1),
@@ -63,10 +73,13 @@ NOVEMBER_LINES = [
          "30.000000000000", "30.000000000000", "30.00", terms=2),
     line(3, "usage", "gpt-4o, 2026-11-01 to 2026-11-15", "2.000000000000", "10.000000000000",
          "20.000000000000", "20.00", price=GPT_4O, terms=1, event_count=2,
-         first_event_at="2026-11-05T10:00:00Z", last_event_at="2026-11-05T11:00:00Z"),
+         first_event_at="2026-11-05T10:00:00Z", last_event_at="2026-11-05T11:00:00Z",
+         # 2 calls of 1M output tokens at 10.00 per 1M: 20.00, the line's amount
+         details=[output_tokens("2000000")]),
     line(4, "usage", "gpt-4o, 2026-11-16 to 2026-11-30", ONE, "10.000000000000",
          "10.000000000000", "10.00", price=GPT_4O, terms=2, event_count=1,
-         first_event_at="2026-11-20T10:00:00Z", last_event_at="2026-11-20T10:00:00Z"),
+         first_event_at="2026-11-20T10:00:00Z", last_event_at="2026-11-20T10:00:00Z",
+         details=[output_tokens("1000000")]),
     line(5, "discount", "Discount 10 % on usage, 2026-11-16 to 2026-11-30", ONE, "-1.000000000000",
          "-1.000000000000", "-1.00", terms=2),
     line(6, "allowance",
