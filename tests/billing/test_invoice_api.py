@@ -66,6 +66,8 @@ def output_tokens(quantity: str) -> dict:
         "metric": "output_tokens", "label": "Output tokens", "quantity": quantity,
         "rate": "10.00", "per": "1M tokens",
     }  # fmt: skip
+
+
 NOVEMBER_LINES = [
     line(1, "fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-15", ONE,
          "15.000000000000", "15.000000000000", "15.00", terms=1),

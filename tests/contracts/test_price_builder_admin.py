@@ -770,6 +770,44 @@ def test_a_price_is_changed_in_the_builder(admin_client, gpt_4o):
     )
 
 
+def test_the_name_on_invoices_is_set_and_changed_in_the_builder(admin_client, gpt_4o):
+    version = gpt_4o.version
+    add = f"/admin/contracts/ratecard/version/{version.pk}/price/add/"
+    change = f"/admin/contracts/ratecard/price/{gpt_4o.pk}/change/"
+
+    added = admin_client.post(
+        add, price_data(model_pattern="gpt-4o-mini", display_name="  GPT-4o mini  ")
+    )
+    changed = admin_client.post(change, price_data(display_name="GPT-4o"))
+    page = admin_client.get(change)
+    card_page = admin_client.get(f"/admin/contracts/ratecard/{version.rate_card_id}/change/")
+
+    assert (added.status_code, changed.status_code) == (302, 302)
+    assert dict(version.prices.values_list("name", "display_name")) == {
+        "gpt-4o": "GPT-4o",
+        "gpt-4o-mini": "GPT-4o mini",  # as typed, less the spaces at either end
+    }
+    assert page.context["form"]["display_name"].value() == "GPT-4o"
+    assert "on invoices: GPT-4o mini" in card_page.content.decode()
+
+
+def test_a_name_on_invoices_over_two_lines_is_refused_and_nothing_is_stored(admin_client, gpt_4o):
+    change = f"/admin/contracts/ratecard/price/{gpt_4o.pk}/change/"
+    before = stored_price(gpt_4o)
+
+    response = admin_client.post(change, price_data(display_name="GPT-4o\nby OpenAI"))
+
+    assert response.status_code == 200
+    assert form_errors(response) == {
+        "display_name": [
+            "Write the display name on one line, without spaces at either end "
+            "(empty: the price's name)."
+        ]
+    }
+    gpt_4o.refresh_from_db()
+    assert stored_price(gpt_4o) == before
+
+
 def test_a_catalog_price_round_trips_through_the_builder_unchanged(clock, admin_client):
     catalog_load()
     card = rate_card_create_from_catalog(
