@@ -5,11 +5,16 @@ The lines, in order (each rounded once, half up, to the currency's minor unit; t
 derived from others are computed from their rounded amounts, `pricing.invoice`):
 
 1. fixed fees, one per terms segment, prorated;
-2. usage, one per price and terms (so per rate card version), with its events, their
-   time span and an exact unit price where the amount divides evenly, else quantity 1;
+2. usage, one per price and terms (so per rate card version), named by the price's
+   display name (with its days where the name repeats), with its tokens per metric
+   (`details`), its events, their time span and an exact unit price where the amount
+   divides evenly, else quantity 1;
 3. discounts, one per terms segment that has one;
 4. the included allowance used (pooled over the period);
 5. the minimum-commitment true-up.
+
+Every line says what it bills in the customer's words (`pricing.line_text`), never the
+rate card, version or terms that priced it: those are the line's `price` and `terms`.
 
 What the lines add up to before credits is the period's face total; the credits applied
 to it are what the ledger drew for the period, settled to the minor unit against the
