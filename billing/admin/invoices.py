@@ -59,11 +59,12 @@ class InvoicePartInline(ReadOnlyInline):
 class LineInline(InvoicePartInline):
     """The lines as the customer reads them: billed money only. Quantities, unit prices
     and the exact figures explain a usage line on its events page, a click away. Beside
-    each, for ops only, what priced it (`source`), which the customer's words leave out."""
+    each description, for ops only, what priced it (`line_source`), which the customer's
+    words leave out: under it rather than in a column, so a phone still shows the amount."""
 
     model = InvoiceLine
     verbose_name_plural = "lines"
-    fields = ("number", "description", "source", "events", "amount_shown")
+    fields = ("number", "description_shown", "events", "amount_shown")
     readonly_fields = fields
     amount_shown = money_display("amount", "invoice.currency", description="amount")
 
@@ -75,25 +76,28 @@ class LineInline(InvoicePartInline):
     def number(self, line: InvoiceLine) -> int:
         return line.position
 
-    @admin.display(description="priced by")
-    def source(self, line: InvoiceLine) -> str:
-        return line_source(line)
+    @admin.display(description="description")
+    def description_shown(self, line: InvoiceLine) -> str:
+        source = line_source(line)
+        if source is None:
+            return line.description
+        return format_html('{}\n<div class="help">priced by {}</div>', line.description, source)
 
     @admin.display(description="events")
     def events(self, line: InvoiceLine) -> str:
         return line_events_link(line)
 
 
-def line_source(line: InvoiceLine) -> str:
+def line_source(line: InvoiceLine) -> str | None:
     """What priced a line, as ops know it: its price's rate card and version, and its
-    contract terms' number ("Standard v1, terms 1"); "—" for a line of neither."""
+    contract terms' number ("Standard v1, terms 1"); None for a line of neither."""
     parts = []
     if line.price is not None:
         version = line.price.version
         parts.append(f"{version.rate_card.name} v{version.number}")
     if line.terms is not None:
         parts.append(f"terms {line.terms.number}")
-    return ", ".join(parts) or "—"
+    return ", ".join(parts) or None
 
 
 def line_events_link(line: InvoiceLine) -> str:
