@@ -31,7 +31,9 @@ class LineDetailSerializer(OutputSerializer):
     """One metric a usage line billed, in the customer's words (pricing.line_text)."""
 
     metric = serializers.CharField(help_text="The metric, e.g. input_tokens.")
-    label = serializers.CharField(help_text='In plain words, e.g. "Input tokens".')
+    # A field named `label` shadows Field.label for the type checker only: DRF takes
+    # declared fields off the class.
+    label = serializers.CharField(help_text='In plain words, e.g. "Input tokens".')  # type: ignore[assignment]
     quantity = serializers.CharField(help_text='How many, as plain digits: "1200000".')
     rate = serializers.CharField(
         allow_null=True,
