@@ -307,8 +307,9 @@ class InvoiceLine(models.Model):
         default=list,
         blank=True,
         help_text="What a usage line billed, per metric, in the customer's words: "
-        '[{"label": "Input tokens", "quantity": "1200000", "rate": "2.50", '
-        '"per": "1M tokens"}, ...]; rate is null when no single rate applies (tiers).',
+        '[{"metric": "input_tokens", "label": "Input tokens", "quantity": "1200000", '
+        '"rate": "2.50", "per": "1M tokens"}, ...]; rate is null when no single rate '
+        "applies (tiers).",
     )
 
     class Meta:

@@ -265,6 +265,11 @@ class Price(models.Model):
 
     version = models.ForeignKey(RateCardVersion, on_delete=models.CASCADE, related_name="prices")
     name = models.CharField(max_length=200)
+    display_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What the customer's invoice calls it, e.g. GPT-4o. Empty: the price's name.",
+    )
     position = models.PositiveIntegerField(
         default=0, help_text="Order within the version; the first wins between equal matches."
     )
@@ -301,6 +306,12 @@ class Price(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def shown_name(self) -> str:
+        """The name the customer's invoice lines give it: its display name, else its name
+        (the catalog names a price by its model, as the customer calls it)."""
+        return self.display_name or self.name
+
     def selector(self) -> Selector:
         return Selector(self.model_pattern, self.feature, self.property_filters)
 
@@ -311,6 +322,11 @@ class Price(models.Model):
 
     def clean(self):
         errors = {}
+        if self.display_name != self.display_name.strip() or not self.display_name.isprintable():
+            errors["display_name"] = (
+                "Write the display name on one line, without spaces at either end "
+                "(empty: the price's name)."
+            )
         if not isinstance(self.property_filters, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.property_filters.items()
         ):

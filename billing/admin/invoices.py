@@ -58,24 +58,46 @@ class InvoicePartInline(ReadOnlyInline):
 
 class LineInline(InvoicePartInline):
     """The lines as the customer reads them: billed money only. Quantities, unit prices
-    and the exact figures explain a usage line on its events page, a click away."""
+    and the exact figures explain a usage line on its events page, a click away. Beside
+    each description, for ops only, what priced it (`line_source`), which the customer's
+    words leave out: under it rather than in a column, so a phone still shows the amount."""
 
     model = InvoiceLine
     verbose_name_plural = "lines"
-    fields = ("number", "description", "events", "amount_shown")
+    fields = ("number", "description_shown", "events", "amount_shown")
     readonly_fields = fields
     amount_shown = money_display("amount", "invoice.currency", description="amount")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("invoice")
+        related = ("invoice", "price__version__rate_card", "terms")
+        return super().get_queryset(request).select_related(*related)
 
     @admin.display(description="#")
     def number(self, line: InvoiceLine) -> int:
         return line.position
 
+    @admin.display(description="description")
+    def description_shown(self, line: InvoiceLine) -> str:
+        source = line_source(line)
+        if source is None:
+            return line.description
+        return format_html('{}\n<div class="help">priced by {}</div>', line.description, source)
+
     @admin.display(description="events")
     def events(self, line: InvoiceLine) -> str:
         return line_events_link(line)
+
+
+def line_source(line: InvoiceLine) -> str | None:
+    """What priced a line, as ops know it: its price's rate card and version, and its
+    contract terms' number ("Standard v1, terms 1"); None for a line of neither."""
+    parts = []
+    if line.price is not None:
+        version = line.price.version
+        parts.append(f"{version.rate_card.name} v{version.number}")
+    if line.terms is not None:
+        parts.append(f"terms {line.terms.number}")
+    return ", ".join(parts) or None
 
 
 def line_events_link(line: InvoiceLine) -> str:

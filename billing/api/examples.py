@@ -95,20 +95,29 @@ INVOICE = {
     "stripe_hosted_url": "https://invoice.stripe.com/i/acct_1Nv0FGQ9RKHgCVdK/live_YWNjdF8x",
 }
 INVOICE_LINES = [
-    {"position": 1, "kind": "fixed_fee", "description": "Fixed fee, 2026-11-01 to 2026-11-30",
+    {"position": 1, "kind": "fixed_fee", "description": "Monthly fee, 2026-11-01 to 2026-11-30",
      "period": NOVEMBER, "quantity": "1.000000000000", "unit_price": "30.000000000000",
      "exact_amount": "30.000000000000", "amount": "30.00", "price": None, "terms": 1,
-     "event_count": 0, "first_event_at": None, "last_event_at": None},
-    {"position": 2, "kind": "usage", "description": "gpt-4o (Standard v1, terms)",
+     "event_count": 0, "first_event_at": None, "last_event_at": None, "details": []},
+    {"position": 2, "kind": "usage", "description": "GPT-4o",
      "period": NOVEMBER, "quantity": "2.000000000000", "unit_price": "7.502500000000",
      "exact_amount": "15.005000000000", "amount": "15.01",
      "price": {"name": "gpt-4o", "rate_card": "Standard", "version": 1}, "terms": 1,
      "event_count": 2, "first_event_at": "2026-11-05T10:00:00Z",
-     "last_event_at": "2026-11-05T11:00:00Z"},
-    {"position": 3, "kind": "credits", "description": "Prepaid credits applied",
+     "last_event_at": "2026-11-05T11:00:00Z",
+     "details": [
+        {"metric": "input_tokens", "label": "Input tokens", "quantity": "2000000",
+         "rate": "2.50", "per": "1M tokens"},
+        {"metric": "output_tokens", "label": "Output tokens", "quantity": "1000000",
+         "rate": "10.00", "per": "1M tokens"},
+        {"metric": "cached_input_tokens", "label": "Cached input tokens", "quantity": "4000",
+         "rate": "1.25", "per": "1M tokens"},
+     ]},  # 2M x 2.50/1M + 1M x 10.00/1M + 4,000 x 1.25/1M = 5 + 10 + 0.005 = 15.005
+    {"position": 3, "kind": "credits",
+     "description": "Prepaid credits applied, 2026-11-01 to 2026-11-30",
      "period": NOVEMBER, "quantity": "1.000000000000", "unit_price": "-0.010000000000",
      "exact_amount": "-0.010000000000", "amount": "-0.01", "price": None, "terms": None,
-     "event_count": 0, "first_event_at": None, "last_event_at": None},
+     "event_count": 0, "first_event_at": None, "last_event_at": None, "details": []},
 ]  # fmt: skip
 CREDIT_NOTE = {
     "number": "CN-000001",
@@ -277,8 +286,8 @@ CORRECTION_PREVIEW = OpenApiExample(
                             "charges": {"billed": "60.000000000000",
                                         "after": "50.000000000000"},
                             "credits": {"billed": ZERO, "after": ZERO},
-                            "description": "Correction for 2026-11-01 to 2026-11-30: usage "
-                            "re-rated",
+                            "description": "Correction of invoice INV-000001, "
+                            "2026-11-01 to 2026-11-30: usage repriced",
                             "credit_note": {"invoice": "INV-000001", "amount": "10.00",
                                             "destination": "none"},
                             "next_invoice": None,

@@ -28,6 +28,24 @@ class LinePriceSerializer(OutputSerializer):
     version = serializers.IntegerField(source="version.number", help_text="The version number.")
 
 
+class LineDetailSerializer(OutputSerializer):
+    """One metric a usage line billed, in the customer's words (pricing.line_text)."""
+
+    metric = serializers.CharField(help_text="The metric, e.g. input_tokens.")
+    # A field named `label` shadows Field.label for the type checker only: DRF takes
+    # declared fields off the class.
+    label = serializers.CharField(help_text='In plain words, e.g. "Input tokens".')  # type: ignore[assignment]
+    quantity = serializers.CharField(help_text='How many, as plain digits: "1200000".')
+    rate = serializers.CharField(
+        allow_null=True,
+        help_text='Its price per `per`, e.g. "2.50"; null where no single rate per metric '
+        "holds (tiers, packages, a formula with conditions).",
+    )
+    per = serializers.CharField(
+        allow_null=True, help_text='The rate\'s unit: "1M tokens", "1K tokens" or "token".'
+    )
+
+
 class InvoiceLineSerializer(OutputSerializer):
     """One line of an invoice: rounded once, half up, from its exact money."""
 
@@ -48,6 +66,11 @@ class InvoiceLineSerializer(OutputSerializer):
     event_count = serializers.IntegerField(help_text="The events the line covers.")
     first_event_at = InstantField(allow_null=True, help_text="The first of them.")
     last_event_at = InstantField(allow_null=True, help_text="The last of them.")
+    details = LineDetailSerializer(
+        many=True,
+        help_text="A usage line's tokens per metric it charges, with the rate where one "
+        "applies; [] for the other lines and for lines made before lines had details.",
+    )
 
 
 class CreditNoteSerializer(OutputSerializer):

@@ -400,6 +400,7 @@ def _invoice_store(draft: InvoiceDraft, now: datetime, contract: Contract | None
             last_event_at=line.last_event_at,
             rated_after=line.rated_after,
             rated_until=line.rated_until,
+            details=line.details,
         )
         for position, line in enumerate(draft.lines, start=1)
     )

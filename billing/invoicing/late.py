@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from contracts.models import Customer, TermsChange
+from pricing.line_text import correction_beyond_text
 from pricing.money import money_round
 
 from ..models import BillingPeriod, InvoiceLine, UsageDrawDown, UsageRollup
@@ -124,12 +125,8 @@ def _late_of(
     events = face.events - period.billed_events
     if not (delta or credit_delta or events):
         return None
-    causes = [f"{events:+,} events"] if events else []
-    if _terms_changed(period, changes):
-        causes.append("terms changed")
-    if not causes:
-        causes.append("usage re-rated" if delta else "credits moved")
-    return LateUsage(period, delta, credit_delta, events, tuple(causes))
+    terms_changed = bool(_terms_changed(period, changes))
+    return LateUsage(period, delta, credit_delta, events, terms_changed)
 
 
 def _correction_lines(draft: InvoiceDraft, late: LateUsage, at: datetime) -> None:
@@ -147,7 +144,7 @@ def _correction_lines(draft: InvoiceDraft, late: LateUsage, at: datetime) -> Non
             draft.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.LATE_USAGE,
-                    f"{late.description} (beyond what is left to credit on {number})",
+                    correction_beyond_text(late.description, number or ""),
                     period.start,
                     period.end,
                     -beyond,

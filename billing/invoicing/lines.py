@@ -5,11 +5,16 @@ The lines, in order (each rounded once, half up, to the currency's minor unit; t
 derived from others are computed from their rounded amounts, `pricing.invoice`):
 
 1. fixed fees, one per terms segment, prorated;
-2. usage, one per price and terms (so per rate card version), with its events, their
-   time span and an exact unit price where the amount divides evenly, else quantity 1;
+2. usage, one per price and terms (so per rate card version), named by the price's
+   display name (with its days where the name repeats), with its tokens per metric
+   (`details`), its events, their time span and an exact unit price where the amount
+   divides evenly, else quantity 1;
 3. discounts, one per terms segment that has one;
 4. the included allowance used (pooled over the period);
 5. the minimum-commitment true-up.
+
+Every line says what it bills in the customer's words (`pricing.line_text`), never the
+rate card, version or terms that priced it: those are the line's `price` and `terms`.
 
 What the lines add up to before credits is the period's face total; the credits applied
 to it are what the ledger drew for the period, settled to the minor unit against the
@@ -18,17 +23,31 @@ billable usage on the face (`pricing.credits`, rule 4).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from contracts.models import ContractTerms, Customer
+from contracts.models import Customer, Price, RateCardVersion
 from pricing.credits import credits_applied
-from pricing.cycles import span_text
 from pricing.invoice import invoice_face
-from pricing.money import money_round, plain, unit_price_of
+from pricing.line_text import (
+    METRIC_LABELS,
+    LineDetail,
+    allowance_text,
+    correction_text,
+    credits_text,
+    discount_text,
+    fee_text,
+    in_force_span,
+    minimum_text,
+    usage_details,
+    usage_span,
+    usage_text,
+)
+from pricing.money import minor_places, money_round, unit_price_of
+from pricing.rating import Segment
 from wallets.models import Wallet
 from wallets.selectors import grants_live
 
@@ -36,6 +55,8 @@ from ..models import BillingPeriod, InvoiceLine, UsageDrawDown, UsageRollup
 from ..periods import TermsSegment, period_money
 
 _ZERO = Decimal(0)
+#: The metrics a rollup sums, which a usage line's details list.
+_ROLLUP_METRICS = tuple(METRIC_LABELS)
 
 
 @dataclass
@@ -56,6 +77,7 @@ class DraftLine:
     last_event_at: datetime | None = None
     rated_after: datetime | None = None
     rated_until: datetime | None = None
+    details: list[LineDetail] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.unit_price is None:
@@ -86,7 +108,7 @@ def period_face(
     lines = [
         DraftLine(
             InvoiceLine.Kind.FIXED_FEE,
-            f"Fixed fee, {span_text(segment.start, segment.end)} ({_terms_label(terms)})",
+            fee_text(terms.contract.billing_cycle, segment.start, segment.end),
             start,
             end,
             charges.fixed_fees[index],
@@ -95,7 +117,7 @@ def period_face(
         for index, (segment, terms) in enumerate(spans)
         if terms is not None and charges.fixed_fees[index]
     ]
-    usage = _usage_lines(rollups, amounts, spans, start, end, at)
+    usage = _usage_lines(rollups, amounts, spans, start, end, at, currency)
     lines.extend(usage)
     segment_of = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
     usage_by_segment: list[list[Decimal]] = [[] for _ in spans]
@@ -115,8 +137,7 @@ def period_face(
             lines.append(
                 DraftLine(
                     InvoiceLine.Kind.DISCOUNT,
-                    f"Discount {plain(terms.discount_percent)} %, "
-                    f"{span_text(segment.start, segment.end)}",
+                    discount_text(terms.discount_percent, segment.start, segment.end),
                     start,
                     end,
                     _ZERO - face.discounts[index],  # never -0.00
@@ -124,11 +145,10 @@ def period_face(
                 )
             )
     if face.allowance_used:
-        used, included = plain(face.allowance_used), plain(face.allowance)
         lines.append(
             DraftLine(
                 InvoiceLine.Kind.ALLOWANCE,
-                f"Included allowance used ({used} of {included})",
+                allowance_text(face.allowance_used, face.allowance, currency, start, end),
                 start,
                 end,
                 -face.allowance_used,
@@ -138,7 +158,7 @@ def period_face(
         lines.append(
             DraftLine(
                 InvoiceLine.Kind.MINIMUM,
-                f"Minimum commitment true-up (minimum {plain(face.minimum)})",
+                minimum_text(face.minimum, currency, start, end),
                 start,
                 end,
                 face.minimum_true_up,
@@ -165,7 +185,7 @@ class LateUsage:
     delta: Decimal
     credit_delta: Decimal
     events: int
-    causes: tuple[str, ...] = ()
+    terms_changed: bool = False
     changed_at: datetime | None = None  # the latest change, as far as it can be told
     credit_note: Decimal = _ZERO
 
@@ -175,11 +195,15 @@ class LateUsage:
 
     @property
     def description(self) -> str:
-        """The period and the cause, as the correction's line or credit note names them."""
-        name = span_text(self.period.start, self.period.end)
-        if self.causes == (f"{self.events:+,} events",):
-            return f"Late usage for {name} ({self.causes[0]})"
-        return f"Correction for {name}: {', '.join(self.causes)}"
+        """The invoice and days it corrects and why, as its line or credit note says."""
+        return correction_text(
+            invoice=self.period.invoice.number or "",
+            start=self.period.start,
+            end=self.period.end,
+            events=self.events,
+            terms_changed=self.terms_changed,
+            charges_changed=bool(self.delta),
+        )
 
 
 @dataclass
@@ -217,11 +241,10 @@ class InvoiceDraft:
 
     def credits_line(self, start: datetime, end: datetime, applied: Decimal) -> None:
         if applied:
-            what = "applied to" if applied > 0 else "returned to the wallet for"
             self.lines.append(
                 DraftLine(
                     InvoiceLine.Kind.CREDITS,
-                    f"Prepaid credits {what} {span_text(start, end)}",
+                    credits_text(applied, start, end),
                     start,
                     end,
                     -applied,
@@ -278,8 +301,11 @@ def _usage_lines(
     start: datetime,
     end: datetime,
     at: datetime,
+    currency: str,
 ) -> list[DraftLine]:
-    """One line per price and terms, in time order of the terms, then by name."""
+    """One line per price and terms, in time order of the terms, then by name; each says
+    its price's display name, and its days when another line of the period has that name
+    too (`_days_add`)."""
     order = {terms.pk: index for index, (_, terms) in enumerate(spans) if terms}
     # (price pk, terms pk) -> its rollups: a rated rollup has both.
     groups: dict[tuple[int, int], list[UsageRollup]] = defaultdict(list)
@@ -294,18 +320,17 @@ def _usage_lines(
         assert price is not None
         return order[terms_id], members[0].line, price.version.number
 
-    lines = []
+    lines, prices, segments = [], [], []
     for (price_id, terms_id), members in sorted(groups.items(), key=in_order):
-        price, terms = members[0].price, members[0].terms
-        assert price is not None and terms is not None
+        price = members[0].price
+        assert price is not None
         exact = sum((amounts[rollup.key] for rollup in members), _ZERO)
         events = sum(rollup.event_count for rollup in members)
         quantity, unit = unit_price_of(Decimal(events), exact)
-        version = price.version
         lines.append(
             DraftLine(
                 InvoiceLine.Kind.USAGE,
-                f"{price.name} ({version.rate_card.name} v{version.number}, {_terms_label(terms)})",
+                usage_text(price.shown_name),
                 start,
                 end,
                 exact,
@@ -317,10 +342,51 @@ def _usage_lines(
                 min((r.first_event_at for r in members if r.first_event_at), default=None),
                 max((r.last_event_at for r in members if r.last_event_at), default=None),
                 rated_until=at,
+                details=_details(price, members, currency),
             )
         )
+        prices.append(price)
+        segments.append(spans[order[terms_id]].segment)
+    _days_add(lines, prices, segments)
     return lines
 
 
-def _terms_label(terms: ContractTerms) -> str:
-    return "terms" if terms.number == 1 else f"amendment {terms.number - 1}"
+def _details(price: Price, members: list[UsageRollup], currency: str) -> list[LineDetail]:
+    """What the line billed per metric, from its rollups' token sums (`usage_details`)."""
+    quantities = {
+        metric: sum(getattr(rollup, metric) for rollup in members) for metric in _ROLLUP_METRICS
+    }
+    return usage_details(
+        formula=price.formula,
+        names=price.parsed_formula().names,
+        per_event=price.kind == Price.Kind.PER_EVENT,
+        rates=price.rates,
+        quantities=quantities,
+        minor_places=minor_places(currency),
+    )
+
+
+def _days_add(lines: list[DraftLine], prices: list[Price], segments: list[Segment]) -> None:
+    """Date the usage lines whose display name another line of the period has too: the
+    days of their terms in which their price's version priced usage (`usage_span`)."""
+    named = Counter(line.description for line in lines)
+    versions: dict[int, dict[int, datetime]] = {}
+    for line, price, segment in zip(lines, prices, segments, strict=True):
+        if named[line.description] < 2:
+            continue
+        card = price.version.rate_card_id
+        if card not in versions:
+            # The card's versions, and those of the lines (a preview's, never stored).
+            versions[card] = dict(
+                RateCardVersion.objects.filter(rate_card_id=card).values_list(
+                    "number", "effective_from"
+                )
+            )
+            for other in prices:
+                if other.version.rate_card_id == card:
+                    versions[card][other.version.number] = other.version.effective_from
+        in_force = in_force_span(versions[card].items(), price.version.number)
+        days = usage_span(
+            (segment.start, segment.end), in_force, (line.first_event_at, line.last_event_at)
+        )
+        line.description = usage_text(line.description, days)

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             field=models.JSONField(
                 blank=True,
                 default=list,
-                help_text='What a usage line billed, per metric, in the customer\'s words: [{"label": "Input tokens", "quantity": "1200000", "rate": "2.50", "per": "1M tokens"}, ...]; rate is null when no single rate applies (tiers).',
+                help_text='What a usage line billed, per metric, in the customer\'s words: [{"metric": "input_tokens", "label": "Input tokens", "quantity": "1200000", "rate": "2.50", "per": "1M tokens"}, ...]; rate is null when no single rate applies (tiers).',
             ),
         ),
     ]

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiExample
 PER_1M = 1_000_000
 GPT_4O: dict[str, Any] = {
     "name": "gpt-4o",
+    "display_name": "GPT-4o",
     "position": 0,
     "model_pattern": "gpt-4o",
     "feature": "",
@@ -29,6 +30,7 @@ GPT_4O: dict[str, Any] = {
 }
 EMBEDDINGS: dict[str, Any] = {
     "name": "embeddings",
+    "display_name": "",
     "position": 1,
     "model_pattern": "text-embedding-3-*",
     "feature": "",
@@ -63,6 +65,7 @@ VERSION_2: dict[str, Any] = {
         {
             **GPT_4O,
             "name": "gpt-4o-mini",
+            "display_name": "GPT-4o mini",
             "position": 2,
             "model_pattern": "gpt-4o-mini",
             "rates": {
@@ -123,6 +126,7 @@ CREATE = OpenApiExample(
         "prices": [
             {
                 "model_pattern": "gpt-4o",
+                "display_name": "GPT-4o",
                 "rates": GPT_4O["rates"],
                 "formula": GPT_4O["formula"],
             },
@@ -225,6 +229,7 @@ SCHEDULE = OpenApiExample(
             {"name": "gpt-4o", "rates": {"rate_out": "8.00"}},
             {
                 "name": "gpt-4o-mini",
+                "display_name": "GPT-4o mini",
                 "model_pattern": "gpt-4o-mini",
                 "rates": VERSION_2["prices"][1]["rates"],
                 "formula": GPT_4O["formula"],
@@ -253,6 +258,7 @@ PRICE = OpenApiExample(
     request_only=True,
     value={
         "name": "web search",
+        "display_name": "Web searches",
         "model_pattern": "*",
         "kind": "package",
         "rates": {"rate_unit": {"amount": "1", "per": 1}},
@@ -268,6 +274,7 @@ PRICE_ANSWER = OpenApiExample(
     value={
         **GPT_4O,
         "name": "web search",
+        "display_name": "Web searches",
         "position": 2,
         "model_pattern": "*",
         "kind": "package",

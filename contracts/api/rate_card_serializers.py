@@ -31,6 +31,10 @@ FORMULA_HELP = (
     "the money of one call; tiered and package prices: the quantity a call adds. Kept "
     "exactly as sent: a refusal gives the line and column."
 )
+DISPLAY_NAME_HELP = (
+    'What the customer\'s invoice lines call the price, e.g. GPT-4o; "" (the default): its '
+    "`name`. One line, no spaces at either end. Copied into new versions and clones."
+)
 KIND_HELP = (
     "per_event (the default), graduated, volume or package: the last three price the "
     "period's total quantity by `tiers`, or by `package_size` and `package_price`."
@@ -118,6 +122,12 @@ class PriceFieldsSerializer(StrictSerializer):
 
     name = serializers.CharField(
         max_length=200, help_text="Unique within the version; corrections and overrides use it."
+    )
+    display_name = serializers.CharField(
+        max_length=200,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=DISPLAY_NAME_HELP,
     )
     position = serializers.IntegerField(
         min_value=0, help_text="Order within the version; the first wins between equal matches."
@@ -289,6 +299,7 @@ class PriceSerializer(OutputSerializer):
     where the kind does not use them)."""
 
     name = serializers.CharField()
+    display_name = serializers.CharField(help_text=DISPLAY_NAME_HELP)
     position = serializers.IntegerField()
     model_pattern = serializers.CharField()
     feature = serializers.CharField(help_text='"" for any feature.')

@@ -73,6 +73,7 @@ def test_yen_is_billed_without_minor_places_and_exact_with_12(api, yen_invoice):
     assert list(line) == [
         "position", "kind", "description", "period", "quantity", "unit_price", "exact_amount",
         "amount", "price", "terms", "event_count", "first_event_at", "last_event_at",
+        "details",
     ]  # fmt: skip
     assert shown["credit_notes"] == [
         {

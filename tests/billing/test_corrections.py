@@ -100,11 +100,9 @@ def test_a_period_paid_in_cash_re_rated_lower_is_one_credit_note(
     # but its own fee.
     note = CreditNote.objects.get()
     assert (note.invoice, note.amount, note.destination, note.memo) == (
-        november, D(15), destination, f"Correction for {NOV}: usage re-rated",
+        november, D(15), destination, f"Correction of invoice INV-000001, {NOV}: usage repriced",
     )  # fmt: skip
-    assert lines_of(december) == [
-        ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (terms)", D(30))
-    ]
+    assert lines_of(december) == [("fixed_fee", "Monthly fee, 2026-12-01 to 2026-12-31", D(30))]
     assert sum(Wallet.objects.values_list("balance", flat=True), D(0)) == wallet
 
 
@@ -113,7 +111,7 @@ def test_a_period_paid_by_credits_re_rated_lower_gives_the_credits_back_once(
 ):
     credit_grant(customer=contract.customer, amount="100", source=CreditGrant.Source.PURCHASED)
     november = november_closed(clock)
-    assert lines_of(november)[-1] == ("credits", f"Prepaid credits applied to {NOV}", D(-30))
+    assert lines_of(november)[-1] == ("credits", f"Prepaid credits applied, {NOV}", D(-30))
     assert november.total == D(30)  # the fee; the usage was paid by credits
 
     output_rate_corrected(clock, rate_card, contract.customer, "5.00")
@@ -122,9 +120,7 @@ def test_a_period_paid_by_credits_re_rated_lower_gives_the_credits_back_once(
     # The credits drew 30.00, then 15.00 came back to the wallet as November was re-rated:
     # that is the whole correction. No credit note, and December asks nothing back.
     assert not CreditNote.objects.exists()
-    assert lines_of(december) == [
-        ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (terms)", D(30))
-    ]
+    assert lines_of(december) == [("fixed_fee", "Monthly fee, 2026-12-01 to 2026-12-31", D(30))]
     assert Wallet.objects.get().balance == D(85)
     period = BillingPeriod.objects.get(start=NOVEMBER)
     assert (period.billed_total, period.billed_credits) == (D(45), D(15))
@@ -142,8 +138,8 @@ def test_a_fee_changed_in_a_closed_period_without_usage_since_is_billed_once(clo
     # November's fee is now 30 x 15/30 + 60 x 15/30 = 45.00: 15.00 more, on December's
     # invoice, which names the period and the cause.
     assert lines_of(december) == [
-        ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (amendment 1)", D(60)),
-        ("late_usage", f"Correction for {NOV}: terms changed", D(15)),
+        ("fixed_fee", "Monthly fee, 2026-12-01 to 2026-12-31", D(60)),
+        ("late_usage", f"Correction of invoice INV-000001, {NOV}: contract terms changed", D(15)),
     ]
     assert december.total == D(75)
     clock.now += timedelta(days=40)
@@ -167,7 +163,7 @@ def test_a_fee_lowered_in_a_closed_period_is_a_credit_note(clock, contract):
     assert (note.invoice, note.amount, note.memo) == (
         november,
         D(15),
-        f"Correction for {NOV}: terms changed",
+        f"Correction of invoice INV-000001, {NOV}: contract terms changed",
     )
 
 
@@ -184,7 +180,8 @@ def test_a_credit_note_never_takes_an_invoice_past_its_total(clock, contract, ra
     assert note.amount == D(10)
     assert lines_of(december)[-1] == (
         "late_usage",
-        f"Correction for {NOV}: usage re-rated (beyond what is left to credit on INV-000001)",
+        f"Correction of invoice INV-000001, {NOV}: usage repriced, "
+        "beyond what is left to credit on INV-000001",
         D(-5),
     )
     assert december.total == D(25)
@@ -200,9 +197,9 @@ def test_late_usage_paid_by_credits_shows_both_and_asks_no_cash(clock, contract)
     december = december_closed(clock)
 
     assert lines_of(december) == [
-        ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (terms)", D(30)),
-        ("late_usage", f"Late usage for {NOV} (+1 events)", D(10)),
-        ("credits", f"Prepaid credits applied to {NOV}", D(-10)),
+        ("fixed_fee", "Monthly fee, 2026-12-01 to 2026-12-31", D(30)),
+        ("late_usage", f"Correction of invoice INV-000001, {NOV}: 1 call received late", D(10)),
+        ("credits", f"Prepaid credits applied, {NOV}", D(-10)),
     ]
     assert december.total == D(30)
     assert Wallet.objects.get().balance == D(60)
@@ -226,7 +223,11 @@ def test_a_line_lists_the_events_it_billed_whatever_re_rating_does_later(
     # November's usage line still lists the three events at what it billed them; the
     # correction line that bills their re-rating (+30.00) lists them at their new rate.
     assert events_of(api, "INV-000001", 2) == billed
-    assert lines_of(december)[-1] == ("late_usage", f"Correction for {NOV}: usage re-rated", D(30))
+    assert lines_of(december)[-1] == (
+        "late_usage",
+        f"Correction of invoice INV-000001, {NOV}: usage repriced",
+        D(30),
+    )
     assert events_of(api, december.number, 2) == [(f"nov-{n}", "20.000000000000") for n in range(3)]
 
 
@@ -244,7 +245,9 @@ def test_late_usage_of_an_ended_contract_is_billed_on_a_final_invoice_once(clock
 
     final = Invoice.objects.get(number="INV-000002")
     assert (final.period_start, final.period_end, final.total) == (NOVEMBER, DECEMBER, D(10))
-    assert lines_of(final) == [("late_usage", f"Late usage for {NOV} (+1 events)", D(10))]
+    assert lines_of(final) == [
+        ("late_usage", f"Correction of invoice INV-000001, {NOV}: 1 call received late", D(10))
+    ]
     clock.now += timedelta(days=2)
     assert periods_close_due() == 0
     assert Invoice.objects.count() == 2

@@ -78,7 +78,17 @@ def test_an_invoice_is_shown_read_only_with_its_lines_and_links_to_their_events(
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "gpt-4o (Standard v1, amendment 1)" in page
+    # the customer's words, and under them, for ops, what priced the line: the rate card
+    # version and the terms
+    assert shown(response, "description_shown") == [
+        "Monthly fee, 2026-11-01 to 2026-11-15 priced by terms 1",
+        "Monthly fee, 2026-11-16 to 2026-11-30 priced by terms 2",
+        "gpt-4o, 2026-11-01 to 2026-11-15 priced by Standard v1, terms 1",
+        "gpt-4o, 2026-11-16 to 2026-11-30 priced by Standard v1, terms 2",
+        "Discount 10 % on usage, 2026-11-16 to 2026-11-30 priced by terms 2",
+        "Included usage allowance: 10.00 USD of 10.00 USD used, 2026-11-01 to 2026-11-30",
+        "Prepaid credits applied, 2026-11-01 to 2026-11-30",
+    ]
     # fees, the two usage lines, discount, allowance and credits; money with its minor places
     assert shown(response, "events") == ["—", "—", "2 events", "1 event", "—", "—", "—"]
     assert shown(response, "amount_shown") == [

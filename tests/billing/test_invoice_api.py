@@ -51,27 +51,44 @@ def line(position, kind, description, quantity, unit_price, exact, amount, **mor
         "event_count": 0,
         "first_event_at": None,
         "last_event_at": None,
+        "details": [],
         **more,
     }
 
 
 ONE = "1.000000000000"
+
+
+def output_tokens(quantity: str) -> dict:
+    """gpt-4o's output tokens on a line: no input or cached tokens were sent, so only
+    these are listed."""
+    return {
+        "metric": "output_tokens", "label": "Output tokens", "quantity": quantity,
+        "rate": "10.00", "per": "1M tokens",
+    }  # fmt: skip
+
+
 NOVEMBER_LINES = [
-    line(1, "fixed_fee", "Fixed fee, 2026-11-01 to 2026-11-15 (terms)", ONE,
+    line(1, "fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-15", ONE,
          "15.000000000000", "15.000000000000", "15.00", terms=1),
-    line(2, "fixed_fee", "Fixed fee, 2026-11-16 to 2026-11-30 (amendment 1)", ONE,
+    line(2, "fixed_fee", "Monthly fee, 2026-11-16 to 2026-11-30", ONE,
          "30.000000000000", "30.000000000000", "30.00", terms=2),
-    line(3, "usage", "gpt-4o (Standard v1, terms)", "2.000000000000", "10.000000000000",
+    line(3, "usage", "gpt-4o, 2026-11-01 to 2026-11-15", "2.000000000000", "10.000000000000",
          "20.000000000000", "20.00", price=GPT_4O, terms=1, event_count=2,
-         first_event_at="2026-11-05T10:00:00Z", last_event_at="2026-11-05T11:00:00Z"),
-    line(4, "usage", "gpt-4o (Standard v1, amendment 1)", ONE, "10.000000000000",
+         first_event_at="2026-11-05T10:00:00Z", last_event_at="2026-11-05T11:00:00Z",
+         # 2 calls of 1M output tokens at 10.00 per 1M: 20.00, the line's amount
+         details=[output_tokens("2000000")]),
+    line(4, "usage", "gpt-4o, 2026-11-16 to 2026-11-30", ONE, "10.000000000000",
          "10.000000000000", "10.00", price=GPT_4O, terms=2, event_count=1,
-         first_event_at="2026-11-20T10:00:00Z", last_event_at="2026-11-20T10:00:00Z"),
-    line(5, "discount", "Discount 10 %, 2026-11-16 to 2026-11-30", ONE, "-1.000000000000",
+         first_event_at="2026-11-20T10:00:00Z", last_event_at="2026-11-20T10:00:00Z",
+         details=[output_tokens("1000000")]),
+    line(5, "discount", "Discount 10 % on usage, 2026-11-16 to 2026-11-30", ONE, "-1.000000000000",
          "-1.000000000000", "-1.00", terms=2),
-    line(6, "allowance", "Included allowance used (10 of 10)", ONE, "-10.000000000000",
+    line(6, "allowance",
+         "Included usage allowance: 10.00 USD of 10.00 USD used, 2026-11-01 to 2026-11-30", ONE,
+         "-10.000000000000",
          "-10.000000000000", "-10.00"),
-    line(7, "credits", "Prepaid credits applied to 2026-11-01 to 2026-11-30", ONE,
+    line(7, "credits", "Prepaid credits applied, 2026-11-01 to 2026-11-30", ONE,
          "-5.000000000000", "-5.000000000000", "-5.00"),
 ]  # fmt: skip
 
@@ -191,7 +208,8 @@ def test_a_late_usage_line_lists_the_late_events(api, invoice, clock):
     events = get(api, f"{URL}/INV-000002/lines/{late['position']}/events")
 
     assert (late["description"], late["amount"], late["event_count"]) == (
-        "Late usage for 2026-11-01 to 2026-11-30 (+1 events)", "9.00", 1,
+        "Correction of invoice INV-000001, 2026-11-01 to 2026-11-30: 1 call received late",
+        "9.00", 1,
     )  # fmt: skip
     assert [rated["event_id"] for rated in events["results"]] == ["late"]
 

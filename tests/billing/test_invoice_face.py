@@ -22,6 +22,7 @@ D = Decimal
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
 #: 500 output tokens at 10.00 per 1M: 0.005 exactly, 0.01 once rounded half up.
 HALF_CENT = {"output_tokens": 500}
+NOV = "2026-11-01 to 2026-11-30"
 
 
 @pytest.fixture
@@ -61,11 +62,11 @@ def test_usage_inside_the_allowance_nets_to_zero_and_the_invoice_is_the_fee(
     # Three lines of 0.005 each are 0.01 each on the face: 0.03, all inside the allowance.
     # (From the exact 0.015, the allowance line would be 0.02 and the invoice 500.01.)
     assert lines_of(invoice) == [
-        ("fixed_fee", "Fixed fee, 2026-11-01 to 2026-11-30 (terms)", D("500")),
-        ("usage", "gpt-4o (Standard v1, terms)", D("0.01")),
-        ("usage", "gpt-4o-mini (Standard v1, terms)", D("0.01")),
-        ("usage", "o3-mini (Standard v1, terms)", D("0.01")),
-        ("allowance", "Included allowance used (0.03 of 100)", D("-0.03")),
+        ("fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-30", D("500")),
+        ("usage", "gpt-4o", D("0.01")),
+        ("usage", "gpt-4o-mini", D("0.01")),
+        ("usage", "o3-mini", D("0.01")),
+        ("allowance", f"Included usage allowance: 0.03 USD of 100.00 USD used, {NOV}", D("-0.03")),
     ]
     assert invoice.total == D("500.00")
 
@@ -78,7 +79,7 @@ def test_the_minimum_true_up_tops_the_usage_on_the_face_up_to_the_minimum(
     # 1.00 - 0.03 on the face = 0.97. (From the exact 0.015: 0.985, 0.99, and 1.02 in all.)
     assert lines_of(invoice)[-1] == (
         "minimum",
-        "Minimum commitment true-up (minimum 1)",
+        f"Top-up to the minimum commitment of 1.00 USD, {NOV}",
         D("0.97"),
     )
     assert invoice.total == D("1.00")
@@ -92,7 +93,7 @@ def test_a_discount_is_taken_off_the_rounded_usage_and_a_zero_is_never_negative(
     # 10 % of the 0.03 on the face is 0.003: 0.00 once rounded, so the invoice is 0.03.
     assert lines_of(invoice)[-1] == (
         "discount",
-        "Discount 10 %, 2026-11-01 to 2026-11-30",
+        "Discount 10 % on usage, 2026-11-01 to 2026-11-30",
         D("0"),
     )
     assert invoice.total == D("0.03")
@@ -119,7 +120,7 @@ def test_usage_paid_by_credits_asks_no_cash_and_the_ledger_draws_what_the_invoic
     # the 0.015 of rounding: the credits line is 0.03 and nothing is asked in cash.
     assert lines_of(invoice)[-1] == (
         "credits",
-        "Prepaid credits applied to 2026-11-01 to 2026-11-30",
+        "Prepaid credits applied, 2026-11-01 to 2026-11-30",
         D("-0.03"),
     )
     assert invoice.total == D("0.00")

@@ -35,7 +35,7 @@ def test_the_pdf_names_the_invoice_and_shows_each_amount_and_the_total_as_billed
     assert "Total 59.00 USD" in text
     for amount in ("15.00", "30.00", "20.00", "10.00", "-1.00", "-10.00", "-5.00"):
         assert f"{amount} USD" in text
-    assert "gpt-4o (Standard v1, terms) 2 10.00 20.00 USD" in text  # quantity, unit price
+    assert "gpt-4o, 2026-11-01 to 2026-11-15 2 10.00 20.00 USD" in text  # quantity, unit price
 
 
 def test_the_pdf_shows_the_stored_amounts_never_recomputed_ones(invoice):
@@ -82,7 +82,7 @@ def test_amounts_carry_the_currencys_minor_places(invoice, currency, stored, uni
 
     text = text_of(invoice_pdf(invoice=invoice))
 
-    assert f"Fixed fee, 2026-11-01 to 2026-11-15 (terms) 1 {unit_price} {amount}" in text
+    assert f"Monthly fee, 2026-11-01 to 2026-11-15 1 {unit_price} {amount}" in text
 
 
 def test_the_download_is_an_attachment_named_after_the_invoice(api, invoice):

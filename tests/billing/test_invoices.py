@@ -59,13 +59,15 @@ def test_a_period_with_an_amendment_credits_and_an_allowance_is_right_to_the_cen
     # first terms and 10.00 under the amendment, 10 % of which is 1.00 off; the allowance
     # (10 x 15/30 + 10 x 15/30 = 10.00) covers 10.00 of the 29.00; the credits paid 5.00.
     assert lines_of(invoice) == [
-        ("fixed_fee", "Fixed fee, 2026-11-01 to 2026-11-15 (terms)", D(1), D("15"), D("15")),
-        ("fixed_fee", "Fixed fee, 2026-11-16 to 2026-11-30 (amendment 1)", D(1), D("30"), D("30")),
-        ("usage", "gpt-4o (Standard v1, terms)", D(2), D("10"), D("20")),
-        ("usage", "gpt-4o (Standard v1, amendment 1)", D(1), D("10"), D("10")),
-        ("discount", "Discount 10 %, 2026-11-16 to 2026-11-30", D(1), D("-1"), D("-1")),
-        ("allowance", "Included allowance used (10 of 10)", D(1), D("-10"), D("-10")),
-        ("credits", "Prepaid credits applied to 2026-11-01 to 2026-11-30", D(1), D(-5), D(-5)),
+        ("fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-15", D(1), D("15"), D("15")),
+        ("fixed_fee", "Monthly fee, 2026-11-16 to 2026-11-30", D(1), D("30"), D("30")),
+        # gpt-4o under each set of terms: told apart by their days, not by terms numbers.
+        ("usage", "gpt-4o, 2026-11-01 to 2026-11-15", D(2), D("10"), D("20")),
+        ("usage", "gpt-4o, 2026-11-16 to 2026-11-30", D(1), D("10"), D("10")),
+        ("discount", "Discount 10 % on usage, 2026-11-16 to 2026-11-30", D(1), D("-1"), D("-1")),
+        ("allowance", f"Included usage allowance: 10.00 USD of 10.00 USD used, {NOV}",
+         D(1), D("-10"), D("-10")),
+        ("credits", f"Prepaid credits applied, {NOV}", D(1), D(-5), D(-5)),
     ]  # fmt: skip
     assert (invoice.total, invoice.number, invoice.status, invoice.currency) == (
         D("59"), "INV-000001", "finalized", "USD",
@@ -96,11 +98,13 @@ def test_each_line_is_rounded_once_and_the_total_is_the_sum_of_the_lines(clock, 
 
     december = Invoice.objects.get(period_start=DECEMBER)
     assert lines_of(december) == [
-        ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (amendment 1)", D(1), D("60"), D("60")),
-        ("usage", "gpt-4o (Standard v1, amendment 1)", D(1), D("0.01"), D("0.01")),
-        ("discount", "Discount 10 %, 2026-12-01 to 2026-12-31", D(1), D("0"), D("0")),
-        ("allowance", "Included allowance used (0.01 of 10)", D(1), D("-0.01"), D("-0.01")),
-        ("late_usage", f"Late usage for {NOV} (+1 events)", D(1), D("4.5"), D("4.5")),
+        ("fixed_fee", "Monthly fee, 2026-12-01 to 2026-12-31", D(1), D("60"), D("60")),
+        ("usage", "gpt-4o", D(1), D("0.01"), D("0.01")),
+        ("discount", "Discount 10 % on usage, 2026-12-01 to 2026-12-31", D(1), D("0"), D("0")),
+        ("allowance", "Included usage allowance: 0.01 USD of 10.00 USD used, "
+         "2026-12-01 to 2026-12-31", D(1), D("-0.01"), D("-0.01")),
+        ("late_usage", f"Correction of invoice INV-000001, {NOV}: 1 call received late",
+         D(1), D("4.5"), D("4.5")),
     ]  # fmt: skip
     assert december.total == D("64.50")  # 60 + 0.01 + 0 - 0.01 + 4.50, line by line
     assert december.number == "INV-000002"
@@ -186,7 +190,7 @@ def test_usage_re_rated_lower_after_closing_is_a_credit_note_on_its_invoice(
     assert (note.invoice, note.number, note.reason, note.amount, note.destination) == (
         november_invoice, "CN-000001", "rerating", D("14"), "none",
     )  # fmt: skip
-    assert note.memo == "Correction for 2026-11-01 to 2026-11-30: usage re-rated"
+    assert note.memo == "Correction of invoice INV-000001, 2026-11-01 to 2026-11-30: usage repriced"
     assert november_invoice.lines.count() == 7  # the invoice itself is unchanged
     assert not InvoiceLine.objects.filter(kind="late_usage").exists()
     assert not InvoiceLine.objects.filter(kind="credits", invoice__period_start=DECEMBER)

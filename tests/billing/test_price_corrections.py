@@ -102,7 +102,7 @@ def test_the_preview_shows_each_customer_and_period_and_stores_nothing(rate_card
     assert (closed.billed_total, closed.total_after) == (D(60), D(50))
     assert (closed.billed_credits, closed.credits_after) == (D(0), D(0))
     assert (closed.description, closed.credit_note, closed.destination, closed.lines) == (
-        f"Correction for {NOV}: usage re-rated",
+        f"Correction of invoice INV-000001, {NOV}: usage repriced",
         D("10.00"),
         "none",
         [],
@@ -152,7 +152,7 @@ def test_applying_re_rates_the_open_periods_and_the_next_closing_credits_the_clo
         "INV-000001",
         D("10.00"),
         "none",
-        f"Correction for {NOV}: usage re-rated",
+        f"Correction of invoice INV-000001, {NOV}: usage repriced",
     )
     december = Invoice.objects.get(customer=acme, period_start=DECEMBER)
     assert list(december.lines.values_list("kind", "amount")) == [
@@ -207,11 +207,12 @@ def test_a_correction_upward_of_a_closed_period_is_a_line_on_the_next_invoice(
     closed = preview.customers[0].periods[0].closed
     assert closed.next_invoice == "the invoice of 2026-12-01 to 2026-12-31"
     assert [(line.kind, line.description, line.exact_amount) for line in closed.lines] == [
-        ("late_usage", f"Correction for {NOV}: usage re-rated", D(20))
+        ("late_usage", f"Correction of invoice INV-000001, {NOV}: usage repriced", D(20))
     ]
     assert closed.credit_note == D(0)
     assert closed.sentence == (
-        f"the line “Correction for {NOV}: usage re-rated” of 20.00 USD on the invoice of "
+        f"the line “Correction of invoice INV-000001, {NOV}: usage repriced” of 20.00 USD on "
+        "the invoice of "
         "2026-12-01 to 2026-12-31."
     )
 
@@ -221,9 +222,9 @@ def test_a_correction_upward_of_a_closed_period_is_a_line_on_the_next_invoice(
     periods_close_due()
     december = Invoice.objects.get(customer=acme, period_start=DECEMBER)
     assert list(december.lines.values_list("kind", "description", "amount")) == [
-        ("fixed_fee", "Fixed fee, 2026-12-01 to 2026-12-31 (terms)", D("30.00")),
-        ("usage", "gpt-4o (Standard v2, terms)", D("20.00")),
-        ("late_usage", f"Correction for {NOV}: usage re-rated", D("20.00")),
+        ("fixed_fee", "Monthly fee, 2026-12-01 to 2026-12-31", D("30.00")),
+        ("usage", "gpt-4o", D("20.00")),
+        ("late_usage", f"Correction of invoice INV-000001, {NOV}: usage repriced", D("20.00")),
     ]
 
 

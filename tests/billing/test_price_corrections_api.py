@@ -93,7 +93,9 @@ def test_the_preview_answers_the_diff_per_customer_and_period_and_stores_nothing
             "invoice": "INV-000001",
             "charges": {"billed": "60.000000000000", "after": "50.000000000000"},
             "credits": {"billed": ZERO, "after": ZERO},
-            "description": "Correction for 2026-11-01 to 2026-11-30: usage re-rated",
+            "description": (
+                "Correction of invoice INV-000001, 2026-11-01 to 2026-11-30: usage repriced"
+            ),
             "credit_note": {"invoice": "INV-000001", "amount": "10.00", "destination": "none"},
             "next_invoice": None,
             "paid_by_credits": False,

@@ -238,7 +238,7 @@ def test_the_invoice_preview_shows_what_is_rated_and_leaves_out_what_waits(
     preview = preview_of(api)
 
     assert [(line["kind"], line["description"], line["amount"]) for line in preview["lines"]] == [
-        ("fixed_fee", "Fixed fee, 2026-11-01 to 2026-11-30 (amendment 1)", "45.00"),
+        ("fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-30", "45.00"),
     ]
     assert preview["total"] == "45.00"
 
@@ -513,10 +513,15 @@ def test_closing_rates_what_waits_first_so_its_invoice_is_under_the_new_terms(
     november = Invoice.objects.get(period_start=NOVEMBER)
     lines = november.lines.values_list("kind", "description", "event_count", "amount")
     assert list(lines) == [
-        ("fixed_fee", "Fixed fee, 2026-11-01 to 2026-11-30 (amendment 1)", 0, D("45.00")),
-        ("usage", "gpt-4o (Standard v1, amendment 1)", 4, D("0.06")),
-        ("discount", "Discount 10 %, 2026-11-01 to 2026-11-30", 0, D("-0.01")),
-        ("allowance", "Included allowance used (0.03 of 0.03)", 0, D("-0.03")),
+        ("fixed_fee", "Monthly fee, 2026-11-01 to 2026-11-30", 0, D("45.00")),
+        ("usage", "gpt-4o", 4, D("0.06")),
+        ("discount", "Discount 10 % on usage, 2026-11-01 to 2026-11-30", 0, D("-0.01")),
+        (
+            "allowance",
+            "Included usage allowance: 0.03 USD of 0.03 USD used, 2026-11-01 to 2026-11-30",
+            0,
+            D("-0.03"),
+        ),
     ]
     assert november.total == D("45.02")
 
@@ -544,7 +549,11 @@ def test_a_period_closed_while_its_calls_wait_bills_them_later_never_stale(
     rate()
     lines = preview_of(api)["lines"]
     assert [(line["kind"], line["description"], line["amount"]) for line in lines][1:] == [
-        ("late_usage", "Late usage for 2026-11-01 to 2026-11-30 (+4 events)", "0.02"),
+        (
+            "late_usage",
+            "Correction of invoice INV-000001, 2026-11-01 to 2026-11-30: 4 calls received late",
+            "0.02",
+        ),
     ]
 
 

@@ -35,13 +35,18 @@ from .stripe_support import (
 #: Stripe's items for INV-000001 (stripe_support.november_closed), by hand:
 #: (description, quantity, unit_amount_decimal, amount in cents).
 ITEMS = [
-    ("Fixed fee, 2026-11-01 to 2026-11-15 (terms)", 1, "1500", 1500),
-    ("Fixed fee, 2026-11-16 to 2026-11-30 (amendment 1)", 1, "3000", 3000),
-    ("gpt-4o (Standard v1, terms)", 5, "400.5253", 2003),  # 2002.6265 rounded once
-    ("gpt-4o (Standard v1, amendment 1)", 1, "1000", 1000),
-    ("Discount 10 %, 2026-11-16 to 2026-11-30", 1, "-100", -100),
-    ("Included allowance used (10 of 10)", 1, "-1000", -1000),
-    ("Prepaid credits applied to 2026-11-01 to 2026-11-30", 1, "-500", -500),
+    ("Monthly fee, 2026-11-01 to 2026-11-15", 1, "1500", 1500),
+    ("Monthly fee, 2026-11-16 to 2026-11-30", 1, "3000", 3000),
+    ("gpt-4o, 2026-11-01 to 2026-11-15", 5, "400.5253", 2003),  # 2002.6265 rounded once
+    ("gpt-4o, 2026-11-16 to 2026-11-30", 1, "1000", 1000),
+    ("Discount 10 % on usage, 2026-11-16 to 2026-11-30", 1, "-100", -100),
+    (
+        "Included usage allowance: 10.00 USD of 10.00 USD used, 2026-11-01 to 2026-11-30",
+        1,
+        "-1000",
+        -1000,
+    ),
+    ("Prepaid credits applied, 2026-11-01 to 2026-11-30", 1, "-500", -500),
 ]
 
 

@@ -12,6 +12,7 @@ from billing.models import RatedEvent
 from billing.rating.rater import usage_rate_pending
 from billing.selectors import usage_for_period
 from contracts.models import Price
+from contracts.rate_cards import price_create, rate_card_create
 from contracts.services import contract_create, customer_create
 from metering.models import UnratedEvent
 from metering.services import events_ingest
@@ -233,3 +234,32 @@ def test_another_metric_gets_a_row_of_its_own_and_a_sample_count(live_server, pa
     )
     page.get_by_label("Web search requests", exact=True).fill("3")
     expect(page.locator("#tt-preview-total")).to_have_text("0.0325")
+
+
+def test_billing_ops_give_a_price_its_name_on_invoices(live_server, page, billing_ops, artifacts):
+    card = rate_card_create(name="List prices", currency="USD")
+    price = price_create(
+        version=card.versions.get(),
+        name="gpt-4o",
+        model_pattern="gpt-4o",
+        rates={"rate_in": {"amount": "2.50", "per": 1_000_000}},
+        formula="input_tokens * rate_in",
+    )
+    person = Person(page)
+    log_in(person, live_server.url)
+
+    # Given the builder of gpt-4o's price
+    page.goto(f"{live_server.url}/admin/contracts/ratecard/price/{price.pk}/change/")
+
+    # When they give it the name the customer's invoices should say
+    person.fill("Name on invoices:", "GPT-4o")
+    for name, size in (("desktop", (1280, 800)), ("phone", (390, 844))):
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.screenshot(path=artifacts / f"price_builder_display_name_{name}.png")
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    person.click("button", "Save")
+
+    # Then it is stored, and the card's page shows it under the price's name
+    expect(page.get_by_text("on invoices: GPT-4o")).to_be_visible()
+    price.refresh_from_db()
+    assert (price.name, price.display_name, price.shown_name) == ("gpt-4o", "GPT-4o", "GPT-4o")

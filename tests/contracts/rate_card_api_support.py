@@ -48,7 +48,13 @@ SEARCHES = {
     "package_size": "1000",
     "package_price": "10.00",
 }
-EMPTY_PRICE = {"feature": "", "property_filters": {}, "extra_metrics": [], "tiers": []}
+EMPTY_PRICE = {
+    "display_name": "",
+    "feature": "",
+    "property_filters": {},
+    "extra_metrics": [],
+    "tiers": [],
+}
 
 
 def answered(price: dict, position: int, **changes) -> dict:

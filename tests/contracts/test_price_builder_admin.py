@@ -56,6 +56,7 @@ def price_data(*, rows=None, **fields) -> dict:
     data = {
         "model_pattern": "gpt-4o",
         "name": "",
+        "display_name": "",
         "feature": "",
         "property_filters": "",
         "rate_in": "2.50",
@@ -95,6 +96,7 @@ def form_errors(response) -> dict:
 def stored_price(price: Price) -> dict:
     return {
         "name": price.name,
+        "display_name": price.display_name,
         "model_pattern": price.model_pattern,
         "feature": price.feature,
         "property_filters": price.property_filters,
@@ -108,6 +110,7 @@ def stored_price(price: Price) -> dict:
 def gpt_4o_stored(**changes) -> dict:
     return {
         "name": "gpt-4o",
+        "display_name": "",
         "model_pattern": "gpt-4o",
         "feature": "",
         "property_filters": {},
@@ -169,6 +172,7 @@ def test_the_add_page_is_the_builder_with_effective_from_defaulting_to_now(clock
     assert list(response.context["form"].fields) == [
         "model_pattern",
         "name",
+        "display_name",
         "feature",
         "property_filters",
         "rate_in",
@@ -744,6 +748,7 @@ def test_a_price_is_changed_in_the_builder(admin_client, gpt_4o):
     assert {name: form[name].value() for name in form.fields} == {
         "model_pattern": "gpt-4o",
         "name": "",
+        "display_name": "",
         "feature": "",
         "property_filters": "",
         "rate_in": "2.50",
@@ -763,6 +768,44 @@ def test_a_price_is_changed_in_the_builder(admin_client, gpt_4o):
         },
         formula="input_tokens * rate_in + output_tokens * rate_out",
     )
+
+
+def test_the_name_on_invoices_is_set_and_changed_in_the_builder(admin_client, gpt_4o):
+    version = gpt_4o.version
+    add = f"/admin/contracts/ratecard/version/{version.pk}/price/add/"
+    change = f"/admin/contracts/ratecard/price/{gpt_4o.pk}/change/"
+
+    added = admin_client.post(
+        add, price_data(model_pattern="gpt-4o-mini", display_name="  GPT-4o mini  ")
+    )
+    changed = admin_client.post(change, price_data(display_name="GPT-4o"))
+    page = admin_client.get(change)
+    card_page = admin_client.get(f"/admin/contracts/ratecard/{version.rate_card_id}/change/")
+
+    assert (added.status_code, changed.status_code) == (302, 302)
+    assert dict(version.prices.values_list("name", "display_name")) == {
+        "gpt-4o": "GPT-4o",
+        "gpt-4o-mini": "GPT-4o mini",  # as typed, less the spaces at either end
+    }
+    assert page.context["form"]["display_name"].value() == "GPT-4o"
+    assert "on invoices: GPT-4o mini" in card_page.content.decode()
+
+
+def test_a_name_on_invoices_over_two_lines_is_refused_and_nothing_is_stored(admin_client, gpt_4o):
+    change = f"/admin/contracts/ratecard/price/{gpt_4o.pk}/change/"
+    before = stored_price(gpt_4o)
+
+    response = admin_client.post(change, price_data(display_name="GPT-4o\nby OpenAI"))
+
+    assert response.status_code == 200
+    assert form_errors(response) == {
+        "display_name": [
+            "Write the display name on one line, without spaces at either end "
+            "(empty: the price's name)."
+        ]
+    }
+    gpt_4o.refresh_from_db()
+    assert stored_price(gpt_4o) == before
 
 
 def test_a_catalog_price_round_trips_through_the_builder_unchanged(clock, admin_client):

@@ -635,3 +635,59 @@ def test_the_schema_names_each_answer(path, method, status, component):
     if method == "post":
         header = [p for p in schema["paths"][path][method]["parameters"] if p["in"] == "header"]
         assert [p["name"] for p in header] == ["Idempotency-Key"]
+
+
+# --- the name on invoices -----------------------------------------------------------------
+
+
+def test_a_prices_display_name_is_set_changed_and_follows_it_into_versions_and_clones(
+    api, standard
+):
+    prices = f"{CARDS}/Standard/versions/1/prices"
+
+    added = api.post(prices, {**SEARCHES, "display_name": "Web searches"}, format="json")
+    changed = api.patch(f"{prices}/gpt-4o", {"display_name": "GPT-4o"}, format="json")
+    version = api.post(
+        f"{CARDS}/Standard/versions",
+        {"effective_from": "2025-02-01T00:00:00Z", "prices": [{"name": "gpt-4o", "rates":
+         {"rate_out": "8.00"}}, {"name": "web search", "display_name": ""}]},
+        format="json",
+    )  # fmt: skip
+    clone = api.post(f"{CARDS}/Standard/clone", {"name": "Copy"}, format="json")
+
+    assert (added.status_code, changed.status_code) == (201, 200)
+    assert added.json() == answered(SEARCHES, 2, display_name="Web searches")
+    assert changed.json()["display_name"] == "GPT-4o"
+    assert version.status_code == 201, version.content
+    # copied with the other fields; "" sets it back to the price's name
+    assert {p["name"]: p["display_name"] for p in version.json()["prices"]} == {
+        "gpt-4o": "GPT-4o", "embeddings": "", "web search": "",
+    }  # fmt: skip
+    assert clone.status_code == 201, clone.content
+    assert {p["name"]: p["display_name"] for p in clone.json()["versions"][0]["prices"]} == {
+        "gpt-4o": "GPT-4o", "embeddings": "", "web search": "",
+    }  # fmt: skip
+    assert Price.objects.get(version=version_1(), name="gpt-4o").shown_name == "GPT-4o"
+    assert Price.objects.get(version=version_1(), name="embeddings").shown_name == "embeddings"
+
+
+@pytest.mark.parametrize("display_name", [" GPT-4o", "GPT-4o\n", "GPT\t4o"])
+def test_a_display_name_off_one_line_is_refused_and_nothing_is_stored(api, standard, display_name):
+    before = rows()
+    message = (
+        "Write the display name on one line, without spaces at either end "
+        "(empty: the price's name)."
+    )
+
+    changed = api.patch(
+        f"{CARDS}/Standard/versions/1/prices/gpt-4o", {"display_name": display_name}, format="json"
+    )
+    created = api.post(
+        CARDS,
+        {"name": "Other", "currency": "USD", "prices": [{**GPT_4O, "display_name": display_name}]},
+        format="json",
+    )
+
+    assert (changed.status_code, changed.json()) == (400, {"display_name": [message]})
+    assert (created.status_code, created.json()) == (400, {"prices[0].display_name": [message]})
+    assert rows() == before

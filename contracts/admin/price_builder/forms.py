@@ -343,6 +343,13 @@ class PriceBuilderForm(PricingForm):
         max_length=200,
         help_text="Empty: the model. Unique within the version.",
     )
+    display_name = forms.CharField(
+        label="Name on invoices",
+        required=False,
+        max_length=200,
+        help_text="What the customer's invoice lines call it, e.g. GPT-4o. Empty: the price "
+        "name. Never the rate card's name or markup.",
+    )
     feature = forms.CharField(
         required=False, max_length=200, help_text="Only calls for this feature. Empty: any."
     )
@@ -353,7 +360,7 @@ class PriceBuilderForm(PricingForm):
         help_text="Only calls with these properties, one per line, e.g. inference=batch.",
     )
 
-    field_order = ["model_pattern", "name", "feature", "property_filters"]
+    field_order = ["model_pattern", "name", "display_name", "feature", "property_filters"]
 
     def __init__(self, *args, version: RateCardVersion | None = None, price=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -383,6 +390,7 @@ class PriceBuilderForm(PricingForm):
         name = cleaned["name"].strip() or cleaned["model_pattern"]
         self.price_fields = {
             "name": name,
+            "display_name": cleaned["display_name"],
             "model_pattern": cleaned["model_pattern"],
             "feature": cleaned["feature"].strip(),
             "property_filters": cleaned["property_filters"],
@@ -474,6 +482,7 @@ def price_initial(price: Price) -> tuple[dict, list[dict]]:
     initial: dict[str, object] = {
         "model_pattern": price.model_pattern,
         "name": price.name if price.name != price.model_pattern else "",
+        "display_name": price.display_name,
         "feature": price.feature,
         "property_filters": "\n".join(f"{k}={v}" for k, v in price.property_filters.items()),
         "extra_metrics": ", ".join(price.extra_metrics),

@@ -40,10 +40,11 @@ API_KEY_NAME = "demo"
 BATCH_SIZE = 1000
 
 
+#: (name, model pattern, name on invoices, rates per 1M: input, output, cached input)
 EUR_PRICES = [
-    ("gpt-4o", "gpt-4o", ("2.40", "9.50", "1.20")),
-    ("gpt-4o-mini", "gpt-4o-mini", ("0.15", "0.60", "0.08")),
-    ("claude-sonnet-4-5", "claude-sonnet-4-5*", ("2.90", "14.00", "0.29")),
+    ("gpt-4o", "gpt-4o", "GPT-4o", ("2.40", "9.50", "1.20")),
+    ("gpt-4o-mini", "gpt-4o-mini", "GPT-4o mini", ("0.15", "0.60", "0.08")),
+    ("claude-sonnet-4-5", "claude-sonnet-4-5*", "Claude Sonnet 4.5", ("2.90", "14.00", "0.29")),
 ]
 
 
@@ -114,10 +115,11 @@ class Command(BaseCommand):
             name="List price + 20%", markup=Decimal("0.20"), effective_from=since
         )
         eur = rate_card_create(name="Europe (EUR)", currency="EUR", effective_from=since)
-        for name, pattern, rates in EUR_PRICES:
+        for name, pattern, display_name, rates in EUR_PRICES:
             price_create(
                 version=eur.versions.get(),
                 name=name,
+                display_name=display_name,
                 model_pattern=pattern,
                 rates={
                     rate: {"amount": amount, "per": 1_000_000}
