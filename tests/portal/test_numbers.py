@@ -105,9 +105,16 @@ def test_the_invoice_page_shows_the_invoice_apis_lines_and_total(
     assert [(row[0], row[4]) for row in body] == [
         (str(line["position"]), line["amount"]) for line in invoice_api["lines"]
     ]
-    assert [re.sub(r" \(\d+ events?\)$", "", row[1]) for row in body] == [
+    # Each line's description, then a usage line's events and its tokens per metric
+    assert [row[1].split(" (")[0] for row in body] == [
         line["description"] for line in invoice_api["lines"]
     ]
+    usage = next(line for line in invoice_api["lines"] if line["kind"] == "usage")
+    usage_row = body[invoice_api["lines"].index(usage)][1]
+    for detail in usage["details"]:
+        assert (
+            f"{detail['label']}: {int(detail['quantity']):,} at {detail['rate']} USD" in usage_row
+        )
     # The subtotal is the lines before the credits; the credits line is the last line
     credits = invoice_api["lines"][-1]
     assert credits["kind"] == "credits"
