@@ -1,10 +1,13 @@
 """Money as the portal shows it: rounded once, for display, to the currency's minor unit,
-by the helpers of pricing.money (never a rounding of the portal's own)."""
+by the helpers of pricing.money (never a rounding of the portal's own); periods as
+invoices write them (pricing.cycles.span_text)."""
 
+from datetime import datetime
 from decimal import Decimal
 
 from django import template
 
+from pricing.cycles import span_text
 from pricing.money import minor_text, plain
 from pricing.money import money_label as label_of
 
@@ -53,3 +56,10 @@ def quantity(value) -> str:
     text = plain(number)
     whole, dot, fraction = text.partition(".")
     return f"{int(whole):,}{dot}{fraction}" if whole.lstrip("-").isdigit() else text
+
+
+@register.simple_tag
+def span(start: datetime, end: datetime) -> str:
+    """A period [start, end) as its first and last days, as invoices write it (the last
+    day included): 2026-12-01 to 2026-12-31."""
+    return span_text(start, end)

@@ -93,6 +93,10 @@ def test_the_estimate_is_the_invoice_preview_to_the_cent(client, initech, ian, g
         ["Amount due", "279.99 USD"],
     ]
     assert text_of(page, "estimate-total") == "279.99 USD"
+    # The period's last day is written as invoices write it: included
+    assert "Billing period 2026-11-01 to 2026-11-30 (UTC)" in " ".join(
+        page.content.decode().split()
+    )
     assert [row[1] for row in table(page, "estimate-lines")[1:]] == [
         line["amount"] for line in lines
     ]

@@ -183,8 +183,8 @@ def test_an_invoiced_periods_csv_is_offered_and_sums_to_its_usage(
     response = client.get("/portal/usage.csv?period=2026-11-01")
 
     html = page.content.decode()
-    assert '<option value="2026-12-01">2026-12-01 to 2027-01-01 (current)</option>' in html
-    assert '<option value="2026-11-01">2026-11-01 to 2026-12-01</option>' in html
+    assert '<option value="2026-12-01">2026-12-01 to 2026-12-31 (current)</option>' in html
+    assert '<option value="2026-11-01">2026-11-01 to 2026-11-30</option>' in html
     rows = csv_rows(response)
     usage = api.get("/api/v1/customers/acme/usage?at=2026-11-15T00:00:00Z").json()["usage"]
     assert sum(D(row["amount"]) for row in rows) == D(usage) == D("30.008755")
