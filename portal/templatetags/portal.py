@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import template
 
 from pricing.cycles import span_text
-from pricing.money import minor_text, plain
+from pricing.money import minor_places, minor_text, plain
 from pricing.money import money_label as label_of
 
 register = template.Library()
@@ -40,11 +40,11 @@ def percent(value: Decimal | None) -> str:
 
 
 @register.filter
-def exact(value: Decimal | None) -> str:
-    """An exact amount without trailing zeros, never in exponent form: 0.0085."""
-    if value is None:
-        return "—"
-    return plain(value)
+def unit_price(value: Decimal, currency: str) -> str:
+    """A line's unit price as its document prints it: at least the currency's minor places,
+    and every digit beyond, so quantity times unit price is the line's exact amount: 500.00,
+    0.0085."""
+    return plain(value, minor_places(currency))
 
 
 @register.filter

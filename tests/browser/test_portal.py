@@ -23,6 +23,7 @@ from contracts.rate_cards import price_create, rate_card_create
 from contracts.services import contract_create, customer_api_key_create, customer_create
 from metering.services import events_ingest
 from portal.models import PortalUser
+from pricing.cycles import span_text
 from wallets.services import credit_grant
 
 try:
@@ -211,12 +212,13 @@ def test_a_customer_opens_an_invoice_downloads_its_pdf_and_reads_the_wallet(
     )
     span = {"period_start": invoice.period_start, "period_end": invoice.period_end}
     InvoiceLine.objects.create(
-        invoice=invoice, position=1, kind="fixed_fee", description="Fixed fee (terms)",
+        invoice=invoice, position=1, kind="fixed_fee",
+        description=f"Monthly fee, {span_text(invoice.period_start, invoice.period_end)}",
         exact_amount=500, amount=500, unit_price=500, **span,
     )  # fmt: skip
     InvoiceLine.objects.create(
         invoice=invoice, position=2, kind="usage",
-        description="gpt-4o (Standard v1, terms)", exact_amount=Decimal("42.5"),
+        description="GPT-4o", exact_amount=Decimal("42.5"),
         amount=Decimal("42.50"), quantity=17, unit_price=Decimal("2.5"), event_count=17,
         details=[
             {"label": "Input tokens", "quantity": "9000000", "rate": "2.50", "per": "1M tokens"},
