@@ -50,7 +50,7 @@ class Dashboard:
     usage: PeriodUsage
     at: datetime
     estimate: InvoicePreview
-    spend: Decimal  # usage after discount: what the budget is compared with, as alerts do
+    spend: Decimal  # usage after discount on the estimate's face: what the budget is compared with
     projection: InvoiceProjection | None
     budget: Decimal | None
     allowance_included: Decimal
@@ -86,15 +86,20 @@ def dashboard_for(*, customer: Customer, at: datetime | None = None) -> Dashboar
     at = at or timezone.now()
     usage = usage_for_period(customer=customer, at=at)
     estimate = invoice_preview(customer=customer, at=at)
+
+    def billed(*kinds: str) -> Decimal:
+        return sum((line.amount for line in estimate.lines if line.kind in kinds), _ZERO)
+
     return Dashboard(
         usage=usage,
         at=at,
         estimate=estimate,
-        spend=sum(usage.charges.usage_by_segment, _ZERO),
+        # As the estimate's lines write them, so the page shows one figure for each
+        spend=billed(Kind.USAGE, Kind.DISCOUNT),
         projection=projection_of(usage=usage, estimate=estimate, at=at),
         budget=alert_settings_for(customer=customer).budget,
         allowance_included=sum(usage.charges.allowances, _ZERO),
-        allowance_used=usage.charges.allowance_used,
+        allowance_used=-billed(Kind.ALLOWANCE),
         wallet=wallet_for(customer=customer),
         events=events_latest(customer=customer),
     )

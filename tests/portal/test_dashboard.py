@@ -11,11 +11,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.models import Invoice, InvoiceLine
+from contracts.rate_cards import price_create, rate_card_create
 from contracts.services import contract_create, customer_api_key_create, customer_create
 from portal.charts import axis_top
 from portal.models import PortalUser
 from portal.ranges import RangeError, range_from_query
-from tests.billing.conftest import NOVEMBER, NOW, event, ingest
+from tests.billing.conftest import GPT_4O_FORMULA, GPT_4O_RATES, NOVEMBER, NOW, event, ingest
 from tests.billing.conftest import rate as rate_pending
 from wallets.alerts import alert_settings_update
 from wallets.models import CreditGrant
@@ -119,6 +120,33 @@ def test_the_budget_is_compared_with_usage_after_discount(client, initech, ian):
 
     # 20.008755 / 80 = 25.01 % -> 25 %
     assert (text_of(page, "budget"), text_of(page, "budget-share")) == ("80.00 USD", "25 %")
+
+
+def test_the_usage_figures_are_the_estimates_lines_not_a_rounding_of_their_sum(db, client, clock):
+    # Given two models priced alike and 500 output tokens on each: 0.005 exactly each,
+    # 0.01 on each usage line, so the estimate's usage is 0.02 (the exact 0.01 is not shown)
+    card = rate_card_create(name="Two models", currency="USD", effective_from=NOVEMBER)
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        price_create(version=card.versions.get(), name=model, model_pattern=model,
+                     rates=GPT_4O_RATES, formula=GPT_4O_FORMULA)  # fmt: skip
+    umbrella = customer_create(external_id="umbrella", name="Umbrella", currency="USD")
+    contract_create(customer=umbrella, starts_at=NOVEMBER, rate_card=card, anchor_day=1)
+    alert_settings_update(customer=umbrella, budget=D("1"))
+    half_cent = {"output_tokens": 500}
+    ingest(
+        *(
+            event(f"u-{model}", datetime(2026, 11, 3, tzinfo=UTC), model=model,
+                  metrics=half_cent, customer="umbrella")
+            for model in ("gpt-4o", "gpt-4o-mini")
+        )
+    )  # fmt: skip
+    rate_pending()
+
+    page = logged_in(client, portal_user(umbrella, "una@umbrella.example")).get("/portal/")
+
+    assert table(page, "estimate")[1:3] == [["Usage", "0.02 USD"], ["Amount due", "0.02 USD"]]
+    # 0.02 of a 1.00 budget: 2 %
+    assert (text_of(page, "spend"), text_of(page, "budget-share")) == ("0.02 USD", "2 %")
 
 
 # --- Ranges ------------------------------------------------------------------------------
