@@ -6,8 +6,8 @@ django-celery-beat ("Rate pending usage"), so rating catches up after any downti
 `push_invoice` is sent when a period's closing commits; beat's `push_invoices` (every 5
 minutes) pushes whatever did not get to Stripe, and `reconcile_stripe` (hourly) reads back
 the status of what is still open (billing.stripe.push). With Stripe off, `email_invoice`
-is sent instead of `push_invoice`: it emails the invoice with its PDF, once
-(billing.invoicing.emailing).
+is sent instead of `push_invoice`: it emails the invoice with its PDF, once, and beat's
+`email_invoices` (every 5 minutes) sends what a lost task left (billing.invoicing.emailing).
 """
 
 from smtplib import SMTPException
@@ -16,7 +16,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .invoicing.closing import periods_close
-from .invoicing.emailing import invoice_email
+from .invoicing.emailing import invoice_email, invoices_email_pending
 from .models import Invoice
 from .rating.rater import usage_rate_pending
 from .stripe.push import invoice_push, stripe_push_pending, stripe_reconcile
@@ -61,6 +61,13 @@ def email_invoice(invoice_id: int) -> bool:
     sent sends nothing); a mail server that fails is tried again, backing off from a
     minute."""
     return invoice_email(invoice_id=invoice_id)
+
+
+@shared_task(name="billing.email_invoices", ignore_result=True)
+def email_invoices() -> int:
+    """Email what a lost `email_invoice` task left unsent, when Stripe is off (beat:
+    every 5 minutes)."""
+    return invoices_email_pending()
 
 
 @shared_task(name="billing.push_invoices", ignore_result=True)

@@ -12,12 +12,13 @@ from io import BytesIO
 import pytest
 from django.apps import apps
 from django.core import mail
+from django_celery_beat.models import PeriodicTask
 from pypdf import PdfReader
 
 from billing.invoicing.closing import periods_close_due
-from billing.invoicing.emailing import invoice_email
+from billing.invoicing.emailing import invoice_email, invoices_email_pending
 from billing.models import Invoice
-from billing.tasks import email_invoice
+from billing.tasks import email_invoice, email_invoices
 from contracts.models import Customer
 
 from . import test_invoices as scenario
@@ -175,4 +176,58 @@ def test_a_void_invoice_is_not_emailed(clock, amended, stripe_off):
 
     assert invoice_email(invoice_id=invoice.pk) is False
 
+    assert invoice_mails(mail.outbox) == []
+
+
+def test_the_sweep_emails_what_a_lost_task_left_once(clock, amended, stripe_off):
+    # Given the closing's email task lost (never run): the invoice is not emailed
+    invoice = close_november(clock)
+    assert Invoice.objects.get().emailed_at is None
+
+    # Beat's sweep (created by migrate) an hour later sends it; the next sends nothing
+    sweep = PeriodicTask.objects.get(name="Email invoices")
+    assert (sweep.task, sweep.interval.every, sweep.interval.period) == (
+        "billing.email_invoices", 5, "minutes"
+    )  # fmt: skip
+    clock.now = CLOSED_AT + timedelta(hours=1)
+    assert email_invoices() == 1
+    assert email_invoices() == 0
+    assert [message.subject for message in invoice_mails(mail.outbox)] == [
+        "Invoice INV-000001 from Tokentill Networks Ltd"
+    ]
+    assert Invoice.objects.get(pk=invoice.pk).emailed_at == CLOSED_AT + timedelta(hours=1)
+
+
+def test_the_sweep_leaves_invoices_issued_more_than_a_day_ago(clock, amended, stripe_off):
+    close_november(clock)
+
+    # A day and a minute after the invoice was issued, as when emailing is first turned on
+    assert invoices_email_pending(now=CLOSED_AT + timedelta(days=1, minutes=1)) == 0
+
+    assert invoice_mails(mail.outbox) == []
+    assert Invoice.objects.get().emailed_at is None
+
+
+def test_the_sweep_goes_on_past_a_mail_server_that_fails(
+    clock, amended, stripe_off, monkeypatch, caplog
+):
+    invoice = close_november(clock)
+
+    def refuse(self, fail_silently=False):
+        raise OSError("connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("django.core.mail.EmailMessage.send", refuse)
+        assert invoices_email_pending(now=CLOSED_AT) == 0
+    assert f"Invoice {invoice.pk} could not be emailed" in caplog.text
+    assert Invoice.objects.get().emailed_at is None
+
+    assert invoices_email_pending(now=CLOSED_AT) == 1
+
+
+def test_with_stripe_on_the_sweep_emails_nothing(clock, amended, settings):
+    settings.STRIPE_API_KEY = "sk_test_123"
+    close_november(clock)
+
+    assert invoices_email_pending(now=CLOSED_AT) == 0
     assert invoice_mails(mail.outbox) == []
