@@ -234,7 +234,7 @@ if TOKENTILL_STRIPE_COLLECTION_METHOD not in ("send_invoice", "charge_automatica
     raise ImproperlyConfigured(
         "TOKENTILL_STRIPE_COLLECTION_METHOD is send_invoice or charge_automatically."
     )
-# By default the payment terms above, so Stripe's due date and the invoice's agree.
+# Top-ups (no contract): by default the payment terms above; an invoice uses its own terms.
 TOKENTILL_STRIPE_DAYS_UNTIL_DUE = env.int(
     "TOKENTILL_STRIPE_DAYS_UNTIL_DUE", default=TOKENTILL_PAYMENT_TERMS_DAYS
 )

@@ -199,6 +199,7 @@ def _invoice_push(pk: int) -> bool:
                 f"{invoice.number}: {span_text(invoice.period_start, invoice.period_end)}"
             ),
             "metadata": {"tokentill_invoice": str(invoice.pk), "tokentill_number": invoice.number},
+            **_collection(days_until_due=_payment_terms_days(invoice)),
         },
         items=items,
         total=to_minor_units(invoice.total, currency),
@@ -290,14 +291,24 @@ def _stripe_invoice_push(
     return True
 
 
-def _collection() -> InvoiceCreateParams:
+def _collection(days_until_due: int | None = None) -> InvoiceCreateParams:
+    """How Stripe collects: with `send_invoice`, due `days_until_due` days after Stripe
+    finalizes it (default TOKENTILL_STRIPE_DAYS_UNTIL_DUE, as for top-ups)."""
     method = settings.TOKENTILL_STRIPE_COLLECTION_METHOD
     if method == "send_invoice":
-        return {
-            "collection_method": method,
-            "days_until_due": settings.TOKENTILL_STRIPE_DAYS_UNTIL_DUE,
-        }
+        days = (
+            settings.TOKENTILL_STRIPE_DAYS_UNTIL_DUE if days_until_due is None else days_until_due
+        )
+        return {"collection_method": method, "days_until_due": days}
     return {"collection_method": method}
+
+
+def _payment_terms_days(invoice: Invoice) -> int | None:
+    """The payment terms the invoice's due date was set by (its contract's or the
+    default), in days, so Stripe's due date is the one its PDF prints."""
+    if invoice.due_at is None or invoice.finalized_at is None:
+        return None
+    return (invoice.due_at - invoice.finalized_at).days
 
 
 def _claim(model: type[_Pushed], pk: int, **conditions: object) -> bool:

@@ -18,7 +18,7 @@ from billing.stripe.push import (
     topup_invoice_push,
 )
 from billing.tasks import push_invoices, reconcile_stripe
-from contracts.services import contract_create, customer_create
+from contracts.services import contract_create, contract_payment_terms_set, customer_create
 from wallets.models import TopUpRequest, Wallet
 
 from .conftest import NOVEMBER
@@ -126,6 +126,23 @@ def test_a_push_makes_one_stripe_invoice_whose_lines_and_total_are_ours_to_the_c
         *[("/v1/invoiceitems", f"{key}-line-{n}", False) for n in range(1, 8)],
         (f"/v1/invoices/{stripe_id}/finalize", f"{key}-finalize", False),
     ]
+
+
+def test_stripe_s_due_date_is_the_one_the_invoice_prints_under_the_contract_s_terms(
+    fake, clock, acme, rate_card
+):
+    # Given the contract's payment terms of 14 days (the default is 30)
+    contract = november_used(clock, acme, rate_card)
+    contract = contract_payment_terms_set(contract=contract, payment_terms_days=14)
+    clock.now = DECEMBER + timedelta(hours=25)
+    invoice = period_close(contract=contract, start=NOVEMBER, end=DECEMBER)
+
+    invoice_push(invoice=invoice)
+
+    # Due 14 days after issue here (2026-12-02 01:00 + 14 days), and in Stripe
+    (sent,) = fake.invoices.values()
+    assert invoice.due_at == datetime(2026, 12, 16, 1, tzinfo=UTC)
+    assert sent["due_date"] == sent["status_transitions"]["finalized_at"] + 14 * 86400
 
 
 def test_pushing_twice_leaves_one_invoice_and_asks_stripe_nothing_more(fake, invoice):
