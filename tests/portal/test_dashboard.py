@@ -4,12 +4,13 @@ values and axes; where alerts go; an invoice line's details.
 NOW is 2026-11-15 12:00 UTC: 14.5 of November's 30 days have passed.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 from rest_framework.test import APIClient
 
+from billing.invoicing.closing import periods_close_due
 from billing.models import Invoice, InvoiceLine
 from contracts.rate_cards import price_create, rate_card_create
 from contracts.services import contract_create, customer_api_key_create, customer_create
@@ -22,7 +23,7 @@ from wallets.alerts import alert_settings_update
 from wallets.models import CreditGrant
 from wallets.services import credit_grant
 
-from .conftest import MILLION_OUT, SMALL, logged_in, portal_user, table, text_of
+from .conftest import DECEMBER, MILLION_OUT, SMALL, logged_in, portal_user, table, text_of
 
 
 @pytest.fixture
@@ -100,6 +101,24 @@ def test_the_estimate_is_the_invoice_preview_to_the_cent(client, initech, ian, g
     )
     assert [row[1] for row in table(page, "estimate-lines")[1:]] == [
         line["amount"] for line in lines
+    ]
+
+
+def test_with_nothing_more_used_the_invoice_is_the_estimate(client, clock, initech, ian):
+    estimate = text_of(logged_in(client, ian).get("/portal/"), "estimate-total")
+
+    # The period closes a day after its end, with no more usage
+    clock.now = DECEMBER + timedelta(hours=25)
+    assert periods_close_due() == 1
+
+    invoice = Invoice.objects.get(customer=initech)
+    assert (estimate, f"{invoice.total} USD") == ("279.99 USD", "279.99 USD")
+    assert list(invoice.lines.values_list("kind", "amount")) == [
+        ("fixed_fee", D("100.00")),
+        ("usage", D("20.01")),
+        ("allowance", D("-20.00")),
+        ("minimum", D("179.99")),
+        ("credits", D("-0.01")),
     ]
 
 
