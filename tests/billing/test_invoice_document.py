@@ -108,18 +108,22 @@ def test_number_dates_period_and_the_sums_from_subtotal_to_amount_due(invoice):
 
 
 def test_a_usage_line_shows_what_it_billed_per_metric_beneath_it(invoice):
-    InvoiceLine.objects.filter(invoice=invoice, position=3).update(
-        details=[
-            {"label": "Input tokens", "quantity": "1200000", "rate": "2.50", "per": "1M tokens"},
-            {"label": "Output tokens", "quantity": "350000", "rate": None, "per": "1M tokens"},
-        ]
-    )
-
     text = text_of(invoice_pdf(invoice=invoice))
 
-    assert "gpt-4o, 2026-11-01 to 2026-11-15 2 10.00 20.00 USD" in text
-    assert "Input tokens 1,200,000 2.50 / 1M tokens" in text
-    assert "Output tokens 350,000 tiered" in text
+    # Two calls of 1,000,000 output tokens at 10.00 per 1M: 20.00
+    assert (
+        "gpt-4o, 2026-11-01 to 2026-11-15 2 10.00 20.00 USD\n"
+        "    Output tokens 2,000,000 10.00 / 1M tokens\n"
+    ) in text
+
+
+def test_a_metric_without_a_single_rate_prints_tiered(invoice):
+    InvoiceLine.objects.filter(invoice=invoice, position=3).update(
+        details=[{"metric": "output_tokens", "label": "Output tokens", "quantity": "2000000",
+                  "rate": None, "per": None}]
+    )  # fmt: skip
+
+    assert "Output tokens 2,000,000 tiered" in text_of(invoice_pdf(invoice=invoice))
 
 
 @pytest.mark.parametrize("name", [JAPANESE, GREEK, "Société Générale € Ωmega 東京"])
@@ -235,12 +239,6 @@ def test_the_documents_render_as_pictures(seller, billed_to, invoice):
     """Renders the invoice (Japanese bill-to, a credit note, details) and a credit note to
     PNG in test-artifacts/, to look at."""
     Customer.objects.filter(pk=invoice.customer_id).update(legal_name=JAPANESE)
-    InvoiceLine.objects.filter(invoice=invoice, position=3).update(
-        details=[
-            {"label": "Input tokens", "quantity": "1200000", "rate": "2.50", "per": "1M tokens"},
-            {"label": "Output tokens", "quantity": "350000", "rate": "10.00", "per": "1M tokens"},
-        ]
-    )
     note = credit_note_issue(
         invoice=invoice, amount=Decimal("9.50"), memo="Outage", destination="none", created_by="o"
     )
