@@ -27,21 +27,7 @@ ensure_venv() {  # ensure_venv EXTRAS  e.g. "" or "[dev]"
 # Playwright's own browser download is never used: `pip install playwright` brings only
 # the driver, and the tests point it at /usr/bin/chromium.
 ensure_chromium() {
-    [ -x /usr/bin/chromium ] && return 0
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "No /usr/bin/chromium and no apt-get to install it: the browser tests will fail." >&2
-        return 0
-    fi
-    echo "Installing Debian's chromium for the browser tests ..."
-    local install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q"
-    install="$install -o DPkg::Lock::Timeout=300 chromium"
-    if ! $install >/dev/null 2>&1; then
-        # An old or empty package list: refresh it once, then try again.
-        $sudo apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null 2>&1 || true
-        $install >/dev/null || echo "chromium could not be installed: the browser tests will fail." >&2
-    fi
+    apt_ensure /usr/bin/chromium chromium
 }
 
 # Debian packages installed when missing: apt_ensure CHECK-PATH PACKAGE... (quiet when the
