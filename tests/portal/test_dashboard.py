@@ -112,7 +112,7 @@ def test_with_nothing_more_used_the_invoice_is_the_estimate(client, clock, inite
     assert periods_close_due() == 1
 
     invoice = Invoice.objects.get(customer=initech)
-    assert (estimate, f"{invoice.total} USD") == ("279.99 USD", "279.99 USD")
+    assert (estimate, invoice.total) == ("279.99 USD", D("279.99"))
     assert list(invoice.lines.values_list("kind", "amount")) == [
         ("fixed_fee", D("100.00")),
         ("usage", D("20.01")),
