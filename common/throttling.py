@@ -41,6 +41,7 @@ SETTING_OF = {
 }
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _PERIOD_WORDS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+clock = time.time  # seconds since the epoch; tests stop it
 
 
 class BudgetExceeded(Throttled):
@@ -69,7 +70,7 @@ def budget_words(scope: str) -> str:
 
 def _window(ident: str, period: int) -> tuple[str, float]:
     """The cache key of the window `ident` is in now, and the seconds until it ends."""
-    now = time.time()
+    now = clock()
     start = int(now // period) * period
     return f"throttle:{ident}:{period}:{start}", start + period - now
 
@@ -81,8 +82,8 @@ def window_take(ident: str, scope: str) -> int | None:
     key, left = _window(f"{scope}:{ident}", period)
     try:
         used = _increment(key, timeout=period + 1)
-    except Exception:
-        logger.exception("rate limit %s not counted: the cache cannot be reached", scope)
+    except Exception as error:
+        logger.warning("rate limit %s not counted, the cache failed: %r", scope, error)
         return None
     return None if used <= number else max(1, math.ceil(left))
 
@@ -94,8 +95,8 @@ def window_full(ident: str, scope: str) -> int | None:
     key, left = _window(f"{scope}:{ident}", period)
     try:
         used = cache.get(key, 0)
-    except Exception:
-        logger.exception("rate limit %s not read: the cache cannot be reached", scope)
+    except Exception as error:
+        logger.warning("rate limit %s not read, the cache failed: %r", scope, error)
         return None
     return max(1, math.ceil(left)) if used >= number else None
 

@@ -19,7 +19,7 @@ from billing.invoicing.pdf.invoice import invoice_pdf as invoice_pdf_bytes
 from billing.models import InvoiceLine
 from billing.periods import period_of
 from billing.selectors import invoice_get, invoice_list
-from common.throttling import EXPORTS, budget_refusal, window_take
+from common.throttling import EXPORTS, budget_words, window_take
 from contracts.models import ApiKey
 from contracts.selectors import customer_api_key_list
 from contracts.services import customer_api_key_create, customer_api_key_revoke
@@ -135,7 +135,8 @@ def exports_budget(view):
         wait = window_take(f"user:{request.user.pk}", EXPORTS)
         if wait is not None:
             return HttpResponse(
-                f"{budget_refusal(EXPORTS, 'user')} Retry in {wait} seconds.",
+                f"Too many downloads: the limit is {budget_words(EXPORTS)}. "
+                f"Try again in {wait} seconds.",
                 status=429,
                 content_type="text/plain; charset=utf-8",
                 headers={"Retry-After": str(wait)},
