@@ -53,8 +53,9 @@ class BudgetExceeded(Throttled):
 
 def rate_parse(rate: str) -> tuple[int, int]:
     """ "600/minute" as (600, 60): DRF's format, whose period is read from its first
-    letter (s, m, h or d)."""
+    letter (s, m, h or d; settings refuse any other)."""
     number, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    assert number is not None and period is not None
     return number, period
 
 
