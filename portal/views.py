@@ -136,7 +136,7 @@ def exports_budget(view):
         if wait is not None:
             return HttpResponse(
                 f"Too many downloads: the limit is {budget_words(EXPORTS)}. "
-                f"Try again in {wait} seconds.",
+                f"Try again in {wait} second{'s' if wait != 1 else ''}.",
                 status=429,
                 content_type="text/plain; charset=utf-8",
                 headers={"Retry-After": str(wait)},
