@@ -67,6 +67,12 @@ def django_env(db_name: str, **overrides: str) -> dict[str, str]:
         # queue at the end). With no broker the run would happen eagerly inside the request,
         # which production never does.
         CELERY_BROKER_URL=BROKER,
+        # The benchmarks measure the service, not its rate limits: budgets far above any
+        # load they make (the limit is still counted on every request, as in production).
+        TOKENTILL_THROTTLE_INGEST="100000000/minute",
+        TOKENTILL_THROTTLE_READS="100000000/minute",
+        TOKENTILL_THROTTLE_WRITES="100000000/minute",
+        TOKENTILL_THROTTLE_EXPORTS="100000000/minute",
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
     )

@@ -26,6 +26,8 @@ from rest_framework.views import APIView
 
 from pricing.money import exact_text, minor_text
 
+from .throttling import EXPORTS
+
 UNKNOWN_FIELD = "Unknown field."
 
 
@@ -232,7 +234,9 @@ class FieldErrorsSchema(OpenApiSerializerExtension):
 
 class FileDownloadView(APIView):
     """A view answering a file (CSV, PDF) rather than JSON, whatever the client accepts; an
-    error is still JSON."""
+    error is still JSON. Downloads count against the exports budget (common.throttling)."""
+
+    throttle_scopes = {"GET": EXPORTS, "HEAD": EXPORTS}
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=True)

@@ -8,4 +8,4 @@ class CommonConfig(AppConfig):
 
     def ready(self):
         # Every process knows common's tasks by name (common.tasks sends them so).
-        from . import tasks  # noqa: F401
+        from . import checks, tasks  # noqa: F401

@@ -5,6 +5,7 @@ real environment variables always win. With nothing set, tokentill runs on an em
 SQLite database and runs Celery tasks eagerly in-process, so it needs no server.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -140,6 +141,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["contracts.permissions.ApiKeyPermission"],
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.ORJSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["common.throttling.ApiBudgetThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -165,6 +167,41 @@ SPECTACULAR_SETTINGS = {
         "WebhookEventTypeEnum": "webhooks.events.EVENT_TYPE_NAMES",
     },
 }
+
+# --- Cache and rate limits ----------------------------------------------------------------
+# The rate limits' counters live in the cache, which every web process must share in
+# production: CACHE_URL=redis://HOST:6379/2. Without it each process counts alone in its
+# own memory (the demo, tests).
+CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="locmemcache://"))}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A Redis that does not answer must not hold a request: the limit is skipped instead.
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", 0.5)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 0.5)
+CACHES["default"].setdefault("KEY_PREFIX", "tokentill")
+# Budgets per API key (and per portal user for exports), "N/second|minute|hour|day";
+# failed API keys per client address. docs/guide/api.md#rate-limits says why these.
+TOKENTILL_THROTTLE_INGEST = env.str("TOKENTILL_THROTTLE_INGEST", default="12000/minute")
+TOKENTILL_THROTTLE_READS = env.str("TOKENTILL_THROTTLE_READS", default="600/minute")
+TOKENTILL_THROTTLE_WRITES = env.str("TOKENTILL_THROTTLE_WRITES", default="300/minute")
+TOKENTILL_THROTTLE_EXPORTS = env.str("TOKENTILL_THROTTLE_EXPORTS", default="30/minute")
+TOKENTILL_THROTTLE_AUTH_FAILURES = env.str("TOKENTILL_THROTTLE_AUTH_FAILURES", default="30/minute")
+_RATE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
+for _name, _rate in {
+    "TOKENTILL_THROTTLE_INGEST": TOKENTILL_THROTTLE_INGEST,
+    "TOKENTILL_THROTTLE_READS": TOKENTILL_THROTTLE_READS,
+    "TOKENTILL_THROTTLE_WRITES": TOKENTILL_THROTTLE_WRITES,
+    "TOKENTILL_THROTTLE_EXPORTS": TOKENTILL_THROTTLE_EXPORTS,
+    "TOKENTILL_THROTTLE_AUTH_FAILURES": TOKENTILL_THROTTLE_AUTH_FAILURES,
+}.items():
+    if not _RATE.fullmatch(_rate):
+        raise ImproperlyConfigured(
+            f"{_name} is a number of requests per period, e.g. 600/minute "
+            f"(second, minute, hour or day), not {_rate!r}."
+        )
+# Proxies in front of tokentill that append the client's address to X-Forwarded-For; 0:
+# the header is ignored (anyone can write it) and the address is the connection's.
+TOKENTILL_TRUSTED_PROXY_HOPS = env.int("TOKENTILL_TRUSTED_PROXY_HOPS", default=0)
 
 # --- Ingestion --------------------------------------------------------------------------
 TOKENTILL_INGEST_MAX_BATCH = env.int("TOKENTILL_INGEST_MAX_BATCH", default=1000)

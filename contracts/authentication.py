@@ -4,6 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from common.audit import actor_set
+from common.throttling import auth_failure_count, auth_failures_refuse
 
 from .selectors import api_key_get_active
 from .services import api_key_mark_used
@@ -15,7 +16,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     contracts.permissions).
 
     A missing, malformed, unknown or revoked key is refused with 401 before the view
-    runs, so nothing is written.
+    runs, so nothing is written. A malformed, unknown or revoked key counts against the
+    client's address (common.throttling); an address past the limit is refused with 429,
+    whatever key it sends, until the window passes.
     """
 
     keyword = "Bearer"
@@ -24,11 +27,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
+        auth_failures_refuse(request)
         scheme, _, key = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not key.strip():
+            auth_failure_count(request)
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
         api_key = api_key_get_active(key=key.strip())
         if api_key is None:
+            auth_failure_count(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_mark_used(api_key=api_key)
         user = OperatorUser(api_key) if api_key.customer_id is None else CustomerKeyUser(api_key)

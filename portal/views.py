@@ -3,6 +3,7 @@ through selectors filtered by it, so another customer's object is a 404."""
 
 from datetime import UTC, date
 from decimal import Decimal
+from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,6 +19,7 @@ from billing.invoicing.pdf.invoice import invoice_pdf as invoice_pdf_bytes
 from billing.models import InvoiceLine
 from billing.periods import period_of
 from billing.selectors import invoice_get, invoice_list
+from common.throttling import EXPORTS, budget_words, window_take
 from contracts.models import ApiKey
 from contracts.selectors import customer_api_key_list
 from contracts.services import customer_api_key_create, customer_api_key_revoke
@@ -124,6 +126,26 @@ def invoices(request, customer):
     )
 
 
+def exports_budget(view):
+    """A download counts against the portal user's exports budget (common.throttling);
+    past it, 429 with `Retry-After` and a line saying when to try again."""
+
+    @wraps(view)
+    def wrapped(request, customer, *args, **kwargs):
+        wait = window_take(f"user:{request.user.pk}", EXPORTS)
+        if wait is not None:
+            return HttpResponse(
+                f"Too many downloads: the limit is {budget_words(EXPORTS)}. "
+                f"Try again in {wait} second{'s' if wait != 1 else ''}.",
+                status=429,
+                content_type="text/plain; charset=utf-8",
+                headers={"Retry-After": str(wait)},
+            )
+        return view(request, customer, *args, **kwargs)
+
+    return wrapped
+
+
 def _invoice_or_404(customer, number: str):
     invoice = invoice_get(customer=customer, number=number)
     if invoice is None:
@@ -155,6 +177,7 @@ def invoice_detail(request, customer, number: str):
 
 @require_GET
 @customer_view
+@exports_budget
 def invoice_pdf(request, customer, number: str):
     invoice = _invoice_or_404(customer, number)
     return HttpResponse(
@@ -185,6 +208,7 @@ def credit_note_detail(request, customer, number: str, note_number: str):
 
 @require_GET
 @customer_view
+@exports_budget
 def credit_note_pdf(request, customer, number: str, note_number: str):
     _, note = _credit_note_or_404(customer, number, note_number)
     return HttpResponse(
@@ -196,6 +220,7 @@ def credit_note_pdf(request, customer, number: str, note_number: str):
 
 @require_GET
 @customer_view
+@exports_budget
 def usage_csv(request, customer):
     """The events of one billing period as CSV: `?period=` the day it starts (YYYY-MM-DD),
     by default the current period."""

@@ -4,6 +4,7 @@ import os
 
 import pytest
 import tiktoken
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -19,6 +20,13 @@ def _fresh_customer_ids():
     """Rolled-back tests can hand the same primary key to another customer."""
     customer_ids_forget()
     price_terms_forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with unused budgets: the counters of rate limits live in the
+    cache, and every test calls from 127.0.0.1, with keys whose ids rolled-back tests reuse."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ INHERITED_OUT = (
     "DATABASE_URL",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
+    "CACHE_URL",
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
@@ -49,6 +50,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "ALLOWED_HOSTS": "billing.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "CACHE_URL": "redis://127.0.0.1:6379/2",
     }
 
 
@@ -59,6 +61,17 @@ def test_check_deploy_finds_no_issues_with_production_settings(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_stops_a_deploy_whose_rate_limits_are_counted_per_process(tmp_path):
+    env = production_env(tmp_path)
+    del env["CACHE_URL"]
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "common.W001" in result.stderr + result.stdout
+    assert "Set CACHE_URL to a Redis every web process reaches" in result.stderr + result.stdout
 
 
 def test_settings_refuse_to_load_without_a_secret_key_when_debug_is_off(tmp_path):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer, StrictSerializer
 from common.idempotency import idempotent
+from common.throttling import INGEST
 from metering.intake import MAX_METRIC
 from metering.tokens import TokenizeError, count_messages, count_text
 from pricing.metrics import METRIC_NAME
@@ -87,6 +88,8 @@ class AuthorizationInSerializer(StrictSerializer):
 
 
 class AuthorizationsView(APIView):
+    throttle_scopes = {"POST": INGEST}
+
     @extend_schema(
         tags=["authorizations"],
         summary="Ask before a model call: hold its worst-case cost, or refuse it",
@@ -150,6 +153,8 @@ class AuthorizationsView(APIView):
 
 
 class HoldView(APIView):
+    throttle_scopes = {"GET": INGEST, "HEAD": INGEST}
+
     @extend_schema(
         tags=["authorizations"],
         summary="A hold: active, settled (with the call's rated cost), released or expired",
@@ -161,6 +166,8 @@ class HoldView(APIView):
 
 
 class HoldReleaseView(APIView):
+    throttle_scopes = {"POST": INGEST}
+
     @extend_schema(
         tags=["authorizations"],
         summary="Release a hold whose call was not made",

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer
+from common.throttling import INGEST
 from metering.selectors import events_list
 from metering.services import events_ingest
 from metering.tokens import TokenizeError, count_messages, count_text
@@ -100,6 +101,8 @@ class EventPagination(CursorPagination):
 
 class EventsView(ListAPIView):
     """Usage events: ingest (POST) and list what was stored (GET)."""
+
+    throttle_scopes = {"POST": INGEST}
 
     parser_classes = []  # the body is parsed once, with orjson, in `_ingest_items`
     serializer_class = serializers.EventOutSerializer
@@ -211,6 +214,8 @@ def _query_time(query, name: str) -> datetime | None:
 
 
 class TokenCountView(APIView):
+    throttle_scopes = {"POST": INGEST}
+
     @extend_schema(
         tags=["tokens"],
         summary="Count tokens before calling a model",

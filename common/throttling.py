@@ -1,0 +1,191 @@
+"""Rate limits: budgets of requests per API key, and of failed key attempts per address
+(docs/guide/api.md, "Rate limits").
+
+Every API key has four budgets, each a number of requests per period from the settings
+(`TOKENTILL_THROTTLE_*`, DRF's "N/period"): **ingest** (events, authorizations and their
+holds, token counts: what a service sends around each model call), **reads** (any other
+GET), **writes** (any other POST, PUT, PATCH or DELETE) and **exports** (CSV and PDF
+downloads, by the API and by the portal). A view names its budget per method in
+`throttle_scopes`; without one, safe methods are reads and the rest writes.
+
+A budget is a fixed window: at most N requests in each period, counted in the shared
+cache with one atomic increment per request (Redis in production), never a database
+write; a refused request waits until its window ends, which `Retry-After` says in whole
+seconds. DRF's own `SimpleRateThrottle` keeps a list of every request's instant per key
+and rewrites it on each request, which costs too much for thousands of ingest calls a
+minute and loses counts between workers. A refusal is raised before the view runs, so a
+refused request stores nothing (its `Idempotency-Key` included). If the cache cannot be
+reached, requests are let through and the failure logged: a limit protects the service,
+it must never stop ingestion by itself.
+"""
+
+import logging
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.exceptions import Throttled
+from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
+
+INGEST, READS, WRITES, EXPORTS = "ingest", "reads", "writes", "exports"
+AUTH_FAILURES = "auth_failures"
+SETTING_OF = {
+    INGEST: "TOKENTILL_THROTTLE_INGEST",
+    READS: "TOKENTILL_THROTTLE_READS",
+    WRITES: "TOKENTILL_THROTTLE_WRITES",
+    EXPORTS: "TOKENTILL_THROTTLE_EXPORTS",
+    AUTH_FAILURES: "TOKENTILL_THROTTLE_AUTH_FAILURES",
+}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PERIOD_WORDS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+clock = time.time  # seconds since the epoch; tests stop it
+
+
+class BudgetExceeded(Throttled):
+    """429 with `Retry-After` (DRF's exception handler sets it from `wait`)."""
+
+    extra_detail_singular = "Retry in {wait} second."
+    extra_detail_plural = "Retry in {wait} seconds."
+
+
+def rate_parse(rate: str) -> tuple[int, int]:
+    """ "600/minute" as (600, 60): DRF's `N/period`, whose period is read from its first
+    letter (s, m, h or d; the settings refuse any other text)."""
+    number, _, period = rate.partition("/")
+    return int(number), _PERIOD_SECONDS[period[0]]
+
+
+def budget_rate(scope: str) -> tuple[int, int]:
+    """The budget's requests and period (seconds), read from the settings on each call."""
+    return rate_parse(getattr(settings, SETTING_OF[scope]))
+
+
+def budget_words(scope: str) -> str:
+    number, period = budget_rate(scope)
+    return f"{number:,} per {_PERIOD_WORDS[period]}"
+
+
+def _window(ident: str, period: int) -> tuple[str, float]:
+    """The cache key of the window `ident` is in now, and the seconds until it ends."""
+    now = clock()
+    start = int(now // period) * period
+    return f"throttle:{ident}:{period}:{start}", start + period - now
+
+
+def window_take(ident: str, scope: str) -> int | None:
+    """Count one request of `ident` against budget `scope`: None when it is within the
+    budget, else the whole seconds until the window ends (at least 1)."""
+    number, period = budget_rate(scope)
+    key, left = _window(f"{scope}:{ident}", period)
+    try:
+        used = _increment(key, timeout=period + 60)  # a minute more: clocks may differ
+    except Exception as error:
+        logger.warning("rate limit %s not counted, the cache failed: %r", scope, error)
+        return None
+    return None if used <= number else max(1, math.ceil(left))
+
+
+def window_full(ident: str, scope: str) -> int | None:
+    """Whether `ident` has used all of budget `scope` in this window, without counting a
+    request: the whole seconds until the window ends, or None."""
+    number, period = budget_rate(scope)
+    key, left = _window(f"{scope}:{ident}", period)
+    try:
+        used = cache.get(key, 0)
+    except Exception as error:
+        logger.warning("rate limit %s not read, the cache failed: %r", scope, error)
+        return None
+    return max(1, math.ceil(left)) if used >= number else None
+
+
+def _increment(key: str, *, timeout: int) -> int:
+    """Atomic on Redis (INCR) and in local memory (under its lock); the window's first
+    request creates the counter, which expires after the window."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # no counter yet
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        return cache.incr(key)  # another request created it first
+
+
+def budget_refusal(scope: str, whose: str) -> str:
+    """What a refused request is told, before "Retry in N seconds."."""
+    return f"This {whose} has used its {scope} budget ({budget_words(scope)})."
+
+
+class ApiBudgetThrottle(BaseThrottle):
+    """The API's throttle (REST_FRAMEWORK's default): the budget of the view and method,
+    per API key (or signed-in user); an unauthenticated request is not counted here (it is
+    refused with 401, and failed keys are limited per address by `auth_failure_*`). It
+    raises its refusal rather than answering False, so the 429 names the budget (DRF's
+    own says only "Request was throttled")."""
+
+    @staticmethod
+    def caller(request) -> str | None:
+        """Whose budget: the API key's, or a signed-in user's."""
+        api_key = request.auth
+        if getattr(api_key, "pk", None) is not None:
+            return f"key:{api_key.pk}"
+        user = request.user
+        if user is not None and user.is_authenticated and user.pk is not None:
+            return f"user:{user.pk}"
+        return None
+
+    def allow_request(self, request, view):
+        ident = self.caller(request)
+        if ident is None:
+            return True
+        scope = budget_of(view, request.method)
+        wait = window_take(ident, scope)
+        if wait is not None:
+            whose = "API key" if ident.startswith("key:") else "user"
+            raise BudgetExceeded(wait=wait, detail=budget_refusal(scope, whose))
+        return True
+
+
+def budget_of(view, method: str) -> str:
+    """The budget a request counts against: the view's `throttle_scopes` for its method,
+    else reads for safe methods and writes for the rest."""
+    scopes = getattr(view, "throttle_scopes", {})
+    return scopes.get(method, READS if method in SAFE_METHODS else WRITES)
+
+
+# --- failed API keys, per client address ------------------------------------------------
+
+
+def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or with TOKENTILL_TRUSTED_PROXY_HOPS = n > 0 the
+    n-th address from the right of `X-Forwarded-For` (each trusted proxy appends the
+    address it was called from, so what lies further left is the client's to write)."""
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    hops = settings.TOKENTILL_TRUSTED_PROXY_HOPS
+    if hops <= 0:
+        return remote
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [part.strip() for part in header.split(",") if part.strip()]
+    return forwarded[-hops] if len(forwarded) >= hops else remote
+
+
+def auth_failures_refuse(request) -> None:
+    """Refuse (429) any key from an address that failed TOKENTILL_THROTTLE_AUTH_FAILURES
+    times this window, a correct key included: a locked address learns nothing, and is
+    not looked up in the database."""
+    wait = window_full(client_address(request), AUTH_FAILURES)
+    if wait is not None:
+        raise BudgetExceeded(
+            wait=wait,
+            detail=(
+                "Too many failed API key attempts from your address: the limit is "
+                f"{budget_words(AUTH_FAILURES)}, and every key is refused until it passes."
+            ),
+        )
+
+
+def auth_failure_count(request) -> None:
+    """Count a wrong, malformed or revoked key against the client's address (cache only)."""
+    window_take(client_address(request), AUTH_FAILURES)
