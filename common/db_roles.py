@@ -64,7 +64,8 @@ def runtime_role_grant(
         read_only = sorted(t for t in tables if t in READ_ONLY_TABLES)
         read_write = sorted(set(tables) - set(insert_only) - set(read_only))
         on_schema = f'"{schema}"'
-        statements = _reach(cursor, role, quoted, database, schema) + [
+        statements = [
+            *_reach(cursor, role, quoted, database, schema),
             # From scratch: whatever was granted before (TRUNCATE, REFERENCES, TRIGGER…) goes.
             f"REVOKE ALL ON ALL TABLES IN SCHEMA {on_schema} FROM {quoted}",
             f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {on_schema} FROM {quoted}",
@@ -80,7 +81,9 @@ def runtime_role_grant(
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON {on_schema}."{t}" TO {quoted}'
             for t in read_write
         ]
-        statements += [f'GRANT SELECT, INSERT ON {on_schema}."{t}" TO {quoted}' for t in insert_only]
+        statements += [
+            f'GRANT SELECT, INSERT ON {on_schema}."{t}" TO {quoted}' for t in insert_only
+        ]
         statements += [f'GRANT SELECT ON {on_schema}."{t}" TO {quoted}' for t in read_only]
         for statement in statements:
             cursor.execute(statement)

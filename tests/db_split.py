@@ -29,7 +29,9 @@ def runtime_split_start() -> bool:
         return False
     call_command("db_roles", database="default", role=TEST_RUNTIME_ROLE, verbosity=0)
     settings_dict = connection.settings_dict  # the dict every thread's connection reads
-    _owner.update(USER=settings_dict.get("USER") or "", PASSWORD=settings_dict.get("PASSWORD") or "")
+    _owner.update(
+        USER=settings_dict.get("USER") or "", PASSWORD=settings_dict.get("PASSWORD") or ""
+    )
     connection.close()
     settings_dict.update(USER=TEST_RUNTIME_ROLE, PASSWORD="")
     TransactionTestCase._fixture_teardown = _flush_as_owner  # type: ignore[method-assign]

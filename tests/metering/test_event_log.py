@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.utils import InternalError, ProgrammingError
 
 from metering.models import AppendOnlyError, EventSeal, UsageEvent

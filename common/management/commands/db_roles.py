@@ -21,7 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--database", default=None, help="The owner's connection (default: owner, else default)."
+            "--database",
+            default=None,
+            help="The owner's connection (default: owner, else default).",
         )
         parser.add_argument(
             "--role", default=None, help="The runtime role (default: DATABASE_URL's user)."
