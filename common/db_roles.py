@@ -16,8 +16,9 @@ from django.db.utils import DatabaseError
 
 # A table with this trigger function refuses UPDATE and DELETE (metering 0002, wallets 0002).
 APPEND_ONLY_FUNCTION = "tokentill_append_only"
-# Insert-only by policy, without a trigger: nothing in tokentill rewrites the audit trail.
-INSERT_ONLY_TABLES = ("common_auditentry",)
+# Insert-only by policy, without a trigger: nothing in tokentill rewrites the audit trail,
+# nor the events an issued invoice line billed.
+INSERT_ONLY_TABLES = ("billing_billedevent", "common_auditentry")
 # Written by migrations only.
 READ_ONLY_TABLES = ("django_migrations",)
 

@@ -15,6 +15,7 @@ from tests.metering.test_ingest_api import an_event
 from tests.test_deploy_check import ROOT, manage
 
 INSERT_ONLY = [
+    "billing_billedevent",
     "common_auditentry",
     "metering_eventseal",
     "metering_usageevent",
@@ -73,6 +74,7 @@ def test_the_suite_connects_as_the_runtime_role(db):
         ("UPDATE wallets_ledgerentry SET amount = 100", "permission denied for table"),
         ("DELETE FROM wallets_ledgerentry", "permission denied for table"),
         ("DELETE FROM common_auditentry", "permission denied for table"),
+        ("UPDATE billing_billedevent SET amount = 0", "permission denied for table"),
         ("INSERT INTO django_migrations (app, name, applied) VALUES ('x', 'y', now())", "denied"),
     ],
 )
