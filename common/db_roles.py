@@ -8,9 +8,11 @@ sets its privileges from scratch, so running it again changes nothing.
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 
@@ -39,6 +41,26 @@ class RoleGrants:
     insert_only: list[str]
     read_only: list[str]
     warnings: list[str]
+
+
+@contextmanager
+def owner_connection(
+    credentials: dict, alias: str = DEFAULT_DB_ALIAS
+) -> Iterator[BaseDatabaseWrapper]:
+    """This thread's `connections[alias]`, for the block, logged in with the owner's
+    USER and PASSWORD (same database): everything in it, a migration's data included,
+    runs as the owner. A separate connection, which sees committed rows only."""
+    runtime = connections[alias]
+    owner = runtime.copy()
+    owner.settings_dict.update(
+        USER=credentials.get("USER", ""), PASSWORD=credentials.get("PASSWORD", "")
+    )
+    connections[alias] = owner
+    try:
+        yield owner
+    finally:
+        owner.close()
+        connections[alias] = runtime
 
 
 def runtime_role_grant(

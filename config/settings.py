@@ -84,21 +84,19 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 # DATABASE_URL is the runtime role's, which the web and worker processes use. With
-# DATABASE_OWNER_URL set (the role that owns the tables, same database), `migrate` and
-# `db_roles` connect as the owner instead (docs/operations/deploy.md#database-roles).
+# DATABASE_OWNER_URL set (the same database as the role that owns the tables), `migrate`
+# and `db_roles` connect as the owner instead (docs/operations/deploy.md#database-roles).
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'tokentill.sqlite3'}"
-DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-if DATABASE_OWNER_URL:
-    DATABASES["owner"] = env.db_url_config(DATABASE_OWNER_URL)
+DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
+DATABASE_OWNER = env.db_url_config(DATABASE_OWNER_URL) if DATABASE_OWNER_URL else None
+if DATABASE_OWNER is not None:
     _where = ("ENGINE", "HOST", "PORT", "NAME")
-    if [DATABASES["owner"].get(k) for k in _where] != [DATABASES["default"].get(k) for k in _where]:
+    if [DATABASE_OWNER.get(k) for k in _where] != [DATABASES["default"].get(k) for k in _where]:
         raise ImproperlyConfigured(
             "DATABASE_OWNER_URL names another database than DATABASE_URL: they differ in "
             "role (and password) only."
         )
-    # Tests use the runtime's test database; the owner is no second one.
-    DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock when a
     # transaction starts, so two writers queue instead of failing half-way through.
@@ -112,9 +110,8 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # No JIT: tokentill's queries are short, and a row estimate gone stale (a queue just
     # drained) can make PostgreSQL spend 400 ms compiling a query that runs in 3 ms.
-    for _database in DATABASES.values():
-        options = _database.setdefault("OPTIONS", {})
-        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -15,6 +15,8 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import TransactionTestCase
 
+from common.db_roles import owner_connection as as_owner
+
 # Roles are the server's, shared by every database on it: concurrent runs share this one.
 TEST_RUNTIME_ROLE = "tokentill_test_runtime"
 
@@ -27,7 +29,7 @@ def runtime_split_start() -> bool:
     connection = connections["default"]
     if connection.vendor != "postgresql":
         return False
-    call_command("db_roles", database="default", role=TEST_RUNTIME_ROLE, verbosity=0)
+    call_command("db_roles", role=TEST_RUNTIME_ROLE, verbosity=0)
     settings_dict = connection.settings_dict  # the dict every thread's connection reads
     _owner.update(
         USER=settings_dict.get("USER") or "", PASSWORD=settings_dict.get("PASSWORD") or ""
@@ -56,20 +58,13 @@ def owner_connection(alias: str = "default") -> Iterator[BaseDatabaseWrapper]:
     """This thread's `connections[alias]` logged in as the owner for the block.
 
     A separate connection: it sees only committed rows, so a test that uses it is
-    transactional. Without the split (SQLite, or before it starts) it is the connection.
+    transactional. Without the split (SQLite) it is the connection itself.
     """
-    runtime = connections[alias]
     if not _owner:
-        yield runtime
+        yield connections[alias]
         return
-    owner = runtime.copy()
-    owner.settings_dict.update(_owner)
-    connections[alias] = owner
-    try:
+    with as_owner(_owner, alias) as owner:
         yield owner
-    finally:
-        owner.close()
-        connections[alias] = runtime
 
 
 def _flush_as_owner(self: TransactionTestCase) -> None:

@@ -6,8 +6,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from common.management.commands import migrate
-from common.management.commands.db_roles import owner_alias
 from metering.models import EventSeal, UsageEvent
 from metering.services import events_ingest
 from tests.db_split import TEST_RUNTIME_ROLE, owner_connection, runtime_split_active
@@ -138,8 +136,8 @@ def acl_snapshot(cursor) -> list:
 def test_db_roles_run_again_changes_nothing(capsys):
     with owner_connection() as owner, owner.cursor() as cursor:
         before = acl_snapshot(cursor)
-        call_command("db_roles", database="default", role=TEST_RUNTIME_ROLE)
-        call_command("db_roles", database="default", role=TEST_RUNTIME_ROLE)
+        call_command("db_roles", role=TEST_RUNTIME_ROLE)
+        call_command("db_roles", role=TEST_RUNTIME_ROLE)
         after = acl_snapshot(cursor)
 
     assert after == before
@@ -155,7 +153,7 @@ def test_db_roles_takes_back_what_the_runtime_role_was_given(db):
     """A privilege granted by hand (TRUNCATE, UPDATE on the event log) is revoked."""
     with owner_connection() as owner, owner.cursor() as cursor:
         cursor.execute(f"GRANT TRUNCATE, UPDATE ON metering_usageevent TO {TEST_RUNTIME_ROLE}")
-        call_command("db_roles", database="default", role=TEST_RUNTIME_ROLE, verbosity=0)
+        call_command("db_roles", role=TEST_RUNTIME_ROLE, verbosity=0)
         cursor.execute(
             "SELECT privilege_type FROM information_schema.role_table_grants "
             "WHERE grantee = %s AND table_name = 'metering_usageevent' ORDER BY 1",
@@ -175,7 +173,7 @@ def test_db_roles_takes_back_what_the_runtime_role_was_given(db):
 )
 def test_db_roles_refuses_a_role_that_defeats_the_split(role, message):
     with owner_connection(), pytest.raises(CommandError, match=message):
-        call_command("db_roles", database="default", role=role)
+        call_command("db_roles", role=role)
 
 
 def test_db_roles_on_sqlite_does_nothing(db, capsys):
@@ -185,17 +183,32 @@ def test_db_roles_on_sqlite_does_nothing(db, capsys):
     assert capsys.readouterr().out == "sqlite has no roles: nothing to do.\n"
 
 
-def test_migrate_connects_as_the_owner_when_one_is_set(monkeypatch):
-    from django.conf import settings
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_migrate_runs_as_the_owner_then_grants(settings, capsys):
+    """Production's path: DATABASE_URL is the runtime role, DATABASE_OWNER_URL the owner."""
+    with owner_connection() as owner:
+        owner_user = owner.settings_dict["USER"]
+    settings.DATABASE_OWNER = {"USER": owner_user, "PASSWORD": ""}
 
-    parser = migrate.Command().create_parser("manage.py", "migrate")
-    assert parser.parse_args([]).database == "default"
+    call_command("migrate", verbosity=0)
 
-    monkeypatch.setitem(settings.DATABASES, "owner", settings.DATABASES["default"])
+    assert capsys.readouterr().out.startswith(f"Runtime role {TEST_RUNTIME_ROLE} (exists): ")
+    with connection.cursor() as cursor:  # the suite's connection is the runtime role again
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone() == (TEST_RUNTIME_ROLE,)
 
-    assert owner_alias() == "owner"
-    parser = migrate.Command().create_parser("manage.py", "migrate")
-    assert parser.parse_args([]).database == "owner"
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_migrate_as_the_runtime_role_is_refused(settings):
+    """Without DATABASE_OWNER_URL, migrate connects as DATABASE_URL's role: a runtime role
+    cannot even record a migration."""
+    from django.db import connection as runtime
+
+    assert settings.DATABASE_OWNER is None
+    with runtime.cursor() as cursor, pytest.raises(DatabaseError, match="permission denied"):
+        cursor.execute("CREATE TABLE django_scratch (id int)")
 
 
 def test_an_owner_url_naming_another_database_is_refused(tmp_path):

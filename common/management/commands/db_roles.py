@@ -1,15 +1,12 @@
 """`manage.py db_roles`: create the runtime role and set its privileges (common.db_roles)."""
 
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import connection
 
-from common.db_roles import RoleError, runtime_role_grant
-
-
-def owner_alias() -> str:
-    """The connection migrations use: DATABASE_OWNER_URL's when it is set."""
-    return "owner" if "owner" in settings.DATABASES else "default"
+from common.db_roles import RoleError, owner_connection, runtime_role_grant
 
 
 class Command(BaseCommand):
@@ -21,30 +18,27 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--database",
+            "--role",
             default=None,
-            help="The owner's connection (default: owner, else default).",
-        )
-        parser.add_argument(
-            "--role", default=None, help="The runtime role (default: DATABASE_URL's user)."
+            help="Grant to this role, connected as DATABASE_URL's (the owner): for tests.",
         )
 
     def handle(self, *args, **options):
-        alias = options["database"] or owner_alias()
-        connection = connections[alias]
         if connection.vendor != "postgresql":
             self.stdout.write(f"{connection.vendor} has no roles: nothing to do.")
             return
-        runtime = settings.DATABASES["default"]
-        role = options["role"] or runtime.get("USER") or ""
-        password = "" if options["role"] else runtime.get("PASSWORD") or ""
-        if alias == "default" and not options["role"]:
+        owner = settings.DATABASE_OWNER
+        role = options["role"] or settings.DATABASES["default"].get("USER") or ""
+        if owner is None and not options["role"]:
             raise CommandError(
                 "DATABASE_OWNER_URL is not set: DATABASE_URL's role owns the tables, so there "
                 "is no separate runtime role to grant to."
             )
+        password = "" if options["role"] else settings.DATABASES["default"].get("PASSWORD") or ""
+        as_owner = owner_connection(owner) if owner else nullcontext(connection)
         try:
-            grants = runtime_role_grant(connection, role, password)
+            with as_owner as owner_conn:
+                grants = runtime_role_grant(owner_conn, role, password)
         except RoleError as error:
             raise CommandError(str(error)) from error
         verb = "created" if grants.created else "exists"
