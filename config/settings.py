@@ -84,8 +84,20 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
+# DATABASE_URL is the runtime role's, which the web and worker processes use. With
+# DATABASE_OWNER_URL set (the same database as the role that owns the tables), `migrate`
+# and `db_roles` connect as the owner instead (docs/operations/deploy.md#database-roles).
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'tokentill.sqlite3'}"
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
+DATABASE_OWNER = env.db_url_config(DATABASE_OWNER_URL) if DATABASE_OWNER_URL else None
+if DATABASE_OWNER is not None:
+    _where = ("ENGINE", "HOST", "PORT", "NAME")
+    if [DATABASE_OWNER.get(k) for k in _where] != [DATABASES["default"].get(k) for k in _where]:
+        raise ImproperlyConfigured(
+            "DATABASE_OWNER_URL names another database than DATABASE_URL: they differ in "
+            "role (and password) only."
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock when a
     # transaction starts, so two writers queue instead of failing half-way through.

@@ -11,8 +11,21 @@ from rest_framework.test import APIClient
 from billing.terms import price_terms_forget
 from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
+from tests.db_split import runtime_split_end, runtime_split_start
 
 pytest_plugins = ["tests.fakes.fixtures"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, made by the owner; on PostgreSQL the tests then
+    connect as the runtime role (tests/db_split.py)."""
+    with django_db_blocker.unblock():
+        split = runtime_split_start()
+    yield
+    if split:
+        with django_db_blocker.unblock():
+            runtime_split_end()
 
 
 @pytest.fixture(autouse=True)

@@ -5,12 +5,13 @@ import uuid
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.utils import InternalError, ProgrammingError
 
 from metering.models import AppendOnlyError, EventSeal, UsageEvent
 from metering.selectors import event_log_verify
 from metering.services import events_ingest
+from tests.db_split import owner_connection
 from tests.metering.test_ingest_api import an_event
 
 
@@ -24,12 +25,13 @@ def logged(acme):
 
 
 def tamper(sql: str, params) -> None:
-    """Change a row as a database superuser would, past the append-only triggers."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    """Change a row as a database superuser would, past the append-only triggers: on the
+    owner's connection (the runtime role may not), so the tests that tamper commit."""
+    with owner_connection() as owner, owner.cursor() as cursor:
+        if owner.vendor == "postgresql":
             cursor.execute("SET session_replication_role = replica")
         cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
+        if owner.vendor == "postgresql":
             cursor.execute("SET session_replication_role = DEFAULT")
 
 
@@ -49,6 +51,7 @@ def test_seals_chain_in_order(logged):
     assert [seal.previous_hash for seal in seals[1:]] == [seal.hash for seal in seals[:-1]]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_an_edited_metric_is_named(logged):
     event = UsageEvent.objects.get(event_id="b2")
     tamper(
@@ -67,6 +70,7 @@ def test_an_edited_metric_is_named(logged):
         call_command("verify_event_log")
 
 
+@pytest.mark.django_db(transaction=True)
 def test_an_edit_that_also_rewrites_the_content_hash_is_caught_by_the_seal(logged):
     from metering.canonical import event_content_hash
 
@@ -92,6 +96,7 @@ def test_an_edit_that_also_rewrites_the_content_hash_is_caught_by_the_seal(logge
     assert result.problem == "seal #2 no longer matches its events"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_deleted_event_is_caught(logged):
     event = UsageEvent.objects.get(event_id="c1")
     tamper("DELETE FROM metering_usageevent WHERE id = %s", [event.pk])
@@ -147,12 +152,15 @@ def test_the_model_refuses_updates_and_deletes(logged):
         "DELETE FROM metering_eventseal",
     ],
 )
+@pytest.mark.django_db(transaction=True)
 def test_postgresql_refuses_updates_and_deletes_in_the_database(logged, sql):
+    """Even the owner, who holds every privilege on the tables, is refused by the triggers
+    (the runtime role is refused before them: tests/common/test_db_roles.py)."""
     if connection.vendor != "postgresql":
         pytest.skip("the append-only triggers are PostgreSQL's")
 
     refused = pytest.raises((InternalError, ProgrammingError), match="is append-only")
-    with refused, transaction.atomic(), connection.cursor() as cursor:
+    with owner_connection() as owner, refused, owner.cursor() as cursor:
         cursor.execute(sql)
 
     assert UsageEvent.objects.filter(model="gpt-4o").count() == 6
