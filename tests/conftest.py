@@ -8,6 +8,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from billing.terms import price_terms_forget
+from common import tasks
 from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
 
@@ -19,6 +20,13 @@ def _fresh_customer_ids():
     """Rolled-back tests can hand the same primary key to another customer."""
     customer_ids_forget()
     price_terms_forget()
+
+
+@pytest.fixture(autouse=True)
+def _no_deferred_rating_nudge(monkeypatch):
+    """A deferred rating nudge would rate in a thread of its own while the test reads;
+    tests/common/test_tasks.py puts the real deferral back where it is the subject."""
+    monkeypatch.setattr(tasks, "_nudge_defer", lambda delay: None)
 
 
 @pytest.fixture(autouse=True)
