@@ -62,12 +62,12 @@ def rating_nudge() -> None:
         due = _last_nudge + settings.TOKENTILL_RATING_NUDGE_SECONDS
         if _deferred_nudge is not None or now < _last_nudge:
             return  # a deferred nudge runs after this commit and sees its work
-        if now < due:
-            _last_nudge = due
-            _nudge_defer(due - now)
-            return
-        _last_nudge = now
-    task_send(RATE_PENDING_USAGE)
+        _last_nudge = max(now, due)
+    # Sent outside the lock: a slow broker holds up this request only.
+    if now < due:
+        _nudge_defer(due - now)
+    else:
+        task_send(RATE_PENDING_USAGE)
 
 
 def _nudge_defer(delay: float) -> None:
@@ -82,15 +82,18 @@ def _nudge_defer(delay: float) -> None:
                 "could not defer %s; its periodic run will do the work", RATE_PENDING_USAGE
             )
         return
-    _deferred_nudge = threading.Timer(delay, _deferred_nudge_run)
-    _deferred_nudge.daemon = True  # a process that exits does not wait; beat rates it
-    _deferred_nudge.start()
+    timer = threading.Timer(delay, _deferred_nudge_run)
+    timer.daemon = True  # a process that exits does not wait; beat rates its events
+    with _nudge_lock:
+        _deferred_nudge = timer
+    timer.start()
 
 
 def _deferred_nudge_run() -> None:
-    global _deferred_nudge
+    global _deferred_nudge, _last_nudge
     with _nudge_lock:
         _deferred_nudge = None
+        _last_nudge = time.monotonic()  # when it really looks, should the timer be early
     try:
         task_send(RATE_PENDING_USAGE)
     finally:
