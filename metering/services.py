@@ -6,10 +6,11 @@ events go in with one INSERT ... ON CONFLICT DO NOTHING: the unique constraint o
 so two copies racing in from different processes can never both be stored. The accepted
 events are then sealed, chained to the previous seal, in the same transaction.
 
-Locks come in one order: the new events' unique keys in (customer, event_id) order, then
-the seal chain's lock, so two batches carrying the same events in another order wait for
-each other instead of deadlocking. A deadlock or serialization failure that still
-happens rolls the batch back and is tried again, a few times, after a short random pause.
+Locks come in one order: the new events' unique keys in (customer, event_id) order (the
+insert's order; their ids still follow the batch's), then the seal chain's lock, so two
+batches carrying the same events in another order wait for each other instead of
+deadlocking. A deadlock or serialization failure that still happens rolls the batch back
+and is tried again, a few times, after a short random pause.
 """
 
 import functools
@@ -191,7 +192,6 @@ def _store_retrying(candidates: list[_Candidate], *, received_at: datetime) -> N
     A client's resend must never be answered 5xx for losing a race with its own first
     attempt. Inside a caller's transaction nothing can be tried again: the error is raised.
     """
-    candidates = sorted(candidates, key=lambda candidate: candidate.key)
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             _store(candidates, received_at=received_at)
@@ -216,8 +216,8 @@ def _sqlstate(error: OperationalError) -> str | None:
 
 
 def _store(candidates: list[_Candidate], *, received_at: datetime) -> None:
-    """Insert, settle and seal in one transaction; `candidates` in key order (see the
-    module's docstring: the unique keys are locked in that order, the seal lock last)."""
+    """Insert, settle and seal in one transaction: the unique keys are locked in key
+    order by the insert, the seal chain's lock last (see the module's docstring)."""
     seal_id = uuid.uuid4()
     with transaction.atomic():
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
@@ -316,9 +316,11 @@ def _row(candidate: _Candidate) -> Row:
 def _insert_events(
     candidates: list[_Candidate], *, seal_id: uuid.UUID, received_at: datetime
 ) -> dict[tuple[int, str], int]:
-    """Insert what is new in one statement, in the candidates' order (their key order, so
-    concurrent batches take the unique keys' locks in one order); return
-    {(customer_pk, event_id): pk} of those."""
+    """Insert what is new in one statement; return {(customer_pk, event_id): pk} of those.
+
+    Ids follow the batch's order, so events of one instant list as they were sent; on
+    PostgreSQL the rows go in (customer, event_id) order, so concurrent batches lock the
+    unique keys in one order (SQLite has one writer at a time and needs none)."""
     rows = [_row(candidate) for candidate in candidates]
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_sqlite
     returned = insert(rows, seal_id=seal_id, received_at=received_at)
@@ -333,15 +335,24 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
     head = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(map(quote, names))}) "
     tail = " ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id, customer_id, event_id"
     if vendor == "postgresql":
+        # Ids are drawn in the batch's order (output expressions are evaluated after
+        # ORDER BY), then the rows are inserted in key order with those ids.
+        table = UsageEvent._meta.db_table
         record = ", ".join(f"{quote(name)} {kind}" for name, kind in _COLUMN_TYPES.items())
         select = ", ".join(map(quote, _COLUMN_TYPES))
         source = (
             f"ROWS FROM (json_to_recordset(%s::json) AS ({record})) "
             f"WITH ORDINALITY AS r({select}, position)"
         )
+        numbered = (
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id, {select} "  # noqa: S608
+            f"FROM {source} ORDER BY position"
+        )
+        head = f"INSERT INTO {table} (id, {', '.join(map(quote, names))}) "
         return (
-            f"WITH inserted AS ({head}SELECT {select}, %s, %s FROM {source} "  # noqa: S608
-            f"ORDER BY position{tail}), "
+            f"WITH numbered AS MATERIALIZED ({numbered}), "  # noqa: S608
+            f"inserted AS ({head}SELECT id, {select}, %s, %s FROM numbered "
+            f"ORDER BY customer_id, event_id{tail}), "
             f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "
             "SELECT id, customer_id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
         )
@@ -356,7 +367,7 @@ def _insert_postgresql(
     both in C: no per-value adaptation in Python."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _insert_sql("postgresql"), [received_at, seal_id, orjson.dumps(rows).decode()]
+            _insert_sql("postgresql"), [orjson.dumps(rows).decode(), received_at, seal_id]
         )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from metering.models import EventSeal, UsageEvent
+from metering.selectors import event_log_verify
 
 URL = "/api/v1/events"
 
@@ -523,3 +524,15 @@ def test_a_number_past_range_in_provider_usage_names_its_path(api, acme):
         }
     ]
     assert UsageEvent.objects.count() == 0
+
+
+def test_events_keep_the_batchs_order_though_they_are_written_in_key_order(api, acme):
+    # On PostgreSQL the rows go in as evt-a, evt-b, evt-c (key order, for the locks), with
+    # ids drawn in the order they were sent: the log lists them as sent.
+    batch = [an_event(event_id=name) for name in ("evt-c", "evt-a", "evt-b")]
+
+    response = post(api, {"events": batch})
+
+    assert response.status_code == 202
+    assert stored() == [("acme", "evt-c"), ("acme", "evt-a"), ("acme", "evt-b")]
+    assert event_log_verify().ok
