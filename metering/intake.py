@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -101,7 +101,7 @@ def _json_int(text: str) -> int | float | NumberOutOfRange:
     return number if -(2**63) <= number < 2**64 else float(number)
 
 
-def _json_constant(text: str):
+def _json_constant(text: str) -> NoReturn:
     raise ValueError(f"{text} is not JSON")
 
 

@@ -25,7 +25,8 @@ def _fresh_customer_ids():
 @pytest.fixture(autouse=True)
 def _no_deferred_rating_nudge(monkeypatch):
     """A deferred rating nudge would rate in a thread of its own while the test reads;
-    tests/common/test_tasks.py puts the real deferral back where it is the subject."""
+    tests where it is the subject put the real one back (tests/common/test_tasks.py,
+    tests/metering/test_rating_nudge.py)."""
     monkeypatch.setattr(tasks, "_nudge_defer", lambda delay: None)
 
 
