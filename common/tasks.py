@@ -10,11 +10,12 @@ name. Without a broker (tests, the quickstart) Celery runs a sent task in-proces
 
 import functools
 import logging
+import threading
 import time
 
 from celery import current_app, shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +41,63 @@ def task_send_on_commit(name: str, *args) -> None:
     transaction.on_commit(functools.partial(task_send, name, *args))
 
 
-_last_nudge = float("-inf")
+_nudge_lock = threading.Lock()
+_last_nudge = float("-inf")  # when the latest nudge was sent, or is due when deferred
+_deferred_nudge: threading.Timer | None = None  # eager mode: the nudge owed, if any
 
 
 def rating_nudge() -> None:
     """Ask the rater to run, at most once per TOKENTILL_RATING_NUDGE_SECONDS per process:
     it drains the queue and runs again after that delay while it finds work, so an event
     queued after it looked is still rated within about that delay. Called after commit
-    (new events, new credits, a re-rating); the periodic run rates whatever it missed."""
+    (new events, new credits, a re-rating); the periodic run rates whatever it missed.
+
+    A nudge inside the interval is deferred to its end, never dropped: the rater may
+    have looked just before this commit and found nothing more to do. At most one
+    deferred nudge is owed per process; later ones inside the interval ride on it.
+    """
     global _last_nudge
-    now = time.monotonic()
-    if now - _last_nudge < settings.TOKENTILL_RATING_NUDGE_SECONDS:
+    with _nudge_lock:
+        now = time.monotonic()
+        due = _last_nudge + settings.TOKENTILL_RATING_NUDGE_SECONDS
+        if _deferred_nudge is not None or now < _last_nudge:
+            return  # a deferred nudge runs after this commit and sees its work
+        _last_nudge = max(now, due)
+    # Sent outside the lock: a slow broker holds up this request only.
+    if now < due:
+        _nudge_defer(due - now)
+    else:
+        task_send(RATE_PENDING_USAGE)
+
+
+def _nudge_defer(delay: float) -> None:
+    """Send the nudge `delay` seconds from now. A broker keeps it that long (countdown);
+    without one a sent task runs at once in-process, so a timer thread waits instead."""
+    global _deferred_nudge
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        try:
+            current_app.tasks[RATE_PENDING_USAGE].apply_async(countdown=delay)
+        except Exception:
+            logger.exception(
+                "could not defer %s; its periodic run will do the work", RATE_PENDING_USAGE
+            )
         return
-    _last_nudge = now
-    task_send(RATE_PENDING_USAGE)
+    timer = threading.Timer(delay, _deferred_nudge_run)
+    timer.daemon = True  # a process that exits does not wait; beat rates its events
+    with _nudge_lock:
+        _deferred_nudge = timer
+    timer.start()
+
+
+def _deferred_nudge_run() -> None:
+    global _deferred_nudge, _last_nudge
+    with _nudge_lock:
+        _deferred_nudge = None
+        _last_nudge = time.monotonic()  # when it really looks, should the timer be early
+    try:
+        task_send(RATE_PENDING_USAGE)
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 @shared_task(name="common.forget_idempotency_keys", ignore_result=True)

@@ -3,13 +3,18 @@
 The ingest path is bulk work, so this is plain code rather than a DRF serializer per item.
 `event_parse` turns one JSON item into an `EventDraft` (canonical metrics, UTC timestamp)
 or a list of `ItemError`s that say what is wrong and where. Customers are resolved by the
-caller, which has the database.
+caller, which has the database. `body_load` reads the request's JSON, keeping a number
+too large for a double in its place, so it refuses its own item and no other.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, NoReturn
+
+import orjson
 
 from pricing.metrics import METRIC_NAME
 
@@ -52,6 +57,65 @@ class ItemError:
         return {"field": self.field, "code": self.code, "message": self.message}
 
 
+@dataclass(frozen=True)
+class NumberOutOfRange:
+    """A JSON number past a double's range (1e400, or an integer of 309 digits), as sent."""
+
+    text: str
+
+
+def body_load(body: bytes) -> Any:
+    """The JSON body, with each number past a double's range as a `NumberOutOfRange`.
+
+    orjson reads every body it can; one it refuses is read again by the standard
+    library, which calls back on each number, but only to find such numbers: NaN and
+    Infinity are not JSON and the body is refused with orjson's error, as is anything
+    else orjson would not have read (lone surrogates).
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        try:
+            data = json.loads(
+                body.decode("utf-8"),
+                parse_float=_json_float,
+                parse_int=_json_int,
+                parse_constant=_json_constant,
+            )
+            orjson.dumps(data, default=lambda number: None)  # what orjson would refuse
+        except (ValueError, TypeError, orjson.JSONEncodeError):
+            raise error from None
+        return data
+
+
+def _json_float(text: str) -> float | NumberOutOfRange:
+    number = float(text)
+    return number if abs(number) != float("inf") else NumberOutOfRange(text)
+
+
+def _json_int(text: str) -> int | float | NumberOutOfRange:
+    """As orjson reads it: an integer past 64 bits becomes a float."""
+    if len(text) > 20:
+        return _json_float(text)
+    number = int(text)
+    return number if -(2**63) <= number < 2**64 else float(number)
+
+
+def _json_constant(text: str) -> NoReturn:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _out_of_range_numbers(value, path: str, errors: "_Errors") -> None:
+    if isinstance(value, NumberOutOfRange):
+        errors.add(path, f"{value.text[:40]} is too large to read as a number", "out_of_range")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _out_of_range_numbers(item, f"{path}.{key}" if path else key, errors)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _out_of_range_numbers(item, f"{path}[{index}]", errors)
+
+
 @dataclass
 class EventDraft:
     event_id: str
@@ -87,6 +151,9 @@ def event_parse(item, *, rules: IntakeRules) -> EventDraft | list[ItemError]:
     if not isinstance(item, dict):
         return [ItemError("", "an event must be a JSON object")]
     errors = _Errors()
+    _out_of_range_numbers(item, "", errors)
+    if errors.items:
+        return errors.items  # no rule below expects such a number
     for name in sorted(item.keys() - EVENT_FIELDS):
         errors.add(name, f"unknown field '{name}'", "unknown_field")
 

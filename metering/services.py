@@ -5,10 +5,18 @@ events go in with one INSERT ... ON CONFLICT DO NOTHING: the unique constraint o
 (customer, event_id) decides between a new event and a resend inside the insert itself,
 so two copies racing in from different processes can never both be stored. The accepted
 events are then sealed, chained to the previous seal, in the same transaction.
+
+Locks come in one order: the new events' unique keys in (customer, event_id) order (the
+insert's order; their ids still follow the batch's), then the seal chain's lock, so two
+batches carrying the same events in another order wait for each other instead of
+deadlocking. A deadlock or serialization failure that still happens rolls the batch back
+and is tried again, a few times, after a short random pause.
 """
 
 import functools
 import logging
+import random
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +25,7 @@ from typing import Any, TypeAlias
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,6 +38,10 @@ from .models import EventSeal, UnratedEvent, UsageEvent
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key that serialises sealing
+# PostgreSQL's SQLSTATEs for a transaction that lost a race and may simply be run again.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+STORE_ATTEMPTS = 4
+STORE_BACKOFF_SECONDS = 0.02  # the first pause's ceiling; it doubles with each attempt
 logger = logging.getLogger(__name__)
 
 Row: TypeAlias = dict[str, Any]  # an event's columns, by name, as the insert binds them
@@ -112,7 +124,7 @@ def events_ingest(*, items: list[Any]) -> IngestResult:
 
     candidates, repeats = _candidates(drafts)
     if candidates:
-        _store(candidates, received_at=rules.now)
+        _store_retrying(candidates, received_at=rules.now)
     for repeat, first in repeats:
         _judge_repeat(repeat.result, repeat.content_hash, first.content_hash)
         if repeat.result.status == DUPLICATE and first.result.status == REJECTED:
@@ -174,7 +186,38 @@ def _content_hash(customer_pk: int, draft: EventDraft) -> str:
     )
 
 
+def _store_retrying(candidates: list[_Candidate], *, received_at: datetime) -> None:
+    """Store the batch; a deadlock or serialization failure is rolled back and tried again.
+
+    A client's resend must never be answered 5xx for losing a race with its own first
+    attempt. Inside a caller's transaction nothing can be tried again: the error is raised.
+    """
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            _store(candidates, received_at=received_at)
+            return
+        except OperationalError as error:
+            if (
+                _sqlstate(error) not in RETRYABLE_SQLSTATES
+                or attempt == STORE_ATTEMPTS
+                or connection.in_atomic_block
+            ):
+                raise
+            logger.warning("ingest: %s on attempt %d; trying again", _sqlstate(error), attempt)
+        for candidate in candidates:  # judged again from what the next attempt finds
+            candidate.result.status, candidate.result.errors = ACCEPTED, []
+        time.sleep(random.uniform(0, STORE_BACKOFF_SECONDS * 2 ** (attempt - 1)))
+
+
+def _sqlstate(error: OperationalError) -> str | None:
+    """The SQLSTATE of the driver's error under Django's (psycopg 3 names it `sqlstate`)."""
+    state: str | None = getattr(error.__cause__, "sqlstate", None)
+    return state
+
+
 def _store(candidates: list[_Candidate], *, received_at: datetime) -> None:
+    """Insert, settle and seal in one transaction: the unique keys are locked in key
+    order by the insert, the seal chain's lock last (see the module's docstring)."""
     seal_id = uuid.uuid4()
     with transaction.atomic():
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
@@ -273,7 +316,11 @@ def _row(candidate: _Candidate) -> Row:
 def _insert_events(
     candidates: list[_Candidate], *, seal_id: uuid.UUID, received_at: datetime
 ) -> dict[tuple[int, str], int]:
-    """Insert what is new in one statement; return {(customer_pk, event_id): pk} of those."""
+    """Insert what is new in one statement; return {(customer_pk, event_id): pk} of those.
+
+    Ids follow the batch's order, so events of one instant list as they were sent; on
+    PostgreSQL the rows go in (customer, event_id) order, so concurrent batches lock the
+    unique keys in one order (SQLite has one writer at a time and needs none)."""
     rows = [_row(candidate) for candidate in candidates]
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_sqlite
     returned = insert(rows, seal_id=seal_id, received_at=received_at)
@@ -288,11 +335,24 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
     head = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(map(quote, names))}) "
     tail = " ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id, customer_id, event_id"
     if vendor == "postgresql":
+        # Ids are drawn in the batch's order (output expressions are evaluated after
+        # ORDER BY), then the rows are inserted in key order with those ids.
+        table = UsageEvent._meta.db_table
         record = ", ".join(f"{quote(name)} {kind}" for name, kind in _COLUMN_TYPES.items())
         select = ", ".join(map(quote, _COLUMN_TYPES))
-        source = f"json_to_recordset(%s::json) AS r({record})"
+        source = (
+            f"ROWS FROM (json_to_recordset(%s::json) AS ({record})) "
+            f"WITH ORDINALITY AS r({select}, position)"
+        )
+        numbered = (
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id, {select} "  # noqa: S608
+            f"FROM {source} ORDER BY position"
+        )
+        head = f"INSERT INTO {table} (id, {', '.join(map(quote, names))}) "
         return (
-            f"WITH inserted AS ({head}SELECT {select}, %s, %s FROM {source}{tail}), "  # noqa: S608
+            f"WITH numbered AS MATERIALIZED ({numbered}), "  # noqa: S608
+            f"inserted AS ({head}SELECT id, {select}, %s, %s FROM numbered "
+            f"ORDER BY customer_id, event_id{tail}), "
             f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "
             "SELECT id, customer_id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
         )
@@ -307,7 +367,7 @@ def _insert_postgresql(
     both in C: no per-value adaptation in Python."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _insert_sql("postgresql"), [received_at, seal_id, orjson.dumps(rows).decode()]
+            _insert_sql("postgresql"), [orjson.dumps(rows).decode(), received_at, seal_id]
         )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted

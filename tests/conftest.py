@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from billing.terms import price_terms_forget
+from common import tasks
 from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
 from tests.db_split import runtime_split_end, runtime_split_start
@@ -40,6 +41,14 @@ def _fresh_rate_limits():
     """Every test starts with unused budgets: the counters of rate limits live in the
     cache, and every test calls from 127.0.0.1, with keys whose ids rolled-back tests reuse."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_deferred_rating_nudge(monkeypatch):
+    """A deferred rating nudge would rate in a thread of its own while the test reads;
+    tests where it is the subject put the real one back (tests/common/test_tasks.py,
+    tests/metering/test_rating_nudge.py)."""
+    monkeypatch.setattr(tasks, "_nudge_defer", lambda delay: None)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, FieldErrorsSerializer
 from common.throttling import INGEST
+from metering.intake import body_load
 from metering.selectors import events_list
 from metering.services import events_ingest
 from metering.tokens import TokenizeError, count_messages, count_text
@@ -72,7 +73,7 @@ def _ingest_items(request) -> list:
             f"the body is over {settings.TOKENTILL_INGEST_MAX_BODY_BYTES:,} bytes"
         ) from error
     try:
-        data = orjson.loads(body)
+        data = body_load(body)
     except orjson.JSONDecodeError as error:
         raise ParseError(f"the body is not valid JSON: {error}") from error
     if not isinstance(data, dict):

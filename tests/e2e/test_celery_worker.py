@@ -59,7 +59,10 @@ def database_url_for_test_db() -> str:
 @pytest.fixture
 def celery_client():
     """A Celery app of the test's own, on the test Redis: settings stay eager for the rest."""
-    client = Celery("tokentill-e2e", broker=BROKER_URL, backend=RESULT_BACKEND)
+    # Not the current app: tasks sent by name in later tests still go to tokentill's own.
+    client = Celery(
+        "tokentill-e2e", broker=BROKER_URL, backend=RESULT_BACKEND, set_as_current=False
+    )
     client.conf.broker_connection_retry_on_startup = False
     client.conf.broker_transport_options = {"socket_timeout": 5, "socket_connect_timeout": 5}
     yield client

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from metering.models import EventSeal, UsageEvent
+from metering.selectors import event_log_verify
 
 URL = "/api/v1/events"
 
@@ -369,6 +370,8 @@ def test_an_item_that_is_not_an_object_is_refused(api, acme):
     [
         (b"{not json", "the body is not valid JSON"),
         (b'{"metrics": {"input_tokens": NaN}}', "the body is not valid JSON"),
+        (b'{"metrics": {"input_tokens": Infinity}, "x": 1e400}', "the body is not valid JSON"),
+        (b'{"event_id": "\\ud800", "x": 1e400}', "the body is not valid JSON"),
         (b"[1, 2]", 'the body must be one event object or {"events": [...]}'),
         (b'{"events": {}}', 'a batch is {"events": [...]} with no other fields'),
         (b'{"events": [], "extra": 1}', 'a batch is {"events": [...]} with no other fields'),
@@ -445,3 +448,91 @@ def test_provider_usage_errors_name_the_path(api, acme):
         "usage.prompt_tokens_details.cached_tokens"
     )
     assert UsageEvent.objects.count() == 0
+
+
+def with_raw_metric(event: dict, raw: bytes) -> bytes:
+    """The event as JSON with metrics {"input_tokens": <raw>}: a number orjson cannot write."""
+    return orjson.dumps(event | {"metrics": {"input_tokens": 0}}).replace(
+        b'"input_tokens":0', b'"input_tokens":' + raw
+    )
+
+
+def test_a_number_past_a_doubles_range_refuses_its_item_and_no_other(api, acme):
+    good = orjson.dumps(an_event(event_id="ok-1"))
+    huge = with_raw_metric(an_event(event_id="huge-1"), b"1e400")
+    also_good = orjson.dumps(an_event(event_id="ok-2"))
+    body = b'{"events": [' + b", ".join([good, huge, also_good]) + b"]}"
+
+    response = api.post(URL, data=body, content_type="application/json")
+
+    assert response.status_code == 202
+    assert response.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "rejected": 1,
+        "items": [
+            {"index": 0, "event_id": "ok-1", "status": "accepted"},
+            {
+                "index": 1,
+                "event_id": "huge-1",
+                "status": "rejected",
+                "errors": [
+                    {
+                        "field": "metrics.input_tokens",
+                        "code": "out_of_range",
+                        "message": "1e400 is too large to read as a number",
+                    }
+                ],
+            },
+            {"index": 2, "event_id": "ok-2", "status": "accepted"},
+        ],
+    }
+    assert stored() == [("acme", "ok-1"), ("acme", "ok-2")]
+    assert EventSeal.objects.get().event_count == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"-1e400", "metrics.input_tokens"),
+        (b"1" + b"0" * 400, "metrics.input_tokens"),  # an integer of 401 digits
+    ],
+)
+def test_a_single_event_with_a_number_past_range_is_a_422_naming_the_field(api, acme, raw, field):
+    response = api.post(URL, data=with_raw_metric(an_event(), raw), content_type="application/json")
+
+    assert response.status_code == 422
+    [error] = response.json()["items"][0]["errors"]
+    assert (error["field"], error["code"]) == (field, "out_of_range")
+    assert error["message"] == f"{raw.decode()[:40]} is too large to read as a number"
+    assert UsageEvent.objects.count() == 0
+    assert EventSeal.objects.count() == 0
+
+
+def test_a_number_past_range_in_provider_usage_names_its_path(api, acme):
+    event = an_event(metrics=..., provider="anthropic", usage={"input_tokens": 0})
+    body = orjson.dumps(event).replace(b'"input_tokens":0', b'"input_tokens":2e308')
+
+    response = api.post(URL, data=body, content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["items"][0]["errors"] == [
+        {
+            "field": "usage.input_tokens",
+            "code": "out_of_range",
+            "message": "2e308 is too large to read as a number",
+        }
+    ]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_events_keep_the_batchs_order_though_they_are_written_in_key_order(api, acme):
+    # On PostgreSQL the rows go in as evt-a, evt-b, evt-c (key order, for the locks), with
+    # ids drawn in the order they were sent: the log lists them as sent.
+    batch = [an_event(event_id=name) for name in ("evt-c", "evt-a", "evt-b")]
+
+    response = post(api, {"events": batch})
+
+    assert response.status_code == 202
+    assert stored() == [("acme", "evt-c"), ("acme", "evt-a"), ("acme", "evt-b")]
+    assert event_log_verify().ok

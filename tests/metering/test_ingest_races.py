@@ -1,13 +1,18 @@
 """Copies of the same event racing in from several processes: the unique constraint decides.
 
-PostgreSQL only: real processes, each with its own connection, released together.
+PostgreSQL only: real processes or threads, each with its own connection, released together.
 """
 
 import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 import pytest
 from django.db import connection, connections
+from rest_framework.test import APIClient
 
+from metering import services as metering_services
 from metering.models import EventSeal, UsageEvent
 from metering.selectors import event_log_verify
 from metering.services import events_ingest
@@ -92,4 +97,49 @@ def test_the_seal_chain_stays_linear_under_concurrent_batches(acme):
 
     seals = list(EventSeal.objects.order_by("sequence").values_list("sequence", "event_count"))
     assert seals == [(n, 20) for n in range(1, PROCESSES + 1)]
+    assert event_log_verify().ok
+
+
+PAIRS = 30
+PAIR_EVENTS = 50
+
+
+def _post_from_thread(key: str, body: bytes, barrier: threading.Barrier):
+    """POST the body from this thread's own connection, released with the other thread."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    try:
+        barrier.wait(timeout=30)
+        return client.post("/api/v1/events", data=body, content_type="application/json")
+    finally:
+        connection.close()
+
+
+def test_a_resend_in_another_order_racing_its_first_attempt_is_never_a_5xx(
+    acme, operator_key, monkeypatch
+):
+    """A client retries while its first attempt still runs, with the events in another
+    order. Both batches insert the same new keys: taken in one order, no deadlock."""
+    monkeypatch.setattr(metering_services, "rating_nudge", lambda: None)
+    answers = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for pair in range(PAIRS):
+            batch = [an_event(event_id=f"pair{pair}-{i}") for i in range(PAIR_EVENTS)]
+            bodies = [orjson.dumps({"events": batch}), orjson.dumps({"events": batch[::-1]})]
+            barrier = threading.Barrier(2)
+            futures = [pool.submit(_post_from_thread, operator_key, b, barrier) for b in bodies]
+            answers.append([future.result(timeout=60) for future in futures])
+
+    for pair, (first, resend) in enumerate(answers):
+        assert (first.status_code, resend.status_code) == (202, 202), pair
+        by_id: dict[str, list[str]] = {}
+        for answer in (first.json(), resend.json()):
+            assert answer["rejected"] == 0
+            for item in answer["items"]:
+                by_id.setdefault(item["event_id"], []).append(item["status"])
+        # Each event accepted by exactly one of the two, a duplicate in the other.
+        assert {tuple(sorted(s)) for s in by_id.values()} == {("accepted", "duplicate")}
+        assert len(by_id) == PAIR_EVENTS
+    assert UsageEvent.objects.count() == PAIRS * PAIR_EVENTS
+    assert sum(EventSeal.objects.values_list("event_count", flat=True)) == PAIRS * PAIR_EVENTS
     assert event_log_verify().ok

@@ -1,0 +1,32 @@
+"""Without a broker, events sent just after a rating run are rated when the nudge
+interval ends, with no request after them."""
+
+import pytest
+
+from common import tasks
+from metering.models import UnratedEvent
+from metering.services import events_ingest
+from tests.common.test_tasks import REAL_NUDGE_DEFER
+from tests.metering.test_ingest_api import an_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_events_inside_the_nudge_interval_are_rated_when_it_ends(acme, monkeypatch, settings):
+    monkeypatch.setattr(tasks, "_nudge_defer", REAL_NUDGE_DEFER)
+    monkeypatch.setattr(tasks, "_last_nudge", float("-inf"))
+    monkeypatch.setattr(tasks, "_deferred_nudge", None)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.TOKENTILL_RATING_NUDGE_SECONDS = 0.5
+
+    events_ingest(items=[an_event(event_id="first")])  # rated at once, in this thread
+    assert UnratedEvent.objects.count() == 0
+    events_ingest(items=[an_event(event_id="second")])  # inside the interval: owed
+    owed = tasks._deferred_nudge
+    assert UnratedEvent.objects.count() == 1
+
+    assert owed is not None
+    owed.join(timeout=30)
+
+    assert not owed.is_alive()
+    assert UnratedEvent.objects.count() == 0  # rated by the deferred nudge's thread
