@@ -130,8 +130,10 @@ class EventsView(ListAPIView):
             "`messages` (counted with tiktoken). Items are judged one by one: `accepted`, "
             "`duplicate` (same customer, event_id and content: nothing changes) or "
             "`rejected` with reasons (`conflict` when the event_id was used with other "
-            "content). 202 when anything was accepted or a duplicate, 422 when all were "
-            "refused, 400 for a body of the wrong shape, 413 past the size limits."
+            "content, `out_of_range` for a number too large to read, such as 1e400). 202 "
+            "when anything was accepted or a duplicate, 422 when all were refused, 400 for "
+            "a body of the wrong shape, 413 past the size limits, 429 past the key's ingest "
+            "budget (with `Retry-After`)."
         ),
         request={"application/json": serializers.EventBatchInSerializer},
         responses={
