@@ -232,6 +232,27 @@ class FieldErrorsSchema(OpenApiSerializerExtension):
         }
 
 
+def rate_limited_answers(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing: every operation of the API may answer 429 past its
+    key's budget (common.throttling), with `Retry-After` and the Error shape."""
+    answer = {
+        "description": "Past the API key's budget for this kind of request: retry after "
+        '`Retry-After` seconds (docs/guide/api.md, "Rate limits").',
+        "headers": {
+            "Retry-After": {
+                "schema": {"type": "integer"},
+                "description": "Seconds until the budget's window ends.",
+            }
+        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("429", answer)
+    return result
+
+
 class FileDownloadView(APIView):
     """A view answering a file (CSV, PDF) rather than JSON, whatever the client accepts; an
     error is still JSON. Downloads count against the exports budget (common.throttling)."""

@@ -169,6 +169,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.api.rate_limited_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "contracts.models.Customer.Status",
         "PriceKindEnum": "contracts.models.Price.Kind",

@@ -277,3 +277,17 @@ def test_token_counts_are_the_rollups_token_columns():
     from billing.api.usage_serializers import TokensSerializer
 
     assert tuple(TokensSerializer().fields) == TOKEN_COLUMNS
+
+
+def test_every_operation_may_answer_429_with_retry_after(schema):
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+    assert len(operations) > 50
+    for path, method, operation in operations:
+        answer = operation["responses"]["429"]
+        assert answer["headers"]["Retry-After"]["schema"] == {"type": "integer"}, (path, method)
+        assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
