@@ -4,10 +4,13 @@ told apart by their days. Worked by hand; amounts are as they always were."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import BytesIO
 
 import pytest
+from pypdf import PdfReader
 
 from billing.invoicing.closing import periods_close_due
+from billing.invoicing.pdf.invoice import invoice_pdf
 from billing.invoicing.preview import invoice_preview
 from billing.models import Invoice
 from contracts.catalog.services import catalog_load, rate_card_create_from_catalog
@@ -151,7 +154,9 @@ def test_no_line_names_the_rate_card_its_version_markup_or_terms(clock, acme):
     assert invoice.lines.filter(kind="usage").first().details == [
         tokens("input_tokens", "Input tokens", "1000000", "3.00", "1M tokens")
     ]
-    for line in invoice.lines.all():
-        said = f"{line.description} {line.details}"
+    pdf = PdfReader(BytesIO(invoice_pdf(invoice=invoice)))
+    document = " ".join(page.extract_text() for page in pdf.pages)
+    assert "gpt-4o, 2026-11-01 to 2026-11-15" in document
+    for said in [document, *(f"{line.description} {line.details}" for line in invoice.lines.all())]:
         for internal in ("List price", "20%", "20 %", "v1", "terms", "amendment"):
             assert internal not in said, (internal, said)
