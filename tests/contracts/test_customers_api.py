@@ -489,7 +489,7 @@ def test_schema_documents_the_customer_operations_with_examples(api):
     assert create["requestBody"]["content"]["application/json"]["examples"]["NewCustomer"][
         "value"
     ] == {**ACME_BODY, **BILL_TO}
-    assert sorted(create["responses"]) == ["201", "400"]
+    assert sorted(create["responses"]) == ["201", "400", "429"]
     assert create["responses"]["201"]["content"]["application/json"]["examples"]["Customer"][
         "value"
     ] == {
