@@ -19,6 +19,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from contracts.models import Customer
+from pricing.invoice import amount_due
 from pricing.rating import PeriodCharges
 
 from .models import (
@@ -168,6 +169,38 @@ LINES_WITH_EVENTS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.LATE_USAGE)
 def line_events(*, line: InvoiceLine) -> QuerySet[BilledEvent]:
     """The events an invoice line billed, with what each was rated at then, oldest first."""
     return line.billed_events.select_related("event").order_by("event__timestamp", "event_id")
+
+
+@dataclass(frozen=True)
+class InvoiceFace:
+    """An invoice as its documents sum it: the lines before the prepaid credits (their sum
+    is the subtotal), the credits lines, the total, and the amount due after its credit
+    notes (`pricing.invoice.amount_due`). The PDF, the email and the portal read it here,
+    so they add up alike."""
+
+    lines: list[InvoiceLine]  # in their order
+    charges: list[InvoiceLine]
+    credits: list[InvoiceLine]
+    notes: list[CreditNote]
+    subtotal: Decimal
+    credits_applied: Decimal
+    amount_due: Decimal
+
+
+def invoice_face(*, invoice: Invoice) -> InvoiceFace:
+    lines = list(invoice.lines.all())
+    credits = [line for line in lines if line.kind == InvoiceLine.Kind.CREDITS]
+    charges = [line for line in lines if line.kind != InvoiceLine.Kind.CREDITS]
+    notes = list(invoice.credit_notes.order_by("number"))
+    return InvoiceFace(
+        lines=lines,
+        charges=charges,
+        credits=credits,
+        notes=notes,
+        subtotal=sum((line.amount for line in charges), _ZERO),
+        credits_applied=sum((line.amount for line in credits), _ZERO),
+        amount_due=amount_due(invoice.total, [note.amount for note in notes]),
+    )
 
 
 @dataclass(frozen=True)

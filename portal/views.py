@@ -16,9 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from billing.exports import usage_csv as usage_csv_lines
 from billing.invoicing.pdf.credit_note import credit_note_pdf as credit_note_pdf_bytes
 from billing.invoicing.pdf.invoice import invoice_pdf as invoice_pdf_bytes
-from billing.models import InvoiceLine
 from billing.periods import period_of
-from billing.selectors import invoice_get, invoice_list
+from billing.selectors import invoice_face, invoice_get, invoice_list
 from common.throttling import EXPORTS, budget_words, window_take
 from contracts.models import ApiKey
 from contracts.selectors import customer_api_key_list
@@ -42,7 +41,6 @@ from .selectors import (
 from .templatetags.portal import money
 
 LEDGER_PAGE = 25
-_ZERO = Decimal(0)
 
 
 def _dashboard_context(request, customer) -> tuple[dict, int]:
@@ -157,18 +155,14 @@ def _invoice_or_404(customer, number: str):
 @customer_view
 def invoice_detail(request, customer, number: str):
     invoice = _invoice_or_404(customer, number)
-    lines = list(invoice.lines.all())
-    # The face split where the credits come in: the lines before them, and the credits
-    # (both sums of billed lines, so subtotal + credits is the total).
-    credits = sum((line.amount for line in lines if line.kind == InvoiceLine.Kind.CREDITS), _ZERO)
+    face = invoice_face(invoice=invoice)
     return render(
         request,
         "portal/invoice_detail.html",
         {
             "invoice": invoice,
-            "lines": lines,
-            "subtotal": sum((line.amount for line in lines), _ZERO) - credits,
-            "credits": credits,
+            "lines": face.lines,
+            "face": face,
             "currency": invoice.currency,
             "section": "invoices",
         },

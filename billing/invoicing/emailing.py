@@ -26,11 +26,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from pricing.cycles import span_text
-from pricing.invoice import amount_due
 from pricing.money import money_label
 
 from ..models import Invoice
-from ..selectors import seller_details
+from ..selectors import invoice_face, seller_details
 from .pdf.document import day
 from .pdf.invoice import invoice_pdf
 
@@ -85,7 +84,7 @@ def invoices_email_pending(*, now: datetime | None = None) -> int:
 
 def _message(invoice: Invoice) -> EmailMessage:
     customer, seller = invoice.customer, seller_details()
-    due = amount_due(invoice.total, [note.amount for note in invoice.credit_notes.all()])
+    due = invoice_face(invoice=invoice).amount_due
     sender = seller.name or "tokentill"
     lines = [
         f"Hello {customer.billed_name},",

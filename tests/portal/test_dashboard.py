@@ -11,6 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.invoicing.closing import periods_close_due
+from billing.invoicing.credit_notes import credit_note_issue
 from billing.models import Invoice, InvoiceLine
 from contracts.rate_cards import price_create, rate_card_create
 from contracts.services import contract_create, customer_api_key_create, customer_create
@@ -318,11 +319,12 @@ def test_an_invoice_shows_each_lines_details_subtotal_credits_and_total(client, 
     )
     common = {"period_start": invoice.period_start, "period_end": invoice.period_end}
     InvoiceLine.objects.create(
-        invoice=invoice, position=1, kind="fixed_fee", description="Fixed fee, October",
+        invoice=invoice, position=1, kind="fixed_fee",
+        description="Monthly fee, 2026-10-01 to 2026-10-31",
         exact_amount=D("100"), amount=D("100"), unit_price=D("100"), **common,
     )  # fmt: skip
     InvoiceLine.objects.create(
-        invoice=invoice, position=2, kind="usage", description="gpt-4o (Standard v1, terms)",
+        invoice=invoice, position=2, kind="usage", description="gpt-4o",
         exact_amount=D("5"), amount=D("5"), unit_price=D("5"), event_count=3, **common,
         details=[
             {"label": "Input tokens", "quantity": "1200000", "rate": "2.50", "per": "1M tokens"},
@@ -337,7 +339,7 @@ def test_an_invoice_shows_each_lines_details_subtotal_credits_and_total(client, 
     page = logged_in(client, ian).get("/portal/invoices/INV-DETAILS-1/")
 
     rows, html = table(page, "invoice-lines"), page.content.decode()
-    assert rows[2][1].startswith("gpt-4o (Standard v1, terms) (3 events)")
+    assert rows[2][1].startswith("gpt-4o (3 events)")
     # Under the usage line, what it billed per metric; a rate of null is no rate
     assert "<li>Input tokens: 1,200,000 at 2.50 USD per 1M tokens</li>" in html
     assert "<li>Embedding units: 150</li>" in html
@@ -348,3 +350,13 @@ def test_an_invoice_shows_each_lines_details_subtotal_credits_and_total(client, 
         ["Total", "103.50"],
     ]
     assert 'href="/portal/invoices/INV-DETAILS-1.pdf"' in html
+
+    # A credit note of 3.50 leaves 103.50 - 3.50 = 100.00 to pay, as the PDF says
+    credit_note_issue(
+        invoice=invoice, amount=D("3.50"), memo="Outage", destination="none", created_by="ops"
+    )
+    page = logged_in(client, ian).get("/portal/invoices/INV-DETAILS-1/")
+    assert table(page, "invoice-lines")[-2:] == [
+        ["Total", "103.50"],
+        ["Amount due, after credit notes", "100.00"],
+    ]

@@ -17,11 +17,10 @@ from typing import Any
 from fpdf.fonts import FontFace
 
 from pricing.cycles import span_text
-from pricing.invoice import amount_due
 from pricing.money import minor_places, money_label, plain
 
 from ...models import Invoice, InvoiceLine
-from ...selectors import seller_details
+from ...selectors import invoice_face, seller_details
 from .document import MARGIN, WIDTH, Document, Fact, bill_to, day, header
 
 _HEADINGS = ("Description", "Quantity", "Unit price", "Amount")
@@ -33,10 +32,7 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
     """The invoice as PDF bytes: seller, bill-to, number and dates, lines (with what each
     usage line billed per metric), subtotal, credits, total, credit notes and amount due."""
     currency = invoice.currency
-    lines = list(invoice.lines.all())
-    credits = [line for line in lines if line.kind == InvoiceLine.Kind.CREDITS]
-    charges = [line for line in lines if line.kind != InvoiceLine.Kind.CREDITS]
-    notes = list(invoice.credit_notes.order_by("number"))
+    face = invoice_face(invoice=invoice)
 
     def billed(value: Decimal) -> str:
         return money_label(value, currency)
@@ -67,7 +63,7 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
     ) as table:
         table.row(_HEADINGS)
         places = minor_places(currency)
-        for line in charges:
+        for line in face.charges:
             table.row(
                 [
                     line.description,
@@ -84,29 +80,31 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
                 row.cell("", style=_DETAIL)
 
     doc.ln(3)
-    subtotal = sum((line.amount for line in charges), Decimal(0))  # the lines as printed
-    sums = [("Subtotal", billed(subtotal), False)]
-    sums += [(line.description, billed(line.amount), False) for line in credits]
+    sums = [("Subtotal", billed(face.subtotal), False)]
+    sums += [(line.description, billed(line.amount), False) for line in face.credits]
     sums.append(("Total", billed(invoice.total), True))
     sums += [
         (f"Credit note {note.number} ({day(note.created_at)})", billed(-note.amount), False)
-        for note in notes
+        for note in face.notes
     ]
-    due = amount_due(invoice.total, [note.amount for note in notes])
-    sums.append(("Amount due", billed(due), True))
+    sums.append(("Amount due", billed(face.amount_due), True))
     doc.sums(sums)
 
     doc.ln(4)
     for text in _status_notes(invoice):
         doc.line_of(text, size=9)
-    if invoice.stripe_hosted_url and invoice.status == Invoice.Status.FINALIZED and due > 0:
+    if (
+        invoice.stripe_hosted_url
+        and invoice.status == Invoice.Status.FINALIZED
+        and face.amount_due > 0
+    ):
         doc.line_of("Pay online:", size=9, bold=True)
         doc.use(9, color=(20, 70, 160))
         doc.set_x(MARGIN)
         doc.multi_cell(0, 5, invoice.stripe_hosted_url, link=invoice.stripe_hosted_url)
-    if notes:
+    if face.notes:
         doc.heading("Credit notes issued against this invoice")
-        for note in notes:
+        for note in face.notes:
             memo = f": {note.memo}" if note.memo else ""
             doc.line_of(
                 f"{note.number}, {day(note.created_at)}, {note.get_reason_display()}{memo}: "
