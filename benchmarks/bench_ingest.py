@@ -122,10 +122,16 @@ sys.path.insert(0, str(ROOT))  # metering.canonical is pure Python: no Django ne
 from metering.canonical import GENESIS_HASH, event_content_hash, seal_hash
 
 DB_NAME = INGEST_DB
+# The shared cache that rate limits count in, as in production (CACHE_URL=redis://...):
+# every request's budget costs its round trips to Redis here too.
+CACHE = "redis://127.0.0.1:6379/14"
+REFERENCE_APP = "ingest_reference:application"  # benchmarks/ingest_reference.py
 
 TARGET_BATCH_EVENTS_S = 25_000
 TARGET_SINGLE_REQ_S = 1_500
 TARGET_SINGLE_P99_MS = 25.0
+TARGET_SINGLE_RATIO = 0.6  # tokentill's single-event req/s / the minimal WSGI app's
+TARGET_BATCH_RATIO = 0.55  # batch events/s / COPY rows/s
 
 # Defaults: the best settings found on a 2-core machine (see "Tuning" in the docstring).
 DEFAULT_SERVER = {"worker_class": "sync", "workers": 3, "threads": 1}
@@ -607,6 +613,65 @@ def server_measure(
         return batch, single
 
 
+def reference_measure(
+    env: dict, server_config: dict, key: str, logdir: Path, sizes: dict, tag: str
+) -> PhaseResult:
+    """The single phase again against benchmarks/ingest_reference.py, the minimal WSGI app,
+    under the same gunicorn settings and clients; its rows are sealed afterwards."""
+    seal_id = uuid.uuid4()
+    env = {**env, "REFERENCE_SEAL_ID": str(seal_id)}
+    server = Gunicorn(env, server_config, logdir, app=REFERENCE_APP)
+    print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{server.port}, the reference")
+    print(f"  command: {' '.join(server.command()[:2])} {' '.join(server.command()[2:])}")
+    with server:
+        workers = server_config["workers"] * server_config["threads"]
+        phase_run(
+            "warm-up", server, key, requests=workers * 40, clients=workers * 2, events=0, tag=tag
+        )
+        result = phase_clean(
+            "reference single",
+            server,
+            key,
+            requests=sizes["single_requests"],
+            clients=sizes["single_clients"],
+            events=0,
+            tag=tag,
+        )
+    with pg_connect(DB_NAME) as conn, conn.transaction():
+        hashes = [
+            content_hash
+            for (content_hash,) in conn.execute(
+                "SELECT content_hash FROM metering_usageevent WHERE seal_id = %s ORDER BY id",
+                (seal_id,),
+            )
+        ]
+        seal_insert(conn, seal_id, hashes, datetime.now(UTC))
+    return result
+
+
+def seal_insert(conn, seal_id: uuid.UUID, hashes: list[str], now: datetime) -> None:
+    """Seal rows written outside the service (the reference's, COPY's), chained to the
+    newest seal under the chain's lock, so that verify_event_log still passes."""
+    conn.execute("SELECT pg_advisory_xact_lock(7401002)")
+    last = conn.execute(
+        "SELECT sequence, hash FROM metering_eventseal ORDER BY sequence DESC LIMIT 1"
+    ).fetchone()
+    sequence, previous = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    conn.execute(
+        "INSERT INTO metering_eventseal "
+        "(id, sequence, previous_hash, hash, event_count, sealed_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (
+            seal_id,
+            sequence,
+            previous,
+            seal_hash(previous_hash=previous, sequence=sequence, content_hashes=hashes),
+            len(hashes),
+            now,
+        ),
+    )
+
+
 def score(batch: PhaseResult, single: PhaseResult) -> float:
     """Closeness to both targets at once: the geometric mean of the two ratios."""
     if batch.failures or single.failures:
@@ -690,24 +755,7 @@ def copy_run(customers: dict[str, int], rows: int, tag: str) -> CopyResult:
 
     with pg_connect(DB_NAME) as conn:
         with conn.transaction():  # the seal first, chained to the newest one
-            conn.execute("SELECT pg_advisory_xact_lock(7401002)")
-            last = conn.execute(
-                "SELECT sequence, hash FROM metering_eventseal ORDER BY sequence DESC LIMIT 1"
-            ).fetchone()
-            sequence, previous = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-            conn.execute(
-                "INSERT INTO metering_eventseal "
-                "(id, sequence, previous_hash, hash, event_count, sealed_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    seal_id,
-                    sequence,
-                    previous,
-                    seal_hash(previous_hash=previous, sequence=sequence, content_hashes=hashes),
-                    rows,
-                    now,
-                ),
-            )
+            seal_insert(conn, seal_id, hashes, now)
         conn.execute("CHECKPOINT")
         conn.commit()
         quiet_wait("the COPY phase")
@@ -732,13 +780,15 @@ def copy_run(customers: dict[str, int], rows: int, tag: str) -> CopyResult:
 
 
 def summary_print(
-    machine: dict, server: dict, batch: PhaseResult, single: PhaseResult, copy: CopyResult,
-    verdict: str,
+    machine: dict, server: dict, batch: PhaseResult, single: PhaseResult,
+    reference: PhaseResult, copy: CopyResult, verdict: str,
 ) -> None:  # fmt: skip
     def mark(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
     single_p99 = single.percentile_ms(0.99)
+    single_ratio = single.requests_per_s / reference.requests_per_s
+    batch_ratio = batch.events_per_s / copy.rows_per_s
     intact = verdict.startswith("Event log intact")
     rows = [
         ("batch ingest", f"{batch.events_per_s:,.0f} events/s",
@@ -751,10 +801,18 @@ def summary_print(
          mark(single.requests_per_s >= TARGET_SINGLE_REQ_S and not single.failures)),
         ("  single latency", f"p50 {single.percentile_ms(0.5):.1f} ms, p99 {single_p99:.1f} ms",
          f"p99 < {TARGET_SINGLE_P99_MS:.0f} ms", mark(single_p99 < TARGET_SINGLE_P99_MS)),
+        ("reference single", f"{reference.requests_per_s:,.0f} req/s",
+         "minimal WSGI app", ""),
+        ("  reference latency", f"p50 {reference.percentile_ms(0.5):.1f} ms, "
+         f"p99 {reference.percentile_ms(0.99):.1f} ms", "", ""),
+        ("single / reference", f"{single_ratio:.2f}", f">= {TARGET_SINGLE_RATIO:.2f}",
+         mark(single_ratio >= TARGET_SINGLE_RATIO)),
         ("COPY (1,000/commit)", f"{copy.rows_per_s:,.0f} rows/s", "", ""),
-        ("batch / COPY", f"{batch.events_per_s / copy.rows_per_s:.2f}", "", ""),
-        ("failures", f"batch {batch.failures}, single {single.failures}", "0",
-         mark(not batch.failures and not single.failures)),
+        ("batch / COPY", f"{batch_ratio:.2f}", f">= {TARGET_BATCH_RATIO:.2f}",
+         mark(batch_ratio >= TARGET_BATCH_RATIO)),
+        ("failures", f"batch {batch.failures}, single {single.failures}, "
+         f"reference {reference.failures}", "0",
+         mark(not batch.failures and not single.failures and not reference.failures)),
         ("event log", "intact" if intact else "BROKEN", "intact", mark(intact)),
     ]  # fmt: skip
     width = 78
@@ -776,7 +834,7 @@ def summary_print(
     print(f"{'figure':<20} {'measured':<30} {'target':<20} {'':>6}")
     for name, value, target, verdict_mark in rows:
         print(f"{name:<20} {value:<30} {target:<20} {verdict_mark:>6}")
-    for phase in (batch, single):
+    for phase in (batch, single, reference):
         if phase.shares.get("other", 0.0) > NOISE["limit"]:
             print(
                 f"NOTE: other processes took {phase.shares['other']:.0f}% of a core during "
@@ -786,9 +844,11 @@ def summary_print(
     print("-" * width)
     print(f"batch  {shares_text(batch.shares)}")
     print(f"single {shares_text(single.shares)}")
+    print(f"ref.   {shares_text(reference.shares)}")
     print(f"COPY   {shares_text(copy.shares)}")
     print(f"batch  {batch.backends}")
     print(f"single {single.backends}")
+    print(f"ref.   {reference.backends}")
     print("=" * width)
 
 
@@ -846,7 +906,7 @@ def main() -> int:
 
     # SIGTERM gets the same clean-up as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    env = django_env(DB_NAME)
+    env = django_env(DB_NAME, CACHE_URL=CACHE)
     machine = machine_info()
     tag = f"b{secrets.token_hex(3)}"
     logdir = Path(tempfile.mkdtemp(prefix="tokentill-bench-"))
@@ -880,6 +940,14 @@ def main() -> int:
     print("\n[2-4] gunicorn, batch phase, single phase")
     batch, single = server_measure(env, server, seed["key"], logdir, sizes, tag)
 
+    print("\n[4b] the reference: the single phase against a minimal WSGI app, same settings")
+    reference = reference_measure(env, server, seed["key"], logdir, sizes, f"{tag}r")
+    print(
+        f"  tokentill {single.requests_per_s:,.0f} req/s, reference "
+        f"{reference.requests_per_s:,.0f} req/s: ratio "
+        f"{single.requests_per_s / reference.requests_per_s:.2f}"
+    )
+
     print(f"\n[5] COPY: {batch.events:,} rows in chunks of 1,000, one commit each")
     copy = copy_run(seed["customers"], batch.events, tag)
     print(
@@ -896,8 +964,8 @@ def main() -> int:
     verdict = verdict[0].removeprefix("CommandError: ")
     print(f"  {verdict} ({time.perf_counter() - started:.1f} s)")
 
-    summary_print(machine, server, batch, single, copy, verdict)
-    failed = batch.failures or single.failures or done.returncode
+    summary_print(machine, server, batch, single, reference, copy, verdict)
+    failed = batch.failures or single.failures or reference.failures or done.returncode
     return 1 if failed else 0
 
 

@@ -292,17 +292,20 @@ class Gunicorn:
     so a benchmark can print the command before starting it.
     """
 
-    def __init__(self, env: dict, server: dict, logdir: Path):
-        self.env, self.server = env, server
+    def __init__(self, env: dict, server: dict, logdir: Path, app: str = "config.wsgi"):
+        self.env, self.server, self.app = env, server, app
         self.port = free_port()
         self.log = logdir / f"gunicorn-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
         server = self.server
+        # A benchmark's own app (not config.wsgi) is a module in benchmarks/.
+        own = [] if self.app == "config.wsgi" else ["--pythonpath", str(ROOT / "benchmarks")]
         return [
             str(GUNICORN),
-            "config.wsgi",
+            self.app,
+            *own,
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(server["workers"]),
             "--worker-class", server["worker_class"],
