@@ -24,7 +24,8 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
@@ -104,7 +105,20 @@ def window_full(ident: str, scope: str) -> int | None:
 
 def _increment(key: str, *, timeout: int) -> int:
     """Atomic on Redis (INCR) and in local memory (under its lock); the window's first
-    request creates the counter, which expires after the window."""
+    request creates the counter, which expires after the window.
+
+    On Redis it is one round trip: `SET key 0 EX timeout NX` (creates the counter with its
+    expiry if it is missing) and `INCR key`, pipelined. Django's `incr` asks whether the
+    key exists first (EXISTS, then INCR: two round trips, three for a window's first
+    request), and every API request pays for them."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        pipeline = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
+        pipeline.set(full_key, 0, ex=timeout, nx=True)
+        pipeline.incr(full_key)
+        used: int = pipeline.execute()[1]
+        return used
     try:
         return cache.incr(key)
     except ValueError:  # no counter yet

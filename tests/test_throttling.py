@@ -307,6 +307,46 @@ def test_on_redis_two_clients_share_one_budget(api, settings):
         cache.delete(counter)
 
 
+def test_on_redis_a_count_is_one_round_trip_and_the_counter_expires(settings, monkeypatch):
+    if not redis_reachable():
+        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
+    import redis
+
+    prefix = f"tokentill-test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    settings.TOKENTILL_THROTTLE_INGEST = "2/minute"
+    counter = f"throttle:ingest:key:7:60:{int(WINDOW_START)}"
+    raw = redis.Redis.from_url(REDIS)
+    stored_as = cache.make_and_validate_key(counter)
+    sends = []
+    send = redis.connection.Connection.send_packed_command
+
+    def counted(self, command, *args, **kwargs):
+        sends.append(command)
+        return send(self, command, *args, **kwargs)
+
+    try:
+        assert cache.get(counter) is None  # connected: the handshake is not counted
+        monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+        waits = [throttling.window_take("key:7", throttling.INGEST) for _ in range(3)]
+        monkeypatch.undo()
+
+        # Each count is SET NX and INCR, sent together: one send each (Django's own incr
+        # sends EXISTS, then INCR: two, and three for a window's first request).
+        assert len(sends) == 3
+        assert waits == [None, None, 50]
+        assert cache.get(counter) == 3
+        assert 60 < raw.ttl(stored_as) <= 120  # the window's minute, and a minute more
+    finally:
+        cache.delete(counter)
+
+
 def test_a_cache_that_cannot_be_reached_lets_requests_through(api, settings):
     settings.CACHES = {
         "default": {
