@@ -109,6 +109,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django's backend, whose health check skips a connection that answered in the last
+    # second (common/postgresql/base.py): no SELECT 1 on every request under load.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "common.postgresql"
     # No JIT: tokentill's queries are short, and a row estimate gone stale (a queue just
     # drained) can make PostgreSQL spend 400 ms compiling a query that runs in 3 ms.
     options = DATABASES["default"].setdefault("OPTIONS", {})
