@@ -13,7 +13,9 @@ cost of one request. Each stage is measured by wrapping the function that does i
 (timers nest: every figure is *exclusive* time, and "Django + DRF" is what no stage
 claims). The service code is not changed, only wrapped at run time:
 
-    connection health check  BaseDatabaseWrapper.close_if_health_check_failed (SELECT 1)
+    connection health check  common.postgresql's close_if_health_check_failed (SELECT 1
+                             when the connection has been idle for a second)
+    rate limits              common.throttling.window_take / window_full (Redis)
     auth: key lookup         contracts.authentication.api_key_get_active (SELECT + sha256)
     auth: mark used          contracts.authentication.api_key_mark_used (UPDATE, 1/min)
     body + JSON parse        metering.api.views._ingest_items (request.body, orjson.loads)
@@ -64,6 +66,7 @@ os.environ.update(
         INGEST_DB,
         SECRET_KEY="profile-ingest-secret-key-for-the-bench-database-only-0000000",  # noqa: S106
         CELERY_BROKER_URL="",
+        CACHE_URL="redis://127.0.0.1:6379/14",  # rate limits count in Redis, as in production
     )
 )
 
@@ -72,9 +75,10 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.db.backends.base.base import BaseDatabaseWrapper  # noqa: E402
 from django.db.backends.postgresql.base import DatabaseWrapper  # noqa: E402
 
+import common.postgresql.base  # noqa: E402
+import common.throttling  # noqa: E402
 import config.renderers  # noqa: E402
 import contracts.authentication  # noqa: E402
 import metering.api.views  # noqa: E402
@@ -85,6 +89,7 @@ application = get_wsgi_application()  # what config.wsgi serves
 
 STAGES = [
     "connection health check",
+    "rate limits",
     "auth: key lookup",
     "auth: mark used",
     "body + JSON parse",
@@ -152,7 +157,10 @@ def instrument(clock: StageClock) -> None:
     def patch(owner, name, label):
         setattr(owner, name, clock.wrap(label, getattr(owner, name)))
 
-    patch(BaseDatabaseWrapper, "close_if_health_check_failed", "connection health check")
+    patch(common.postgresql.base.DatabaseWrapper, "close_if_health_check_failed",
+          "connection health check")  # fmt: skip
+    patch(common.throttling, "window_take", "rate limits")
+    patch(common.throttling, "window_full", "rate limits")
     patch(contracts.authentication, "api_key_get_active", "auth: key lookup")
     patch(contracts.authentication, "api_key_mark_used", "auth: mark used")
     patch(metering.api.views, "_ingest_items", "body + JSON parse")
@@ -247,10 +255,15 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
     line("Django + DRF (the rest)", total - claimed_wall, total_cpu - claimed_cpu)
     line("total (WSGI call)", total, total_cpu)
     held = clock.lock_held * per
-    print(
-        f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core; "
+    ceiling = (
         f"seal lock held {held:,.0f} us/request: ceiling {1e6 / held:,.0f} req/s "
         f"({1e6 / held * events:,.0f} events/s) for all workers together"
+        if held
+        else "no seal lock in the request"
+    )
+    print(
+        f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core; "
+        + ceiling
     )
     if profiler:
         stats = pstats.Stats(profiler)

@@ -156,6 +156,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["contracts.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["contracts.permissions.ApiKeyPermission"],
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.ORJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.renderers.JsonFirstNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["common.throttling.ApiBudgetThrottle"],
     "UNAUTHENTICATED_USER": None,

@@ -4,10 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from billing.stripe.webhook import stripe_webhook
 
+# Patterns are tried in order: the ingest endpoint, called most by far, comes first.
 urlpatterns = [
+    path("api/v1/", include("metering.api.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("contracts.api.urls")),
-    path("api/v1/", include("metering.api.urls")),
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("common.urls")),
