@@ -74,7 +74,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402
+
 from django.db.backends.postgresql.base import DatabaseWrapper  # noqa: E402
 
 import common.postgresql.base  # noqa: E402
@@ -83,9 +83,8 @@ import config.renderers  # noqa: E402
 import contracts.authentication  # noqa: E402
 import metering.api.views  # noqa: E402
 import metering.services  # noqa: E402
+from config.wsgi import application  # noqa: E402  what gunicorn serves
 from contracts.services import api_key_create  # noqa: E402
-
-application = get_wsgi_application()  # what config.wsgi serves
 
 STAGES = [
     "connection health check",
