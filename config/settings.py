@@ -113,6 +113,11 @@ else:
     # second (common/postgresql/base.py): no SELECT 1 on every request under load.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["ENGINE"] = "common.postgresql"
+    # Behind PgBouncer in transaction mode: a cursor held across transactions (what
+    # .iterator() opens outside one) would not survive (docs/operations/scaling.md).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     # No JIT: tokentill's queries are short, and a row estimate gone stale (a queue just
     # drained) can make PostgreSQL spend 400 ms compiling a query that runs in 3 ms.
     options = DATABASES["default"].setdefault("OPTIONS", {})

@@ -88,3 +88,32 @@ def test_a_connection_closed_while_idle_is_replaced(kept):
 
     assert kept.checks == [1]
     assert second != first
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("true", True)])
+def test_server_side_cursors_are_turned_off_from_the_environment(value, expected):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {"SECRET_KEY": "x", "PATH": os.environ.get("PATH", "")}
+    env["DATABASE_URL"] = "postgres://tokentill@db.internal:5432/tokentill"
+    if value is not None:
+        env["DISABLE_SERVER_SIDE_CURSORS"] = value
+    code = (
+        "import json, config.settings as s; d = s.DATABASES['default']; "
+        "print(json.dumps([d['ENGINE'], d['DISABLE_SERVER_SIDE_CURSORS']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert json.loads(result.stdout) == ["common.postgresql", expected]
