@@ -10,10 +10,13 @@ downloads, by the API and by the portal). A view names its budget per method in
 
 A budget is a fixed window: at most N requests in each period, counted in the shared
 cache with one atomic increment per request (Redis in production), never a database
-write; a refused request waits until its window ends, which `Retry-After` says in whole
-seconds. DRF's own `SimpleRateThrottle` keeps a list of every request's instant per key
-and rewrites it on each request, which costs too much for thousands of ingest calls a
-minute and loses counts between workers. A refusal is raised before the view runs, so a
+write. An API key's budget is keyed by the key's public prefix and counted at
+authentication, before the key is looked up, together with the read of the address's
+failed-key lock: one round trip to Redis per API call (`key_admit`). A refused request
+waits until its window ends, which `Retry-After` says in whole seconds. DRF's own
+`SimpleRateThrottle` keeps a list of every request's instant per key and rewrites it on
+each request, which costs too much for thousands of ingest calls a minute and loses
+counts between workers. A refusal is raised before the view runs, so a
 refused request stores nothing (its `Idempotency-Key` included). If the cache cannot be
 reached, requests are let through and the failure logged: a limit protects the service,
 it must never stop ingestion by itself.
@@ -141,23 +144,29 @@ class ApiBudgetThrottle(BaseThrottle):
 
     @staticmethod
     def caller(request) -> str | None:
-        """Whose budget: the API key's, or a signed-in user's."""
+        """Whose budget: the API key's (by its prefix, which names it before it is looked
+        up: `key_admit`), or a signed-in user's."""
         api_key = request.auth
-        if getattr(api_key, "pk", None) is not None:
-            return f"key:{api_key.pk}"
+        if getattr(api_key, "prefix", None):
+            return f"key:{api_key.prefix}"
         user = request.user
         if user is not None and user.is_authenticated and user.pk is not None:
             return f"user:{user.pk}"
         return None
 
     def allow_request(self, request, view):
-        ident = self.caller(request)
-        if ident is None:
-            return True
-        scope = budget_of(view, request.method)
-        wait = window_take(ident, scope)
-        if wait is not None:
+        counted = getattr(request, COUNTED, None)  # by key_admit, at authentication
+        if counted is not None:
+            scope, wait = counted
+            whose = "API key"
+        else:
+            ident = self.caller(request)
+            if ident is None:
+                return True
+            scope = budget_of(view, request.method)
+            wait = window_take(ident, scope)
             whose = "API key" if ident.startswith("key:") else "user"
+        if wait is not None:
             raise BudgetExceeded(wait=wait, detail=budget_refusal(scope, whose))
         return True
 
@@ -191,15 +200,85 @@ def auth_failures_refuse(request) -> None:
     not looked up in the database."""
     wait = window_full(client_address(request), AUTH_FAILURES)
     if wait is not None:
-        raise BudgetExceeded(
-            wait=wait,
-            detail=(
-                "Too many failed API key attempts from your address: the limit is "
-                f"{budget_words(AUTH_FAILURES)}, and every key is refused until it passes."
-            ),
-        )
+        raise _locked_refusal(wait)
+
+
+def _locked_refusal(wait: int) -> BudgetExceeded:
+    return BudgetExceeded(
+        wait=wait,
+        detail=(
+            "Too many failed API key attempts from your address: the limit is "
+            f"{budget_words(AUTH_FAILURES)}, and every key is refused until it passes."
+        ),
+    )
 
 
 def auth_failure_count(request) -> None:
     """Count a wrong, malformed or revoked key against the client's address (cache only)."""
     window_take(client_address(request), AUTH_FAILURES)
+
+
+# --- an API key's request: the address's lock and the key's budget in one round trip -------
+
+COUNTED = "_tokentill_budget_counted"  # on the DRF request: (scope, wait) from key_admit
+
+
+def key_admit(request, *, prefix: str) -> None:
+    """Before the key `prefix` names is looked up: refuse (429) an address locked by failed
+    keys, as `auth_failures_refuse` does, and count the request against that key's budget
+    for the view and method, which `ApiBudgetThrottle` then applies. On Redis both are one
+    round trip (GET, SET NX, INCR pipelined) instead of two: every API call makes it.
+
+    The count is given back (`key_admit_undo`) when the address is locked or the key turns
+    out wrong, so a caller who knows a key's prefix but not its secret spends nothing of
+    its budget."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    scope = budget_of(view, request.method)
+    ident = f"key:{prefix}"
+    locked, wait = _lock_read_and_take(client_address(request), ident, scope)
+    setattr(request, COUNTED, (scope, wait))
+    if locked is not None:
+        key_admit_undo(request, prefix=prefix)
+        raise _locked_refusal(locked)
+
+
+def key_admit_undo(request, *, prefix: str) -> None:
+    """Give back the count `key_admit` made (the key was wrong, or the address locked)."""
+    counted = getattr(request, COUNTED, None)
+    if counted is None:
+        return
+    delattr(request, COUNTED)
+    scope = counted[0]
+    key, _ = _window(f"{scope}:key:{prefix}", budget_rate(scope)[1])
+    try:
+        cache.decr(key)
+    except Exception as error:  # gone already (the window ended), or the cache failed
+        logger.info("rate limit %s not given back: %r", scope, error)
+
+
+def _lock_read_and_take(address: str, ident: str, scope: str) -> tuple[int | None, int | None]:
+    """(seconds until `address`'s lock ends, or None; seconds until `ident`'s budget window
+    ends if this request is past it, or None), counting the request."""
+    lock_number, lock_period = budget_rate(AUTH_FAILURES)
+    lock_key, lock_left = _window(f"{AUTH_FAILURES}:{address}", lock_period)
+    number, period = budget_rate(scope)
+    key, left = _window(f"{scope}:{ident}", period)
+    try:
+        backend = caches["default"]
+        if isinstance(backend, RedisCache):
+            full_lock, full_key = (backend.make_and_validate_key(k) for k in (lock_key, key))
+            client = backend._cache.get_client(full_key, write=True)
+            pipeline = client.pipeline(transaction=False)
+            pipeline.get(full_lock)
+            pipeline.set(full_key, 0, ex=period + 60, nx=True)
+            pipeline.incr(full_key)
+            failures, _, used = pipeline.execute()
+            failures = int(failures or 0)
+        else:
+            failures = cache.get(lock_key, 0)
+            used = _increment(key, timeout=period + 60)
+    except Exception as error:
+        logger.warning("rate limits not read or counted, the cache failed: %r", error)
+        return None, None
+    locked = max(1, math.ceil(lock_left)) if failures >= lock_number else None
+    return locked, (None if used <= number else max(1, math.ceil(left)))

@@ -4,8 +4,14 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from common.audit import actor_set
-from common.throttling import auth_failure_count, auth_failures_refuse
+from common.throttling import (
+    auth_failure_count,
+    auth_failures_refuse,
+    key_admit,
+    key_admit_undo,
+)
 
+from .models import KEY_PATTERN
 from .selectors import api_key_get_active
 from .services import api_key_mark_used
 
@@ -18,7 +24,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     A missing, malformed, unknown or revoked key is refused with 401 before the view
     runs, so nothing is written. A malformed, unknown or revoked key counts against the
     client's address (common.throttling); an address past the limit is refused with 429,
-    whatever key it sends, until the window passes.
+    whatever key it sends, until the window passes, before any key is looked up. The
+    address's lock is read and the request counted against the named key's budget in one
+    cache round trip (`key_admit`); a wrong key's count is given back.
     """
 
     keyword = "Bearer"
@@ -27,13 +35,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
-        auth_failures_refuse(request)
         scheme, _, key = header.partition(" ")
-        if scheme.lower() != self.keyword.lower() or not key.strip():
+        key = key.strip()
+        match = KEY_PATTERN.match(key) if scheme.lower() == self.keyword.lower() else None
+        if match is None:  # no key could be named like this: nothing to look up
+            auth_failures_refuse(request)
             auth_failure_count(request)
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
-        api_key = api_key_get_active(key=key.strip())
+            if scheme.lower() != self.keyword.lower() or not key:
+                raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        # The address's lock is read and the named key's budget counted in one go, before
+        # the lookup: a locked address is refused here (common.throttling.key_admit).
+        key_admit(request, prefix=match.group(1))
+        api_key = api_key_get_active(key=key)
         if api_key is None:
+            key_admit_undo(request, prefix=match.group(1))
             auth_failure_count(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         api_key_mark_used(api_key=api_key)

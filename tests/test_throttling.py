@@ -232,6 +232,32 @@ def test_an_address_past_its_failed_keys_is_refused_even_a_correct_key(operator_
     assert client_with(operator_key, "10.0.0.2").get("/api/v1/customers").status_code == 200
 
 
+def test_a_wrong_secret_with_a_keys_prefix_spends_nothing_of_its_budget(operator_key, settings):
+    settings.TOKENTILL_THROTTLE_READS = "2/minute"
+    prefix = ApiKey.objects.get().prefix
+    forged = client_with(f"tt_{prefix}_{'x' * 43}")
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+
+    wrong = [forged.get("/api/v1/customers").status_code for _ in range(3)]
+    right = [client_with(operator_key).get("/api/v1/customers").status_code for _ in range(3)]
+
+    assert wrong == [401, 401, 401]
+    assert right == [200, 200, 429]  # the whole budget was left for the key's owner
+    assert cache.get(counter) == 3
+
+
+def test_a_locked_address_spends_nothing_of_the_keys_budget(operator_key, settings):
+    settings.TOKENTILL_THROTTLE_AUTH_FAILURES = "1/minute"
+    prefix = ApiKey.objects.get().prefix
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+    assert client_with("tt_nosuchkey_0000000000").get("/api/v1/customers").status_code == 401
+
+    locked = [client_with(operator_key).get("/api/v1/customers").status_code for _ in range(2)]
+
+    assert locked == [429, 429]
+    assert cache.get(counter) == 0
+
+
 def test_a_request_without_a_key_is_not_a_failed_attempt(operator_key, settings):
     settings.TOKENTILL_THROTTLE_AUTH_FAILURES = "1/minute"
 
@@ -295,7 +321,7 @@ def test_on_redis_two_clients_share_one_budget(api, settings):
     }
     settings.TOKENTILL_THROTTLE_READS = "2/minute"
     api_key = ApiKey.objects.get()
-    counter = f"throttle:reads:key:{api_key.pk}:60:{int(WINDOW_START)}"
+    counter = f"throttle:reads:key:{api_key.prefix}:60:{int(WINDOW_START)}"
     try:
         # Two clients with the same key, as two web processes would see it.
         key = api._credentials["HTTP_AUTHORIZATION"].split()[1]
@@ -343,6 +369,42 @@ def test_on_redis_a_count_is_one_round_trip_and_the_counter_expires(settings, mo
         assert waits == [None, None, 50]
         assert cache.get(counter) == 3
         assert 60 < raw.ttl(stored_as) <= 120  # the window's minute, and a minute more
+    finally:
+        cache.delete(counter)
+
+
+def test_on_redis_an_api_call_makes_one_round_trip_for_its_limits(api, settings, monkeypatch):
+    if not redis_reachable():
+        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
+    import redis
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS,
+            "KEY_PREFIX": f"tokentill-test-{uuid.uuid4().hex}",
+        }
+    }
+    settings.TOKENTILL_THROTTLE_READS = "1/minute"
+    prefix = ApiKey.objects.get().prefix
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+    sends = []
+    send = redis.connection.Connection.send_packed_command
+
+    def counted(self, command, *args, **kwargs):
+        sends.append(command)
+        return send(self, command, *args, **kwargs)
+
+    try:
+        assert cache.get(counter) is None  # connected: the handshake is not counted
+        monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+        answers = [api.get("/api/v1/customers").status_code for _ in range(2)]
+        monkeypatch.undo()
+
+        # Each call: the address's lock read and the key's count, pipelined in one send.
+        assert answers == [200, 429]
+        assert len(sends) == 2
+        assert cache.get(counter) == 2
     finally:
         cache.delete(counter)
 
