@@ -235,6 +235,12 @@ TOKENTILL_INGEST_MAX_BODY_BYTES = env.int("TOKENTILL_INGEST_MAX_BODY_BYTES", def
 TOKENTILL_LATENESS_WINDOW_DAYS = env.int("TOKENTILL_LATENESS_WINDOW_DAYS", default=35)
 TOKENTILL_FUTURE_TOLERANCE_SECONDS = env.int("TOKENTILL_FUTURE_TOLERANCE_SECONDS", default=300)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOKENTILL_INGEST_MAX_BODY_BYTES
+# Sealing: the most often a process asks the sealer to run after storing events, and the
+# signed checkpoint of the chain's head kept outside the database (a file appended to;
+# the line is logged too). Its key defaults to SECRET_KEY; keep it away from the database.
+TOKENTILL_SEAL_NUDGE_SECONDS = env.float("TOKENTILL_SEAL_NUDGE_SECONDS", default=0.5)
+TOKENTILL_SEAL_CHECKPOINT_FILE = env.str("TOKENTILL_SEAL_CHECKPOINT_FILE", default="")
+TOKENTILL_SEAL_CHECKPOINT_KEY = env.str("TOKENTILL_SEAL_CHECKPOINT_KEY", default="") or SECRET_KEY
 
 # --- Tokenization -----------------------------------------------------------------------
 TIKTOKEN_CACHE_DIR = env.str("TIKTOKEN_CACHE_DIR", default="")
@@ -319,11 +325,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-# Rating, closing periods and Stripe each have a queue, so a slow Stripe or a long closing
-# never delays rating; everything else (alerts, expiries, checks) uses the default queue.
-# A worker started without -Q consumes all four; scale one out with e.g. `-Q rating`.
-CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "rating", "periods", "stripe")]
+# Sealing, rating, closing periods and Stripe each have a queue, so a slow Stripe or a long
+# closing never delays rating or sealing; everything else (alerts, expiries, checks) uses
+# the default queue. A worker started without -Q consumes all five; scale one out with
+# e.g. `-Q rating`.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "sealing", "rating", "periods", "stripe")]
 CELERY_TASK_ROUTES = {
+    "metering.seal_events": {"queue": "sealing"},
     "billing.rate_pending_usage": {"queue": "rating"},
     "billing.close_due_periods": {"queue": "periods"},
     "billing.push_invoice": {"queue": "stripe"},
