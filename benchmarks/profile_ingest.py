@@ -25,16 +25,15 @@ claims). The service code is not changed, only wrapped at run time:
     INSERT: build rows       metering.services._row (metric values, orjson of metrics/properties)
     INSERT: execute          metering.services._insert_events less its rows: column arrays,
                              psycopg adaptation, the statement's round trip and execution
-    seal                     metering.services._seal (advisory lock, SELECT last, INSERT)
-    COMMIT                   DatabaseWrapper.commit (WAL flush; the seal lock is held to here)
+    seal queue               the batch's UnsealedBatch row (the sealer seals it after commit)
+    COMMIT                   DatabaseWrapper.commit (WAL flush)
     service bookkeeping      events_ingest, _candidates and _store less the stages above
                              (ItemResult/_Candidate objects, dicts, sorting, the atomic block)
     result as_dict           metering.services.IngestResult.as_dict
     render (orjson)          config.renderers.ORJSONRenderer.render
 
-It also prints the time the seal chain's advisory lock is held per request (from the
-start of ``_seal`` to the end of COMMIT): every ingest request in every worker queues on
-that lock, so 1 / hold time is a hard ceiling on requests per second.
+The seal itself is no longer in the request: the sealer (metering.sealing) chains the
+queued batches after commit, so no request waits for another's seal.
 """
 
 from __future__ import annotations
@@ -98,7 +97,7 @@ STAGES = [
     "INSERT: build rows",
     "INSERT: execute",
     "duplicate settle",
-    "seal",
+    "seal queue",
     "COMMIT",
     "service bookkeeping",
     "result as_dict",
@@ -117,8 +116,6 @@ class StageClock:
         self.wall: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self.stack: list[list] = []  # [wall started, cpu started, child wall, child cpu]
-        self.seal_started: float | None = None
-        self.lock_held = 0.0
 
     def wrap(self, label: str, function):
         clock = self
@@ -137,11 +134,6 @@ class StageClock:
                 if clock.stack:
                     clock.stack[-1][2] += wall
                     clock.stack[-1][3] += cpu
-                if label == "seal":
-                    clock.seal_started = started
-                elif label == "COMMIT" and clock.seal_started is not None:
-                    clock.lock_held += ended - clock.seal_started
-                    clock.seal_started = None
 
         timed.__wrapped__ = function
         return timed
@@ -149,7 +141,6 @@ class StageClock:
     def reset(self):
         self.wall.clear()
         self.cpu.clear()
-        self.lock_held = 0.0
 
 
 def instrument(clock: StageClock) -> None:
@@ -173,7 +164,7 @@ def instrument(clock: StageClock) -> None:
     patch(metering.services, "_row", "INSERT: build rows")
     patch(metering.services, "_insert_events", "INSERT: execute")
     patch(metering.services, "_settle_not_inserted", "duplicate settle")
-    patch(metering.services, "_seal", "seal")
+    patch(metering.services.UnsealedBatch.objects, "create", "seal queue")
     patch(DatabaseWrapper, "commit", "COMMIT")
     patch(metering.services.IngestResult, "as_dict", "result as_dict")
     patch(config.renderers.ORJSONRenderer, "render", "render (orjson)")
@@ -253,17 +244,7 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
         line(stage, wall, cpu)
     line("Django + DRF (the rest)", total - claimed_wall, total_cpu - claimed_cpu)
     line("total (WSGI call)", total, total_cpu)
-    held = clock.lock_held * per
-    ceiling = (
-        f"seal lock held {held:,.0f} us/request: ceiling {1e6 / held:,.0f} req/s "
-        f"({1e6 / held * events:,.0f} events/s) for all workers together"
-        if held
-        else "no seal lock in the request"
-    )
-    print(
-        f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core; "
-        + ceiling
-    )
+    print(f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core")
     if profiler:
         stats = pstats.Stats(profiler)
         print("\n  top functions by internal time:")
