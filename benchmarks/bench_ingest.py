@@ -25,11 +25,13 @@ What it does, in order:
 4. Single phase: M requests of one event each from C client processes: requests/s and
    p50/p99 latency. The clients share the 2 cores with gunicorn and PostgreSQL, so they
    are lean (pre-built bodies, raw http.client, a status and answer-prefix check only).
-4b. Reference phase: the single phase again, same clients and gunicorn settings, against
+   The reference: the same single phase, same clients and gunicorn settings, against
    ``benchmarks/ingest_reference.py``, a minimal WSGI app (no Django: the same key check,
    by hash, and the same ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` into the same
-   table); prints tokentill's requests/s beside it and the ratio (target >= 0.6). Its
-   rows are sealed afterwards, untimed, as COPY's are.
+   table), served beside tokentill's gunicorn. The single phase runs in four rounds, each
+   followed by the reference's round, so both meet the same load from the rest of the
+   machine; prints tokentill's requests/s beside the reference's and the ratio (target
+   >= 0.6). The reference's rows are sealed afterwards, untimed, as COPY's are.
 5. COPY phase: as many rows as the batch phase, written with psycopg's
    ``cursor.copy("COPY metering_usageevent (...) FROM STDIN")`` in chunks of 1,000 rows
    with a commit each (the batches' granularity), on one connection, after gunicorn has
@@ -587,8 +589,12 @@ def phase_clean(name: str, server: Gunicorn, key: str, **load) -> PhaseResult:
 
 
 def server_measure(
-    env: dict, server_config: dict, key: str, logdir: Path, sizes: dict, tag: str
-) -> tuple[PhaseResult, PhaseResult]:
+    env: dict, server_config: dict, key: str, logdir: Path, sizes: dict, tag: str,
+    reference: bool = False,
+) -> tuple[PhaseResult, PhaseResult, PhaseResult | None]:  # fmt: skip
+    """The batch phase, then the single phase; with `reference`, the single phase runs in
+    REFERENCE_ROUNDS rounds, each followed by the same round against the reference app,
+    so both see the same machine (other engineers' load comes and goes by the minute)."""
     server = Gunicorn(env, server_config, logdir)
     print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{server.port}")
     print(f"  command: {' '.join(server.command()[:2])} {' '.join(server.command()[2:])}")
@@ -609,52 +615,72 @@ def server_measure(
             events=1000,
             tag=tag,
         )
-        single = phase_clean(
-            "single",
-            server,
-            key,
-            requests=sizes["single_requests"],
-            clients=sizes["single_clients"],
-            events=0,
-            tag=tag,
-        )
-        return batch, single
-
-
-def reference_measure(
-    env: dict, server_config: dict, key: str, logdir: Path, sizes: dict, tag: str
-) -> PhaseResult:
-    """The single phase again against benchmarks/ingest_reference.py, the minimal WSGI app,
-    under the same gunicorn settings and clients; its rows are sealed afterwards."""
-    seal_id = uuid.uuid4()
-    env = {**env, "REFERENCE_SEAL_ID": str(seal_id)}
-    server = Gunicorn(env, server_config, logdir, app=REFERENCE_APP)
-    print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{server.port}, the reference")
-    print(f"  command: {' '.join(server.command()[:2])} {' '.join(server.command()[2:])}")
-    with server:
-        workers = server_config["workers"] * server_config["threads"]
-        phase_run(
-            "warm-up", server, key, requests=workers * 40, clients=workers * 2, events=0, tag=tag
-        )
-        result = phase_clean(
-            "reference single",
-            server,
-            key,
-            requests=sizes["single_requests"],
-            clients=sizes["single_clients"],
-            events=0,
-            tag=tag,
-        )
-    with pg_connect(DB_NAME) as conn, conn.transaction():
-        hashes = [
-            content_hash
-            for (content_hash,) in conn.execute(
-                "SELECT content_hash FROM metering_usageevent WHERE seal_id = %s ORDER BY id",
-                (seal_id,),
+        single_load = {"clients": sizes["single_clients"], "events": 0}
+        if not reference:
+            single = phase_clean(
+                "single", server, key, requests=sizes["single_requests"], tag=tag, **single_load
             )
-        ]
-        seal_insert(conn, seal_id, hashes, datetime.now(UTC))
-    return result
+            return batch, single, None
+        seal_id = uuid.uuid4()
+        ref_env = {**env, "REFERENCE_SEAL_ID": str(seal_id)}
+        ref_server = Gunicorn(ref_env, server_config, logdir, app=REFERENCE_APP)
+        print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{ref_server.port}, "
+              "the reference (benchmarks/ingest_reference.py)")  # fmt: skip
+        print(f"  command: {' '.join(ref_server.command()[:2])} "
+              f"{' '.join(ref_server.command()[2:])}")  # fmt: skip
+        with ref_server:
+            phase_run("warm-up", ref_server, key, requests=workers * 40, clients=workers * 2,
+                      events=0, tag=f"{tag}r")  # fmt: skip
+            share = max(1, sizes["single_requests"] // REFERENCE_ROUNDS)
+            singles, references = [], []
+            for number in range(1, REFERENCE_ROUNDS + 1):
+                checkpoint()
+                quiet_wait(f"round {number} of the single phase")
+                singles.append(phase_run(f"single {number}", server, key, requests=share,
+                                         tag=f"{tag}n{number}", **single_load))  # fmt: skip
+                phase_print(singles[-1])
+                references.append(phase_run(f"reference single {number}", ref_server, key,
+                                            requests=share, tag=f"{tag}r{number}",
+                                            **single_load))  # fmt: skip
+                phase_print(references[-1])
+        with pg_connect(DB_NAME) as conn, conn.transaction():
+            hashes = [
+                content_hash
+                for (content_hash,) in conn.execute(
+                    "SELECT content_hash FROM metering_usageevent WHERE seal_id = %s ORDER BY id",
+                    (seal_id,),
+                )
+            ]
+            seal_insert(conn, seal_id, hashes, datetime.now(UTC))
+        return batch, phase_merge("single", singles), phase_merge("reference single", references)
+
+
+REFERENCE_ROUNDS = 4
+
+
+def phase_merge(name: str, rounds: list[PhaseResult]) -> PhaseResult:
+    """Rounds of one phase as one: their requests over their summed durations, CPU shares
+    weighted by duration, every latency."""
+    seconds = sum(r.seconds for r in rounds)
+    completions, offset = [], 0.0
+    for result in rounds:
+        completions.extend(done + offset for done in result.completions)
+        offset += result.seconds
+    names = {name for r in rounds for name in r.shares}
+    return PhaseResult(
+        name=name,
+        requests=sum(r.requests for r in rounds),
+        events=sum(r.events for r in rounds),
+        clients=rounds[0].clients,
+        seconds=seconds,
+        latencies=[latency for r in rounds for latency in r.latencies],
+        completions=completions,
+        failures=sum(r.failures for r in rounds),
+        failure_samples=[sample for r in rounds for sample in r.failure_samples][:5],
+        reconnects=sum(r.reconnects for r in rounds),
+        shares={n: sum(r.shares.get(n, 0.0) * r.seconds for r in rounds) / seconds for n in names},
+        backends=rounds[-1].backends,
+    )
 
 
 def seal_insert(conn, seal_id: uuid.UUID, hashes: list[str], now: datetime) -> None:
@@ -938,21 +964,23 @@ def main() -> int:
         }
         scored = []
         for number, config in enumerate(SWEEP_SERVERS):
-            batch, single = server_measure(env, config, seed["key"], logdir, sweep_sizes,
-                                           f"{tag}s{number}")  # fmt: skip
+            batch, single, _ = server_measure(env, config, seed["key"], logdir, sweep_sizes,
+                                              f"{tag}s{number}")  # fmt: skip
             scored.append((score(batch, single), number, config))
             print(f"  score {scored[-1][0]:.3f}\n")
         server = max(scored)[2]
         print(f"  best: {server_label(server)}")
 
-    print("\n[2-4] gunicorn, batch phase, single phase")
-    batch, single = server_measure(env, server, seed["key"], logdir, sizes, tag)
-
-    print("\n[4b] the reference: the single phase against a minimal WSGI app, same settings")
-    reference = reference_measure(env, server, seed["key"], logdir, sizes, f"{tag}r")
+    print("\n[2-4] gunicorn, batch phase, single phase beside the reference")
+    batch, single, reference = server_measure(
+        env, server, seed["key"], logdir, sizes, tag, reference=True
+    )
+    assert reference is not None
     print(
-        f"  tokentill {single.requests_per_s:,.0f} req/s, reference "
-        f"{reference.requests_per_s:,.0f} req/s: ratio "
+        f"  single, {REFERENCE_ROUNDS} rounds: tokentill {single.requests_per_s:,.0f} req/s "
+        f"(other load {single.shares.get('other', 0):.0f}% of a core), reference "
+        f"{reference.requests_per_s:,.0f} req/s (other load "
+        f"{reference.shares.get('other', 0):.0f}%): ratio "
         f"{single.requests_per_s / reference.requests_per_s:.2f}"
     )
 
