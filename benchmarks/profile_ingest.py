@@ -15,7 +15,8 @@ claims). The service code is not changed, only wrapped at run time:
 
     connection health check  common.postgresql's close_if_health_check_failed (SELECT 1
                              when the connection has been idle for a second)
-    rate limits              common.throttling.window_take / window_full (Redis)
+    rate limits              common.throttling.key_admit (the address's lock and the key's
+                             budget: one Redis round trip), window_take / window_full
     auth: key lookup         contracts.authentication.api_key_get_active (SELECT + sha256)
     auth: mark used          contracts.authentication.api_key_mark_used (UPDATE, 1/min)
     body + JSON parse        metering.api.views._ingest_items (request.body, orjson.loads)
@@ -53,18 +54,18 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CUSTOMERS, INGEST_DB, ROOT, django_env, event_make
+from harness import BROKER, CUSTOMERS, INGEST_DB, ROOT, broker_flush, django_env, event_make
 
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 # The benchmarks' settings in this very process (Django runs here, not behind gunicorn), with
-# the fixed key and the empty broker this profile has always used: with no broker a rating
-# run that ingestion asks for runs in-process, at most every TOKENTILL_RATING_NUDGE_SECONDS.
+# a fixed key and, as in production and bench_ingest.py, a broker: the rating and sealing
+# runs that ingestion asks for are sent (at most every TOKENTILL_*_NUDGE_SECONDS), not run
+# inside the request as they would be with none; the queue is emptied at the end.
 os.environ.update(
     django_env(
         INGEST_DB,
         SECRET_KEY="profile-ingest-secret-key-for-the-bench-database-only-0000000",  # noqa: S106
-        CELERY_BROKER_URL="",
         CACHE_URL="redis://127.0.0.1:6379/14",  # rate limits count in Redis, as in production
     )
 )
@@ -149,6 +150,7 @@ def instrument(clock: StageClock) -> None:
 
     patch(common.postgresql.base.DatabaseWrapper, "close_if_health_check_failed",
           "connection health check")  # fmt: skip
+    patch(contracts.authentication, "key_admit", "rate limits")
     patch(common.throttling, "window_take", "rate limits")
     patch(common.throttling, "window_full", "rate limits")
     patch(contracts.authentication, "api_key_get_active", "auth: key lookup")
@@ -269,6 +271,7 @@ def main() -> None:
     if args.cprofile:
         measure("single", args.single, key, clock, profile=True)
         measure("batch", args.batch, key, clock, profile=True)
+    broker_flush(BROKER)  # the nudges no worker took
 
 
 if __name__ == "__main__":
