@@ -23,14 +23,19 @@ def now() -> datetime:
     return timezone.now()  # a function of its own, so tests can name the instant of a scrape
 
 
+#: The draw-down queue is counted up to this many entries (as metering's rating queue).
+COUNT_CAP = 1_000_000
+
+
 def draw_down_queue_oldest() -> tuple[int, datetime | None]:
-    """Entries on the draw-down queue, and when the oldest was queued: the smallest id
-    (ids follow the queue's order; the pass takes it oldest first), by the primary key.
-    The count scans the queue, which the pass empties every half second while rating runs."""
-    waiting = DrawDownDue.objects.count()
-    if not waiting:
+    """Entries on the draw-down queue (at most COUNT_CAP), and when the oldest was queued:
+    the smallest id (ids follow the queue's order; the pass takes it oldest first), the
+    first entry of the primary key. The count reads the queue, which the pass empties
+    every half second while rating runs: about 3 ms per 20,000 entries on PostgreSQL."""
+    oldest = DrawDownDue.objects.order_by("id").values_list("queued_at", flat=True).first()
+    if oldest is None:
         return 0, None
-    return waiting, DrawDownDue.objects.order_by("id").values_list("queued_at", flat=True).first()
+    return DrawDownDue.objects.all()[:COUNT_CAP].count(), oldest
 
 
 def draw_down_collect() -> Iterable[Metric]:
@@ -38,7 +43,7 @@ def draw_down_collect() -> Iterable[Metric]:
     yield gauge(
         "tokentill_draw_down_queue_entries",
         "Periods queued by rating whose credits are not drawn yet (one entry per rating "
-        "batch and period; several may name one period).",
+        "batch and period; several may name one period), counted up to 1,000,000.",
         waiting,
     )
     yield gauge(
