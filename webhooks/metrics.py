@@ -4,7 +4,7 @@ same statuses (webhooks.models.Delivery)."""
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from common.metrics import metrics_collector_register
@@ -21,12 +21,16 @@ RETRYING_HELP = (
 
 
 def delivery_failures(deliveries: QuerySet[Delivery]) -> tuple[int, int]:
-    """(failed, retrying) among `deliveries`: two counts on the (status, next_attempt_at)
-    index every delivery table has; failed rows stay until replayed, retrying ones are
-    the few pending."""
-    failed = deliveries.filter(status=Delivery.Status.FAILED).count()
-    retrying = deliveries.filter(status=Delivery.Status.PENDING, attempts__gt=0).count()
-    return failed, retrying
+    """(failed, retrying) among `deliveries`, in one statement that reads the failed and
+    pending rows by the (status, next_attempt_at) index every delivery table has: failed
+    rows stay until replayed, pending ones are few; delivered ones are never read."""
+    counts = deliveries.filter(
+        status__in=[Delivery.Status.FAILED, Delivery.Status.PENDING]
+    ).aggregate(
+        failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+        retrying=Count("pk", filter=Q(status=Delivery.Status.PENDING, attempts__gt=0)),
+    )
+    return counts["failed"], counts["retrying"]
 
 
 def deliveries_collect(kind: str, deliveries: QuerySet[Delivery]) -> Iterable[Metric]:
