@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # `_created` samples exist in one process only (multiprocess mode has none): off
 # everywhere, so a scrape reads the same with and without PROMETHEUS_MULTIPROC_DIR.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: Prometheus' classic text format, which every Prometheus reads; generate_latest writes it
 #: for names of plain ASCII, as all of tokentill's are.
@@ -116,7 +116,7 @@ def metrics_exposition() -> bytes:
     """The whole scrape, in Prometheus' text format."""
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess_dir():
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_InProcess())
     registry.register(_ScrapeTime())
