@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times what every other middleware does too (docs/operations/metrics.md).
+    "common.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -153,6 +155,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# The scraper reaches each web process directly (docs/operations/metrics.md): a redirect
+# to HTTPS would come after its token was sent in clear anyway.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -228,6 +233,12 @@ for _name, _rate in {
 # Proxies in front of tokentill that append the client's address to X-Forwarded-For; 0:
 # the header is ignored (anyone can write it) and the address is the connection's.
 TOKENTILL_TRUSTED_PROXY_HOPS = env.int("TOKENTILL_TRUSTED_PROXY_HOPS", default=0)
+
+# --- Metrics ----------------------------------------------------------------------------
+# GET /metrics (Prometheus) answers a scraper that sends `Authorization: Bearer <this>`;
+# empty: the endpoint does not exist (404). PROMETHEUS_MULTIPROC_DIR, read by
+# prometheus_client itself, sums gunicorn's workers (docs/operations/metrics.md).
+TOKENTILL_METRICS_TOKEN = env.str("TOKENTILL_METRICS_TOKEN", default="")
 
 # --- Ingestion --------------------------------------------------------------------------
 TOKENTILL_INGEST_MAX_BATCH = env.int("TOKENTILL_INGEST_MAX_BATCH", default=1000)

@@ -4,9 +4,10 @@ other path (the portal, the admin, the schema pages, Stripe's webhook) through a
 The API authenticates every call with a key (no cookie, no session, no CSRF, no HTML), so
 the session, CSRF, authentication, messages, common and clickjacking middleware have
 nothing to do there, yet they are a seventh of a single-event ingest's CPU. Its stack is
-API_MIDDLEWARE: SecurityMiddleware (HTTPS redirect, HSTS, nosniff and the other security
-headers, as on every answer) and AuditActorMiddleware (each request starts with no actor
-left from the one before). Both handlers share the settings, URLs and connections; Django's
+API_MIDDLEWARE: RequestMetricsMiddleware (every request timed, as everywhere),
+SecurityMiddleware (HTTPS redirect, HSTS, nosniff and the other security headers, as on
+every answer) and AuditActorMiddleware (each request starts with no actor left from the
+one before). Both handlers share the settings, URLs and connections; Django's
 request signals (connections closed or kept) fire for both.
 """
 
@@ -20,6 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 API_PREFIX = "/api/v1/"
 API_MIDDLEWARE = [
+    "common.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "common.audit.AuditActorMiddleware",
 ]

@@ -8,4 +8,5 @@ class MeteringConfig(AppConfig):
     def ready(self):
         # Every process, web ones included, knows the sealer's task by name: ingestion
         # asks for it after each commit (common.tasks).
-        from . import tasks  # noqa: F401
+        # The rating queue's figures join every /metrics scrape (common.metrics).
+        from . import metrics, tasks  # noqa: F401

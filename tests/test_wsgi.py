@@ -9,6 +9,7 @@ import orjson
 import pytest
 from django.core import signals
 from django.db import close_old_connections
+from prometheus_client import REGISTRY
 
 from config.wsgi import API_MIDDLEWARE, application
 from metering.models import UsageEvent
@@ -48,8 +49,9 @@ def wsgi(db):
     signals.request_finished.connect(close_old_connections)
 
 
-def test_the_api_stack_is_security_then_audit():
+def test_the_api_stack_is_metrics_security_then_audit():
     assert API_MIDDLEWARE == [
+        "common.metrics.RequestMetricsMiddleware",
         "django.middleware.security.SecurityMiddleware",
         "common.audit.AuditActorMiddleware",
     ]
@@ -58,6 +60,12 @@ def test_the_api_stack_is_security_then_audit():
 def test_an_event_is_ingested_through_the_lean_stack_with_the_security_headers(
     wsgi, acme, operator_key
 ):
+    def timed() -> float:
+        labels = {"view": "events", "method": "POST", "status": "2xx"}
+        name = "tokentill_http_request_duration_seconds_count"
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    timed_before = timed()
     moment = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = {
         "event_id": "w1",
@@ -84,6 +92,7 @@ def test_an_event_is_ingested_through_the_lean_stack_with_the_security_headers(
     assert UsageEvent.objects.get().event_id == "w1"
     assert headers["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware
     assert "Strict-Transport-Security" in headers
+    assert timed() == timed_before + 1  # RequestMetricsMiddleware
     assert "X-Frame-Options" not in headers  # no clickjacking middleware: JSON only
     assert "Vary" not in headers  # no session middleware: no cookie read
 
