@@ -32,10 +32,11 @@ What it does, in order:
    followed by the reference's round, so both meet the same load from the rest of the
    machine; prints tokentill's requests/s beside the reference's and the ratio (target
    >= 0.6). The reference's rows are sealed afterwards, untimed, as COPY's are.
-5. COPY phase: as many rows as the batch phase, written with psycopg's
+5. COPY phase, right after the batch phase (gunicorn's workers idle), so the two meet
+   the same machine: as many rows as the batch phase, written with psycopg's
    ``cursor.copy("COPY metering_usageevent (...) FROM STDIN")`` in chunks of 1,000 rows
-   with a commit each (the batches' granularity), on one connection, after gunicorn has
-   stopped. The rows are real events: their content hashes are computed (untimed) with
+   with a commit each (the batches' granularity), on one connection. The rows are real
+   events: their content hashes are computed (untimed) with
    ``metering.canonical``, and the one seal row they reference is inserted first and chains
    to the newest seal, so the log stays verifiable. Prints rows/s and the ratio
    batch events/s / COPY rows/s.
@@ -590,11 +591,13 @@ def phase_clean(name: str, server: Gunicorn, key: str, **load) -> PhaseResult:
 
 def server_measure(
     env: dict, server_config: dict, key: str, logdir: Path, sizes: dict, tag: str,
-    reference: bool = False,
+    reference: bool = False, after_batch=None,
 ) -> tuple[PhaseResult, PhaseResult, PhaseResult | None]:  # fmt: skip
     """The batch phase, then the single phase; with `reference`, the single phase runs in
     REFERENCE_ROUNDS rounds, each followed by the same round against the reference app,
-    so both see the same machine (other engineers' load comes and goes by the minute)."""
+    so both see the same machine (other engineers' load comes and goes by the minute).
+    `after_batch(batch)` runs right after the batch phase (the COPY phase: the two are
+    compared, so they are measured in the same minutes; gunicorn's workers sit idle)."""
     server = Gunicorn(env, server_config, logdir)
     print(f"gunicorn: {server_label(server_config)} on 127.0.0.1:{server.port}")
     print(f"  command: {' '.join(server.command()[:2])} {' '.join(server.command()[2:])}")
@@ -615,6 +618,8 @@ def server_measure(
             events=1000,
             tag=tag,
         )
+        if after_batch is not None:
+            after_batch(batch)
         single_load = {"clients": sizes["single_clients"], "events": 0}
         if not reference:
             single = phase_clean(
@@ -972,10 +977,23 @@ def main() -> int:
         print(f"  best: {server_label(server)}")
 
     print("\n[2-4] gunicorn, batch phase, single phase beside the reference")
+    copies: list[CopyResult] = []
+
+    def copy_phase(batch: PhaseResult) -> None:
+        print(f"\n[5] COPY: {batch.events:,} rows in chunks of 1,000, one commit each")
+        copy = copy_run(seed["customers"], batch.events, tag)
+        print(
+            f"  {copy.rows:,} rows in {copy.seconds:.2f} s -> {copy.rows_per_s:,.0f} rows/s; "
+            f"batch ingest / COPY = {batch.events_per_s / copy.rows_per_s:.2f}"
+        )
+        print(f"    {shares_text(copy.shares)}\n")
+        copies.append(copy)
+
     batch, single, reference = server_measure(
-        env, server, seed["key"], logdir, sizes, tag, reference=True
+        env, server, seed["key"], logdir, sizes, tag, reference=True, after_batch=copy_phase
     )
     assert reference is not None
+    copy = copies[0]
     print(
         f"  single, {REFERENCE_ROUNDS} rounds: tokentill {single.requests_per_s:,.0f} req/s "
         f"(other load {single.shares.get('other', 0):.0f}% of a core), reference "
@@ -983,14 +1001,6 @@ def main() -> int:
         f"{reference.shares.get('other', 0):.0f}%): ratio "
         f"{single.requests_per_s / reference.requests_per_s:.2f}"
     )
-
-    print(f"\n[5] COPY: {batch.events:,} rows in chunks of 1,000, one commit each")
-    copy = copy_run(seed["customers"], batch.events, tag)
-    print(
-        f"  {copy.rows:,} rows in {copy.seconds:.2f} s -> {copy.rows_per_s:,.0f} rows/s; "
-        f"batch ingest / COPY = {batch.events_per_s / copy.rows_per_s:.2f}"
-    )
-    print(f"    {shares_text(copy.shares)}")
 
     broker_flush(BROKER)
     print("\n[5b] the sealer: seal every batch ingestion queued (no worker ran it meanwhile)")
