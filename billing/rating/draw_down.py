@@ -41,7 +41,7 @@ from wallets.services import (
 
 from ..models import HoldSettlement, UsageDrawDown, UsageRollup
 from ..periods import PeriodMoney, period_money, periods_rollups
-from .store import draw_downs_queue, draw_downs_take
+from .store import draw_down_records_save, draw_downs_queue, draw_downs_take
 
 logger = logging.getLogger(__name__)
 
@@ -265,12 +265,9 @@ def _records_reconcile(plans: list[_Reconcile], wallets: dict[int, Wallet]) -> N
             move, drawn=record.drawn, short=record.short, got=got.get(id(plan), _ZERO),
             cover=plan.cover,
         )  # fmt: skip
-        # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
-        # grants older than it have been offered this period's shortfall.
-        record.updated_at = now
-    UsageDrawDown.objects.bulk_update(
-        [plan.record for plan in plans], ["drawn", "short", "allowance_left", "updated_at"]
-    )
+    # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
+    # grants older than it have been offered this period's shortfall.
+    draw_down_records_save([plan.record for plan in plans], now)
 
 
 def usage_shortfalls_cover() -> int:
