@@ -39,7 +39,7 @@ def calls(name: str, count: int, first: int = 0) -> list[dict]:
 
 
 def test_one_pass_draws_each_customer_exactly_as_alone(rate_card):
-    rich, poor, walletless, budgeted = customers(
+    rich, poor, _walletless, budgeted = customers(
         rate_card, ["rich", "poor", "walletless", "budgeted"]
     )
     credit_grant(customer=rich, amount="1", source=PURCHASED, priority=1)
