@@ -458,11 +458,10 @@ taken AS (
     GROUP BY e.rollup_id
 ),
 counted AS (
-    SELECT p.customer_id, p.start, (
-        SELECT count(*) FROM found f WHERE f.customer_id = p.customer_id
-            AND f.timestamp >= p.start AND f.timestamp < coalesce(p.stop, p.start)
-    ) AS pending
-    FROM p
+    SELECT p.customer_id, p.start, count(f.customer_id) AS pending
+    FROM p LEFT JOIN found f ON f.customer_id = p.customer_id
+        AND f.timestamp >= p.start AND f.timestamp < coalesce(p.stop, p.start)
+    GROUP BY p.customer_id, p.start
 )
 SELECT c.customer_id, c.start, c.pending, {rollup_columns}, t.events, t.amount, t.quantity,
        {token_columns}

@@ -194,9 +194,19 @@ def draw_downs_queue(periods: Iterable[tuple[int, datetime]]) -> None:
     (a unique row per period did both: ON CONFLICT DO NOTHING left a row a pass could
     take before the batch committed, and waited for a pass that had taken it).
     """
-    DrawDownDue.objects.bulk_create(
-        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in set(periods)]
-    )
+    queued = sorted(set(periods))
+    if connection.vendor != "postgresql":
+        DrawDownDue.objects.bulk_create(
+            [DrawDownDue(customer_id=customer, period_start=start) for customer, start in queued]
+        )
+        return
+    if queued:  # one INSERT over arrays: a batch over many customers queues a row each
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {DrawDownDue._meta.db_table} (customer_id, period_start) "  # noqa: S608
+                "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])",
+                [[customer for customer, _ in queued], [start for _, start in queued]],
+            )
 
 
 def draw_down_records_save(records: list[UsageDrawDown], now: datetime) -> None:
