@@ -110,7 +110,8 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     period's calls rated since are settled, each at what it added to the billable usage.
 
     The periods are drawn together, in a few statements whatever their number
-    (docs/development/rating.md): their records locked in (customer, start) order, then
+    (docs/development/architecture.md,
+    "The draw-down pass over many customers"): their records locked in (customer, start) order, then
     every period's rollups read at once, then the wallets locked in id order, then every
     draw-down made together (`wallets_draw_down`) and the records saved together.
     """
