@@ -109,11 +109,11 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     customer's budget alerts here too, with or without a wallet. Last, the holds of the
     period's calls rated since are settled, each at what it added to the billable usage.
 
-    The periods are drawn together, in a few statements whatever their number
-    (docs/development/architecture.md,
-    "The draw-down pass over many customers"): their records locked in (customer, start) order, then
-    every period's rollups read at once, then the wallets locked in id order, then every
-    draw-down made together (`wallets_draw_down`) and the records saved together.
+    The periods are drawn together, in a few statements whatever their number: their
+    records locked in (customer, start) order, then every period's rollups read at once,
+    then the wallets locked in id order, then every draw-down made together
+    (`wallets_draw_down`) and the records saved together (docs/development/architecture.md,
+    "The draw-down pass over many customers").
     """
     customer_ids = {customer for customer, _ in periods}
     with_wallets = set(
@@ -198,18 +198,16 @@ def _records_lock(periods: list[tuple[int, datetime]]) -> dict[tuple[int, dateti
 
 
 def _wallets_of(customers: dict[int, Customer], with_wallets: set[int]) -> dict[int, Wallet]:
-    """The wallet in each customer's billing currency (of those with a wallet), locked in
-    id order, by customer pk; a customer whose wallets are all in other currencies gets
-    one, as `wallet_get_or_create` would."""
-    found = {
-        wallet.customer_id: wallet
+    """The wallet in each customer's billing currency (of those with one), locked in id
+    order, by customer pk. A customer whose wallets are all in other currencies gets one
+    when there is something to draw or give back (`_records_reconcile`), as before."""
+    found = [
+        wallet
         for wallet in Wallet.objects.filter(customer_id__in=with_wallets)
         if wallet.currency == customers[wallet.customer_id].currency
-    }
-    for customer_id in sorted(with_wallets - set(found)):
-        found[customer_id] = wallet_get_or_create(customer=customers[customer_id])
-    locked = wallets_lock(wallet_ids=[wallet.pk for wallet in found.values()])
-    return {wallet.customer_id: locked[wallet.pk] for wallet in found.values()}
+    ]
+    locked = wallets_lock(wallet_ids=[wallet.pk for wallet in found])
+    return {wallet.customer_id: locked[wallet.pk] for wallet in found}
 
 
 @dataclass
