@@ -2,31 +2,41 @@
 
 Run from the project root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379):
 
-    .venv/bin/python benchmarks/bench_rating.py            # the full run (about 5 minutes)
-    .venv/bin/python benchmarks/bench_rating.py --quick    # a smoke test (about a minute)
+    .venv/bin/python benchmarks/bench_rating.py            # the full run (about 10 minutes)
+    .venv/bin/python benchmarks/bench_rating.py --quick    # a smoke test (about 5 minutes)
+
+``--rating-only`` stops after phase 2b, ``--latency-only`` runs phase 5 alone; ``--database``
+and ``--broker`` name a PostgreSQL database (dropped and created) and a Redis database
+(emptied) of your own, on a machine others share.
 
 What it does, in order:
 
-1. Drops and creates the PostgreSQL database ``tokentill_bench_rating``, migrates it, loads
-   the price catalog, and through the real services creates a rate card from it (+20 %),
-   six customers on monthly contracts whose current period started 10 days ago, a
-   "bench-probe" customer, and an API key; "bench-big" gets 20 grants of 500.00 in
-   prepaid credits, which its usage draws down as it is rated.
+1. Drops and creates the PostgreSQL database (``tokentill_bench_rating``), migrates it,
+   loads the price catalog, and through the real services creates a rate card from it
+   (+20 %), six customers on monthly contracts whose current period started 10 days ago,
+   a "bench-probe" customer, and an API key; "bench-big" gets 20 grants of 500.00 in
+   prepaid credits, which its usage draws down as it is rated; 1,000 customers
+   ("many-0000" on, ``--customers``) and ten probe customers ("bench-probe-0" on) on the
+   same card with no allowance get 100,000.00 of credits each, so each rated event draws.
 2. Backlog: N events (default 1,000,000) for one customer, spread over its current period,
    written straight into the log with one INSERT ... SELECT and queued for rating, as
    after a long downtime. Then R rater processes run ``usage_rate_pending`` at once until
    the queue is empty: events/s, and each rater's peak memory (ru_maxrss).
+2b. The same over the 1,000 customers: M events (``--many-events``, default 200,000)
+   spread over them in turn, rated by R raters: events/s, its ratio to phase 2's rate
+   (target 0.7) and the raters' peak memory.
 3. The usage endpoint for that customer (N events in the period), and its wallet
    endpoint, through gunicorn over HTTP: p50 and p99 of 200 reads each.
 4. Re-rating preview of that period (reads all N events in bounded batches): time and
    peak memory.
 5. Latency: gunicorn (3 sync workers) and a Celery worker on Redis (db 12, 2 processes)
    run as in production. Four client threads POST batches of 500 fresh events, at the
-   target rate in all (5,000 events/s), for five customers; meanwhile a probe sends one
-   event every 0.25 s for "bench-probe", each with a feature of its own, and polls the
-   usage endpoint every 50 ms until that feature's money shows. Latency = from the 202
-   answer to the first read that shows it. Prints the achieved ingest rate and the
-   probes' p50/p99/max.
+   target rate in all (5,000 events/s), spread over the 1,000 customers; meanwhile a
+   probe sends one event at a time (every 0.25 s at most) to a probe customer in turn,
+   each with a feature of its own, and polls every 50 ms until that feature's money
+   shows in the usage endpoint, then until the customer's balance has fallen. Prints the
+   achieved ingest rate, both latencies' p50/p99/max from the 202, and the Celery pool
+   processes' memory before and after the load and at their peak (VmHWM).
 """
 
 from __future__ import annotations
