@@ -1,13 +1,16 @@
 """Reads of the usage event log: listing for the API and admin, and verifying the seals."""
 
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from .canonical import GENESIS_HASH, event_content_hash, seal_hash
-from .models import EventSeal, UsageEvent
+from .models import EventArchive, EventSeal, UsageEvent, UsageEventKey
+from .partitions import month_bounds
 
 
 def events_list(
@@ -70,11 +73,7 @@ def event_log_verify(*, chunk_size: int = 5000) -> LogVerification:
     the log is. Returns the first event or seal that no longer matches.
     """
     seals = EventSeal.objects.order_by("sequence").iterator(chunk_size=chunk_size)
-    events = (
-        UsageEvent.objects.order_by("seal__sequence", "pk")
-        .values_list(*_HASHED_FIELDS)
-        .iterator(chunk_size=chunk_size)
-    )
+    events = _events_in_seal_order(chunk_size)
     pending = next(events, None)
     previous_hash, seal_count, event_count = GENESIS_HASH, 0, 0
     for expected_sequence, seal in enumerate(seals, start=1):
@@ -87,9 +86,9 @@ def event_log_verify(*, chunk_size: int = 5000) -> LogVerification:
             )
         hashes = []
         while pending is not None and pending[1] == seal.id:
-            row = dict(zip(_HASHED_FIELDS, pending, strict=True))
+            row = dict(zip((*_HASHED_FIELDS, "archived"), pending, strict=True))
             event_count += 1
-            recomputed = _row_hash(row)
+            recomputed = row["content_hash"] if row["archived"] else _row_hash(row)
             if recomputed != row["content_hash"]:
                 return LogVerification(
                     seal_count,
@@ -113,12 +112,62 @@ def event_log_verify(*, chunk_size: int = 5000) -> LogVerification:
         previous_hash = seal.hash
     if pending is not None:
         return LogVerification(seal_count, event_count, f"event {pending[0]} has no valid seal")
-    unsealed = UsageEvent.objects.count() - event_count
+    unsealed = UsageEvent.objects.count() + _archived_keys().count() - event_count
     if unsealed:
         return LogVerification(
             seal_count, event_count, f"{unsealed} stored events are covered by no seal"
         )
     return LogVerification(seal_count, event_count)
+
+
+def _events_in_seal_order(chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    """Every sealed event as (*_HASHED_FIELDS, archived), in (seal, id) order: the stored
+    ones, and in their places those of archived months, whose rows are gone from the
+    database: for these only the key table's content hash is left to chain."""
+    stored = (
+        (row[0], (*row[1:], False))
+        for row in UsageEvent.objects.order_by("seal__sequence", "pk")
+        .values_list("seal__sequence", *_HASHED_FIELDS)
+        .iterator(chunk_size=chunk_size)
+    )
+    blanks = (None,) * (len(_HASHED_FIELDS) - 6)
+    archived = (
+        (sequence, (pk, seal_id, customer_id, event_id, timestamp, *blanks, content_hash, True))
+        for sequence, pk, seal_id, customer_id, event_id, timestamp, content_hash in (
+            _archived_keys()
+            .annotate(
+                seal_sequence=Subquery(
+                    EventSeal.objects.filter(id=OuterRef("seal_id")).values("sequence")
+                )
+            )
+            .filter(seal_sequence__isnull=False)
+            .order_by("seal_sequence", "event_pk")
+            .values_list(
+                "seal_sequence",
+                "event_pk",
+                "seal_id",
+                "customer_id",
+                "event_id",
+                "timestamp",
+                "content_hash",
+            )
+            .iterator(chunk_size=chunk_size)
+        )
+    )
+    for _, row in heapq.merge(stored, archived, key=lambda item: (item[0], item[1][0])):
+        yield row
+
+
+def _archived_keys() -> QuerySet[UsageEventKey]:
+    """The keys of the events of archived (dropped) months."""
+    months = EventArchive.objects.filter(dropped=True).values_list("month", flat=True)
+    if not months:
+        return UsageEventKey.objects.none()
+    within = Q()
+    for month in months:
+        start, end = month_bounds(month)
+        within |= Q(timestamp__gte=start, timestamp__lt=end)
+    return UsageEventKey.objects.filter(within)
 
 
 def _row_hash(row: dict[str, Any]) -> str:

@@ -424,7 +424,7 @@ def _insert_sqlite(rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql("sqlite", len(rows)), params)
         returned: list[Inserted] = cursor.fetchall()
-        key_params = []
+        key_params: list[Any] = []
         for pk, customer_pk, event_id in returned:
             row = by_key[(customer_pk, event_id)]
             key_params += [customer_pk, event_id, pk, seal_id.hex]
