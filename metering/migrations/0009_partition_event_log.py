@@ -137,7 +137,7 @@ def partition(apps, schema_editor):
         if last is not None:
             cursor.execute("SELECT setval(%s, %s)", [sequence, last])
         cursor.execute(f"DROP TABLE {OLD}")
-        cursor.execute(f"ALTER SEQUENCE {sequence} RENAME TO {PARENT}_id_seq")
+        _sequence_name_keep(cursor, sequence)
         cursor.execute(f"ANALYZE {PARENT}")
 
 
@@ -178,6 +178,12 @@ def unpartition(apps, schema_editor):
         sequence = cursor.fetchone()[0]
         if last is not None:
             cursor.execute("SELECT setval(%s, %s)", [sequence, last])
+        _sequence_name_keep(cursor, sequence)
+
+
+def _sequence_name_keep(cursor, sequence: str) -> None:
+    """The id sequence keeps the name Django gave it, whichever table made it."""
+    if sequence.split(".")[-1] != f"{PARENT}_id_seq":
         cursor.execute(f"ALTER SEQUENCE {sequence} RENAME TO {PARENT}_id_seq")
 
 

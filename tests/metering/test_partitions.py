@@ -26,6 +26,7 @@ from metering.tasks import create_event_partitions
 from tests.db_split import TEST_RUNTIME_ROLE, owner_connection
 from tests.metering.test_event_log import tamper
 from tests.metering.test_ingest_api import an_event, iso
+from tests.metering.test_ingest_races import race
 
 postgres_only = pytest.mark.skipif(
     "connection.vendor != 'postgresql'",
@@ -201,6 +202,27 @@ def test_a_batch_carrying_one_event_id_in_two_months_stores_the_first(acme):
 
     assert statuses(result) == ["accepted", "rejected"]
     assert UsageEvent.objects.get().timestamp < now - timedelta(days=31)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_batches_spanning_two_months_in_opposite_orders_store_each_event_once(acme):
+    now = timezone.now()
+    batch = [
+        an_event(event_id=f"m-{i}", timestamp=iso(now - timedelta(days=32 * (i % 2), hours=1)))
+        for i in range(40)
+    ]
+
+    results = race([batch, batch[::-1], batch, batch[::-1]])
+
+    for answer in results:
+        assert all(codes == [] for _, _, codes in answer)
+    for event_id in (f"m-{i}" for i in range(40)):
+        statuses = sorted(s for answer in results for e, s, _ in answer if e == event_id)
+        assert statuses == ["accepted", "duplicate", "duplicate", "duplicate"]
+    assert UsageEvent.objects.count() == UsageEventKey.objects.count() == 40
+    assert len({month_of(t) for t in UsageEvent.objects.values_list("timestamp", flat=True)}) == 2
+    assert event_log_verify().ok
 
 
 # --- pruning ------------------------------------------------------------------------------
