@@ -98,6 +98,23 @@ def partitions_ensure(*, months: Iterable[date]) -> list[date]:
     return created
 
 
+def partitions_ensure_span(*, timestamps: list[datetime]) -> list[date]:
+    """Make sure every month from the earliest of `timestamps` to the latest has its
+    partition (ingest, before its transaction). Only the two ends are converted to months,
+    which keeps this cheap per batch; a month between them without events costs an
+    empty partition that the daily task would create anyway."""
+    if not partitioned() or not timestamps:
+        return []
+    month, latest = month_of(min(timestamps)), month_of(max(timestamps))
+    months = [month]
+    while month < latest:
+        month = month_add(month, 1)
+        months.append(month)
+    if _known.issuperset(months):
+        return []
+    return partitions_ensure(months=months)
+
+
 def partitions_forget() -> None:
     """Forget the months seen (a partition was dropped, or a test starts afresh)."""
     _known.clear()

@@ -18,7 +18,6 @@ and is tried again, a few times, after a short random pause.
 
 import functools
 import logging
-import operator
 import random
 import time
 import uuid
@@ -39,7 +38,7 @@ from contracts.selectors import customer_ids_by_external_id
 from .canonical import GENESIS_HASH, event_content_hash, seal_hash
 from .intake import EventDraft, IntakeRules, ItemError, event_parse
 from .models import EventSeal, UnratedEvent, UsageEvent, UsageEventKey
-from .partitions import month_of, partitions_ensure
+from .partitions import partitions_ensure_span
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key that serialises sealing
@@ -129,7 +128,7 @@ def events_ingest(*, items: list[Any]) -> IngestResult:
 
     candidates, repeats = _candidates(drafts)
     if candidates:
-        partitions_ensure(months={month_of(c.draft.timestamp) for c in candidates})
+        partitions_ensure_span(timestamps=[c.draft.timestamp for c in candidates])
         _store_retrying(candidates, received_at=rules.now)
     for repeat, first in repeats:
         _judge_repeat(repeat.result, repeat.content_hash, first.content_hash)
@@ -398,14 +397,13 @@ def _insert_postgresql(
 def _insert_sqlite(rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime) -> list[Inserted]:
     """SQLite's IMMEDIATE transaction holds the only write lock from its start, so the
     keys already stored are read first and only the new events are inserted."""
-    known = set(
-        UsageEventKey.objects.filter(
-            functools.reduce(
-                operator.or_,
-                (Q(customer_id=row["customer_id"], event_id=row["event_id"]) for row in rows),
-            )
-        ).values_list("customer_id", "event_id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, event_id FROM {UsageEventKey._meta.db_table} "  # noqa: S608
+            "WHERE (customer_id, event_id) IN (VALUES " + ", ".join(["(%s, %s)"] * len(rows)) + ")",
+            [value for row in rows for value in (row["customer_id"], row["event_id"])],
+        )
+        known = set(cursor.fetchall())
     rows = [row for row in rows if (row["customer_id"], row["event_id"]) not in known]
     if not rows:
         return []
