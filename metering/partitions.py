@@ -17,12 +17,11 @@ batch, makes sure every month of the batch exists (a per-process memo makes that
 once a month is known). SQLite has one plain table and none of this.
 """
 
-import functools
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 PARENT = "metering_usageevent"
@@ -85,15 +84,16 @@ def partitions_ensure(*, months: Iterable[date]) -> list[date]:
     process already saw exist cost nothing."""
     if not partitioned():
         return []
+    # Remembered only outside a transaction, where what the function saw or made is
+    # committed: inside one, a rollback could take the partition away again.
+    remember = not connection.in_atomic_block
     created = []
     with connection.cursor() as cursor:
         for month in sorted(set(months) - _known):
             cursor.execute(f"SELECT {ENSURE_FUNCTION}(%s)", [month])
             if cursor.fetchone()[0]:
                 created.append(month)
-                # Known once committed: a rolled-back creation must be asked for again.
-                transaction.on_commit(functools.partial(_known.add, month))
-            else:
+            if remember:
                 _known.add(month)
     return created
 

@@ -2,6 +2,7 @@
 unique across months, and a month archived to Parquet, verified, then dropped."""
 
 import hashlib
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -243,7 +244,7 @@ def test_a_customers_month_reads_one_partition(acme):
 
     plan = events_list(customer_external_id="acme", since=start, until=end).explain()
 
-    touched = {word for word in plan.split() if word.startswith("metering_usageevent_")}
+    touched = set(re.findall(r"metering_usageevent_\d{4}_\d{2}\b", plan))  # not its indexes
     assert touched == {partition_name(month)}
     assert list(
         events_list(customer_external_id="acme", since=start, until=end).values_list(
