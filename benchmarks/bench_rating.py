@@ -2,31 +2,41 @@
 
 Run from the project root (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379):
 
-    .venv/bin/python benchmarks/bench_rating.py            # the full run (about 5 minutes)
-    .venv/bin/python benchmarks/bench_rating.py --quick    # a smoke test (about a minute)
+    .venv/bin/python benchmarks/bench_rating.py            # the full run (about 10 minutes)
+    .venv/bin/python benchmarks/bench_rating.py --quick    # a smoke test (about 5 minutes)
+
+``--rating-only`` stops after phase 2b, ``--latency-only`` runs phase 5 alone; ``--database``
+and ``--broker`` name a PostgreSQL database (dropped and created) and a Redis database
+(emptied) of your own, on a machine others share.
 
 What it does, in order:
 
-1. Drops and creates the PostgreSQL database ``tokentill_bench_rating``, migrates it, loads
-   the price catalog, and through the real services creates a rate card from it (+20 %),
-   six customers on monthly contracts whose current period started 10 days ago, a
-   "bench-probe" customer, and an API key; "bench-big" gets 20 grants of 500.00 in
-   prepaid credits, which its usage draws down as it is rated.
+1. Drops and creates the PostgreSQL database (``tokentill_bench_rating``), migrates it,
+   loads the price catalog, and through the real services creates a rate card from it
+   (+20 %), six customers on monthly contracts whose current period started 10 days ago,
+   a "bench-probe" customer, and an API key; "bench-big" gets 20 grants of 500.00 in
+   prepaid credits, which its usage draws down as it is rated; 1,000 customers
+   ("many-0000" on, ``--customers``) and ten probe customers ("bench-probe-0" on) on the
+   same card with no allowance get 100,000.00 of credits each, so each rated event draws.
 2. Backlog: N events (default 1,000,000) for one customer, spread over its current period,
    written straight into the log with one INSERT ... SELECT and queued for rating, as
    after a long downtime. Then R rater processes run ``usage_rate_pending`` at once until
    the queue is empty: events/s, and each rater's peak memory (ru_maxrss).
+2b. The same over the 1,000 customers: M events (``--many-events``, default 200,000)
+   spread over them in turn, rated by R raters: events/s, its ratio to phase 2's rate
+   (target 0.7) and the raters' peak memory.
 3. The usage endpoint for that customer (N events in the period), and its wallet
    endpoint, through gunicorn over HTTP: p50 and p99 of 200 reads each.
 4. Re-rating preview of that period (reads all N events in bounded batches): time and
    peak memory.
 5. Latency: gunicorn (3 sync workers) and a Celery worker on Redis (db 12, 2 processes)
    run as in production. Four client threads POST batches of 500 fresh events, at the
-   target rate in all (5,000 events/s), for five customers; meanwhile a probe sends one
-   event every 0.25 s for "bench-probe", each with a feature of its own, and polls the
-   usage endpoint every 50 ms until that feature's money shows. Latency = from the 202
-   answer to the first read that shows it. Prints the achieved ingest rate and the
-   probes' p50/p99/max.
+   target rate in all (5,000 events/s), spread over the 1,000 customers; meanwhile a
+   probe sends one event at a time (every 0.25 s at most) to a probe customer in turn,
+   each with a feature of its own, and polls every 50 ms until that feature's money
+   shows in the usage endpoint, then until the customer's balance has fallen. Prints the
+   achieved ingest rate, both latencies' p50/p99/max from the 202, and the Celery pool
+   processes' memory before and after the load and at their peak (VmHWM).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,6 +59,7 @@ from harness import (
     CeleryWorker,
     Gunicorn,
     broker_flush,
+    children_of,
     database_fresh,
     django_env,
     log_dir,
@@ -70,10 +82,20 @@ TARGET_LATENCY_P99_S = 1.0
 LOADERS, BATCH = 4, 500
 POLL_SECONDS = 0.05  # the probe's reads cost the server CPU too: not more often than this
 TARGET_ENDPOINT_MS = 50.0
+TARGET_RATIO = 0.7  # rating over many customers with credits, against one customer's rate
+#: Customers the probe's sample events go to: with credits and no allowance, and no other
+#: usage, so a probe's money shows both in their usage and as a fall of their balance.
+PROBES = [f"bench-probe-{n}" for n in range(10)]
 
 
-def setup(env: dict) -> str:
+def many_names(count: int) -> list[str]:
+    """The many customers with prepaid credits, the rating and latency load's."""
+    return [f"many-{n:04d}" for n in range(count)]
+
+
+def setup(env: dict, customers: int) -> str:
     database_fresh(env, DB_NAME, ("load_price_catalog",))
+    many = [*many_names(customers), *PROBES]
     code = f"""
 from datetime import timedelta
 from decimal import Decimal
@@ -92,6 +114,11 @@ for ext in {[*CUSTOMERS, BIG, PROBE]!r}:
                     included_allowance=Decimal("50"))
 _, key = api_key_create(name="rating benchmark")
 from wallets.services import credit_grant
+for ext in {many!r}:  # with prepaid credits and no allowance: every rated event draws
+    customer = customer_create(external_id=ext, name=ext, currency="USD")
+    contract_create(customer=customer, starts_at=start - timedelta(days=30), rate_card=card,
+                    anchor_day=start.day, fixed_fee=Decimal("100"))
+    credit_grant(customer=customer, amount="100000", source="purchased")
 big = Customer.objects.get(external_id="bench-big")
 for n in range(20):  # prepaid credits that its usage draws down as it is rated
     credit_grant(customer=big, amount="500", source="purchased", priority=n % 3,
@@ -136,6 +163,50 @@ def backlog_load(events: int) -> float:
     return time.perf_counter() - started
 
 
+def many_load(events: int, customers: int) -> float:
+    """N events spread over the many customers in turn (as ingestion interleaves them),
+    4 models and 3 features each, over their current period, written and queued in SQL;
+    seconds taken."""
+    started = time.perf_counter()
+    models = "ARRAY[" + ", ".join(f"'{model}'" for model in PRICED_MODELS) + "]"
+    with pg_connect(DB_NAME) as conn:
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM contracts_customer WHERE external_id LIKE 'many-%%' ORDER BY id"
+            ).fetchall()
+        ][:customers]
+        conn.execute(
+            f"""
+            INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature,
+                metrics, properties, counting, provider, received_at, content_hash, seal_id)
+            SELECT (%(ids)s::bigint[])[1 + n %% %(count)s], 'many-' || n,
+                   now() - (n::float / %(events)s) * interval '9 days',
+                   ({models})[1 + (n / %(count)s) %% 4],
+                   (ARRAY['chat', 'search', 'agent'])[1 + (n / %(count)s) %% 3],
+                   jsonb_build_object('input_tokens', 200 + n %% 1800,
+                                      'output_tokens', 50 + n %% 700,
+                                      'cached_input_tokens', (n %% 5) * 300),
+                   '{{}}'::jsonb, 'reported', '', now(), md5(n::text), gen_random_uuid()
+            FROM generate_series(1, %(events)s) AS n
+            """,
+            {"ids": ids, "count": len(ids), "events": events},
+        )
+        conn.execute(
+            "INSERT INTO metering_unratedevent (event_id, customer_id) "
+            "SELECT id, customer_id FROM metering_usageevent WHERE event_id LIKE 'many-%%' "
+            "ORDER BY id"
+        )
+        conn.commit()
+    vacuum_analyze(DB_NAME)
+    return time.perf_counter() - started
+
+
+def ledger_count() -> int:
+    with pg_connect(DB_NAME) as conn:
+        return conn.execute("SELECT count(*) FROM wallets_ledgerentry").fetchone()[0]
+
+
 PREVIEW = """
 import json, resource, time, django
 django.setup()
@@ -162,10 +233,20 @@ def endpoint_measure(port: int, key: str, reads: int, path: str) -> tuple[list[f
     return times[5:], json.loads(body)
 
 
-def load_run(port: int, key: str, rate: int, seconds: float, stop: threading.Event, sent: list):
-    """POST batches of BATCH fresh events at `rate` events/s until `seconds` pass."""
+def load_run(
+    port: int,
+    key: str,
+    rate: int,
+    seconds: float,
+    stop: threading.Event,
+    sent: list,
+    customers: list[str],
+):
+    """POST batches of BATCH fresh events at `rate` events/s until `seconds` pass, spread
+    over `customers` in turn."""
     api, batch, number, mine = Api(port, key), BATCH, 0, 0
     interval = batch / rate
+    offset = threading.get_ident() % len(customers)
     started = time.perf_counter()
     while not stop.is_set() and time.perf_counter() - started < seconds:
         moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -175,7 +256,7 @@ def load_run(port: int, key: str, rate: int, seconds: float, stop: threading.Eve
             events.append(
                 {
                     "event_id": f"load-{threading.get_ident()}-{number}",
-                    "customer_id": CUSTOMERS[number % len(CUSTOMERS)],
+                    "customer_id": customers[(offset + number) % len(customers)],
                     "timestamp": moment,
                     "model": PRICED_MODELS[number % len(PRICED_MODELS)],
                     "metrics": {"input_tokens": 800 + number % 900, "output_tokens": 200},
@@ -190,15 +271,22 @@ def load_run(port: int, key: str, rate: int, seconds: float, stop: threading.Eve
             time.sleep(delay)
 
 
-def probe_run(port: int, key: str, stop: threading.Event, latencies: list[float]) -> None:
-    """One probe event every 0.25 s (or as soon as the last one showed) until `stop`."""
+def probe_run(
+    port: int, key: str, stop: threading.Event, latencies: list[float], drawn: list[float]
+) -> None:
+    """One probe event every 0.25 s (or as soon as the last one showed) until `stop`, to
+    each of PROBES in turn: the time from the 202 (the ingest committed) until its money
+    shows in the customer's usage (its rollup), and until their balance has fallen by it
+    (the draw-down)."""
     api, number = Api(port, key), -1
     while not stop.is_set():
         number += 1
-        feature = f"probe-{number}"
+        customer, feature = PROBES[number % len(PROBES)], f"probe-{number}"
+        _, body = api.call("GET", f"/api/v1/customers/{customer}/wallet")
+        balance = Decimal(json.loads(body)["balance"])
         event = {
             "event_id": f"probe-{number}",
-            "customer_id": PROBE,
+            "customer_id": customer,
             "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "model": "gpt-4o",
             "feature": feature,
@@ -207,35 +295,61 @@ def probe_run(port: int, key: str, stop: threading.Event, latencies: list[float]
         status, answer = api.call("POST", "/api/v1/events", json.dumps(event).encode())
         assert status == 202, answer[:300]
         accepted = time.perf_counter()
+        shown = False
         while True:
-            _, body = api.call("GET", f"/api/v1/customers/{PROBE}/usage")
-            usage = json.loads(body)
-            if any(g["name"] == feature and g["events"] for g in usage["by_feature"]):
-                latencies.append(time.perf_counter() - accepted)
-                break
-            if time.perf_counter() - accepted > 30:
-                latencies.append(float("inf"))
+            waited = time.perf_counter() - accepted
+            if not shown:
+                _, body = api.call("GET", f"/api/v1/customers/{customer}/usage")
+                usage = json.loads(body)
+                if any(g["name"] == feature and g["events"] for g in usage["by_feature"]):
+                    latencies.append(waited)
+                    shown = True
+            if shown:
+                _, body = api.call("GET", f"/api/v1/customers/{customer}/wallet")
+                if Decimal(json.loads(body)["balance"]) < balance:
+                    drawn.append(time.perf_counter() - accepted)
+                    break
+            if waited > 30:
+                latencies += [] if shown else [float("inf")]
+                drawn.append(float("inf"))
                 break
             time.sleep(POLL_SECONDS)
         time.sleep(max(0.0, 0.25 - (time.perf_counter() - accepted)))
 
 
-def latency_measure(key: str, rate: int, seconds: float, logdir: Path) -> dict:
+def memory_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in MB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return tuple(int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))
+
+
+def worker_memory(worker: CeleryWorker) -> list[tuple[float, float]]:
+    """The Celery worker's pool processes (the raters): each one's RSS now and its peak."""
+    assert worker.proc is not None
+    return [memory_mb(pid) for pid in children_of(worker.proc.pid)]
+
+
+def latency_measure(key: str, rate: int, seconds: float, logdir: Path, customers: int) -> dict:
     env = django_env(DB_NAME, CELERY_BROKER_URL=BROKER)
     broker_flush(BROKER, capture_output=True)
+    names = many_names(customers)
     with (
-        CeleryWorker(env, logdir),
+        CeleryWorker(env, logdir) as worker,
         Gunicorn(env, {"worker_class": "sync", "workers": 3, "threads": 1}, logdir) as server,
     ):
         time.sleep(3)  # the worker connects to the broker
-        stop, sent, latencies = threading.Event(), [], []
+        stop, sent, latencies, drawn = threading.Event(), [], [], []
         loaders = [  # four, so that a slow answer does not hold the rate back
             threading.Thread(
-                target=load_run, args=(server.port, key, rate // LOADERS, seconds, stop, sent)
+                target=load_run,
+                args=(server.port, key, rate // LOADERS, seconds, stop, sent, names),
             )
             for _ in range(LOADERS)
         ]
-        probe = threading.Thread(target=probe_run, args=(server.port, key, stop, latencies))
+        probe = threading.Thread(target=probe_run, args=(server.port, key, stop, latencies, drawn))
+        memory_before = worker_memory(worker)
         started = time.perf_counter()
         for thread in [*loaders, probe]:
             thread.start()
@@ -244,10 +358,18 @@ def latency_measure(key: str, rate: int, seconds: float, logdir: Path) -> dict:
         elapsed = time.perf_counter() - started
         stop.set()
         probe.join()
-    return {"ingested_per_s": sum(sent) / elapsed, "latencies": latencies}
+        memory_after = worker_memory(worker)
+    return {
+        "ingested_per_s": sum(sent) / elapsed,
+        "latencies": latencies,
+        "drawn": drawn,
+        "rss_before": max(now for now, _ in memory_before),
+        "rss_after": max(now for now, _ in memory_after),
+        "rss_peak": max(peak for _, peak in memory_after),
+    }
 
 
-def backlog_phase(env: dict, options) -> str:
+def backlog_phase(env: dict, options) -> tuple[str, float]:
     print(f"2. backlog: {options.events:,} events queued ...", flush=True)
     loaded = backlog_load(options.events)
     print(f"   written, queued and analysed in {loaded:.1f} s; {options.raters} raters start")
@@ -258,7 +380,41 @@ def backlog_phase(env: dict, options) -> str:
     rated = sum(rater["rated"] for rater in raters)
     peak = max(rater["max_rss_mb"] for rater in raters)
     print(f"   rated {rated:,} events in {seconds:.1f} s", flush=True)
-    return f"{rated / seconds:,.0f} events/s with {options.raters} raters, peak {peak:.0f} MB each"
+    figure = (
+        f"{rated / seconds:,.0f} events/s with {options.raters} raters, peak {peak:.0f} MB each"
+    )
+    return figure, rated / seconds
+
+
+def many_phase(env: dict, options, single: float) -> str:
+    customers = options.customers
+    print(
+        f"2b. backlog over {customers:,} customers with credits: {options.many_events:,} "
+        "events queued ...",
+        flush=True,
+    )
+    loaded = many_load(options.many_events, customers)
+    print(f"   written, queued and analysed in {loaded:.1f} s; {options.raters} raters start")
+    entries = ledger_count()
+    started = time.perf_counter()
+    raters = python_run(env, RATER, options.raters)
+    seconds = time.perf_counter() - started
+    vacuum_analyze(DB_NAME)
+    rated = sum(rater["rated"] for rater in raters)
+    peak = max(rater["max_rss_mb"] for rater in raters)
+    rate = rated / seconds
+    ratio = rate / single
+    print(
+        f"   rated {rated:,} events in {seconds:.1f} s; {ledger_count() - entries:,} ledger "
+        "entries drawn",
+        flush=True,
+    )
+    verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+    return (
+        f"{rate:,.0f} events/s over {customers:,} customers with credits, {options.raters} "
+        f"raters, peak {peak:.0f} MB each; {ratio:.2f} of one customer's {single:,.0f} events/s "
+        f"(target >= {TARGET_RATIO}): {verdict}"
+    )
 
 
 def endpoint_phase(env: dict, key: str, logdir: Path, options) -> str:
@@ -298,41 +454,59 @@ def preview_phase(env: dict) -> str:
 
 
 def latency_phase(key: str, logdir: Path, options) -> str:
-    print(f"5. latency at {options.rate:,} events/s for {options.seconds:.0f} s ...", flush=True)
-    result = latency_measure(key, options.rate, options.seconds, logdir)
-    latencies, rate = result["latencies"], result["ingested_per_s"]
+    print(
+        f"5. latency at {options.rate:,} events/s over {options.customers:,} customers with "
+        f"credits for {options.seconds:.0f} s ...",
+        flush=True,
+    )
+    result = latency_measure(key, options.rate, options.seconds, logdir, options.customers)
+    latencies, drawn, rate = result["latencies"], result["drawn"], result["ingested_per_s"]
     lat50, lat99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    drawn50, drawn99 = percentile(drawn, 0.5), percentile(drawn, 0.99)
     met = lat99 < TARGET_LATENCY_P99_S and rate >= 0.95 * options.rate
     return (
-        f"{len(latencies)} probes at {rate:,.0f} events/s ingested: acceptance to money p50 "
-        f"{lat50 * 1000:.0f} ms, p99 {lat99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
-        f"(target p99 < {TARGET_LATENCY_P99_S * 1000:.0f} ms at {options.rate:,}): "
-        f"{'met' if met else 'MISSED'}"
+        f"{len(latencies)} probes at {rate:,.0f} events/s ingested over {options.customers:,} "
+        f"customers: ingest to money in usage p50 {lat50 * 1000:.0f} ms, p99 {lat99 * 1000:.0f} "
+        f"ms, max {max(latencies) * 1000:.0f} ms (target p99 < {TARGET_LATENCY_P99_S * 1000:.0f}"
+        f" ms at {options.rate:,}): {'met' if met else 'MISSED'}; in the balance p50 "
+        f"{drawn50 * 1000:.0f} ms, p99 {drawn99 * 1000:.0f} ms; rater processes' RSS "
+        f"{result['rss_before']:.0f} MB before, {result['rss_after']:.0f} MB after, peak "
+        f"{result['rss_peak']:.0f} MB"
     )
 
 
 def main() -> int:
+    global DB_NAME, BROKER
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=1_000, help="with prepaid credits")
+    parser.add_argument("--many-events", type=int, default=200_000, help="over --customers")
     parser.add_argument("--raters", type=int, default=2)
     parser.add_argument("--rate", type=int, default=5_000, help="ingest events/s")
     parser.add_argument("--seconds", type=float, default=40.0, help="latency phase length")
     parser.add_argument("--quick", action="store_true", help="100k events, 15 s of load")
     parser.add_argument("--latency-only", action="store_true", help="set up, then phase 5")
+    parser.add_argument("--rating-only", action="store_true", help="set up, then phase 2")
+    parser.add_argument("--database", default=DB_NAME, help="dropped and created")
+    parser.add_argument("--broker", default=BROKER, help="a Redis database, emptied")
     options = parser.parse_args()
+    DB_NAME, BROKER = options.database, options.broker
     if options.quick:
-        options.events, options.seconds = 100_000, 15.0
+        options.events, options.many_events, options.seconds = 100_000, 100_000, 15.0
     logdir = log_dir()
     env = django_env(DB_NAME)
     figures = dict(machine_info())
 
     print(f"1. setup: database {DB_NAME}, catalog rate card, contracts ...", flush=True)
-    key = setup(env)
+    key = setup(env, options.customers)
     if not options.latency_only:
-        figures["rating"] = backlog_phase(env, options)
-        figures["endpoint"] = endpoint_phase(env, key, logdir, options)
-        figures["re-rating"] = preview_phase(env)
-    figures["latency"] = latency_phase(key, logdir, options)
+        figures["rating"], single = backlog_phase(env, options)
+        figures["rating many"] = many_phase(env, options, single)
+        if not options.rating_only:
+            figures["endpoint"] = endpoint_phase(env, key, logdir, options)
+            figures["re-rating"] = preview_phase(env)
+    if not options.rating_only:
+        figures["latency"] = latency_phase(key, logdir, options)
 
     summary_print(figures, 11)
     return 0

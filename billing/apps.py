@@ -7,5 +7,6 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         # Every process, web ones included, knows billing's tasks by name: ingestion and
-        # credits ask for the rater, closing for a Stripe push (common.tasks).
-        from . import checks, tasks  # noqa: F401
+        # credits ask for the rater, closing for a Stripe push (common.tasks). The draw-down
+        # queue's and Stripe's figures join every /metrics scrape (billing.metrics).
+        from . import checks, metrics, tasks  # noqa: F401

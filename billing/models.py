@@ -2,6 +2,7 @@
 
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Now
 
 from common.fields import RATED_DIGITS, ExactDecimalField
 from contracts.models import (
@@ -180,6 +181,9 @@ class DrawDownDue(models.Model):
         Customer, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     period_start = models.DateTimeField()
+    # Set by the database as the row is written (no writer names it), so /metrics can say
+    # how long the oldest period has waited for its credits (billing.metrics).
+    queued_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         indexes = [models.Index(fields=["customer", "period_start"], name="draw_down_due_period")]

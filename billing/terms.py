@@ -9,6 +9,7 @@ parsed prices of a locked version for good.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from pricing.rating import PriceTerms, Rate, price_for_event
 #: A customer's overrides of prices' rates: {price name: {rate name: {"amount", "per"}}}.
 Overrides: TypeAlias = Mapping[str, Mapping[str, Any]]
 #: An event's kind, within a version's prices for one terms row: what picks its price.
-_MatchKey: TypeAlias = tuple[int, int, str, str, tuple[tuple[str, str], ...]]
+#: (version pk, the terms' overrides as canonical text, model, feature, properties).
+_MatchKey: TypeAlias = tuple[int, str, str, str, tuple[tuple[str, str], ...]]
 
 # (price pk, the customer's overrides of it) -> PriceTerms; prices of locked versions only.
 _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
@@ -77,7 +79,10 @@ class TermsBook:
             self._versions[version.rate_card_id].append(version)
         self._prices: dict[int, list[Price]] = {}
         self._price_rows: dict[int, Price] = {}
-        self._price_terms: dict[tuple[int, int], tuple[PriceTerms, ...]] = {}
+        # keyed by the overrides, not the terms row: a batch over a thousand customers on
+        # one card with the same (mostly no) overrides parses and matches its prices once
+        self._price_terms: dict[tuple[int, str], tuple[PriceTerms, ...]] = {}
+        self._overrides: dict[int, str] = {}
         self._matches: dict[_MatchKey, PriceTerms | None] = {}
         self._periods: dict[int, tuple[datetime, datetime]] = {}
 
@@ -92,10 +97,12 @@ class TermsBook:
         """The book for these customers, with the prices of the versions in force at the
         (customer pk, timestamp) `moments`, those versions locked first (unless a dry run
         that stores nothing says `lock=False`)."""
+        # The rate cards prefetched, not joined: a batch over a thousand customers on a
+        # few cards builds each card once, not once per customer.
         terms = list(
-            ContractTerms.objects.filter(contract__customer_id__in=customer_ids).select_related(
-                "contract", "rate_card"
-            )
+            ContractTerms.objects.filter(contract__customer_id__in=customer_ids)
+            .select_related("contract")
+            .prefetch_related("rate_card")
         )
         versions = RateCardVersion.objects.filter(rate_card_id__in={t.rate_card_id for t in terms})
         book = cls(terms, versions)
@@ -143,13 +150,21 @@ class TermsBook:
         return None
 
     def prices(self, version: RateCardVersion, terms: ContractTerms) -> tuple[PriceTerms, ...]:
-        key = (version.pk, terms.pk)
+        key = (version.pk, self._overrides_key(terms))
         if key not in self._price_terms:
             self._price_terms[key] = tuple(
                 _price_terms_cached(price, terms.price_overrides)
                 for price in self._prices.get(version.pk, ())
             )
         return self._price_terms[key]
+
+    def _overrides_key(self, terms: ContractTerms) -> str:
+        """The terms' price overrides as canonical text: terms with the same overrides
+        get the same prices."""
+        key = self._overrides.get(terms.pk)
+        if key is None:
+            key = self._overrides[terms.pk] = json.dumps(terms.price_overrides, sort_keys=True)
+        return key
 
     def terms_by_pk(self, terms_id: int) -> ContractTerms:
         return next(row for rows in self._terms.values() for row in rows if row.pk == terms_id)
@@ -165,7 +180,13 @@ class TermsBook:
     ) -> PriceTerms | None:
         """The price an event gets (rating.price_for_event), worked out once per batch for
         each kind of event: a batch holds thousands of calls of a few models."""
-        key = (version.pk, terms.pk, model, feature, tuple(sorted(properties.items())))
+        key = (
+            version.pk,
+            self._overrides_key(terms),
+            model,
+            feature,
+            tuple(sorted(properties.items())),
+        )
         if key not in self._matches:
             self._matches[key] = price_for_event(
                 self.prices(version, terms), model=model, feature=feature, properties=properties

@@ -9,3 +9,7 @@ class CommonConfig(AppConfig):
     def ready(self):
         # Every process knows common's tasks by name (common.tasks sends them so).
         from . import checks, tasks  # noqa: F401
+        from .metrics import celery_queues_collect, metrics_collector_register
+
+        # The broker's queue depths join every /metrics scrape.
+        metrics_collector_register("celery", celery_queues_collect)

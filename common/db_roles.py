@@ -23,7 +23,7 @@ APPEND_ONLY_FUNCTION = "tokentill_append_only"
 INSERT_ONLY_TABLES = ("billing_billedevent", "common_auditentry")
 # Written by migrations only.
 READ_ONLY_TABLES = ("django_migrations",)
-# Functions the runtime role may run: the owner's, with the owner's rights (metering 0009
+# Functions the runtime role may run: the owner's, with the owner's rights (metering 0010
 # creates a month's partition of the event log, which the runtime role cannot drop).
 RUNTIME_FUNCTIONS = ("tokentill_usage_partition_ensure(date)",)
 

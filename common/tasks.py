@@ -25,6 +25,7 @@ EMAIL_INVOICE = "billing.email_invoice"
 DELIVER_ALERT = "wallets.deliver_alert"
 DELIVER_WEBHOOK = "webhooks.deliver"
 CREATE_EVENT_PARTITIONS = "metering.create_event_partitions"
+SEAL_EVENTS = "metering.seal_events"
 
 
 def task_send(name: str, *args) -> None:
@@ -42,63 +43,67 @@ def task_send_on_commit(name: str, *args) -> None:
     transaction.on_commit(functools.partial(task_send, name, *args))
 
 
-_nudge_lock = threading.Lock()
-_last_nudge = float("-inf")  # when the latest nudge was sent, or is due when deferred
-_deferred_nudge: threading.Timer | None = None  # eager mode: the nudge owed, if any
+class Nudge:
+    """Ask for the task named `task` at most once per `interval_setting` seconds per
+    process. Called after commit (new events, new credits, a re-rating); the task's
+    periodic run does whatever a lost nudge left.
 
-
-def rating_nudge() -> None:
-    """Ask the rater to run, at most once per TOKENTILL_RATING_NUDGE_SECONDS per process:
-    it drains the queue and runs again after that delay while it finds work, so an event
-    queued after it looked is still rated within about that delay. Called after commit
-    (new events, new credits, a re-rating); the periodic run rates whatever it missed.
-
-    A nudge inside the interval is deferred to its end, never dropped: the rater may
-    have looked just before this commit and found nothing more to do. At most one
-    deferred nudge is owed per process; later ones inside the interval ride on it.
+    A nudge inside the interval is deferred to its end, never dropped: the task may have
+    looked just before this commit and found nothing more to do. At most one deferred
+    nudge is owed per process; later ones inside the interval ride on it.
     """
-    global _last_nudge
-    with _nudge_lock:
-        now = time.monotonic()
-        due = _last_nudge + settings.TOKENTILL_RATING_NUDGE_SECONDS
-        if _deferred_nudge is not None or now < _last_nudge:
-            return  # a deferred nudge runs after this commit and sees its work
-        _last_nudge = max(now, due)
-    # Sent outside the lock: a slow broker holds up this request only.
-    if now < due:
-        _nudge_defer(due - now)
-    else:
-        task_send(RATE_PENDING_USAGE)
 
+    def __init__(self, task: str, interval_setting: str):
+        self.task = task
+        self.interval_setting = interval_setting
+        self.lock = threading.Lock()
+        self.last = float("-inf")  # when the latest nudge was sent, or is due when deferred
+        self.deferred: threading.Timer | None = None  # eager mode: the nudge owed, if any
 
-def _nudge_defer(delay: float) -> None:
-    """Send the nudge `delay` seconds from now. A broker keeps it that long (countdown);
-    without one a sent task runs at once in-process, so a timer thread waits instead."""
-    global _deferred_nudge
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
+    def __call__(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            due = self.last + getattr(settings, self.interval_setting)
+            if self.deferred is not None or now < self.last:
+                return  # a deferred nudge runs after this commit and sees its work
+            self.last = max(now, due)
+        # Sent outside the lock: a slow broker holds up this request only.
+        if now < due:
+            self.defer(due - now)
+        else:
+            task_send(self.task)
+
+    def defer(self, delay: float) -> None:
+        """Send the nudge `delay` seconds from now. A broker keeps it that long
+        (countdown); without one a sent task runs at once in-process, so a timer thread
+        waits instead."""
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            try:
+                current_app.tasks[self.task].apply_async(countdown=delay)
+            except Exception:
+                logger.exception("could not defer %s; its periodic run will do the work", self.task)
+            return
+        timer = threading.Timer(delay, self._deferred_run)
+        timer.daemon = True  # a process that exits does not wait; beat does the work
+        with self.lock:
+            self.deferred = timer
+        timer.start()
+
+    def _deferred_run(self) -> None:
+        with self.lock:
+            self.deferred = None
+            self.last = time.monotonic()  # when it really looks, should the timer be early
         try:
-            current_app.tasks[RATE_PENDING_USAGE].apply_async(countdown=delay)
-        except Exception:
-            logger.exception(
-                "could not defer %s; its periodic run will do the work", RATE_PENDING_USAGE
-            )
-        return
-    timer = threading.Timer(delay, _deferred_nudge_run)
-    timer.daemon = True  # a process that exits does not wait; beat rates its events
-    with _nudge_lock:
-        _deferred_nudge = timer
-    timer.start()
+            task_send(self.task)
+        finally:
+            connections.close_all()  # this thread's own connections
 
 
-def _deferred_nudge_run() -> None:
-    global _deferred_nudge, _last_nudge
-    with _nudge_lock:
-        _deferred_nudge = None
-        _last_nudge = time.monotonic()  # when it really looks, should the timer be early
-    try:
-        task_send(RATE_PENDING_USAGE)
-    finally:
-        connections.close_all()  # this thread's own connections
+# The rater drains its queue and runs again after the interval while it finds work, so
+# an event queued after it looked is still rated within about that delay.
+rating_nudge = Nudge(RATE_PENDING_USAGE, "TOKENTILL_RATING_NUDGE_SECONDS")
+# The sealer seals every batch committed before it looked (metering.sealing).
+sealing_nudge = Nudge(SEAL_EVENTS, "TOKENTILL_SEAL_NUDGE_SECONDS")
 
 
 @shared_task(name="common.forget_idempotency_keys", ignore_result=True)

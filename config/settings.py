@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times what every other middleware does too (docs/operations/metrics.md).
+    "common.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -144,6 +146,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# The scraper reaches each web process directly (docs/operations/metrics.md): a redirect
+# to HTTPS would come after its token was sent in clear anyway.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -219,6 +224,12 @@ for _name, _rate in {
 # the header is ignored (anyone can write it) and the address is the connection's.
 TOKENTILL_TRUSTED_PROXY_HOPS = env.int("TOKENTILL_TRUSTED_PROXY_HOPS", default=0)
 
+# --- Metrics ----------------------------------------------------------------------------
+# GET /metrics (Prometheus) answers a scraper that sends `Authorization: Bearer <this>`;
+# empty: the endpoint does not exist (404). PROMETHEUS_MULTIPROC_DIR, read by
+# prometheus_client itself, sums gunicorn's workers (docs/operations/metrics.md).
+TOKENTILL_METRICS_TOKEN = env.str("TOKENTILL_METRICS_TOKEN", default="")
+
 # --- Ingestion --------------------------------------------------------------------------
 TOKENTILL_INGEST_MAX_BATCH = env.int("TOKENTILL_INGEST_MAX_BATCH", default=1000)
 TOKENTILL_INGEST_MAX_BODY_BYTES = env.int("TOKENTILL_INGEST_MAX_BODY_BYTES", default=16 * 2**20)
@@ -230,6 +241,12 @@ TOKENTILL_FUTURE_TOLERANCE_SECONDS = env.int("TOKENTILL_FUTURE_TOLERANCE_SECONDS
 TOKENTILL_PARTITIONS_AHEAD_MONTHS = env.int("TOKENTILL_PARTITIONS_AHEAD_MONTHS", default=3)
 TOKENTILL_EVENT_RETENTION_MONTHS = env.int("TOKENTILL_EVENT_RETENTION_MONTHS", default=13)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOKENTILL_INGEST_MAX_BODY_BYTES
+# Sealing: the most often a process asks the sealer to run after storing events, and the
+# signed checkpoint of the chain's head kept outside the database (a file appended to;
+# the line is logged too). Its key defaults to SECRET_KEY; keep it away from the database.
+TOKENTILL_SEAL_NUDGE_SECONDS = env.float("TOKENTILL_SEAL_NUDGE_SECONDS", default=0.5)
+TOKENTILL_SEAL_CHECKPOINT_FILE = env.str("TOKENTILL_SEAL_CHECKPOINT_FILE", default="")
+TOKENTILL_SEAL_CHECKPOINT_KEY = env.str("TOKENTILL_SEAL_CHECKPOINT_KEY", default="") or SECRET_KEY
 
 # --- Tokenization -----------------------------------------------------------------------
 TIKTOKEN_CACHE_DIR = env.str("TIKTOKEN_CACHE_DIR", default="")
@@ -314,11 +331,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-# Rating, closing periods and Stripe each have a queue, so a slow Stripe or a long closing
-# never delays rating; everything else (alerts, expiries, checks) uses the default queue.
-# A worker started without -Q consumes all four; scale one out with e.g. `-Q rating`.
-CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "rating", "periods", "stripe")]
+# Sealing, rating, closing periods and Stripe each have a queue, so a slow Stripe or a long
+# closing never delays rating or sealing; everything else (alerts, expiries, checks) uses
+# the default queue. A worker started without -Q consumes all five; scale one out with
+# e.g. `-Q rating`.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "sealing", "rating", "periods", "stripe")]
 CELERY_TASK_ROUTES = {
+    "metering.seal_events": {"queue": "sealing"},
     "billing.rate_pending_usage": {"queue": "rating"},
     "billing.close_due_periods": {"queue": "periods"},
     "billing.push_invoice": {"queue": "stripe"},

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from billing.stripe.webhook import stripe_webhook
+from common.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("portal/", include("portal.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

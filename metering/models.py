@@ -1,4 +1,9 @@
-"""The usage event log: append-only facts, sealed batch by batch into a hash chain."""
+"""The usage event log: append-only facts, sealed batch by batch into a hash chain.
+
+Ingest stores a batch's events under a seal id of its own and queues the batch
+(`UnsealedBatch`); the sealer (`metering.sealing`) chains queued batches in the order it
+finds them, so no request waits for another to seal.
+"""
 
 from django.db import models
 
@@ -37,8 +42,8 @@ class AppendOnlyModel(models.Model):
 class EventSeal(AppendOnlyModel):
     """One accepted batch: a SHA-256 over its events' canonical hashes and the previous seal.
 
-    `sequence` orders the chain; the unique constraints make a fork impossible even if two
-    writers raced past the chain lock.
+    Its id is the one ingest gave the batch's events. `sequence` orders the chain; the
+    unique constraints make a fork impossible even if two sealers raced past the lock.
     """
 
     id = models.UUIDField(primary_key=True, editable=False)
@@ -69,9 +74,10 @@ class UsageEvent(AppendOnlyModel):
 
     # No single-column indexes on the foreign keys: the composite indexes below lead with
     # customer, and seals are read by walking the chain; each index costs every insert.
-    # The seal link has no database constraint either (a tenth of the insert's cost):
-    # events and their seal are written in one transaction, and `verify_event_log` names
-    # any event whose seal is missing.
+    # The seal link has no database constraint either (a tenth of the insert's cost, and
+    # the seal row comes later, from the sealer): `verify_event_log` names any event whose
+    # seal is missing and whose batch awaits none. Null only in the ORM's eyes, so that
+    # reads join the seal as an outer join and list events that await their seal.
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="usage_events", db_index=False
     )
@@ -91,12 +97,13 @@ class UsageEvent(AppendOnlyModel):
         related_name="events",
         db_index=False,
         db_constraint=False,
+        null=True,
     )
 
     # No unique constraint on (customer, event_id): on PostgreSQL the table is partitioned
     # by month of `timestamp`, and a partitioned table's unique keys must hold the
     # partition key. `UsageEventKey` keeps the ids unique across months instead; the
-    # database's primary key is (id, timestamp) there (metering 0009).
+    # database's primary key is (id, timestamp) there (metering 0010).
     class Meta:
         indexes = [models.Index(fields=["customer", "timestamp"], name="usage_event_cust_ts")]
 
@@ -141,6 +148,30 @@ class EventArchive(models.Model):
 
     def __str__(self) -> str:
         return f"events of {self.month:%Y-%m}"
+
+
+class UnsealedBatch(models.Model):
+    """A stored batch waiting for its seal: the sealer's queue.
+
+    Written in the transaction that stores the batch's events, with what the seal needs
+    (their content hashes in id order), and deleted in the transaction that seals it, so
+    a batch is sealed exactly once whatever crashes in between. Its age is the seal lag.
+    """
+
+    seal_id = models.UUIDField(unique=True)
+    received_at = models.DateTimeField()
+    # The events' content hashes, 64 hex digits each, in event id order.
+    content_hashes = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.seal_id} to seal"
+
+    @property
+    def hashes(self) -> list[str]:
+        return [self.content_hashes[i : i + 64] for i in range(0, len(self.content_hashes), 64)]
 
 
 class UnratedEvent(models.Model):

@@ -4,7 +4,7 @@ The log is partitioned by RANGE of `timestamp`, one partition per calendar month
 named `metering_usageevent_YYYY_MM`, with no DEFAULT partition: an event whose month had
 no partition would otherwise land in a catch-all that blocks creating that month later.
 Partitions are made by one database function, `tokentill_usage_partition_ensure(month)`
-(metering 0009), owned by the tables' owner and run with its rights (SECURITY DEFINER):
+(metering 0010), owned by the tables' owner and run with its rights (SECURITY DEFINER):
 the runtime role may call it, so the daily task and ingest create what is missing, yet
 that role owns no partition, so it can neither drop, detach, truncate nor alter one. A
 partition gets its parent's privileges and the append-only trigger (PostgreSQL clones
@@ -53,7 +53,7 @@ def partition_name(month: date) -> str:
 
 
 def partitioned() -> bool:
-    """Whether this database partitions the log (PostgreSQL after metering 0009)."""
+    """Whether this database partitions the log (PostgreSQL after metering 0010)."""
     return connection.vendor == "postgresql"
 
 

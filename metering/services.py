@@ -5,15 +5,16 @@ events go in with one statement: an INSERT ... ON CONFLICT DO NOTHING into the k
 (`UsageEventKey`, unique on (customer, event_id) across every month's partition of the
 log) decides between a new event and a resend inside the statement itself, so two copies
 racing in from different processes can never both be stored, and only the events whose
-key was new are inserted in the log. The accepted events are then sealed, chained to the
-previous seal, in the same transaction. The months of a batch have their partitions
-made before the transaction starts (`metering.partitions`).
+key was new are inserted in the log. The batch is queued for its seal in the same
+transaction (`UnsealedBatch`); the sealer (`metering.sealing`) chains it after commit, so
+no request waits for another's seal. The months of a batch have their partitions made
+before the transaction starts (`metering.partitions`).
 
 Locks come in one order: the new events' keys in (customer, event_id) order (the
-insert's order; their ids still follow the batch's), then the seal chain's lock, so two
-batches carrying the same events in another order wait for each other instead of
-deadlocking. A deadlock or serialization failure that still happens rolls the batch back
-and is tried again, a few times, after a short random pause.
+insert's order; their ids still follow the batch's), so two batches carrying the same
+events in another order wait for each other instead of deadlocking. A deadlock or
+serialization failure that still happens rolls the batch back and is tried again, a few
+times, after a short random pause.
 """
 
 import functools
@@ -32,16 +33,15 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from common.tasks import rating_nudge
+from common.tasks import rating_nudge, sealing_nudge
 from contracts.selectors import customer_ids_by_external_id
 
-from .canonical import GENESIS_HASH, event_content_hash, seal_hash
+from .canonical import event_content_hash
 from .intake import EventDraft, IntakeRules, ItemError, event_parse
-from .models import EventSeal, UnratedEvent, UsageEvent, UsageEventKey
+from .models import UnratedEvent, UnsealedBatch, UsageEvent, UsageEventKey
 from .partitions import partitions_ensure_span
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
-SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key that serialises sealing
 # PostgreSQL's SQLSTATEs for a transaction that lost a race and may simply be run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 STORE_ATTEMPTS = 4
@@ -221,18 +221,22 @@ def _sqlstate(error: OperationalError) -> str | None:
 
 
 def _store(candidates: list[_Candidate], *, received_at: datetime) -> None:
-    """Insert, settle and seal in one transaction: the unique keys are locked in key
-    order by the insert, the seal chain's lock last (see the module's docstring)."""
+    """Insert, settle and queue the batch for its seal in one transaction; the unique
+    keys are locked in key order by the insert (see the module's docstring)."""
     seal_id = uuid.uuid4()
     with transaction.atomic():
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
-        if inserted:
-            transaction.on_commit(rating_nudge)
-        by_key = {candidate.key: candidate for candidate in candidates}
         _settle_not_inserted([c for c in candidates if c.key not in inserted])
         if inserted:
+            by_key = {candidate.key: candidate for candidate in candidates}
             in_order = sorted(inserted.items(), key=lambda key_and_pk: key_and_pk[1])
-            _seal(seal_id, [by_key[key].content_hash for key, _ in in_order], sealed_at=received_at)
+            UnsealedBatch.objects.create(
+                seal_id=seal_id,
+                received_at=received_at,
+                content_hashes="".join(by_key[key].content_hash for key, _ in in_order),
+            )
+            transaction.on_commit(sealing_nudge)
+            transaction.on_commit(rating_nudge)
 
 
 def _settle_not_inserted(candidates: list[_Candidate]) -> None:
@@ -253,35 +257,6 @@ def _settle_not_inserted(candidates: list[_Candidate]) -> None:
     }
     for candidate in candidates:
         _judge_repeat(candidate.result, candidate.content_hash, stored[candidate.key])
-
-
-def _seal(seal_id: uuid.UUID, content_hashes: list[str], *, sealed_at: datetime) -> None:
-    """Chain the batch to the newest seal, under a lock held only until commit.
-
-    Raw statements on one cursor: this runs on every accepted request, under the lock.
-    """
-    table = EventSeal._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_CHAIN_LOCK])
-        # On SQLite the IMMEDIATE transaction already holds the only write lock.
-        cursor.execute(f"SELECT sequence, hash FROM {table} ORDER BY sequence DESC LIMIT 1")  # noqa: S608
-        last = cursor.fetchone()
-        sequence, previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-        cursor.execute(
-            f"INSERT INTO {table} (id, sequence, previous_hash, hash, event_count, sealed_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                EventSeal._meta.pk.get_db_prep_value(seal_id, connection),
-                sequence,
-                previous_hash,
-                seal_hash(
-                    previous_hash=previous_hash, sequence=sequence, content_hashes=content_hashes
-                ),
-                len(content_hashes),
-                connection.ops.adapt_datetimefield_value(sealed_at),
-            ],
-        )
 
 
 # --- the bulk insert --------------------------------------------------------------------

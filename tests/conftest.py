@@ -44,11 +44,14 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture(autouse=True)
-def _no_deferred_rating_nudge(monkeypatch):
-    """A deferred rating nudge would rate in a thread of its own while the test reads;
+def _no_deferred_nudges(monkeypatch, settings):
+    """A deferred nudge would rate or seal in a thread of its own while the test reads;
     tests where it is the subject put the real one back (tests/common/test_tasks.py,
-    tests/metering/test_rating_nudge.py)."""
-    monkeypatch.setattr(tasks, "_nudge_defer", lambda delay: None)
+    tests/metering/test_rating_nudge.py). Every commit that stores events seals them at
+    once, in-process: tests read a sealed log unless sealing is their subject."""
+    monkeypatch.setattr(tasks.Nudge, "defer", lambda nudge, delay: None)
+    monkeypatch.setattr(tasks.sealing_nudge, "last", float("-inf"))
+    settings.TOKENTILL_SEAL_NUDGE_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

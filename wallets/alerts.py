@@ -121,63 +121,107 @@ def alerts_check_wallet(*, wallet: Wallet) -> list[Alert]:
 
     The balance and top-up thresholds watch the wallet in the customer's billing currency.
     """
-    customer = wallet.customer
-    alert_settings = alert_settings_for(customer=customer)
+    return alerts_check_wallets(wallets=[wallet])
+
+
+def alerts_check_wallets(*, wallets: list[Wallet]) -> list[Alert]:
+    """`alerts_check_wallet` for many wallets (each with its customer), under their locks:
+    their settings, grants, known alerts and balances read once for all of them, so a
+    draw-down pass over many customers checks their alerts in a few statements."""
+    if not wallets:
+        return []
     now = timezone.now()
-    fired = _alerts_fire(_credit_alerts(wallet, alert_settings, now), alert_settings)
-    if wallet.currency != customer.currency:
-        return fired
-    balance = Wallet.objects.filter(pk=wallet.pk).values_list("balance", flat=True).get()
-    if alert_settings.balance_below is not None:
-        fired += _balance_alerts(wallet, alert_settings, balance, now)
-    below = alert_settings.topup_below
-    if below is not None and alert_settings.topup_amount and balance < below:
-        _topup_request(wallet, alert_settings.topup_amount, balance, now)
+    settings_of = _settings_of({wallet.customer_id: wallet.customer for wallet in wallets})
+    candidates = _credit_alerts(wallets, settings_of, now)
+    fired = _alerts_fire_many(candidates, settings_of)
+    watched = [
+        wallet
+        for wallet in wallets
+        if wallet.currency == wallet.customer.currency
+        and (
+            settings_of[wallet.customer_id].balance_below is not None
+            or settings_of[wallet.customer_id].topup_below is not None
+        )
+    ]
+    balances = dict(
+        Wallet.objects.filter(pk__in=[wallet.pk for wallet in watched]).values_list(
+            "pk", "balance"
+        )
+    ) if watched else {}  # fmt: skip
+    for wallet in watched:
+        alert_settings, balance = settings_of[wallet.customer_id], balances[wallet.pk]
+        if alert_settings.balance_below is not None:
+            fired += _balance_alerts(wallet, alert_settings, balance, now)
+        below = alert_settings.topup_below
+        if below is not None and alert_settings.topup_amount and balance < below:
+            _topup_request(wallet, alert_settings.topup_amount, balance, now)
     return fired
 
 
-def _credit_alerts(wallet: Wallet, alert_settings: AlertSettings, now: datetime) -> list[Alert]:
-    shares = sorted(alert_settings.credit_shares)
-    if not shares:
-        return []
+def _settings_of(customers: dict[int, Customer]) -> dict[int, AlertSettings]:
+    """Each customer's alert settings, or the defaults (unsaved), in one read."""
+    found = {
+        row.customer_id: row for row in AlertSettings.objects.filter(customer_id__in=customers)
+    }
+    settings_of = {}
+    for pk, customer in customers.items():
+        settings_of[pk] = found.get(pk) or AlertSettings(customer=customer)
+        settings_of[pk].customer = customer
+    return settings_of
+
+
+def _credit_alerts(
+    wallets: list[Wallet], settings_of: dict[int, AlertSettings], now: datetime
+) -> list[Alert]:
     # Live grants with something used, but not those that reached the top share already
     # (spent grants pile up over the years; they are done with), nor those granted for
-    # later and not credited yet (nothing of them is in the wallet).
-    grants = list(
-        CreditGrant.objects.filter(wallet=wallet, amount__gt=0, remaining__lt=models.F("amount"))
-        .filter(credited_at__isnull=False)
-        .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
-        .exclude(
-            models.Exists(
-                Alert.objects.filter(
-                    grant=models.OuterRef("pk"), kind=Alert.Kind.CREDITS, share=shares[-1]
+    # later and not credited yet (nothing of them is in the wallet). One read per top
+    # share among the customers (one for all who keep the default shares).
+    by_top: dict[int, list[Wallet]] = {}
+    for wallet in wallets:
+        shares = settings_of[wallet.customer_id].credit_shares
+        if shares:
+            by_top.setdefault(max(shares), []).append(wallet)
+    candidates: list[Alert] = []
+    for top, group in sorted(by_top.items()):
+        of = {wallet.pk: wallet for wallet in group}
+        grants = (
+            CreditGrant.objects.filter(
+                wallet_id__in=list(of), amount__gt=0, remaining__lt=models.F("amount")
+            )
+            .filter(credited_at__isnull=False)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+            .exclude(
+                models.Exists(
+                    Alert.objects.filter(
+                        grant=models.OuterRef("pk"), kind=Alert.Kind.CREDITS, share=top
+                    )
                 )
             )
+            .order_by("wallet_id", "pk")
         )
-        .order_by("pk")
-    )
-    currency = wallet.currency
-    candidates: list[Alert] = []
-    for grant in grants:
-        used = grant.amount - grant.remaining
-        kind = grant.get_source_display().lower()
-        candidates += [
-            Alert(
-                customer=wallet.customer,
-                kind=Alert.Kind.CREDITS,
-                key=f"credits grant {grant.pk} {share}%",
-                share=share,
-                threshold=grant.amount,
-                amount=used,
-                currency=currency,
-                wallet=wallet,
-                grant=grant,
-                message=f"{wallet.customer.external_id}: {share} % of your "
-                f"{money_label(grant.amount, currency)} {kind} credits used",
-            )
-            for share in shares
-            if used * 100 >= grant.amount * share
-        ]
+        for grant in grants:
+            wallet = of[grant.wallet_id]
+            currency = wallet.currency
+            used = grant.amount - grant.remaining
+            kind = grant.get_source_display().lower()
+            candidates += [
+                Alert(
+                    customer=wallet.customer,
+                    kind=Alert.Kind.CREDITS,
+                    key=f"credits grant {grant.pk} {share}%",
+                    share=share,
+                    threshold=grant.amount,
+                    amount=used,
+                    currency=currency,
+                    wallet=wallet,
+                    grant=grant,
+                    message=f"{wallet.customer.external_id}: {share} % of your "
+                    f"{money_label(grant.amount, currency)} {kind} credits used",
+                )
+                for share in sorted(settings_of[wallet.customer_id].credit_shares)
+                if used * 100 >= grant.amount * share
+            ]
     return candidates
 
 
@@ -226,16 +270,26 @@ def _alerts_fire(candidates: list[Alert], alert_settings: AlertSettings) -> list
     """Insert the alerts not fired before, each with its deliveries; return those."""
     if not candidates:
         return []
-    customer = candidates[0].customer
+    return _alerts_fire_many(candidates, {candidates[0].customer_id: alert_settings})
+
+
+def _alerts_fire_many(
+    candidates: list[Alert], settings_of: dict[int, AlertSettings]
+) -> list[Alert]:
+    """Insert the alerts not fired before (of any customers: which fired is read once),
+    each with its deliveries, by its customer's settings; return those."""
+    if not candidates:
+        return []
     known = set(
         Alert.objects.filter(
-            customer=customer, key__in=[alert.key for alert in candidates]
-        ).values_list("key", flat=True)
+            customer_id__in={alert.customer_id for alert in candidates},
+            key__in=[alert.key for alert in candidates],
+        ).values_list("customer_id", "key")
     )
     now = timezone.now()
     fired = []
     for alert in candidates:
-        if alert.key in known:
+        if (alert.customer_id, alert.key) in known:
             continue
         alert.fired_at = now
         try:
@@ -243,7 +297,7 @@ def _alerts_fire(candidates: list[Alert], alert_settings: AlertSettings) -> list
                 alert.save(force_insert=True)
         except IntegrityError:
             continue  # fired by another worker meanwhile
-        _deliveries_create(alert, alert_settings, now)
+        _deliveries_create(alert, settings_of[alert.customer_id], now)
         alert_event_emit(alert=alert)
         fired.append(alert)
     return fired

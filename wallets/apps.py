@@ -6,5 +6,6 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets"
 
     def ready(self):
-        # Every process knows wallets' tasks by name (common.tasks sends them so).
-        from . import tasks  # noqa: F401
+        # Every process knows wallets' tasks by name (common.tasks sends them so); failed
+        # alert deliveries join every /metrics scrape (wallets.metrics).
+        from . import metrics, tasks  # noqa: F401

@@ -9,7 +9,7 @@ racing for the last credits queue on the lock: the second sees what the first le
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,9 +28,9 @@ from common.tasks import rating_nudge
 from contracts.models import Customer
 from pricing.money import RATED_PLACES, plain
 
-from .alerts import alerts_check_wallet
+from .alerts import alerts_check_wallet, alerts_check_wallets
 from .models import CreditGrant, Hold, LedgerEntry, Wallet
-from .selectors import grants_live
+from .selectors import grants_live, grants_live_of
 from .webhook_events import grant_created_emit, grant_expired_emit
 
 _ZERO = Decimal(0)
@@ -223,18 +223,100 @@ def wallet_draw_down(
             raise InsufficientCredits(
                 f"{wallet} has {plain(available)} available; {plain(amount)} was asked for."
             )
+        by = {"reference": reference, "reason": reason, "created_by": created_by}
+        (taken,) = _grants_take(
+            {wallet.pk: wallet}, {wallet.pk: grants}, [(wallet.pk, amount, by)], kind, now
+        )
+    return taken
+
+
+@dataclass(frozen=True)
+class DrawDownAsk:
+    """One draw-down of many (`wallets_draw_down`): `amount` from `wallet`."""
+
+    wallet: Wallet
+    amount: Decimal
+    reference: str = ""
+
+
+def wallets_draw_down(*, asks: Sequence[DrawDownAsk]) -> list[DrawDown]:
+    """Many draw-downs of usage at once (billing's draw-down pass over many customers'
+    periods), each as `wallet_draw_down` with `partial` would take it, in a few statements
+    whatever their number: the wallets locked in id order (one statement), their grants
+    that became effective credited, their live grants read (one statement), the ledger
+    entries written (one), the grants and balances moved (one each), and the alerts of
+    every wallet checked together. Asks of one wallet are taken in the order given. What
+    each took and could not cover, in the order of `asks`."""
+    for ask in asks:
+        _money(ask.amount, "amount")
+    if not asks:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        wallets = wallets_lock(wallet_ids={ask.wallet.pk for ask in asks})
+        due = CreditGrant.objects.filter(
+            wallet_id__in=list(wallets), credited_at__isnull=True, effective_at__lte=now
+        ).order_by("wallet_id", "effective_at", "pk")
+        by_wallet: dict[int, list[CreditGrant]] = {}
+        for grant in due:
+            by_wallet.setdefault(grant.wallet_id, []).append(grant)
+        for wallet_id, grants in by_wallet.items():
+            _grants_credit(wallets[wallet_id], grants)
+        live: dict[int, list[CreditGrant]] = {pk: [] for pk in wallets}
+        for grant in grants_live_of(wallet_ids=list(wallets), at=now):
+            live[grant.wallet_id].append(grant)
+        return _grants_take(
+            wallets,
+            live,
+            [(ask.wallet.pk, ask.amount, {"reference": ask.reference}) for ask in asks],
+            LedgerEntry.Kind.DRAW_DOWN,
+            now,
+        )
+
+
+def _grants_take(
+    wallets: Mapping[int, Wallet],
+    live: Mapping[int, list[CreditGrant]],
+    asks: Sequence[tuple[int, Decimal, Mapping[str, str]]],
+    kind: str,
+    now: datetime,
+) -> list[DrawDown]:
+    """Take each ask (wallet id, amount, the entries' reference, reason, author) from its
+    wallet's live grants, in draw-down order, under the wallets' locks the caller holds:
+    a ledger entry per grant touched, the grants' remaining amounts and the balances moved
+    by the same sums (one statement each on PostgreSQL), then the wallets' alerts."""
+    entries: list[LedgerEntry] = []
+    grants_moved: dict[int, Decimal] = {}
+    balances_moved: dict[int, Decimal] = {}
+    grant_rows: dict[int, CreditGrant] = {}
+    results = []
+    for wallet_id, amount, by in asks:
         left = amount
-        for grant in grants:
+        for grant in live[wallet_id]:
             if not left:
                 break
+            if grant.remaining <= 0:
+                continue  # spent by an earlier ask of this wallet
             take = min(grant.remaining, left)
-            by = {"reference": reference, "reason": reason, "created_by": created_by}
-            _entry(grant, kind, -take, now, **by)
-            _add(grant, "remaining", -take)
+            entries.append(
+                LedgerEntry(
+                    wallet_id=wallet_id, grant=grant, kind=kind, amount=-take, created_at=now,
+                    **by,
+                )
+            )  # fmt: skip
+            grant.remaining -= take
+            grants_moved[grant.pk] = grants_moved.get(grant.pk, _ZERO) - take
+            grant_rows[grant.pk] = grant
             left -= take
-        _add(wallet, "balance", -(amount - left))
-        alerts_check_wallet(wallet=wallet)
-    return DrawDown(drawn=amount - left, short=left)
+        balances_moved[wallet_id] = balances_moved.get(wallet_id, _ZERO) - (amount - left)
+        results.append(DrawDown(drawn=amount - left, short=left))
+    LedgerEntry.objects.bulk_create(entries)
+    _add_many(CreditGrant, "remaining", grants_moved)
+    _add_many(Wallet, "balance", balances_moved)
+    for wallet_id, delta in balances_moved.items():
+        wallets[wallet_id].balance += delta
+    alerts_check_wallets(wallets=[wallets[pk] for pk in sorted(balances_moved)])
+    return results
 
 
 def wallet_adjust(
@@ -459,6 +541,40 @@ def _wallet_lock(wallet: Wallet) -> Wallet:
         .select_related("customer")
         .get(pk=wallet.pk)
     )
+
+
+def wallets_lock(*, wallet_ids: Collection[int]) -> dict[int, Wallet]:
+    """The wallets' rows (with their customers), locked as every wallet service locks one,
+    in id order (two passes over many wallets never wait on each other in a cycle), by
+    id. Billing's draw-down pass takes them all before it gives back or draws any."""
+    rows = (
+        Wallet.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("customer")
+        .filter(pk__in=sorted(wallet_ids))
+        .order_by("pk")
+    )
+    return {wallet.pk: wallet for wallet in rows}
+
+
+def _add_many(
+    model: type[Wallet] | type[CreditGrant], field: str, deltas: Mapping[int, Decimal]
+) -> None:
+    """`_add` for many rows (by pk) of one table: one UPDATE over arrays on PostgreSQL, in
+    id order, under the wallet locks the caller holds."""
+    if not deltas:
+        return
+    if connection.vendor != "postgresql":
+        for pk in sorted(deltas):
+            _add(model(pk=pk), field, deltas[pk])
+        return
+    table, column = model._meta.db_table, field  # each column is named as its field
+    pks = sorted(deltas)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS t SET {column} = t.{column} + d.delta "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE t.id = d.id",
+            [pks, [deltas[pk] for pk in pks]],
+        )
 
 
 def _holds_close(

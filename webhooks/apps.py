@@ -6,5 +6,6 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self):
-        # Every process knows webhooks' tasks by name (common.tasks sends them so).
-        from . import tasks  # noqa: F401
+        # Every process knows webhooks' tasks by name (common.tasks sends them so); failed
+        # deliveries join every /metrics scrape (webhooks.metrics).
+        from . import metrics, tasks  # noqa: F401

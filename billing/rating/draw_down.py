@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from contracts.models import Customer
 from pricing.credits import credits_move, credits_moved
@@ -30,15 +31,17 @@ from wallets.alerts import alerts_check_usage
 from wallets.models import Wallet
 from wallets.selectors import customers_with_budget
 from wallets.services import (
+    DrawDownAsk,
     credits_give_back,
     holds_settle,
-    wallet_draw_down,
     wallet_get_or_create,
+    wallets_draw_down,
+    wallets_lock,
 )
 
 from ..models import HoldSettlement, UsageDrawDown, UsageRollup
-from ..periods import PeriodMoney, period_money, period_rollups
-from .store import draw_downs_queue, draw_downs_take
+from ..periods import PeriodMoney, period_money, periods_rollups
+from .store import draw_down_records_save, draw_downs_queue, draw_downs_take
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,12 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     from its start. The period's usage (after discount) is checked against the
     customer's budget alerts here too, with or without a wallet. Last, the holds of the
     period's calls rated since are settled, each at what it added to the billable usage.
+
+    The periods are drawn together, in a few statements whatever their number: their
+    records locked in (customer, start) order, then every period's rollups read at once,
+    then the wallets locked in id order, then every draw-down made together
+    (`wallets_draw_down`) and the records saved together (docs/development/architecture.md,
+    "The draw-down pass over many customers").
     """
     customer_ids = {customer for customer, _ in periods}
     with_wallets = set(
@@ -115,28 +124,34 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
     # Read before the rollups: a call read here is counted in the rollups read below.
     settling = _calls_rated(customer_ids)
     for customer_id, period_start in sorted(periods):
-        calls = settling.get((customer_id, period_start), [])
         if customer_id not in with_wallets:
             # No wallet, so no hold of theirs: a call of theirs carried another's hold.
-            _settlements_forget(calls)
-        if customer_id not in watched:
-            continue
-        # The record's lock first: two passes never draw one period at once. A batch that
-        # rates the period and commits after the rollups are read queued it in a row this
-        # pass did not take (store.draw_downs_queue): the next pass draws that usage.
-        record, _ = UsageDrawDown.objects.select_for_update().get_or_create(
-            customer_id=customer_id, period_start=period_start
-        )
-        rollups = period_rollups(customer_id=customer_id, start=period_start)
+            _settlements_forget(settling.get((customer_id, period_start), []))
+    drawn = sorted(period for period in periods if period[0] in watched)
+    if not drawn:
+        return
+    # The records' locks first, in (customer, start) order: two passes never draw one
+    # period at once. A batch that rates a period and commits after the rollups are read
+    # queued it in a row this pass did not take (store.draw_downs_queue): the next pass
+    # draws that usage.
+    records = _records_lock(drawn)
+    read = periods_rollups(periods=drawn)
+    customers = Customer.objects.in_bulk({customer for customer, _ in drawn})
+    # Then the wallets, in id order, before any is given back to or drawn from.
+    wallets = _wallets_of(customers, with_wallets)
+    plans: list[_Reconcile] = []
+    settle: list[tuple[Customer, PeriodMoney, list[UsageRollup], list[_Call]]] = []
+    for key in drawn:
+        customer_id, period_start = key
+        record, rollups, customer = records[key], read[key], customers[customer_id]
         if rollups.rerating:
             continue  # drawn once re-rated: its rating queues it again
         if not rollups:
             # Re-rating moved all its usage to other periods: none is left to pay for.
             if customer_id in with_wallets and (record.drawn or record.short):
-                customer = Customer.objects.get(pk=customer_id)
-                _record_reconcile(record, customer, _ZERO, cover=False)
+                plans.append(_Reconcile(record, customer, _ZERO, cover=False))
             continue
-        customer, end = rollups[0].customer, rollups[0].period_end
+        end = rollups[0].period_end
         money = period_money(customer=customer, start=period_start, end=end, rollups=rollups)
         charges = money.charges
         if customer_id in budgeted:
@@ -147,44 +162,111 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
         latest_terms = money.segments[-1].terms
         record.allowance_left = charges.allowance_left
         cover = latest_terms is not None and latest_terms.credits_cover_arrears
-        _record_reconcile(record, customer, charges.billable, cover=cover)
+        plans.append(_Reconcile(record, customer, charges.billable, cover=cover))
+        calls = settling.get(key, [])
         if calls:
-            _holds_settle_drawn(customer, money, rollups, calls)
+            settle.append((customer, money, rollups, calls))
+    _records_reconcile(plans, wallets)
+    for settled in settle:
+        _holds_settle_drawn(*settled)
 
 
-def _record_reconcile(
-    record: UsageDrawDown, customer: Customer, billable: Decimal, *, cover: bool
-) -> None:
-    """Bring what the period's record says credits paid (`drawn`) or could not cover
+def _records_lock(periods: list[tuple[int, datetime]]) -> dict[tuple[int, datetime], UsageDrawDown]:
+    """The periods' draw-down records, created where missing, locked in (customer, start)
+    order, by period."""
+    UsageDrawDown.objects.bulk_create(
+        [UsageDrawDown(customer_id=customer, period_start=start) for customer, start in periods],
+        ignore_conflicts=True,
+    )
+    if connection.vendor != "postgresql":  # one writer at a time: nothing to lock
+        wanted = set(periods)
+        rows = UsageDrawDown.objects.filter(customer_id__in={c for c, _ in periods})
+        return {
+            (row.customer_id, row.period_start): row
+            for row in rows
+            if (row.customer_id, row.period_start) in wanted
+        }
+    table = UsageDrawDown._meta.db_table
+    locked = UsageDrawDown.objects.raw(
+        f"SELECT d.* FROM {table} AS d "  # noqa: S608
+        "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS p(customer_id, period_start) "
+        "ON d.customer_id = p.customer_id AND d.period_start = p.period_start "
+        "ORDER BY d.customer_id, d.period_start FOR UPDATE OF d",
+        [[c for c, _ in periods], [start for _, start in periods]],
+    )
+    return {(row.customer_id, row.period_start): row for row in locked}
+
+
+def _wallets_of(customers: dict[int, Customer], with_wallets: set[int]) -> dict[int, Wallet]:
+    """The wallet in each customer's billing currency (of those with one), locked in id
+    order, by customer pk. A customer whose wallets are all in other currencies gets one
+    when there is something to draw or give back (`_records_reconcile`), as before."""
+    found = [
+        wallet
+        for wallet in Wallet.objects.filter(customer_id__in=with_wallets)
+        if wallet.currency == customers[wallet.customer_id].currency
+    ]
+    locked = wallets_lock(wallet_ids=[wallet.pk for wallet in found])
+    return {wallet.customer_id: locked[wallet.pk] for wallet in found}
+
+
+@dataclass
+class _Reconcile:
+    """A period's record to bring to its billable usage (`_records_reconcile`)."""
+
+    record: UsageDrawDown
+    customer: Customer
+    billable: Decimal
+    cover: bool
+
+
+def _records_reconcile(plans: list[_Reconcile], wallets: dict[int, Wallet]) -> None:
+    """Bring what each period's record says credits paid (`drawn`) or could not cover
     (`short`) to its billable usage: draw what is owed; give back what re-rating took off
     (the shortfall first, then a refund grant); and where credits cover arrears (`cover`),
     ask them for what is still short; what invoices settled of rounding stays
-    (`pricing.credits`). Saved even when nothing moved."""
-    move = credits_move(
-        billable=billable,
-        settled=record.settled,
-        drawn=record.drawn,
-        short=record.short,
-        cover=cover,
+    (`pricing.credits`). Every draw in one `wallets_draw_down`, under the wallets' locks
+    (taken already); every record saved, even when nothing moved, in one statement."""
+    moves = [
+        credits_move(
+            billable=plan.billable,
+            settled=plan.record.settled,
+            drawn=plan.record.drawn,
+            short=plan.record.short,
+            cover=plan.cover,
+        )
+        for plan in plans
+    ]
+    asks, asked = [], []
+    for plan, move in zip(plans, moves, strict=True):
+        reference = f"usage {plan.record.period_start:%Y-%m-%d}"
+        wallet = wallets.get(plan.customer.pk) or wallet_get_or_create(customer=plan.customer)
+        if move.refund:
+            credits_give_back(wallet=wallet, amount=move.refund, reason=f"re-rated {reference}")
+        # What is still short is asked of the credits at every draw (after a re-rating
+        # lowered it too), under the wallet's lock: a grant this does not see takes that
+        # lock after this transaction commits, so it is credited after the `updated_at`
+        # saved below, and usage_shortfalls_cover offers it the rest.
+        if move.ask > 0:
+            asks.append(DrawDownAsk(wallet=wallet, amount=move.ask, reference=reference))
+            asked.append(plan)
+    got = dict(
+        zip(
+            (id(plan) for plan in asked),
+            (taken.drawn for taken in wallets_draw_down(asks=asks)),
+            strict=True,
+        )
     )
-    reference = f"usage {record.period_start:%Y-%m-%d}"
-    if move.refund:
-        wallet = wallet_get_or_create(customer=customer)
-        credits_give_back(wallet=wallet, amount=move.refund, reason=f"re-rated {reference}")
-    # What is still short is asked of the credits at every draw (after a re-rating lowered
-    # it too), under the wallet's lock: a grant this does not see takes that lock after
-    # this transaction commits, so it is credited after the `updated_at` saved below, and
-    # usage_shortfalls_cover offers it the rest.
-    got = _ZERO
-    if move.ask > 0:
-        wallet = wallet_get_or_create(customer=customer)
-        got = wallet_draw_down(wallet=wallet, amount=move.ask, reference=reference).drawn
-    record.drawn, record.short = credits_moved(
-        move, drawn=record.drawn, short=record.short, got=got, cover=cover
-    )
+    now = timezone.now()
+    for plan, move in zip(plans, moves, strict=True):
+        record = plan.record
+        record.drawn, record.short = credits_moved(
+            move, drawn=record.drawn, short=record.short, got=got.get(id(plan), _ZERO),
+            cover=plan.cover,
+        )  # fmt: skip
     # Saved even when nothing moved: `updated_at` tells usage_shortfalls_cover that
     # grants older than it have been offered this period's shortfall.
-    record.save(update_fields=["drawn", "short", "allowance_left", "updated_at"])
+    draw_down_records_save([plan.record for plan in plans], now)
 
 
 def usage_shortfalls_cover() -> int:

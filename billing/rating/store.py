@@ -21,7 +21,14 @@ from django.db import connection
 
 from metering.models import UnratedEvent, UsageEvent
 
-from ..models import TOKEN_COLUMNS, DrawDownDue, RatedEvent, UsageDay, UsageRollup
+from ..models import (
+    TOKEN_COLUMNS,
+    DrawDownDue,
+    RatedEvent,
+    UsageDay,
+    UsageDrawDown,
+    UsageRollup,
+)
 
 _ZERO = Decimal(0)
 #: An event's metrics as the log stores them: token counts as ints, others as decimal text.
@@ -187,9 +194,49 @@ def draw_downs_queue(periods: Iterable[tuple[int, datetime]]) -> None:
     (a unique row per period did both: ON CONFLICT DO NOTHING left a row a pass could
     take before the batch committed, and waited for a pass that had taken it).
     """
-    DrawDownDue.objects.bulk_create(
-        [DrawDownDue(customer_id=customer, period_start=start) for customer, start in set(periods)]
-    )
+    queued = sorted(set(periods))
+    if connection.vendor != "postgresql":
+        DrawDownDue.objects.bulk_create(
+            [DrawDownDue(customer_id=customer, period_start=start) for customer, start in queued]
+        )
+        return
+    if queued:  # one INSERT over arrays: a batch over many customers queues a row each
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {DrawDownDue._meta.db_table} (customer_id, period_start) "  # noqa: S608
+                "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])",
+                [[customer for customer, _ in queued], [start for _, start in queued]],
+            )
+
+
+def draw_down_records_save(records: list[UsageDrawDown], now: datetime) -> None:
+    """Save what the draw-down pass moved on each period's record (`drawn`, `short`,
+    `allowance_left`), with `updated_at` at `now`: one UPDATE over arrays on PostgreSQL
+    (the rows are locked already, by the pass)."""
+    if not records:
+        return
+    for record in records:
+        record.updated_at = now
+    if connection.vendor != "postgresql":
+        UsageDrawDown.objects.bulk_update(
+            records, ["drawn", "short", "allowance_left", "updated_at"]
+        )
+        return
+    ordered = sorted(records, key=lambda record: record.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {UsageDrawDown._meta.db_table} AS r SET drawn = d.drawn, "  # noqa: S608
+            "short = d.short, allowance_left = d.allowance_left, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[]) "
+            "AS d(id, drawn, short, allowance_left) WHERE r.id = d.id",
+            [
+                now,
+                [record.pk for record in ordered],
+                [record.drawn for record in ordered],
+                [record.short for record in ordered],
+                [record.allowance_left for record in ordered],
+            ],
+        )
 
 
 _TAKE_SQL = """

@@ -91,7 +91,8 @@ class EventOutSerializer(serializers.ModelSerializer):
     customer_id = serializers.CharField(source="customer.external_id")
     metrics = MetricsField(read_only=True)
     properties = PropertiesField(read_only=True)
-    seal = serializers.IntegerField(source="seal.sequence", read_only=True)
+    # The seal's sequence; null until the sealer chains the event's batch (seconds).
+    seal = serializers.IntegerField(source="seal.sequence", read_only=True, allow_null=True)
 
     class Meta:
         model = UsageEvent

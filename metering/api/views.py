@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from common.api import ErrorSerializer, FieldErrorsSerializer
 from common.throttling import INGEST
 from metering.intake import body_load
+from metering.metrics import ingest_count
 from metering.selectors import events_list
 from metering.services import events_ingest
 from metering.tokens import TokenizeError, count_messages, count_text
@@ -177,6 +178,7 @@ class EventsView(ListAPIView):
     )
     def post(self, request):
         result = events_ingest(items=_ingest_items(request))
+        ingest_count(result=result)
         stored = result.count("accepted") + result.count("duplicate")
         code = status.HTTP_202_ACCEPTED if stored else status.HTTP_422_UNPROCESSABLE_ENTITY
         return Response(result.as_dict(), status=code)

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from metering.models import EventSeal, UsageEvent
+from metering.sealing import events_seal
 from metering.services import events_ingest
 from tests.db_split import TEST_RUNTIME_ROLE, owner_connection, runtime_split_active
 from tests.metering.test_ingest_api import an_event
@@ -35,6 +36,7 @@ def logged(acme):
     """Two sealed events, stored by the runtime role."""
     result = events_ingest(items=[an_event(event_id="r1"), an_event(event_id="r2")])
     assert result.count("accepted") == 2
+    events_seal()
     return acme
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from common import tasks
 
 SENT: list[int] = []
-REAL_NUDGE_DEFER = tasks._nudge_defer  # tests/conftest.py replaces it in every test
+REAL_NUDGE_DEFER = tasks.Nudge.defer  # tests/conftest.py replaces it in every test
 
 
 @shared_task(name="tests.common.record")
@@ -64,8 +64,8 @@ def test_a_broker_that_cannot_take_the_task_is_logged_and_never_raised(monkeypat
 def test_the_rater_is_asked_at_most_once_per_nudge_interval(monkeypatch, settings):
     asked, deferred = [], []
     monkeypatch.setattr(tasks, "task_send", lambda name, *args: asked.append(name))
-    monkeypatch.setattr(tasks, "_nudge_defer", deferred.append)
-    monkeypatch.setattr(tasks, "_last_nudge", float("-inf"))
+    monkeypatch.setattr(tasks.Nudge, "defer", lambda nudge, delay: deferred.append(delay))
+    monkeypatch.setattr(tasks.rating_nudge, "last", float("-inf"))
     settings.TOKENTILL_RATING_NUDGE_SECONDS = 3600
 
     tasks.rating_nudge()
@@ -77,7 +77,7 @@ def test_the_rater_is_asked_at_most_once_per_nudge_interval(monkeypatch, setting
     assert len(deferred) == 1
     assert 3599 < deferred[0] <= 3600
 
-    monkeypatch.setattr(tasks, "_last_nudge", float("-inf"))
+    monkeypatch.setattr(tasks.rating_nudge, "last", float("-inf"))
     tasks.rating_nudge()
 
     assert asked == [tasks.RATE_PENDING_USAGE, tasks.RATE_PENDING_USAGE]
@@ -93,14 +93,14 @@ def eager_deferral(monkeypatch, settings):
         sent.append(name)
         sent_event.set()
 
-    monkeypatch.setattr(tasks, "_nudge_defer", REAL_NUDGE_DEFER)
+    monkeypatch.setattr(tasks.Nudge, "defer", REAL_NUDGE_DEFER)
     monkeypatch.setattr(tasks, "task_send", send)
-    monkeypatch.setattr(tasks, "_last_nudge", float("-inf"))
-    monkeypatch.setattr(tasks, "_deferred_nudge", None)
+    monkeypatch.setattr(tasks.rating_nudge, "last", float("-inf"))
+    monkeypatch.setattr(tasks.rating_nudge, "deferred", None)
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.TOKENTILL_RATING_NUDGE_SECONDS = 0.3
     yield sent, sent_event
-    timer = tasks._deferred_nudge
+    timer = tasks.rating_nudge.deferred
     if timer is not None:
         timer.cancel()
 
@@ -109,29 +109,29 @@ def test_a_nudge_inside_the_interval_runs_when_it_ends_never_dropped(eager_defer
     sent, sent_event = eager_deferral
 
     tasks.rating_nudge()
-    first_at = tasks._last_nudge
+    first_at = tasks.rating_nudge.last
     tasks.rating_nudge()
     tasks.rating_nudge()  # inside the interval too: rides on the deferred one
-    owed = tasks._deferred_nudge
+    owed = tasks.rating_nudge.deferred
 
     assert len(sent) == 1  # the second is owed, not sent at once
     assert owed is not None
     assert 0 < owed.interval <= 0.3  # what is left of the interval
-    assert tasks._last_nudge == first_at + 0.3  # the owed nudge's moment
+    assert tasks.rating_nudge.last == first_at + 0.3  # the owed nudge's moment
     sent_event.clear()
     assert sent_event.wait(timeout=10)
     owed.join(timeout=10)
 
     # The first at once, exactly one more after the interval: never zero, never two.
     assert sent == [tasks.RATE_PENDING_USAGE] * 2
-    assert tasks._deferred_nudge is None
+    assert tasks.rating_nudge.deferred is None
 
 
 def test_a_nudge_with_a_broker_is_deferred_by_countdown(monkeypatch, settings):
     sent_later = []
-    monkeypatch.setattr(tasks, "_nudge_defer", REAL_NUDGE_DEFER)
+    monkeypatch.setattr(tasks.Nudge, "defer", REAL_NUDGE_DEFER)
     monkeypatch.setattr(tasks, "task_send", lambda name, *args: None)
-    monkeypatch.setattr(tasks, "_last_nudge", float("-inf"))
+    monkeypatch.setattr(tasks.rating_nudge, "last", float("-inf"))
     monkeypatch.setattr(
         tasks.current_app.tasks[tasks.RATE_PENDING_USAGE],
         "apply_async",
@@ -146,4 +146,4 @@ def test_a_nudge_with_a_broker_is_deferred_by_countdown(monkeypatch, settings):
 
     assert len(sent_later) == 1
     assert 3599 < sent_later[0] <= 3600
-    assert tasks._deferred_nudge is None  # the broker holds it; no thread waits
+    assert tasks.rating_nudge.deferred is None  # the broker holds it; no thread waits

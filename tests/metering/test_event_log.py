@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.utils import InternalError, ProgrammingError
 
 from metering.models import AppendOnlyError, EventSeal, UsageEvent
+from metering.sealing import events_seal
 from metering.selectors import event_log_verify
 from metering.services import events_ingest
 from tests.db_split import owner_connection
@@ -21,6 +22,7 @@ def logged(acme):
     for batch in (["a1", "a2"], ["b1", "b2", "b3"], ["c1"]):
         result = events_ingest(items=[an_event(event_id=event_id) for event_id in batch])
         assert result.count("accepted") == len(batch)
+    events_seal()
     return acme
 
 
@@ -122,7 +124,10 @@ def test_an_event_slipped_in_without_a_seal_is_caught(logged):
         ]
     )
 
-    assert event_log_verify().problem == "1 stored events are covered by no seal"
+    forged = UsageEvent.objects.get(event_id="forged")
+    assert event_log_verify().problem == (
+        f"event {forged.pk} has no valid seal and its batch awaits none"
+    )
 
 
 def test_the_model_refuses_updates_and_deletes(logged):

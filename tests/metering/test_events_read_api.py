@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from contracts.services import customer_create
 from metering.models import UsageEvent
+from metering.sealing import events_seal
 from tests.metering.test_ingest_api import an_event, iso, post
 
 PROMPT = "Summarise this support ticket: the customer cannot log in since Tuesday's update."
@@ -129,8 +130,12 @@ def listed(api, query: str = "") -> list[str]:
 
 
 def test_events_are_listed_newest_first_with_what_tokentill_made_of_them(api, some_events):
+    awaiting = api.get("/api/v1/events?limit=1&customer_id=acme").json()["results"]
+    events_seal()
     response = api.get("/api/v1/events?limit=1&customer_id=acme")
 
+    assert awaiting[0]["event_id"] == "c"
+    assert awaiting[0]["seal"] is None  # listed before the sealer chained its batch
     assert response.json()["results"] == [
         {
             "event_id": "c",

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from metering.models import EventSeal, UsageEvent
+from metering.models import UnsealedBatch, UsageEvent
 from metering.selectors import event_log_verify
 
 URL = "/api/v1/events"
@@ -31,6 +31,11 @@ def an_event(**overrides) -> dict:
 
 def post(api, body, **extra):
     return api.post(URL, data=orjson.dumps(body), content_type="application/json", **extra)
+
+
+def queued_for_seal() -> list[list[str]]:
+    """The batches waiting for the sealer, each as its events' content hashes."""
+    return [batch.hashes for batch in UnsealedBatch.objects.order_by("id")]
 
 
 def stored() -> list[tuple]:
@@ -60,7 +65,7 @@ def test_a_single_event_is_accepted_and_stored_with_canonical_metrics(api, acme)
     assert row.metrics == {"input_tokens": 1200, "output_tokens": 350, "cached_input_tokens": 1000}
     assert row.properties == {"environment": "production", "inference": "batch"}
     assert row.counting == "reported"
-    assert EventSeal.objects.get().event_count == 1
+    assert queued_for_seal() == [[row.content_hash]]
 
 
 def test_decimal_metric_strings_are_kept_exactly(api, acme):
@@ -100,13 +105,15 @@ def test_a_batch_is_judged_item_by_item(api, acme):
         ],
     }
     assert stored() == [("acme", "ok-1"), ("acme", "ok-2")]
-    assert EventSeal.objects.get().event_count == 2
+    assert queued_for_seal() == [
+        list(UsageEvent.objects.order_by("pk").values_list("content_hash", flat=True))
+    ]
 
 
 def test_a_resend_is_a_duplicate_and_changes_nothing(api, acme):
     event = an_event()
     post(api, event)
-    seals_before = list(EventSeal.objects.values_list("pk", "hash"))
+    queued_before = list(UnsealedBatch.objects.values_list("seal_id", "content_hashes"))
 
     # Same content, keys in another order and numbers spelled differently.
     resend = dict(reversed(list(event.items())))
@@ -117,7 +124,7 @@ def test_a_resend_is_a_duplicate_and_changes_nothing(api, acme):
     assert response.status_code == 202
     assert response.json()["items"] == [{"index": 0, "event_id": "req_8f2c", "status": "duplicate"}]
     assert stored() == [("acme", "req_8f2c")]
-    assert list(EventSeal.objects.values_list("pk", "hash")) == seals_before
+    assert list(UnsealedBatch.objects.values_list("seal_id", "content_hashes")) == queued_before
 
 
 def test_the_same_event_id_with_other_content_is_a_conflict(api, acme):
@@ -332,7 +339,7 @@ def test_each_refusal_says_what_and_where_and_stores_nothing(
     assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 0, 1)
     assert {"field": field, "code": code, "message": message} in body["items"][0]["errors"]
     assert UsageEvent.objects.count() == 0
-    assert EventSeal.objects.count() == 0
+    assert UnsealedBatch.objects.count() == 0
 
 
 def test_a_number_too_large_for_json_integers_is_refused(api, acme):
@@ -488,7 +495,9 @@ def test_a_number_past_a_doubles_range_refuses_its_item_and_no_other(api, acme):
         ],
     }
     assert stored() == [("acme", "ok-1"), ("acme", "ok-2")]
-    assert EventSeal.objects.get().event_count == 2
+    assert queued_for_seal() == [
+        list(UsageEvent.objects.order_by("pk").values_list("content_hash", flat=True))
+    ]
 
 
 @pytest.mark.parametrize(
@@ -506,7 +515,7 @@ def test_a_single_event_with_a_number_past_range_is_a_422_naming_the_field(api, 
     assert (error["field"], error["code"]) == (field, "out_of_range")
     assert error["message"] == f"{raw.decode()[:40]} is too large to read as a number"
     assert UsageEvent.objects.count() == 0
-    assert EventSeal.objects.count() == 0
+    assert UnsealedBatch.objects.count() == 0
 
 
 def test_a_number_past_range_in_provider_usage_names_its_path(api, acme):

@@ -6,7 +6,8 @@ import pytest
 from django.db import OperationalError, transaction
 
 from metering import services
-from metering.models import EventSeal, UnratedEvent, UsageEvent
+from metering.models import EventSeal, UnratedEvent, UnsealedBatch, UsageEvent
+from metering.sealing import events_seal
 from metering.selectors import event_log_verify
 from tests.metering.test_ingest_api import an_event, post, stored
 
@@ -63,6 +64,7 @@ def test_a_deadlock_or_serialization_failure_is_tried_again_and_stored_once(
     assert "errors" not in str(response.json())
     assert sorted(stored()) == [("acme", "new-1"), ("acme", "new-2"), ("acme", "old")]
     assert UnratedEvent.objects.count() == 3
+    events_seal()
     assert list(EventSeal.objects.order_by("sequence").values_list("event_count", flat=True)) == [
         1,
         2,
@@ -78,7 +80,7 @@ def test_a_batch_that_keeps_losing_is_refused_whole_after_the_last_attempt(api, 
 
     assert attempts == [1] * services.STORE_ATTEMPTS
     assert UsageEvent.objects.count() == 0
-    assert EventSeal.objects.count() == 0
+    assert UnsealedBatch.objects.count() == 0
 
 
 def test_other_operational_errors_are_not_tried_again(acme, monkeypatch):

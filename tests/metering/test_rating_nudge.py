@@ -13,16 +13,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_events_inside_the_nudge_interval_are_rated_when_it_ends(acme, monkeypatch, settings):
-    monkeypatch.setattr(tasks, "_nudge_defer", REAL_NUDGE_DEFER)
-    monkeypatch.setattr(tasks, "_last_nudge", float("-inf"))
-    monkeypatch.setattr(tasks, "_deferred_nudge", None)
+    monkeypatch.setattr(tasks.Nudge, "defer", REAL_NUDGE_DEFER)
+    monkeypatch.setattr(tasks.rating_nudge, "last", float("-inf"))
+    monkeypatch.setattr(tasks.rating_nudge, "deferred", None)
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.TOKENTILL_RATING_NUDGE_SECONDS = 0.5
 
     events_ingest(items=[an_event(event_id="first")])  # rated at once, in this thread
     assert UnratedEvent.objects.count() == 0
     events_ingest(items=[an_event(event_id="second")])  # inside the interval: owed
-    owed = tasks._deferred_nudge
+    owed = tasks.rating_nudge.deferred
     assert UnratedEvent.objects.count() == 1
 
     assert owed is not None

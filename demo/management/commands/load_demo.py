@@ -4,7 +4,7 @@ credits, an API key and a week of usage.
 Safe to run again: whatever already exists is left alone and nothing is added twice. The
 events are generated from a fixed seed (the same calls, models and token counts on every
 machine; only the week they fall in moves with the clock) and go in through
-`events_ingest`, exactly as the REST API would send them, in sealed batches of 1,000.
+`events_ingest`, exactly as the REST API would send them, in batches of 1,000, sealed.
 Some are sent as OpenAI, Anthropic and Gemini usage objects, so the demo exercises the
 provider mapping as well as plain metrics.
 """
@@ -23,6 +23,7 @@ from contracts.rate_cards import price_create, rate_card_create
 from contracts.services import api_key_create, contract_amend, contract_create, customer_create
 from demo.traffic import CUSTOMERS, DAYS, demo_events
 from metering.models import UsageEvent
+from metering.sealing import events_seal
 from metering.services import ACCEPTED, DUPLICATE, REJECTED, events_ingest
 from pricing.standard import STANDARD_RATES, formula_for_rates
 from wallets.models import CreditGrant
@@ -233,6 +234,7 @@ class Command(BaseCommand):
                     f"a demo event was refused: {refused[0].as_dict()} "
                     f"({counts[ACCEPTED]:,} accepted before it)"
                 )
+        events_seal()  # what the nudges after each commit had not sealed yet
         models = Counter(event["model"] for event in events)
         via_usage = Counter(event["provider"] for event in events if "provider" in event)
         self.stdout.write(

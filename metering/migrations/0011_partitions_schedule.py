@@ -16,7 +16,7 @@ SCHEDULE = interval_schedule(
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("metering", "0009_partition_event_log"),
+        ("metering", "0010_partition_event_log"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
     operations = [migrations.RunPython(*SCHEDULE)]

@@ -10,7 +10,7 @@ Partitions are created by `tokentill_usage_partition_ensure(month)`, a function 
 the migrating role (the tables' owner) that runs with its rights: the runtime role, which
 `db_roles` lets execute it, calls it (the daily task, ingest) without owning what it
 creates, and each partition is given exactly its parent's privileges. Tables that name events keep no database constraint to
-them (billing 0017). SQLite keeps its plain table.
+them (billing 0018). SQLite keeps its plain table.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -189,7 +189,7 @@ def _sequence_name_keep(cursor, sequence: str) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("metering", "0008_event_keys"),
-        ("billing", "0017_events_without_constraint"),
+        ("metering", "0009_event_keys"),
+        ("billing", "0018_events_without_constraint"),
     ]
     operations = [migrations.RunPython(partition, unpartition)]

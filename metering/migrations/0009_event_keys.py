@@ -1,6 +1,6 @@
 """The key table: (customer, event_id) unique across every month of the log, each with
 its event's id, seal, timestamp and content hash, filled from the events stored so far
-and append-only like them; then the log's own unique constraint goes (metering 0009
+and append-only like them; then the log's own unique constraint goes (metering 0010
 partitions it by month, and a partitioned table's unique keys must hold the month)."""
 
 from django.db import migrations, models
@@ -30,7 +30,7 @@ def no_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("metering", "0006_rating_queue_customer"),
+        ("metering", "0008_seal_events_schedule"),
     ]
 
     operations = [

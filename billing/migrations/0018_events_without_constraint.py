@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0016_email_invoices_schedule'),
-        ('metering', '0008_event_keys'),
+        ('billing', '0017_draw_down_due_queued_at'),
+        ('metering', '0009_event_keys'),
     ]
 
     operations = [

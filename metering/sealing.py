@@ -1,0 +1,85 @@
+"""The sealer: chains stored batches into the event log's seal chain, after ingest.
+
+Ingest never waits for the chain: it stores a batch's events and queues the batch
+(`UnsealedBatch`, with the events' content hashes) in its own transaction. The sealer,
+asked for after each ingest commit (`common.tasks.sealing_nudge`) and run by beat every
+few seconds, takes the queued batches in queue order and, in one transaction per chunk,
+inserts their seals (each chained to the one before) and deletes them from the queue.
+
+Safe in any number of copies: a sealer holds the chain's lock until it commits, and a
+copy that finds the lock taken leaves (the holder seals what is queued; the next run
+what comes after). A sealer killed mid-way commits nothing, and the next run seals the
+same batches. A batch is sealed exactly once: its queue row goes in the transaction
+that writes its seal, and the seal's id is the batch's (unique).
+"""
+
+import logging
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .canonical import GENESIS_HASH, seal_hash
+from .checkpoint import checkpoint_write
+from .models import EventSeal, UnsealedBatch
+
+SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key held by the one sealer at work
+SEAL_CHUNK = 500  # batches per transaction
+logger = logging.getLogger(__name__)
+
+
+def events_seal(*, chunk: int = SEAL_CHUNK) -> int:
+    """Seal every batch queued when the run began or during it; the batches sealed.
+
+    Returns 0 at once when another sealer holds the chain."""
+    sealed, head = 0, None
+    while True:
+        with transaction.atomic():
+            if not _chain_lock_try():
+                break
+            batches = list(UnsealedBatch.objects.order_by("id")[:chunk])
+            if not batches:
+                break
+            head = _seal_batches(batches, sealed_at=timezone.now())
+        sealed += len(batches)
+        if len(batches) < chunk:
+            break
+    if head is not None:
+        checkpoint_write(sequence=head[0], seal_hash=head[1], at=timezone.now())
+    return sealed
+
+
+def _chain_lock_try() -> bool:
+    """The chain's lock until commit; on SQLite the IMMEDIATE transaction already holds
+    the only write lock."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_CHAIN_LOCK])
+        taken: bool = cursor.fetchone()[0]
+        return taken
+
+
+def _seal_batches(batches: list[UnsealedBatch], *, sealed_at: datetime) -> tuple[int, str]:
+    """Chain the batches, in order, after the newest seal; return the new head."""
+    last = EventSeal.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    sequence, previous_hash = last if last else (0, GENESIS_HASH)
+    seals = []
+    for batch in batches:
+        hashes = batch.hashes
+        sequence += 1
+        current = seal_hash(previous_hash=previous_hash, sequence=sequence, content_hashes=hashes)
+        seals.append(
+            EventSeal(
+                id=batch.seal_id,
+                sequence=sequence,
+                previous_hash=previous_hash,
+                hash=current,
+                event_count=len(hashes),
+                sealed_at=sealed_at,
+            )
+        )
+        previous_hash = current
+    EventSeal.objects.bulk_create(seals)
+    UnsealedBatch.objects.filter(id__in=[batch.id for batch in batches]).delete()
+    return sequence, previous_hash
