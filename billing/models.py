@@ -85,8 +85,17 @@ class RatedEvent(models.Model):
     amount (per-event prices) or quantity (tiered prices). `reason` says why an unpriced
     or failed event has neither."""
 
+    # No database constraint to the event log, nor in HoldSettlement and BilledEvent: on
+    # PostgreSQL the log is partitioned by month, and a foreign key may only reference a
+    # unique key that holds the month. Rows here are written by the rater from events it
+    # read in the same transaction, and the log is append-only; an archived month's
+    # events are gone from the log while these rows stay (docs/operations/event-log.md).
     event = models.OneToOneField(
-        UsageEvent, primary_key=True, on_delete=models.PROTECT, related_name="rating"
+        UsageEvent,
+        primary_key=True,
+        on_delete=models.PROTECT,
+        related_name="rating",
+        db_constraint=False,
     )
     rollup = models.ForeignKey(UsageRollup, on_delete=models.PROTECT, related_name="events")
     amount = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
@@ -193,7 +202,7 @@ class HoldSettlement(models.Model):
     hold_id = models.UUIDField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     event = models.ForeignKey(
-        UsageEvent, on_delete=models.CASCADE, related_name="+", db_index=False
+        UsageEvent, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
 
     def __str__(self) -> str:
@@ -333,7 +342,9 @@ class BilledEvent(models.Model):
     change."""
 
     line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="billed_events")
-    event = models.ForeignKey(UsageEvent, on_delete=models.PROTECT, related_name="+")
+    event = models.ForeignKey(
+        UsageEvent, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     amount = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
     quantity = ExactDecimalField(null=True, blank=True, **RATED_DIGITS)
     rated_at = models.DateTimeField()

@@ -23,6 +23,9 @@ APPEND_ONLY_FUNCTION = "tokentill_append_only"
 INSERT_ONLY_TABLES = ("billing_billedevent", "common_auditentry")
 # Written by migrations only.
 READ_ONLY_TABLES = ("django_migrations",)
+# Functions the runtime role may run: the owner's, with the owner's rights (metering 0010
+# creates a month's partition of the event log, which the runtime role cannot drop).
+RUNTIME_FUNCTIONS = ("tokentill_usage_partition_ensure(date)",)
 
 _ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # duplicate_object; unique_violation when two sessions create the role at the same time.
@@ -108,6 +111,10 @@ def runtime_role_grant(
             f'GRANT SELECT, INSERT ON {on_schema}."{t}" TO {quoted}' for t in insert_only
         ]
         statements += [f'GRANT SELECT ON {on_schema}."{t}" TO {quoted}' for t in read_only]
+        for function in RUNTIME_FUNCTIONS:
+            cursor.execute("SELECT to_regprocedure(%s)", [f"{on_schema}.{function}"])
+            if cursor.fetchone()[0] is not None:
+                statements.append(f"GRANT EXECUTE ON FUNCTION {on_schema}.{function} TO {quoted}")
         for statement in statements:
             cursor.execute(statement)
         cursor.execute("SELECT has_schema_privilege(%s, %s, 'CREATE')", [role, schema])

@@ -24,6 +24,7 @@ PUSH_INVOICE = "billing.push_invoice"
 EMAIL_INVOICE = "billing.email_invoice"
 DELIVER_ALERT = "wallets.deliver_alert"
 DELIVER_WEBHOOK = "webhooks.deliver"
+CREATE_EVENT_PARTITIONS = "metering.create_event_partitions"
 SEAL_EVENTS = "metering.seal_events"
 
 

@@ -245,6 +245,11 @@ TOKENTILL_INGEST_MAX_BATCH = env.int("TOKENTILL_INGEST_MAX_BATCH", default=1000)
 TOKENTILL_INGEST_MAX_BODY_BYTES = env.int("TOKENTILL_INGEST_MAX_BODY_BYTES", default=16 * 2**20)
 TOKENTILL_LATENESS_WINDOW_DAYS = env.int("TOKENTILL_LATENESS_WINDOW_DAYS", default=35)
 TOKENTILL_FUTURE_TOLERANCE_SECONDS = env.int("TOKENTILL_FUTURE_TOLERANCE_SECONDS", default=300)
+# PostgreSQL's monthly partitions of the event log: how many months past the current one
+# the daily task keeps created, and how many months back the log keeps before
+# `archive_events` may move a month to Parquet (docs/operations/event-log.md).
+TOKENTILL_PARTITIONS_AHEAD_MONTHS = env.int("TOKENTILL_PARTITIONS_AHEAD_MONTHS", default=3)
+TOKENTILL_EVENT_RETENTION_MONTHS = env.int("TOKENTILL_EVENT_RETENTION_MONTHS", default=13)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOKENTILL_INGEST_MAX_BODY_BYTES
 # Sealing: the most often a process asks the sealer to run after storing events, and the
 # signed checkpoint of the chain's head kept outside the database (a file appended to;

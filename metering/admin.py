@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
 
-from .models import EventSeal, UsageEvent
+from .models import EventArchive, EventSeal, UsageEvent
 
 
 @admin.register(UsageEvent)
@@ -22,3 +22,11 @@ class EventSealAdmin(ReadOnlyAdmin):
     list_display = ["sequence", "event_count", "sealed_at", "hash"]
     readonly_fields = [f.name for f in EventSeal._meta.fields]
     show_full_result_count = False
+
+
+@admin.register(EventArchive)
+class EventArchiveAdmin(ReadOnlyAdmin):
+    """Months of the log written to Parquet by `manage.py archive_events`."""
+
+    list_display = ["month", "row_count", "file_name", "file_sha256", "dropped", "archived_at"]
+    readonly_fields = [f.name for f in EventArchive._meta.fields]

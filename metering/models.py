@@ -100,14 +100,54 @@ class UsageEvent(AppendOnlyModel):
         null=True,
     )
 
+    # No unique constraint on (customer, event_id): on PostgreSQL the table is partitioned
+    # by month of `timestamp`, and a partitioned table's unique keys must hold the
+    # partition key. `UsageEventKey` keeps the ids unique across months instead; the
+    # database's primary key is (id, timestamp) there (metering 0010).
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["customer", "event_id"], name="usage_event_unique_id")
-        ]
         indexes = [models.Index(fields=["customer", "timestamp"], name="usage_event_cust_ts")]
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.model})"
+
+
+class UsageEventKey(AppendOnlyModel):
+    """One per stored event, written by the statement that stores it: (customer, event_id)
+    is unique here, across every month's partition of the log, so a resend is recognised
+    (same content hash: duplicate; another: conflict) from this row alone, even once the
+    event's month is archived and dropped. The seal chain of an archived month is still
+    verified from these content hashes (`event_log_verify`)."""
+
+    pk = models.CompositePrimaryKey("customer_id", "event_id")
+    customer_id = models.BigIntegerField()
+    event_id = models.CharField(max_length=255)
+    # The event's id and seal: no database constraints (the event's partition may be
+    # dropped once archived); `event_log_verify` checks both sides.
+    event_pk = models.BigIntegerField()
+    seal_id = models.UUIDField()
+    timestamp = models.DateTimeField()
+    content_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} of customer {self.customer_id}"
+
+
+class EventArchive(models.Model):
+    """A month of the event log written to Parquet, verified, then dropped from the
+    database (`manage.py archive_events`). Its events' keys stay in `UsageEventKey`."""
+
+    month = models.DateField(unique=True, help_text="The first day of the month (UTC).")
+    file_name = models.CharField(max_length=500)
+    row_count = models.BigIntegerField()
+    file_sha256 = models.CharField(max_length=64)
+    dropped = models.BooleanField(default=False)
+    archived_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"events of {self.month:%Y-%m}"
 
 
 class UnsealedBatch(models.Model):

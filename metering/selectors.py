@@ -1,5 +1,6 @@
 """Reads of the usage event log: listing for the API and admin, and verifying the seals."""
 
+import heapq
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from .canonical import GENESIS_HASH, event_content_hash, seal_hash
 from .checkpoint import Checkpoint
-from .models import EventSeal, UnsealedBatch, UsageEvent
+from .models import EventArchive, EventSeal, UnsealedBatch, UsageEvent, UsageEventKey
+from .partitions import month_bounds
 
 
 def events_list(
@@ -90,11 +92,7 @@ def event_log_verify(
 class _ChainWalk:
     def __init__(self, chunk_size: int, checkpoint: Checkpoint | None):
         self.seals = EventSeal.objects.order_by("sequence").iterator(chunk_size=chunk_size)
-        self.events = (
-            UsageEvent.objects.order_by(F("seal__sequence").asc(nulls_last=True), "pk")
-            .values_list(*_HASHED_FIELDS)
-            .iterator(chunk_size=chunk_size)
-        )
+        self.events = _events_in_seal_order(chunk_size)
         self.checkpoint = checkpoint
         self.seal_count = self.event_count = self.awaiting = 0
 
@@ -136,6 +134,8 @@ class _ChainWalk:
         return self._checkpoint_check(checkpoint_hash)
 
     def _event_check(self, values: tuple[Any, ...]) -> str:
+        if isinstance(values, _ArchivedEvent):
+            return ""  # its row is in the archive's file; its key keeps the content hash
         row = dict(zip(_HASHED_FIELDS, values, strict=True))
         if _row_hash(row) != row["content_hash"]:
             return (
@@ -160,6 +160,65 @@ class _ChainWalk:
                 f"{checkpoint.at} holds: the chain was rewritten from there"
             )
         return ""
+
+
+class _ArchivedEvent(tuple[Any, ...]):
+    """An event of an archived (dropped) month, as its key row tells it: the hashed
+    fields it no longer has are None; its content hash is last, as for a stored one."""
+
+
+def _events_in_seal_order(chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    """Every event as its `_HASHED_FIELDS`, in (seal, id) order, those in no seal yet
+    last: the stored ones, and in their places those of archived months, whose rows are
+    gone from the database (for these the key table's content hash is chained)."""
+    unsealed = float("inf")
+    stored = (
+        (unsealed if row[0] is None else row[0], row[1:])
+        for row in UsageEvent.objects.order_by(F("seal__sequence").asc(nulls_last=True), "pk")
+        .values_list("seal__sequence", *_HASHED_FIELDS)
+        .iterator(chunk_size=chunk_size)
+    )
+    blanks = (None,) * (len(_HASHED_FIELDS) - 6)
+    archived = (
+        (
+            sequence,
+            _ArchivedEvent((pk, seal_id, customer_id, event_id, timestamp, *blanks, content_hash)),
+        )
+        for sequence, pk, seal_id, customer_id, event_id, timestamp, content_hash in (
+            _archived_keys()
+            .annotate(
+                seal_sequence=Subquery(
+                    EventSeal.objects.filter(id=OuterRef("seal_id")).values("sequence")
+                )
+            )
+            .filter(seal_sequence__isnull=False)
+            .order_by("seal_sequence", "event_pk")
+            .values_list(
+                "seal_sequence",
+                "event_pk",
+                "seal_id",
+                "customer_id",
+                "event_id",
+                "timestamp",
+                "content_hash",
+            )
+            .iterator(chunk_size=chunk_size)
+        )
+    )
+    for _, row in heapq.merge(stored, archived, key=lambda item: (item[0], item[1][0])):
+        yield row
+
+
+def _archived_keys() -> QuerySet[UsageEventKey]:
+    """The keys of the events of archived (dropped) months."""
+    months = EventArchive.objects.filter(dropped=True).values_list("month", flat=True)
+    if not months:
+        return UsageEventKey.objects.none()
+    within = Q()
+    for month in months:
+        start, end = month_bounds(month)
+        within |= Q(timestamp__gte=start, timestamp__lt=end)
+    return UsageEventKey.objects.filter(within)
 
 
 @contextmanager

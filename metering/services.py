@@ -1,13 +1,16 @@
 """Writes to the usage event log.
 
 `events_ingest` takes a batch as the API received it and judges it item by item. Accepted
-events go in with one INSERT ... ON CONFLICT DO NOTHING: the unique constraint on
-(customer, event_id) decides between a new event and a resend inside the insert itself,
-so two copies racing in from different processes can never both be stored. The batch is
-queued for its seal in the same transaction (`UnsealedBatch`); the sealer
-(`metering.sealing`) chains it after commit, so no request waits for another's seal.
+events go in with one statement: an INSERT ... ON CONFLICT DO NOTHING into the key table
+(`UsageEventKey`, unique on (customer, event_id) across every month's partition of the
+log) decides between a new event and a resend inside the statement itself, so two copies
+racing in from different processes can never both be stored, and only the events whose
+key was new are inserted in the log. The batch is queued for its seal in the same
+transaction (`UnsealedBatch`); the sealer (`metering.sealing`) chains it after commit, so
+no request waits for another's seal. The months of a batch have their partitions made
+before the transaction starts (`metering.partitions`).
 
-Locks come in one order: the new events' unique keys in (customer, event_id) order (the
+Locks come in one order: the new events' keys in (customer, event_id) order (the
 insert's order; their ids still follow the batch's), so two batches carrying the same
 events in another order wait for each other instead of deadlocking. A deadlock or
 serialization failure that still happens rolls the batch back and is tried again, a few
@@ -35,7 +38,8 @@ from contracts.selectors import customer_ids_by_external_id
 
 from .canonical import event_content_hash
 from .intake import EventDraft, IntakeRules, ItemError, event_parse
-from .models import UnratedEvent, UnsealedBatch, UsageEvent
+from .models import UnratedEvent, UnsealedBatch, UsageEvent, UsageEventKey
+from .partitions import partitions_ensure_span
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 # PostgreSQL's SQLSTATEs for a transaction that lost a race and may simply be run again.
@@ -124,6 +128,7 @@ def events_ingest(*, items: list[Any]) -> IngestResult:
 
     candidates, repeats = _candidates(drafts)
     if candidates:
+        partitions_ensure_span(timestamps=[c.draft.timestamp for c in candidates])
         _store_retrying(candidates, received_at=rules.now)
     for repeat, first in repeats:
         _judge_repeat(repeat.result, repeat.content_hash, first.content_hash)
@@ -246,9 +251,9 @@ def _settle_not_inserted(candidates: list[_Candidate]) -> None:
         condition |= Q(customer_id=customer_pk, event_id__in=event_ids)
     stored = {
         (customer_pk, event_id): content_hash
-        for customer_pk, event_id, content_hash in UsageEvent.objects.filter(condition).values_list(
-            "customer_id", "event_id", "content_hash"
-        )
+        for customer_pk, event_id, content_hash in UsageEventKey.objects.filter(
+            condition
+        ).values_list("customer_id", "event_id", "content_hash")
     }
     for candidate in candidates:
         _judge_repeat(candidate.result, candidate.content_hash, stored[candidate.key])
@@ -302,17 +307,20 @@ def _insert_events(
     return {(customer_pk, event_id): pk for pk, customer_pk, event_id in returned}
 
 
+_KEY_COLUMNS = ("customer_id", "event_id", "event_pk", "seal_id", "timestamp", "content_hash")
+
+
 @functools.lru_cache(maxsize=32)
 def _insert_sql(vendor: str, rows: int = 0) -> str:
-    """The insert; on PostgreSQL it also queues the new events for rating (one statement)."""
+    """The insert; on PostgreSQL one statement takes the keys, inserts the events whose key
+    was new and queues them for rating."""
     quote = connection.ops.quote_name
     names = [*_COLUMN_TYPES, "received_at", "seal_id"]
-    head = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(map(quote, names))}) "
-    tail = " ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id, customer_id, event_id"
+    table, keys = UsageEvent._meta.db_table, UsageEventKey._meta.db_table
     if vendor == "postgresql":
         # Ids are drawn in the batch's order (output expressions are evaluated after
-        # ORDER BY), then the rows are inserted in key order with those ids.
-        table = UsageEvent._meta.db_table
+        # ORDER BY); the keys go in (customer, event_id) order, each locking its key until
+        # commit, and only the events whose key was new follow, in key order too.
         record = ", ".join(f"{quote(name)} {kind}" for name, kind in _COLUMN_TYPES.items())
         select = ", ".join(map(quote, _COLUMN_TYPES))
         source = (
@@ -323,16 +331,28 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
             f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id, {select} "  # noqa: S608
             f"FROM {source} ORDER BY position"
         )
-        head = f"INSERT INTO {table} (id, {', '.join(map(quote, names))}) "
+        from_numbered = ", ".join(f"n.{quote(name)}" for name in _COLUMN_TYPES)
         return (
             f"WITH numbered AS MATERIALIZED ({numbered}), "  # noqa: S608
-            f"inserted AS ({head}SELECT id, {select}, %s, %s FROM numbered "
-            f"ORDER BY customer_id, event_id{tail}), "
+            f"keyed AS (INSERT INTO {keys} ({', '.join(map(quote, _KEY_COLUMNS))}) "
+            'SELECT customer_id, event_id, id, %s, "timestamp", content_hash FROM numbered '
+            "ORDER BY customer_id, event_id ON CONFLICT (customer_id, event_id) DO NOTHING "
+            "RETURNING event_pk), "
+            f"inserted AS (INSERT INTO {table} (id, {', '.join(map(quote, names))}) "
+            f"SELECT n.id, {from_numbered}, %s, %s FROM numbered n "
+            "JOIN keyed k ON k.event_pk = n.id ORDER BY n.customer_id, n.event_id "
+            "RETURNING id, customer_id, event_id), "
             f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "
             "SELECT id, customer_id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
         )
+    if vendor == "sqlite-keys":
+        values = ", ".join(["(" + ", ".join(["%s"] * len(_KEY_COLUMNS)) + ")"] * rows)
+        return f"INSERT INTO {keys} ({', '.join(map(quote, _KEY_COLUMNS))}) VALUES {values}"  # noqa: S608
     values = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * rows)
-    return f"{head}VALUES {values}{tail}"
+    return (
+        f"INSERT INTO {table} ({', '.join(map(quote, names))}) VALUES {values} "  # noqa: S608
+        "RETURNING id, customer_id, event_id"
+    )
 
 
 def _insert_postgresql(
@@ -342,13 +362,26 @@ def _insert_postgresql(
     both in C: no per-value adaptation in Python."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _insert_sql("postgresql"), [orjson.dumps(rows).decode(), received_at, seal_id]
+            _insert_sql("postgresql"),
+            [orjson.dumps(rows).decode(), seal_id, received_at, seal_id],
         )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted
 
 
 def _insert_sqlite(rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime) -> list[Inserted]:
+    """SQLite's IMMEDIATE transaction holds the only write lock from its start, so the
+    keys already stored are read first and only the new events are inserted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, event_id FROM {UsageEventKey._meta.db_table} "  # noqa: S608
+            "WHERE (customer_id, event_id) IN (VALUES " + ", ".join(["(%s, %s)"] * len(rows)) + ")",
+            [value for row in rows for value in (row["customer_id"], row["event_id"])],
+        )
+        known = set(cursor.fetchall())
+    rows = [row for row in rows if (row["customer_id"], row["event_id"]) not in known]
+    if not rows:
+        return []
     adapt_time = connection.ops.adapt_datetimefield_value
     tail = (adapt_time(received_at), seal_id.hex)
     params = []
@@ -360,15 +393,21 @@ def _insert_sqlite(rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime
                 value = orjson.dumps(value).decode()
             params.append(value)
         params.extend(tail)
+    by_key = {(row["customer_id"], row["event_id"]): row for row in rows}
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql("sqlite", len(rows)), params)
         returned: list[Inserted] = cursor.fetchall()
-        if returned:
-            cursor.execute(
-                f"INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "  # noqa: S608
-                "VALUES " + ", ".join(["(%s, %s)"] * len(returned)),
-                [value for pk, customer_pk, _ in returned for value in (pk, customer_pk)],
-            )
+        key_params: list[Any] = []
+        for pk, customer_pk, event_id in returned:
+            row = by_key[(customer_pk, event_id)]
+            key_params += [customer_pk, event_id, pk, seal_id.hex]
+            key_params += [adapt_time(row["timestamp"]), row["content_hash"]]
+        cursor.execute(_insert_sql("sqlite-keys", len(returned)), key_params)
+        cursor.execute(
+            f"INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "  # noqa: S608
+            "VALUES " + ", ".join(["(%s, %s)"] * len(returned)),
+            [value for pk, customer_pk, _ in returned for value in (pk, customer_pk)],
+        )
         return returned
 
 

@@ -5,6 +5,8 @@ TOKENTILL_SEAL_NUDGE_SECONDS per process) and runs every 2 seconds from beat ("S
 event log"); any number of copies may run at once (metering.sealing).
 `event_log_verify` is scheduled daily by django-celery-beat (the "Verify the event log"
 periodic task, editable in the admin). It only reads, so running it twice is harmless.
+`create_event_partitions` runs daily too ("Create the event log's partitions"): it
+creates only what is missing, so running it twice (or in two workers) is harmless.
 """
 
 import logging
@@ -12,7 +14,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from metering import selectors
+from common.tasks import CREATE_EVENT_PARTITIONS
+from metering import partitions, selectors
 from metering.checkpoint import CheckpointError, checkpoint_read
 from metering.sealing import events_seal
 
@@ -51,3 +54,12 @@ def event_log_verify() -> dict:
         "events": result.events,
         "problem": result.problem,
     }
+
+
+@shared_task(name=CREATE_EVENT_PARTITIONS)
+def create_event_partitions() -> list[str]:
+    """Keep the event log's monthly partitions created ahead (PostgreSQL)."""
+    created = partitions.partitions_create_ahead()
+    if created:
+        logger.info("Event log partitions created: %s", ", ".join(f"{m:%Y-%m}" for m in created))
+    return [f"{month:%Y-%m}" for month in created]

@@ -1,4 +1,4 @@
-"""Copies of the same event racing in from several processes: the unique constraint decides.
+"""Copies of the same event racing in from several processes: the unique key decides.
 
 PostgreSQL only: real processes or threads, each with its own connection, released together.
 """
