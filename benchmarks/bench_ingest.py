@@ -722,6 +722,7 @@ def score(batch: PhaseResult, single: PhaseResult) -> float:
 
 # --- 5. COPY -------------------------------------------------------------------------------
 
+KEY_COLUMNS = ("customer_id", "event_id", "event_pk", "seal_id", "timestamp", "content_hash")
 COPY_COLUMNS = (
     "customer_id",
     "event_id",
@@ -789,10 +790,22 @@ def copy_run(customers: dict[str, int], rows: int, tag: str) -> CopyResult:
                 seal_id,
             )
         )
-    chunks = [prepared[i : i + 1000] for i in range(0, len(prepared), 1000)]
-    statement = f"COPY metering_usageevent ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    statement = f"COPY metering_usageevent (id, {', '.join(COPY_COLUMNS)}) FROM STDIN"
+    # The key table that keeps (customer, event_id) unique across the monthly partitions
+    # gets each row's key, as ingestion writes it: COPY fills both, as ingestion does.
+    key_statement = f"COPY metering_usageeventkey ({', '.join(KEY_COLUMNS)}) FROM STDIN"
 
     with pg_connect(DB_NAME) as conn:
+        ids = sorted(  # drawn ahead, untimed: COPY gives both tables the same ids
+            pk
+            for (pk,) in conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('metering_usageevent', 'id')) "
+                "FROM generate_series(1, %s)",
+                (rows,),
+            )
+        )
+        rows_with_ids = [(pk, *row) for pk, row in zip(ids, prepared, strict=True)]
+        chunks = [rows_with_ids[i : i + 1000] for i in range(0, len(rows_with_ids), 1000)]
         with conn.transaction():  # the seal first, chained to the newest one
             seal_insert(conn, seal_id, hashes, now)
         conn.execute("CHECKPOINT")
@@ -807,6 +820,9 @@ def copy_run(customers: dict[str, int], rows: int, tag: str) -> CopyResult:
                 with cursor.copy(statement) as copy:
                     for row in chunk:
                         copy.write_row(row)
+                with cursor.copy(key_statement) as copy:
+                    for row in chunk:  # customer, event_id, pk, seal, timestamp, hash
+                        copy.write_row((row[1], row[2], row[0], row[12], row[3], row[10]))
                 conn.commit()
         seconds = time.perf_counter() - started
         usage = resource.getrusage(resource.RUSAGE_SELF)

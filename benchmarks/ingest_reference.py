@@ -12,12 +12,12 @@ no DRF: a plain WSGI callable and one psycopg connection per worker, which for e
    401 otherwise;
 2. reads the body with orjson and computes the event's content hash
    (``metering.canonical.event_content_hash``, what the event log is verified with);
-3. inserts the event row with the same columns as tokentill, ``INSERT ... ON CONFLICT
-   (customer_id, event_id) DO NOTHING RETURNING id`` (autocommit: the statement is its
-   own transaction, one round trip). The customer's pk (in
-   the row and its hash) comes from a map of all customers read once per worker: one
-   round trip fewer than tokentill, which looks the customer up on every request, so the
-   reference is if anything faster than a fair one and the ratio conservative;
+3. inserts the event's key and row as tokentill does, in one statement: ``INSERT ... ON
+   CONFLICT (customer_id, event_id) DO NOTHING RETURNING`` into the key table that keeps
+   ids unique across the monthly partitions, and the event row with the same columns for
+   a new key (autocommit: the statement is its own transaction, one round trip). The
+   customer's pk (in the row and its hash) comes from a map of all customers read once per
+   worker, as tokentill keeps them per process (customer_ids_by_external_id);
 4. answers 202 with tokentill's answer shape (``{"accepted": 1, "duplicates": 0, ...}``).
 
 It leaves out what tokentill's endpoint also does, which is the difference the ratio
@@ -48,11 +48,19 @@ from metering.canonical import event_content_hash  # pure Python, no Django
 KEY_PATTERN = re.compile(r"^tt_([a-z0-9]{8})_([A-Za-z0-9_-]{20,100})$")  # contracts.models
 SEAL_ID = uuid.UUID(os.environ.get("REFERENCE_SEAL_ID", "00000000-0000-0000-0000-000000000000"))
 KEY_QUERY = "SELECT id, key_hash FROM contracts_apikey WHERE prefix = %s AND revoked_at IS NULL"
+# As tokentill's insert: the key table (customer, event_id), which keeps ids unique across
+# the event log's monthly partitions, decides; the event follows only when its key was new.
 INSERT = (
-    "INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature, "
+    "WITH keyed AS (INSERT INTO metering_usageeventkey "
+    "(customer_id, event_id, event_pk, seal_id, timestamp, content_hash) "
+    "VALUES (%(customer)s, %(event_id)s, "
+    "nextval(pg_get_serial_sequence('metering_usageevent', 'id')), %(seal)s, %(timestamp)s, "
+    "%(hash)s) ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING event_pk) "
+    "INSERT INTO metering_usageevent (id, customer_id, event_id, timestamp, model, feature, "
     "metrics, properties, counting, provider, content_hash, received_at, seal_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, 'reported', '', %s, %s, %s) "
-    "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING id"
+    "SELECT event_pk, %(customer)s, %(event_id)s, %(timestamp)s, %(model)s, %(feature)s, "
+    "%(metrics)s, %(properties)s, 'reported', '', %(hash)s, %(received)s, %(seal)s "
+    "FROM keyed RETURNING id"
 )
 ACCEPTED = b'{"accepted":1,"duplicates":0,"rejected":0,"items":[{"index":0,"event_id":%s,'
 DUPLICATE = b'{"accepted":0,"duplicates":1,"rejected":0,"items":[{"index":0,"event_id":%s,'
@@ -114,18 +122,18 @@ def application(environ, start_response):
         )
         row = conn.execute(
             INSERT,
-            (
-                customer_pk,
-                event["event_id"],
-                moment,
-                event["model"],
-                feature,
-                orjson.dumps(metrics).decode(),
-                orjson.dumps(properties).decode(),
-                content_hash,
-                datetime.now(UTC),
-                SEAL_ID,
-            ),
+            {
+                "customer": customer_pk,
+                "event_id": event["event_id"],
+                "timestamp": moment,
+                "model": event["model"],
+                "feature": feature,
+                "metrics": orjson.dumps(metrics).decode(),
+                "properties": orjson.dumps(properties).decode(),
+                "hash": content_hash,
+                "received": datetime.now(UTC),
+                "seal": SEAL_ID,
+            },
         ).fetchone()
     except psycopg.OperationalError:
         conn.close()  # a connection lost: the next request opens another
