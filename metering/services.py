@@ -228,13 +228,6 @@ def _store(candidates: list[_Candidate], *, received_at: datetime) -> None:
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
         _settle_not_inserted([c for c in candidates if c.key not in inserted])
         if inserted:
-            by_key = {candidate.key: candidate for candidate in candidates}
-            in_order = sorted(inserted.items(), key=lambda key_and_pk: key_and_pk[1])
-            UnsealedBatch.objects.create(
-                seal_id=seal_id,
-                received_at=received_at,
-                content_hashes="".join(by_key[key].content_hash for key, _ in in_order),
-            )
             transaction.on_commit(sealing_nudge)
             transaction.on_commit(rating_nudge)
 
@@ -296,7 +289,9 @@ def _row(candidate: _Candidate) -> Row:
 def _insert_events(
     candidates: list[_Candidate], *, seal_id: uuid.UUID, received_at: datetime
 ) -> dict[tuple[int, str], int]:
-    """Insert what is new in one statement; return {(customer_pk, event_id): pk} of those.
+    """Insert what is new, with its keys, its rating queue rows and the batch's row on the
+    sealer's queue (the new events' content hashes in id order), in one statement on
+    PostgreSQL; return {(customer_pk, event_id): pk} of those.
 
     Ids follow the batch's order, so events of one instant list as they were sent; on
     PostgreSQL the rows go in (customer, event_id) order, so concurrent batches lock the
@@ -313,7 +308,7 @@ _KEY_COLUMNS = ("customer_id", "event_id", "event_pk", "seal_id", "timestamp", "
 @functools.lru_cache(maxsize=32)
 def _insert_sql(vendor: str, rows: int = 0) -> str:
     """The insert; on PostgreSQL one statement takes the keys, inserts the events whose key
-    was new and queues them for rating."""
+    was new and queues them for rating and the batch for its seal."""
     quote = connection.ops.quote_name
     names = [*_COLUMN_TYPES, "received_at", "seal_id"]
     table, keys = UsageEvent._meta.db_table, UsageEventKey._meta.db_table
@@ -343,7 +338,12 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
             "JOIN keyed k ON k.event_pk = n.id ORDER BY n.customer_id, n.event_id "
             "RETURNING id, customer_id, event_id), "
             f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "
-            "SELECT id, customer_id FROM inserted) SELECT id, customer_id, event_id FROM inserted"
+            "SELECT id, customer_id FROM inserted), "
+            f"unsealed AS (INSERT INTO {UnsealedBatch._meta.db_table} "
+            "(seal_id, received_at, content_hashes) "
+            "SELECT %s, %s, string_agg(n.content_hash, '' ORDER BY n.id) "
+            "FROM numbered n JOIN inserted i ON i.id = n.id HAVING count(*) > 0) "
+            "SELECT id, customer_id, event_id FROM inserted"
         )
     if vendor == "sqlite-keys":
         values = ", ".join(["(" + ", ".join(["%s"] * len(_KEY_COLUMNS)) + ")"] * rows)
@@ -363,7 +363,7 @@ def _insert_postgresql(
     with connection.cursor() as cursor:
         cursor.execute(
             _insert_sql("postgresql"),
-            [orjson.dumps(rows).decode(), seal_id, received_at, seal_id],
+            [orjson.dumps(rows).decode(), seal_id, received_at, seal_id, seal_id, received_at],
         )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted
@@ -408,7 +408,13 @@ def _insert_sqlite(rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime
             "VALUES " + ", ".join(["(%s, %s)"] * len(returned)),
             [value for pk, customer_pk, _ in returned for value in (pk, customer_pk)],
         )
-        return returned
+    in_order = sorted(returned)
+    UnsealedBatch.objects.create(
+        seal_id=seal_id,
+        received_at=received_at,
+        content_hashes="".join(by_key[key[1:]]["content_hash"] for key in in_order),
+    )
+    return returned
 
 
 # --- the rating queue -------------------------------------------------------------------
