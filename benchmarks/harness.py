@@ -363,19 +363,22 @@ class Gunicorn:
 
 
 class CeleryWorker:
-    """A Celery worker (2 processes) on the broker in `env`, as in production, in its own
-    process group; ``with`` starts it and stops it warmly (the task in hand finishes).
+    """A Celery worker (2 processes; every queue unless `queues` names some) on the broker
+    in `env`, as in production, in its own process group; ``with`` starts it and stops it
+    warmly (the task in hand finishes).
     """
 
-    def __init__(self, env: dict, logdir: Path):
-        self.env, self.log = env, logdir / "celery.log"
+    def __init__(self, env: dict, logdir: Path, queues: tuple[str, ...] = (), concurrency: int = 2):
+        self.env, self.queues, self.concurrency = env, queues, concurrency
+        self.log = logdir / f"celery{'-' + '-'.join(queues) if queues else ''}.log"
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> CeleryWorker:
+        only = ["-Q", ",".join(self.queues)] if self.queues else []
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [str(CELERY), "-A", "config", "worker", "--concurrency", "2",
-                 "--loglevel", "warning", "--without-gossip", "--without-mingle"],
+                [str(CELERY), "-A", "config", "worker", "--concurrency", str(self.concurrency),
+                 *only, "--loglevel", "warning", "--without-gossip", "--without-mingle"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
