@@ -384,15 +384,10 @@ ORDER BY u.id
 """
 
 
-def _read_postgresql(
-    customer_id: int, start: datetime, end: datetime | None, since: datetime | None
-) -> _Read:
-    """One statement, so one snapshot: the period's rollups, each with what its waiting
-    events add up to (summed in SQL, exact `numeric`), and how many events of the period
-    wait; always one row at least (the count), with no rollup when the period has none."""
-    waiting, params = _waiting_sql(customer_id, since)
-    sql = _READ_SQL.format(
-        waiting=waiting,
+def _read_sql(template: str, **parts: str) -> str:
+    """A read statement with the parts every one of them shares filled in."""
+    return template.format(
+        **parts,
         token_sums=", ".join(
             f"coalesce(sum({_token_sql(name)}), 0)::bigint AS {name}" for name in TOKEN_COLUMNS
         ),
@@ -403,6 +398,16 @@ def _read_postgresql(
         rollup_columns=", ".join(f"u.{field.column}" for field in _ROLLUP_FIELDS),
         token_columns=", ".join(f"t.{name}" for name in TOKEN_COLUMNS),
     )
+
+
+def _read_postgresql(
+    customer_id: int, start: datetime, end: datetime | None, since: datetime | None
+) -> _Read:
+    """One statement, so one snapshot: the period's rollups, each with what its waiting
+    events add up to (summed in SQL, exact `numeric`), and how many events of the period
+    wait; always one row at least (the count), with no rollup when the period has none."""
+    waiting, params = _waiting_sql(customer_id, since)
+    sql = _read_sql(_READ_SQL, waiting=waiting)
     # Without an end, no event is counted as the period's: an empty span.
     params += [customer_id, start, start, end or start, customer_id, start]
     with connection.cursor() as cursor:
@@ -478,18 +483,7 @@ def _read_many_postgresql(
     since: dict[int, datetime],
 ) -> dict[tuple[int, datetime], _Read]:
     """`_read_postgresql` of many periods in one statement, so one snapshot for all."""
-    sql = _READ_MANY_SQL.format(
-        queue=_QUEUE,
-        token_sums=", ".join(
-            f"coalesce(sum({_token_sql(name)}), 0)::bigint AS {name}" for name in TOKEN_COLUMNS
-        ),
-        token_types=", ".join(f"{name} numeric" for name in TOKEN_COLUMNS),
-        rated=_RATED,
-        rollups=_ROLLUPS,
-        events=_EVENTS,
-        rollup_columns=", ".join(f"u.{field.column}" for field in _ROLLUP_FIELDS),
-        token_columns=", ".join(f"t.{name}" for name in TOKEN_COLUMNS),
-    )
+    sql = _read_sql(_READ_MANY_SQL, queue=_QUEUE)
     params: Any = [
         [customer_id for customer_id, _ in periods],
         [start for _, start in periods],
