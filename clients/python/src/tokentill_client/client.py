@@ -149,8 +149,11 @@ class Tokentill:
         """Record the usage of a whole response: an OpenAI chat completion or response,
         an Anthropic message or a Gemini ``generateContent`` answer (the SDK's object or
         its dict). The provider's usage object is sent as it is, for tokentill to map.
-        The model defaults to the one the response names; the event id to the
-        response's id, so recording the same response twice stores it once."""
+        The model defaults to the one the response names, the event id to the
+        response's id and the timestamp to its creation time when it gives one (OpenAI),
+        so a response recorded twice is stored once: the second copy is a duplicate (a
+        ``conflict`` for ``on_error`` where the response has no time and the two copies'
+        timestamps differ)."""
         found = usage_from_response(response, provider=provider)
         return self.record(
             customer_id=customer_id,
@@ -159,7 +162,7 @@ class Tokentill:
             provider=found.provider,
             feature=feature,
             properties=properties,
-            timestamp=timestamp,
+            timestamp=timestamp or found.created,
             event_id=event_id or found.response_id,
         )
 
@@ -193,7 +196,7 @@ class Tokentill:
             "model": name,
             "feature": feature,
             "properties": properties,
-            "timestamp": timestamp,
+            "timestamp": timestamp or reading.created,
             "event_id": event_id,
         }
         if reading.usage is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 PROVIDERS = ("openai", "anthropic", "google")
@@ -36,6 +37,7 @@ class Usage:
     usage: dict[str, Any]
     model: str | None = None
     response_id: str | None = None
+    created: datetime | None = None  # when the provider made the response, if it says
 
 
 @dataclass
@@ -47,6 +49,7 @@ class StreamReading:
     model: str | None = None
     response_id: str | None = None
     provider: str | None = None
+    created: datetime | None = None
     parts: list[str] = field(default_factory=list, repr=False)
 
 
@@ -91,7 +94,15 @@ def usage_from_response(response: Any, *, provider: str | None = None) -> Usage:
     found = provider or _provider_of(data, usage)
     if found not in PROVIDERS:
         raise ValueError(f"unknown provider {found!r}; known: {', '.join(PROVIDERS)}")
-    return Usage(found, usage, data.get("model"), data.get("id"))
+    return Usage(found, usage, data.get("model"), data.get("id"), _created(data))
+
+
+def _created(data: dict[str, Any]) -> datetime | None:
+    """OpenAI's ``created`` (Chat Completions) or ``created_at`` (Responses): Unix time."""
+    seconds = data.get("created", data.get("created_at"))
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 def _provider_of(data: dict[str, Any], usage: dict[str, Any]) -> str:
@@ -141,11 +152,14 @@ def _chat_chunk(reading: StreamReading, data: dict[str, Any]) -> None:
     reading.provider = reading.provider or "openai"
     reading.model = data.get("model") or reading.model
     reading.response_id = data.get("id") or reading.response_id
+    reading.created = reading.created or _created(data)
     for choice in data.get("choices") or []:
         delta = as_dict(as_dict(choice).get("delta") or {})
         reading.parts.append(delta.get("content") or "")
     if data.get("usage"):
-        reading.usage = Usage("openai", as_dict(data["usage"]), reading.model, reading.response_id)
+        reading.usage = Usage(
+            "openai", as_dict(data["usage"]), reading.model, reading.response_id, reading.created
+        )
 
 
 def _responses_event(reading: StreamReading, data: dict[str, Any]) -> None:
@@ -158,9 +172,14 @@ def _responses_event(reading: StreamReading, data: dict[str, Any]) -> None:
         response = as_dict(response)
         reading.model = response.get("model") or reading.model
         reading.response_id = response.get("id") or reading.response_id
+        reading.created = reading.created or _created(response)
         if kind in ("response.completed", "response.incomplete") and response.get("usage"):
             reading.usage = Usage(
-                "openai", as_dict(response["usage"]), reading.model, reading.response_id
+                "openai",
+                as_dict(response["usage"]),
+                reading.model,
+                reading.response_id,
+                reading.created,
             )
 
 
