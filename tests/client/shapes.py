@@ -77,6 +77,21 @@ OPENAI_RESPONSE_METRICS = {
     "reasoning_tokens": 1216,
 }
 
+# Embeddings count their input only: no completion_tokens.
+OPENAI_EMBEDDING = {
+    "object": "list",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.0023064255, -0.009327292]}],
+    "model": "text-embedding-3-small",
+    "usage": {"prompt_tokens": 8, "total_tokens": 8},
+}
+OPENAI_EMBEDDING_METRICS = {
+    "input_tokens": 8,
+    "cached_input_tokens": 0,
+    "cache_creation_input_tokens": 0,
+    "output_tokens": 0,
+    "reasoning_tokens": 0,
+}
+
 ANTHROPIC_MESSAGE = {
     "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
     "type": "message",

@@ -241,9 +241,8 @@ def litellm_usage(kwargs: Mapping[str, Any], response_obj: Any) -> dict[str, Any
     usage = response.get("usage")
     if not isinstance(usage, Mapping) or "prompt_tokens" not in usage:
         return None
-    usage = dict(usage)
-    usage.setdefault("completion_tokens", 0)  # embeddings: input only
-    return {"model": model, "provider": "openai", "usage": usage}
+    found = usage_from_response({"usage": usage}, provider="openai")
+    return {"model": model, "provider": "openai", "usage": found.usage}
 
 
 _REQUIRED: dict[str, list[tuple[str, ...]]] = {  # the counts each mapping requires

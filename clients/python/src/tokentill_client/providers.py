@@ -94,6 +94,8 @@ def usage_from_response(response: Any, *, provider: str | None = None) -> Usage:
     found = provider or _provider_of(data, usage)
     if found not in PROVIDERS:
         raise ValueError(f"unknown provider {found!r}; known: {', '.join(PROVIDERS)}")
+    if found == "openai" and "prompt_tokens" in usage and "completion_tokens" not in usage:
+        usage["completion_tokens"] = 0  # embeddings: their usage counts the input only
     return Usage(found, usage, data.get("model"), data.get("id"), _created(data))
 
 
