@@ -86,9 +86,7 @@ def test_a_batch_too_large_is_split_and_sent_in_halves(make_client, proxy, acme)
     assert sorted(stored()) == sorted(ids)
 
 
-def test_an_event_tokentill_refuses_is_reported_once_and_the_rest_are_stored(
-    make_client, proxy, acme
-):
+def test_what_tokentill_refuses_is_reported_once_and_never_sent_again(make_client, proxy, acme):
     failures: list[DeliveryFailure] = []
     client = make_client(batch_size=10, on_error=failures.append)
 
@@ -120,22 +118,20 @@ def test_an_event_tokentill_refuses_is_reported_once_and_the_rest_are_stored(
     ]
     assert client.counts() == {"accepted": 2, "duplicates": 0, "failed": 2, "queued": 0}
 
+    # A wrong key: every event of the request is refused, and it is not sent again.
+    failures.clear()
+    wrong = make_client(api_key="tt_wrong_key", on_error=failures.append)
+    ids = record(wrong, 3)
+    assert wrong.flush(timeout=10)
 
-def test_a_wrong_key_is_reported_for_every_event_and_not_retried(make_client, proxy, acme):
-    failures: list[DeliveryFailure] = []
-    client = make_client(api_key="tt_wrong_key", on_error=failures.append)
-
-    ids = record(client, 3)
-    assert client.flush(timeout=10)
-
-    assert [post.status for post in proxy.posts()] == [401]
+    assert [post.status for post in proxy.posts()] == [202, 422, 401]
     assert [(f.reason, f.status, f.event_id) for f in failures] == [
         ("refused", 401, event_id) for event_id in ids
     ]
-    assert not UsageEvent.objects.exists()
+    assert sorted(stored()) == sorted(good)
 
 
-def test_close_sends_what_is_queued_and_then_refuses_records(make_client, proxy, acme):
+def test_close_sends_what_is_queued_or_reports_what_it_could_not(make_client, proxy, acme):
     client = make_client(batch_size=100)
     ids = record(client, 5)
 
@@ -146,19 +142,16 @@ def test_close_sends_what_is_queued_and_then_refuses_records(make_client, proxy,
     with pytest.raises(TokentillError, match="closed"):
         record(client, 1)
 
-
-def test_events_still_unconfirmed_when_close_runs_out_of_time_are_reported_unsent(
-    make_client, proxy, acme
-):
-    proxy.faults = ["500"] * 10_000  # tokentill stays down
+    # tokentill down: what is still unconfirmed when the time runs out is reported.
+    proxy.faults = ["500"] * 10_000
     failures: list[DeliveryFailure] = []
-    client = make_client(on_error=failures.append)
-    ids = record(client, 3)
+    down = make_client(on_error=failures.append)
+    unsent = record(down, 3)
 
-    assert client.close(timeout=0.2) is False
+    assert down.close(timeout=0.2) is False
 
-    assert [(f.reason, f.event_id) for f in failures] == [("unsent", event_id) for event_id in ids]
-    assert not UsageEvent.objects.exists()
+    assert [(f.reason, f.event_id) for f in failures] == [("unsent", id_) for id_ in unsent]
+    assert sorted(stored()) == sorted(ids)
 
 
 def test_a_full_queue_refuses_the_event_and_hands_it_back(operator_key):
@@ -175,18 +168,34 @@ def test_a_full_queue_refuses_the_event_and_hands_it_back(operator_key):
     client.close(timeout=0)
 
 
-def test_events_recorded_and_never_flushed_are_sent_at_interpreter_exit(
+def test_events_recorded_and_never_flushed_are_sent_at_interpreter_exit_also_by_a_fork(
     live_server, operator_key, acme
 ):
+    # A process records "before" and forks; the child records "child", flushes to say
+    # what it sent, and exits; the parent records "after" and exits without a flush.
+    # The child sends its own event only: the parent's queue stays the parent's.
     marker = uuid.uuid4().hex
-    script = (
-        "from tokentill_client import Tokentill\n"
-        f"client = Tokentill({operator_key!r}, {live_server.url!r}, flush_interval=60)\n"
-        "for n in range(3):\n"
-        f"    client.record(event_id=f'{marker}-{{n}}', customer_id='acme', model='gpt-4o',\n"
-        "                  metrics={'input_tokens': 10})\n"
+    script = f"""
+import os, sys
+from tokentill_client import Tokentill
+client = Tokentill({operator_key!r}, {live_server.url!r}, flush_interval=60)
+def record(name):
+    client.record(event_id="{marker}-" + name, customer_id="acme", model="gpt-4o",
+                  metrics={{"input_tokens": 10}})
+record("before")
+child = os.fork()
+if child == 0:
+    record("child")
+    client.flush(timeout=10)
+    print(client.counts())
+    sys.exit(0)
+os.waitpid(child, 0)
+record("after")
+"""
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=True, timeout=60, capture_output=True, text=True
     )
 
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-
-    assert sorted(stored()) == [f"{marker}-{n}" for n in range(3)]
+    assert sorted(stored()) == [f"{marker}-{name}" for name in ("after", "before", "child")]
+    assert done.stdout == "{'accepted': 1, 'duplicates': 0, 'failed': 0, 'queued': 0}\n"
