@@ -147,8 +147,12 @@ class Sender:
         while (batch := self._next_batch()) is not None:
             if self._abort.is_set():
                 self._fail(batch, "unsent", "the client was closed before it was sent")
-            else:
+                continue
+            try:
                 self._deliver(batch)
+            except Exception as error:  # a bug here must not stop the thread, nor hide
+                logger.exception("the sending thread failed on a batch")
+                self._fail(batch, "unsent", f"the client failed while sending: {error!r}")
 
     def _next_batch(self) -> list[_Item] | None:
         """The next batch once it is due: full, flushed, closing, or its oldest event has
@@ -259,7 +263,10 @@ def _is_ingest_answer(body: Any, count: int) -> bool:
         return False
     items = body["items"]
     return len(items) == count and all(
-        isinstance(item, dict) and item.get("index") in range(count) for item in items
+        isinstance(item, dict)
+        and item.get("index") in range(count)
+        and item.get("status") in ("accepted", "duplicate", "rejected")
+        for item in items
     )
 
 
