@@ -124,9 +124,7 @@ def span_event(span: Span, *, rules: SpanRules) -> dict[str, Any] | None:
     ):
         item["feature"] = feature
     properties = {
-        name: value
-        for name in rules.property_attributes
-        if (value := _attribute_text(span, name, required=False))
+        name: value for name in rules.property_attributes if (value := _property_text(span, name))
     }
     if provider:
         properties[PROVIDER_PROPERTY] = provider
@@ -225,6 +223,19 @@ def _attribute_text(span: Span, name: str, *, required: bool) -> str:
     if not isinstance(value, str):
         raise SpanRefused(name, f"must be a string attribute, not {_kind(value)}")
     return value
+
+
+def _property_text(span: Span, name: str) -> str:
+    """A scalar attribute of the span, else of its resource, as text (a property is a
+    string): `true`, `0.7`, `42` as OpenTelemetry's own exporters write them."""
+    value = span.attributes.get(name, span.resource.get(name))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise SpanRefused(name, f"must be a string, number or boolean attribute, not {_kind(value)}")
 
 
 def _instant(unix_nano: int) -> str:

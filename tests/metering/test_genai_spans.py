@@ -161,14 +161,26 @@ def test_customer_and_feature_from_the_span_win_over_the_resource_and_properties
     rules = SpanRules(
         customer_attribute="tokentill.customer_id",
         feature_attribute="tokentill.feature",
-        property_attributes=("deployment.environment.name", "gen_ai.operation.name", "absent"),
+        property_attributes=(
+            "deployment.environment.name",
+            "gen_ai.operation.name",
+            "gen_ai.request.temperature",
+            "gen_ai.request.stream",
+            "absent",
+        ),
     )
     resource = {
         "tokentill.customer_id": "acme",
         "tokentill.feature": "search",
         "deployment.environment.name": "production",
     }
-    attributes = {**OPENAI, "tokentill.customer_id": "globex", "tokentill.feature": "support-bot"}
+    attributes = {
+        **OPENAI,
+        "tokentill.customer_id": "globex",
+        "tokentill.feature": "support-bot",
+        "gen_ai.request.temperature": 0.7,
+        "gen_ai.request.stream": False,
+    }
 
     item = span_event(span(attributes, resource), rules=rules)
 
@@ -176,8 +188,22 @@ def test_customer_and_feature_from_the_span_win_over_the_resource_and_properties
     assert item["properties"] == {
         "deployment.environment.name": "production",
         "gen_ai.operation.name": "chat",
+        "gen_ai.request.temperature": "0.7",
+        "gen_ai.request.stream": "false",
         "gen_ai.provider.name": "openai",
     }
+
+
+def test_a_property_attribute_that_is_an_array_is_refused():
+    rules = SpanRules(customer_attribute="tokentill.customer_id", property_attributes=("tags",))
+
+    with pytest.raises(SpanRefused) as refused:
+        span_event(span({**OPENAI, "tags": ["a", "b"]}), rules=rules)
+
+    assert (refused.value.attribute, refused.value.message) == (
+        "tags",
+        "must be a string, number or boolean attribute, not an array",
+    )
 
 
 def test_an_integer_customer_attribute_is_its_decimal_text():
