@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .providers import MAX_COUNT
+from .providers import MAX_COUNT, json_kind
 
 # Each count's attribute names, the conventions' current name first.
 INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
@@ -247,16 +247,5 @@ def _instant(unix_nano: int) -> str:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bytes):
-        return "bytes"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a map"
-    return type(value).__name__
+    """What an attribute value is, as `json_kind` says it; OTLP has bytes values too."""
+    return "bytes" if isinstance(value, bytes) else json_kind(value)

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from metering.genai_spans import Span, SpanRefused, SpanRules, event_id, span_event
+from tests.metering.test_providers import metrics
 
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 SPAN = bytes.fromhex("eee19b7ec3c1b174")
@@ -26,16 +27,6 @@ def span(attributes: dict, resource: dict | None = None, **fields) -> Span:
         "resource": {"tokentill.customer_id": "acme"} if resource is None else resource,
     }
     return Span(**{**values, **fields})
-
-
-def metrics(*, input=0, cached=0, creation=0, output=0, reasoning=0) -> dict[str, int]:
-    return {
-        "input_tokens": input,
-        "cached_input_tokens": cached,
-        "cache_creation_input_tokens": creation,
-        "output_tokens": output,
-        "reasoning_tokens": reasoning,
-    }
 
 
 OPENAI = {

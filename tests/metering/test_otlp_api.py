@@ -28,6 +28,7 @@ from prometheus_client import REGISTRY
 from contracts.models import Customer
 from contracts.services import customer_api_key_create, customer_create
 from metering.models import UsageEvent
+from tests.metering.test_providers import metrics
 
 URL = "/v1/traces"
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -57,16 +58,6 @@ ANTHROPIC_CHAT = {  # for the customer globex, named on the span over the resour
     "tokentill.feature": "support-bot",
 }
 HTTP_CALL = {"http.request.method": "POST", "url.full": "https://api.openai.com/v1/chat"}
-
-
-def metrics(*, input=0, cached=0, creation=0, output=0, reasoning=0) -> dict[str, int]:
-    return {
-        "input_tokens": input,
-        "cached_input_tokens": cached,
-        "cache_creation_input_tokens": creation,
-        "output_tokens": output,
-        "reasoning_tokens": reasoning,
-    }
 
 
 def finished_spans(*named: tuple[str, dict], resource: dict | None = None) -> list[ReadableSpan]:
