@@ -400,3 +400,18 @@ def test_many_usage_spans_are_stored_in_batches_of_the_rest_api_s_size(
 
     assert (response.status_code, response.content) == (200, b"")
     assert sorted(row[1] for row in stored()) == sorted(event_id_of(span) for span in spans)
+
+
+def test_past_the_key_s_ingest_budget_is_429_with_retry_after(operator_key, customers, settings):
+    settings.TOKENTILL_THROTTLE_INGEST = "1/minute"
+    body = protobuf_body(finished_spans(("chat", OPENAI_CHAT)))
+    assert post(Client(), body, key=operator_key).status_code == 200
+
+    response = post(Client(), body, key=operator_key)
+
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert status_of(response).message.startswith(
+        "This API key has used its ingest budget (1 per minute). Retry in "
+    )
+    assert len(stored()) == 1
