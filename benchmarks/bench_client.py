@@ -36,12 +36,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
-    CUSTOMERS,
     EVENTS_PATH,
     Api,
     Gunicorn,
     broker_flush,
-    database_fresh,
+    database_with_customers,
     django_env,
     event_make,
     log_dir,
@@ -53,18 +52,6 @@ from harness import (
 from tokentill_client import Tokentill
 
 DB_NAME = "tokentill_bench_client"
-
-
-def setup(env: dict) -> str:
-    database_fresh(env, DB_NAME)
-    code = f"""
-from contracts.services import api_key_create, customer_create
-for external_id in {CUSTOMERS!r}:
-    customer_create(external_id=external_id, name=external_id, currency="USD")
-_, key = api_key_create(name="client benchmark")
-print("BENCH-KEY " + key)
-"""
-    return shell_answer(env, code, "BENCH-KEY ")
 
 
 def events_make(count: int, prefix: str, seed: int) -> list[dict]:
@@ -127,7 +114,7 @@ def main() -> int:
     figures = dict(machine_info())
 
     print(f"1. setup: database {DB_NAME}, customers, an API key ...", flush=True)
-    key = setup(env)
+    key = database_with_customers(env, DB_NAME, "client benchmark")
     print(f"2. gunicorn (2 sync workers), {options.events:,} events a round ...", flush=True)
     ratios, ours, theirs, record_us, dumps_us = [], [], [], [], []
     with Gunicorn(env, {"worker_class": "sync", "workers": 2, "threads": 1}, log_dir()) as server:
