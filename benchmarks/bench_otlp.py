@@ -38,13 +38,12 @@ from harness import (
     CUSTOMERS,
     Api,
     Gunicorn,
-    database_fresh,
+    database_with_customers,
     django_env,
     event_make,
     log_dir,
     machine_info,
     p50_p99_ms,
-    shell_answer,
     summary_print,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -52,18 +51,6 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 DB_NAME = "tokentill_bench_otlp"
 BATCH = 100
-
-
-def setup(env: dict) -> str:
-    database_fresh(env, DB_NAME)
-    code = f"""
-from contracts.services import api_key_create, customer_create
-for external_id in {CUSTOMERS!r}:
-    customer_create(external_id=external_id, name=external_id, currency="USD")
-_, key = api_key_create(name="otlp benchmark")
-print("BENCH-KEY " + key)
-"""
-    return shell_answer(env, code, "BENCH-KEY ")
 
 
 def attribute(name: str, value: str | int) -> KeyValue:
@@ -150,7 +137,7 @@ def main() -> int:
     now = datetime.now(UTC)
 
     print(f"1. setup: database {DB_NAME}, {len(CUSTOMERS)} customers, a key ...", flush=True)
-    key = setup(env)
+    key = database_with_customers(env, DB_NAME, "otlp benchmark")
     rest_bodies, otlp_bodies = [], []
     for number in range(options.batches):
         events = [event_make(rng, f"rest-{number}-{n}", now) for n in range(BATCH)]

@@ -162,6 +162,20 @@ def database_fresh(env: dict, name: str, *commands: tuple[str, ...]) -> None:
             raise SystemExit(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
 
 
+def database_with_customers(env: dict, name: str, key_name: str) -> str:
+    """A fresh database `name` (database_fresh) with CUSTOMERS and an operator API key
+    called `key_name`; the key's text."""
+    database_fresh(env, name)
+    code = f"""
+from contracts.services import api_key_create, customer_create
+for external_id in {CUSTOMERS!r}:
+    customer_create(external_id=external_id, name=external_id, currency="USD")
+_, key = api_key_create(name={key_name!r})
+print("BENCH-KEY " + key)
+"""
+    return shell_answer(env, code, "BENCH-KEY ")
+
+
 def vacuum_analyze(db_name: str) -> None:
     """What autovacuum does soon after a bulk load: fresh statistics for the next phase."""
     with pg_connect(db_name, autocommit=True) as conn:

@@ -6,19 +6,24 @@ cd "$ROOT"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
+# The Python client (clients/python) is installed beside tokentill, editable, so its
+# tests (tests/client) run against the code in the tree; a change to either
+# pyproject.toml installs again.
 ensure_venv() {  # ensure_venv EXTRAS  e.g. "" or "[dev]"
     local extras="$1"
     local stamp=".venv/.installed$extras"
     local want
-    want="$(sha256sum pyproject.toml | cut -c1-16)"
+    want="$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -c1-16)"
     if [ ! -x .venv/bin/python ]; then
         "$PYTHON" -m venv .venv
     fi
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "Installing tokentill$extras into .venv ..."
-        .venv/bin/pip install --quiet --disable-pip-version-check -e ".$extras" 2>&1 \
+        .venv/bin/pip install --quiet --disable-pip-version-check -e ".$extras" \
+            -e ./clients/python 2>&1 \
             | grep -v "is ignored: it is neither" || true
-        .venv/bin/python -c "import django" || { echo "install failed" >&2; exit 1; }
+        .venv/bin/python -c "import django, tokentill_client" \
+            || { echo "install failed" >&2; exit 1; }
         echo "$want" > "$stamp"
     fi
 }
