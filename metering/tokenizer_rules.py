@@ -8,6 +8,7 @@ table once per request or batch (`counter_resolver`); each process keeps what it
 afresh and an unchanged one never read again.
 """
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -115,6 +116,12 @@ def tokenizer_rule_delete(*, rule: TokenizerRule) -> None:
         rule.delete()
         rule.pk = pk
         audit_record("tokenizer_rule.delete", rule, before=before, deleted=True)
+
+
+def tokenizer_rule_check(*, rule: TokenizerRule, file: bytes | None = None) -> None:
+    """Refuse, as `tokenizer_rule_update` would, a rule (unsaved, left unchanged) and file:
+    for a form to show the refusal on its fields before anything is saved."""
+    _check(copy.copy(rule), file)
 
 
 def _save(

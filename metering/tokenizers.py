@@ -263,7 +263,7 @@ def pattern_check(pattern: str) -> str | None:
 
 def _specificity(rule: Rule) -> tuple[int, int, int]:
     wildcards = rule.pattern.count("*") + rule.pattern.count("?")
-    return (0 if wildcards else 1, -(len(rule.pattern) - wildcards), rule.id)
+    return (1 if wildcards else 0, -(len(rule.pattern) - wildcards), rule.id)
 
 
 @cache
