@@ -210,18 +210,23 @@ class TokenizerRule(models.Model):
     SHA-256 tells a process that its loaded copy is stale."""
 
     class Kind(models.TextChoices):
-        TIKTOKEN = "tiktoken", "tiktoken encoding"
-        PACKAGED = "packaged", "tokenizer shipped in an installed package"
-        UPLOADED = "uploaded", "uploaded tokenizer.json"
+        TIKTOKEN = "tiktoken", "tiktoken"
+        PACKAGED = "packaged", "packaged"
+        UPLOADED = "uploaded", "uploaded"
 
     class ChatFormat(models.TextChoices):
-        OPENAI = "openai", "OpenAI (cookbook rule)"
+        OPENAI = "openai", "OpenAI"
         CHATML = "chatml", "ChatML (Qwen)"
-        MISTRAL = "mistral", "Mistral (mistral-common)"
-        NONE = "none", "none known: messages are estimated"
+        MISTRAL = "mistral", "Mistral"
+        NONE = "none", "none (estimated)"
 
     pattern = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        help_text="tiktoken: one of its encodings; packaged: a tokenizer whose files an "
+        "installed package ships; uploaded: a Hugging Face tokenizer.json sent with the rule.",
+    )
     name = models.CharField(
         max_length=100,
         help_text="The tiktoken encoding, the packaged tokenizer, or an uploaded one's name.",
@@ -229,9 +234,14 @@ class TokenizerRule(models.Model):
     estimated = models.BooleanField(
         default=False, help_text="Its counts are estimates: not the model's own tokenizer."
     )
-    chat_format = models.CharField(max_length=16, choices=ChatFormat.choices)
+    chat_format = models.CharField(
+        max_length=16,
+        choices=ChatFormat.choices,
+        help_text="How chat messages are framed: OpenAI's cookbook rule, Qwen's ChatML, "
+        "mistral-common's encoder; with none, messages are counted as their text, estimated.",
+    )
     tokenizer_json = models.TextField(blank=True, editable=False)
-    sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True, editable=False)
     note = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

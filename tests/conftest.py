@@ -73,9 +73,8 @@ def _plain_http(settings):
 def _tokenizer_table(request):
     """Tests with the database see the tokenizer table as its migration seeds it, even
     after a transactional test's flush emptied it."""
-    if not {"db", "transactional_db"} & set(request.fixturenames) and not (
-        request.node.get_closest_marker("django_db")
-    ):
+    uses = {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    if not uses and not request.node.get_closest_marker("django_db"):
         return
     request.getfixturevalue("transactional_db" if _transactional(request) else "db")
     if not TokenizerRule.objects.exists():
@@ -85,7 +84,8 @@ def _tokenizer_table(request):
 
 def _transactional(request) -> bool:
     marker = request.node.get_closest_marker("django_db")
-    return "transactional_db" in request.fixturenames or bool(
+    names = set(request.fixturenames)
+    return bool({"transactional_db", "live_server"} & names) or bool(
         marker and marker.kwargs.get("transaction")
     )
 
