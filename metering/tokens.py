@@ -23,6 +23,7 @@ parts can be counted; other message keys (``tool_calls``…) are not counted.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .tokenizers import Loaded
 
@@ -46,8 +47,7 @@ class Counter:
     loaded: Loaded
 
 
-@dataclass(frozen=True)
-class TokenCount:
+class TokenCount(NamedTuple):  # a tuple: made on every count, at a tenth of a dataclass's cost
     tokens: int
     tokenizer: str  # e.g. "o200k_base", "mistral-tekken-240911"
     estimated: bool
@@ -72,7 +72,8 @@ class _Message:
 
 def count_text(*, counter: Counter, text: str) -> TokenCount:
     """Tokens in one text, with no chat formatting."""
-    return TokenCount(_tokens(counter, text, "text"), counter.tokenizer, counter.estimated)
+    tokens = counter.loaded.count(_text(text, "text"))
+    return TokenCount(tokens, counter.tokenizer, counter.estimated)
 
 
 def count_messages(*, counter: Counter, messages) -> TokenCount:
@@ -158,7 +159,3 @@ def _text(text, path: str) -> str:
             path, f"is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} can be counted"
         )
     return text
-
-
-def _tokens(counter: Counter, text, path: str) -> int:
-    return counter.loaded.count(_text(text, path))
