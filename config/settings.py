@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
         "GrantRequestSourceEnum": "wallets.api.serializers.GRANT_SOURCES",
         "HoldStatusEnum": "wallets.api.serializers.HOLD_STATUSES",
         "WebhookEventTypeEnum": "webhooks.events.EVENT_TYPE_NAMES",
+        "TokenizerKindEnum": "metering.models.TokenizerRule.Kind",
+        "ChatFormatEnum": "metering.models.TokenizerRule.ChatFormat",
     },
 }
 
