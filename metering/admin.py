@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from common.admin import ReadOnlyAdmin, adopt, form_errors_add
+from common.admin import ReadOnlyAdmin, adopt, form_errors_add, instant_display
 
 from .models import EventArchive, EventSeal, TokenizerRule, UsageEvent
 from .tokenizer_rules import (
@@ -86,7 +86,8 @@ class TokenizerRuleAdmin(admin.ModelAdmin):
     list_display = ["pattern", "kind", "name", "estimated", "chat_format", "note"]
     list_filter = ["kind", "estimated", "chat_format"]
     search_fields = ["pattern", "name"]
-    readonly_fields = ["sha256", "updated_at"]
+    readonly_fields = ["sha256", "updated"]
+    updated = instant_display("updated_at", description="updated (UTC)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("tokenizer_json")

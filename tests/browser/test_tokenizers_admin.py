@@ -10,7 +10,7 @@ from metering.models import TokenizerRule
 from tests.metering.test_tokenizers import tiny_tokenizer_json
 
 from .conftest import admin_log_in, staff_with
-from .test_price_corrections import SIZES, _unreadable
+from .test_price_corrections import pages_read
 
 try:
     from playwright.sync_api import expect
@@ -78,15 +78,4 @@ def test_the_tokenizer_pages_read_at_desktop_and_phone_widths(
         "add": "/admin/metering/tokenizerrule/add/",
         "rule": f"/admin/metering/tokenizerrule/{rule.pk}/change/",
     }
-    problems: list[str] = []
-    for size, (width, height) in SIZES.items():
-        context = browser.new_context(viewport={"width": width, "height": height})
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        admin_log_in(page, base)
-        for name, path in pages.items():
-            page.goto(base + path)
-            problems += _unreadable(page, f"{name} ({size})")
-            page.screenshot(path=artifacts / f"tokenizers_{name}_{size}.png", full_page=True)
-        context.close()
-    assert problems == []
+    assert pages_read(browser, base, pages, "tokenizers", artifacts) == []
