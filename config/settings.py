@@ -261,6 +261,27 @@ TOKENTILL_SEAL_NUDGE_SECONDS = env.float("TOKENTILL_SEAL_NUDGE_SECONDS", default
 TOKENTILL_SEAL_CHECKPOINT_FILE = env.str("TOKENTILL_SEAL_CHECKPOINT_FILE", default="")
 TOKENTILL_SEAL_CHECKPOINT_KEY = env.str("TOKENTILL_SEAL_CHECKPOINT_KEY", default="") or SECRET_KEY
 
+# --- OpenTelemetry GenAI spans (POST /v1/traces) ------------------------------------------
+# Where a span's customer and feature are read (the span's attribute, else its
+# resource's), which attributes become properties, the providers whose spans report
+# input without its cached tokens, and the operations whose usage sums their children's
+# (docs/guide/opentelemetry.md).
+TOKENTILL_OTLP_CUSTOMER_ATTRIBUTE = env.str(
+    "TOKENTILL_OTLP_CUSTOMER_ATTRIBUTE", default="tokentill.customer_id"
+)
+TOKENTILL_OTLP_FEATURE_ATTRIBUTE = env.str(
+    "TOKENTILL_OTLP_FEATURE_ATTRIBUTE", default="tokentill.feature"
+)
+TOKENTILL_OTLP_PROPERTY_ATTRIBUTES = env.list("TOKENTILL_OTLP_PROPERTY_ATTRIBUTES", default=[])
+TOKENTILL_OTLP_UNCACHED_INPUT_PROVIDERS = env.list(
+    "TOKENTILL_OTLP_UNCACHED_INPUT_PROVIDERS", default=[]
+)
+TOKENTILL_OTLP_IGNORED_OPERATIONS = env.list(
+    "TOKENTILL_OTLP_IGNORED_OPERATIONS", default=["invoke_agent", "invoke_workflow"]
+)
+if not TOKENTILL_OTLP_CUSTOMER_ATTRIBUTE.strip():
+    raise ImproperlyConfigured("TOKENTILL_OTLP_CUSTOMER_ATTRIBUTE must name an attribute")
+
 # --- Tokenization -----------------------------------------------------------------------
 TIKTOKEN_CACHE_DIR = env.str("TIKTOKEN_CACHE_DIR", default="")
 # The fallback: counts the text of models no tokenizer rule matches (Claude, Gemini…), as

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from billing.stripe.webhook import stripe_webhook
 from common.metrics import metrics_view
+from metering.api.otlp import TracesView
 
 # Patterns are tried in order: the ingest endpoint, called most by far, comes first.
 urlpatterns = [
@@ -20,4 +21,6 @@ urlpatterns = [
     path("stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("portal/", include("portal.urls")),
     path("metrics", metrics_view, name="metrics"),
+    # OTLP/HTTP's default path: an OpenTelemetry exporter's endpoint is tokentill's base URL.
+    path("v1/traces", TracesView.as_view(), name="otlp-traces"),
 ]

@@ -41,8 +41,28 @@ class EventSealAdmin(ReadOnlyAdmin):
 class EventArchiveAdmin(ReadOnlyAdmin):
     """Months of the log written to Parquet by `manage.py archive_events`."""
 
-    list_display = ["month", "row_count", "file_name", "file_sha256", "dropped", "archived_at"]
+    list_display = [
+        "month_shown",
+        "rows",
+        "file_name",
+        "sha256",
+        "dropped",
+        "archived_at",
+    ]
     readonly_fields = [f.name for f in EventArchive._meta.fields]
+
+    @admin.display(description="month", ordering="month")
+    def month_shown(self, archive: EventArchive) -> str:
+        return f"{archive.month:%Y-%m}"
+
+    @admin.display(description="events", ordering="row_count")
+    def rows(self, archive: EventArchive) -> str:
+        return f"{archive.row_count:,}"
+
+    @admin.display(description="file SHA-256")
+    def sha256(self, archive: EventArchive) -> str:
+        """Its first 12 digits, enough to tell files apart; the whole on the row's page."""
+        return f"{archive.file_sha256[:12]}…"
 
 
 class TokenizerRuleForm(forms.ModelForm):

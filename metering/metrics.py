@@ -1,8 +1,9 @@
 """Metering's Prometheus figures (common/metrics.py; docs/operations/metrics.md).
 
 Counted where the answer is made (the ingest view calls `ingest_count` with the batch's
-result), so the ingest service stays free of metrics; read at scrape time: the rating
-queue and the seal lag (the sealer's queue, by its primary key: one index probe).
+result, the OTLP view `otlp_count` with its spans'), so the ingest service stays free of
+metrics; read at scrape time: the rating queue and the seal lag (the sealer's queue, by
+its primary key: one index probe).
 """
 
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from common.metrics import gauge, metrics_collector_register
 from .models import UnratedEvent, UsageEvent
 from .selectors import seal_lag
 from .services import ACCEPTED, DUPLICATE, REJECTED, IngestResult
+from .traces import TracesResult
 
 INGESTED = Counter(
     "tokentill_ingest_events",
@@ -44,6 +46,28 @@ def ingest_count(*, result: IngestResult) -> None:
             reasons[code] = reasons.get(code, 0) + 1
     for code, found in reasons.items():
         REJECTIONS.labels(reason=code).inc(found)
+
+
+OTLP_SPANS = Counter(
+    "tokentill_otlp_spans",
+    "Spans received by POST /v1/traces, by outcome: accepted (stored as an event), "
+    "duplicate (exported before, nothing changed), rejected (named in the answer's "
+    "partial success, nothing stored) or ignored (no GenAI usage to bill).",
+    ["outcome"],
+)
+
+
+def otlp_count(*, result: TracesResult) -> None:
+    """Count an export's spans by outcome."""
+    outcomes = {
+        ACCEPTED: result.accepted,
+        DUPLICATE: result.duplicates,
+        REJECTED: result.rejected,
+        "ignored": result.ignored,
+    }
+    for outcome, found in outcomes.items():
+        if found:
+            OTLP_SPANS.labels(outcome=outcome).inc(found)
 
 
 def now() -> datetime:

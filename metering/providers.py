@@ -235,7 +235,7 @@ def _count(usage: dict, path: str, *, required: bool = False) -> int | None:
             raise UsageError(path, "is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(path, f"must be a non-negative integer, not {_json_kind(value)}")
+        raise UsageError(path, f"must be a non-negative integer, not {json_kind(value)}")
     if value < 0:
         raise UsageError(path, f"must be a non-negative integer, not {value}")
     if value > MAX_COUNT:
@@ -261,7 +261,8 @@ def _within(part: int, part_path: str, whole: int, whole_path: str) -> None:
         raise UsageError(part_path, f"{part_name} ({part}) exceeds {whole_name} ({whole})")
 
 
-def _json_kind(value) -> str:
+def json_kind(value) -> str:
+    """What a JSON value is, for a message that refuses it ("a string", "an array")."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, float):

@@ -30,6 +30,7 @@ from billing.models import (
 )
 from billing.rating.rater import usage_rate_pending
 from contracts.models import Contract, Customer
+from metering.models import EventArchive, UsageEvent
 from pricing.cycles import period_bounds
 from wallets.alerts import alert_settings_update
 from wallets.models import Alert, AlertSettings, TopUpRequest, Wallet
@@ -75,6 +76,11 @@ def demo(db):
     hold_place(
         customer=Customer.objects.get(external_id="initech"), amount="3.25", reference="call"
     )
+    EventArchive.objects.create(
+        month=datetime(2025, 10, 1).date(), file_name="/var/lib/tokentill/events-2025-10.parquet",
+        row_count=1_284_311, file_sha256="9f2c" * 16, dropped=True,
+        archived_at=datetime(2026, 12, 1, 3, 0, tzinfo=UTC),
+    )  # fmt: skip
     return acme
 
 
@@ -144,6 +150,10 @@ def pages(acme: Customer) -> dict[str, tuple[str, list[str]]]:
         ),
         "topups": ("/wallets/topuprequest/", ["customer", "amount", "balance then", "status"]),
         "topup": (f"/wallets/topuprequest/{first(TopUpRequest)}/change/", []),
+        "usage_events": ("/metering/usageevent/", ["event id", "customer", "model"]),
+        "usage_event": (f"/metering/usageevent/{first(UsageEvent)}/change/", []),
+        "event_seals": ("/metering/eventseal/", ["sequence", "event count", "hash"]),
+        "event_archives": ("/metering/eventarchive/", ["month", "events", "file name", "dropped"]),
     }
 
 
