@@ -21,7 +21,7 @@ from pricing.metrics import METRIC_NAME
 
 from .canonical import metric_value
 from .providers import PROVIDERS, UsageError, usage_to_metrics
-from .tokens import Counter, TokenizeError, count_messages, count_text
+from .tokens import Counter, TokenCount, TokenizeError, count_messages, count_text
 
 EVENT_FIELDS = frozenset(
     {
@@ -348,27 +348,27 @@ def _tokenized_metrics(item: dict, model: str, errors: _Errors, rules: IntakeRul
     if "messages" in item and "input" in text:
         errors.add("text.input", "send the prompt either as messages or as text.input")
         return _Source({})
-    counts = []
+    prompt = reply = None
     try:
         counter = rules.counter_for(model)
         if "messages" in item:
-            counts.append(count_messages(counter=counter, messages=item["messages"]))
+            prompt = count_messages(counter=counter, messages=item["messages"])
         elif "input" in text:
-            counts.append(_count(counter, text["input"], "text.input"))
+            prompt = _count(counter, text["input"], "text.input")
         if "output" in text:
-            counts.append(_count(counter, text["output"], "text.output"))
+            reply = _count(counter, text["output"], "text.output")
     except TokenizeError as error:
         errors.add(error.path, error.message)
         return _Source({})
-    tokens = [count.tokens for count in counts]
-    input_tokens = tokens[0] if "messages" in item or "input" in text else 0
-    output_tokens = tokens[-1] if "output" in text else 0
-    estimated = any(count.estimated for count in counts)
-    metrics = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    metrics = {
+        "input_tokens": prompt.tokens if prompt else 0,
+        "output_tokens": reply.tokens if reply else 0,
+    }
+    estimated = any(count.estimated for count in (prompt, reply) if count)
     return _Source(metrics, "tokenized", "", counter.tokenizer, estimated)
 
 
-def _count(counter: Counter, value, path: str):
+def _count(counter: Counter, value, path: str) -> TokenCount:
     try:
         return count_text(counter=counter, text=value)
     except TokenizeError as error:

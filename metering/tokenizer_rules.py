@@ -34,7 +34,7 @@ from .tokenizers import (
     tokenizer_json_check,
     uploaded_load,
 )
-from .tokens import MISTRAL, NO_FORMAT, Counter, TokenizeError
+from .tokens import MISTRAL, OPENAI, Counter, TokenizeError
 
 RULE_FIELDS = ("pattern", "kind", "name", "estimated", "chat_format", "note")
 _AUDITED = (*RULE_FIELDS, "sha256")
@@ -77,8 +77,9 @@ def counter_resolver() -> Callable[[str], Counter]:
 def _counter(rule: Rule | None) -> Counter:
     try:
         if rule is None:
+            # Messages framed as OpenAI's: an estimate of any family's framing, as before.
             name = settings.TOKENTILL_DEFAULT_ENCODING
-            return Counter(name, True, NO_FORMAT, load(TIKTOKEN, name))
+            return Counter(name, True, OPENAI, load(TIKTOKEN, name))
         if rule.kind == UPLOADED:
             loaded = uploaded_load(rule.id, rule.sha256, lambda: _uploaded_text(rule.id))
         else:

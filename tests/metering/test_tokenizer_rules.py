@@ -120,6 +120,15 @@ def test_a_model_without_its_own_tokenizer_is_counted_by_the_fallback_as_an_esti
     assert count(api, model) == answer(model, "o200k_base", 10, estimated=True)
 
 
+def test_a_claude_conversation_is_framed_as_openais_and_estimated(api, o200k):
+    messages = [{"role": "user", "content": TEXT}]
+
+    response = api.post(URL, {"model": "claude-sonnet-4-5", "messages": messages}, format="json")
+
+    # 3 for the message + "user" (1) + the text (10) + 3 priming the reply
+    assert response.json() == answer("claude-sonnet-4-5", "o200k_base", 17, estimated=True)
+
+
 def test_openai_models_are_counted_with_tiktoken_as_before(api, o200k, cl100k):
     assert count(api, "gpt-4o-mini") == answer("gpt-4o-mini", "o200k_base", 10)
     assert count(api, "gpt-4-turbo", LONGER) == answer(
