@@ -85,6 +85,8 @@ def batch_rows(rng: random.Random, tag: str, customers: dict[str, int]) -> str:
             "properties": event["properties"],
             "counting": "reported",
             "provider": "",
+            "tokenizer": "",  # the production statement names these; the plain one does not
+            "estimated": False,
         }
         row["content_hash"] = event_content_hash(
             customer_pk=row["customer_id"],

@@ -4,9 +4,11 @@ customer's credits held for it, so spend can be stopped before it happens.
 The rules (docs/guide/credits.md, "Authorizations"):
 
 - **Worst case.** The prompt's tokens all count as uncached input and `max_output_tokens`
-  as output (or the caller's own token estimates, as given), priced with the price the
-  call would match under the customer's terms in force now (their rate overrides
-  included), less the contract's discount. Tiered prices are bounded
+  as output (or the caller's own token estimates, as given); a prompt count that is an
+  estimate (a tokenizer not the model's own) is first raised by
+  TOKENTILL_ESTIMATE_SAFETY_FACTOR, rounded up (pricing.rating.estimated_tokens_bound);
+  priced with the price the call would match under the customer's terms in force now
+  (their rate overrides included), less the contract's discount. Tiered prices are bounded
   (pricing.rating.worst_case_amount).
 - **Allowance first.** What is left of the period's included allowance pays first; the
   hold is for the rest.

@@ -6,6 +6,7 @@ SQLite database and runs Celery tasks eagerly in-process, so it needs no server.
 """
 
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -196,6 +197,8 @@ SPECTACULAR_SETTINGS = {
         "GrantRequestSourceEnum": "wallets.api.serializers.GRANT_SOURCES",
         "HoldStatusEnum": "wallets.api.serializers.HOLD_STATUSES",
         "WebhookEventTypeEnum": "webhooks.events.EVENT_TYPE_NAMES",
+        "TokenizerKindEnum": "metering.models.TokenizerRule.Kind",
+        "ChatFormatEnum": "metering.models.TokenizerRule.ChatFormat",
     },
 }
 
@@ -281,7 +284,16 @@ if not TOKENTILL_OTLP_CUSTOMER_ATTRIBUTE.strip():
 
 # --- Tokenization -----------------------------------------------------------------------
 TIKTOKEN_CACHE_DIR = env.str("TIKTOKEN_CACHE_DIR", default="")
+# The fallback: counts the text of models no tokenizer rule matches (Claude, Gemini…), as
+# estimates.
 TOKENTILL_DEFAULT_ENCODING = env.str("TOKENTILL_DEFAULT_ENCODING", default="o200k_base")
+# An authorization's worst case raises an estimated prompt count by this factor (>= 1).
+try:
+    TOKENTILL_ESTIMATE_SAFETY_FACTOR = Decimal(env.str("TOKENTILL_ESTIMATE_SAFETY_FACTOR", "1.25"))
+except InvalidOperation:
+    TOKENTILL_ESTIMATE_SAFETY_FACTOR = Decimal("NaN")
+if not TOKENTILL_ESTIMATE_SAFETY_FACTOR.is_finite() or TOKENTILL_ESTIMATE_SAFETY_FACTOR < 1:
+    raise ImproperlyConfigured("TOKENTILL_ESTIMATE_SAFETY_FACTOR must be a number of at least 1.")
 # Rating: events per transaction, and the most often a process asks the rater to run.
 TOKENTILL_RATING_BATCH = env.int("TOKENTILL_RATING_BATCH", default=1000)
 TOKENTILL_RATING_NUDGE_SECONDS = env.float("TOKENTILL_RATING_NUDGE_SECONDS", default=0.2)

@@ -54,6 +54,8 @@ SCHEMA = pa.schema(
         ("properties", pa.string()),  # JSON, as stored
         ("counting", pa.string()),
         ("provider", pa.string()),
+        ("tokenizer", pa.string()),
+        ("estimated", pa.bool_()),
         ("received_at", pa.timestamp("us", tz="UTC")),
         ("content_hash", pa.string()),
         ("seal_id", pa.string()),
@@ -70,6 +72,8 @@ _FIELDS = [
     "properties",
     "counting",
     "provider",
+    "tokenizer",
+    "estimated",
     "received_at",
     "content_hash",
     "seal_id",
@@ -207,6 +211,8 @@ def _parquet_verify(path: Path, rows: Iterator[Row]) -> str:
                 properties=orjson.loads(record["properties"]),
                 counting=record["counting"],
                 provider=record["provider"],
+                tokenizer=record.get("tokenizer") or "",  # absent from older archives
+                estimated=bool(record.get("estimated")),
             )
             if recomputed != expected[1]:
                 return f"event {record['id']} in the file no longer matches its content hash"

@@ -38,23 +38,27 @@ def event_content_hash(
     properties: dict,
     counting: str,
     provider: str,
+    tokenizer: str = "",
+    estimated: bool = False,
 ) -> str:
     """SHA-256 of the event's canonical JSON; `metrics` are in stored form (`metric_value`),
-    so the hash of a row read back from the database is computed the same way."""
-    canonical = orjson.dumps(
-        {
-            "customer": customer_pk,
-            "event_id": event_id,
-            "timestamp": timestamp_text(timestamp),
-            "model": model,
-            "feature": feature,
-            "metrics": metrics,
-            "properties": properties,
-            "counting": counting,
-            "provider": provider,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    so the hash of a row read back from the database is computed the same way. The
+    tokenizer that counted a tokenized event, and whether its count is an estimate, are in
+    it only when there is one, so events stored before tokentill recorded it hash as then."""
+    fields = {
+        "customer": customer_pk,
+        "event_id": event_id,
+        "timestamp": timestamp_text(timestamp),
+        "model": model,
+        "feature": feature,
+        "metrics": metrics,
+        "properties": properties,
+        "counting": counting,
+        "provider": provider,
+    }
+    if tokenizer:
+        fields |= {"tokenizer": tokenizer, "estimated": estimated}
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 

@@ -9,10 +9,11 @@ too large for a double in its place, so it refuses its own item and no other.
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
@@ -20,7 +21,7 @@ from pricing.metrics import METRIC_NAME
 
 from .canonical import metric_value
 from .providers import PROVIDERS, UsageError, usage_to_metrics
-from .tokens import TokenizeError, count_messages, count_text
+from .tokens import Counter, TokenCount, TokenizeError, count_messages, count_text
 
 EVENT_FIELDS = frozenset(
     {
@@ -127,6 +128,8 @@ class EventDraft:
     properties: dict[str, str]
     counting: str  # "reported" or "tokenized"
     provider: str = ""
+    tokenizer: str = ""  # a tokenized event's: which tokenizer counted it
+    estimated: bool = False  # and whether that count is an estimate
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ class IntakeRules:
     now: datetime
     lateness: timedelta
     future_tolerance: timedelta
-    default_encoding: str
+    counter_for: Callable[[str], Counter]  # the tokenizer table's choice for a model
 
 
 @dataclass
@@ -163,7 +166,7 @@ def event_parse(item, *, rules: IntakeRules) -> EventDraft | list[ItemError]:
     feature = _text(item, "feature", errors, MAX_NAME_LENGTH, required=False)
     timestamp = _timestamp(item.get("timestamp"), errors, rules)
     properties = _properties(item.get("properties"), errors)
-    metrics, counting, provider = _metrics(item, model, errors, rules)
+    source = _metrics(item, model, errors, rules)
 
     if errors.items:
         return errors.items
@@ -174,10 +177,12 @@ def event_parse(item, *, rules: IntakeRules) -> EventDraft | list[ItemError]:
         timestamp=timestamp,
         model=model,
         feature=feature,
-        metrics=metrics,
+        metrics=source.metrics,
         properties=properties,
-        counting=counting,
-        provider=provider,
+        counting=source.counting,
+        provider=source.provider,
+        tokenizer=source.tokenizer,
+        estimated=source.estimated,
     )
 
 
@@ -246,7 +251,15 @@ def _properties(value, errors: _Errors) -> dict[str, str]:
     return value
 
 
-def _metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules):
+class _Source(NamedTuple):
+    metrics: dict
+    counting: str = ""
+    provider: str = ""
+    tokenizer: str = ""
+    estimated: bool = False
+
+
+def _metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules) -> _Source:
     """Canonical metrics from exactly one source: metrics, a provider's usage, or text."""
     sources = [name for name in ("metrics", "usage", "text", "messages") if name in item]
     if "messages" in sources and "text" in sources:
@@ -259,18 +272,18 @@ def _metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules):
             f"(found: {found})",
             "required" if not sources else "invalid",
         )
-        return {}, "", ""
+        return _Source({})
     if "provider" in item and sources != ["usage"]:
         errors.add("provider", "provider goes with usage")
 
     source = sources[0]
     if source == "metrics":
-        return _reported_metrics(item["metrics"], errors), "reported", ""
+        return _Source(_reported_metrics(item["metrics"], errors), "reported")
     if source == "usage":
         return _provider_metrics(item, errors)
     if not model:
-        return {}, "", ""  # model is required to choose an encoding; already reported
-    return _tokenized_metrics(item, model, errors, rules), "tokenized", ""
+        return _Source({})  # model is required to choose a tokenizer; already reported
+    return _tokenized_metrics(item, model, errors, rules)
 
 
 def _reported_metrics(value, errors: _Errors) -> dict[str, int | str]:
@@ -309,19 +322,21 @@ def _metric_value(raw) -> int | Decimal | str:
     return raw
 
 
-def _provider_metrics(item: dict, errors: _Errors):
+def _provider_metrics(item: dict, errors: _Errors) -> _Source:
     provider = item.get("provider")
     if provider not in PROVIDERS:
         errors.add("provider", f"usage needs provider, one of: {', '.join(PROVIDERS)}")
-        return {}, "", ""
+        return _Source({})
     try:
-        return usage_to_metrics(provider, item["usage"]), "reported", provider
+        return _Source(usage_to_metrics(provider, item["usage"]), "reported", provider)
     except UsageError as error:
         errors.add(f"usage.{error.path}" if error.path else "usage", error.message)
-        return {}, "", ""
+        return _Source({})
 
 
-def _tokenized_metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules) -> dict:
+def _tokenized_metrics(item: dict, model: str, errors: _Errors, rules: IntakeRules) -> _Source:
+    """Input and output counted by the tokenizer the table chose for ``model``; the event
+    says which, and that it is estimated when either count is."""
     text = item.get("text", {})
     if (
         not isinstance(text, dict)
@@ -329,29 +344,32 @@ def _tokenized_metrics(item: dict, model: str, errors: _Errors, rules: IntakeRul
         or not (text or "messages" in item)
     ):
         errors.add("text", 'must be an object with "input" and/or "output" strings')
-        return {}
+        return _Source({})
     if "messages" in item and "input" in text:
         errors.add("text.input", "send the prompt either as messages or as text.input")
-        return {}
-    encoding = rules.default_encoding
-    input_tokens = output_tokens = 0
+        return _Source({})
+    prompt = reply = None
     try:
+        counter = rules.counter_for(model)
         if "messages" in item:
-            input_tokens = count_messages(
-                model=model, messages=item["messages"], default_encoding=encoding
-            ).tokens
+            prompt = count_messages(counter=counter, messages=item["messages"])
         elif "input" in text:
-            input_tokens = _count(model, text["input"], "text.input", encoding)
+            prompt = _count(counter, text["input"], "text.input")
         if "output" in text:
-            output_tokens = _count(model, text["output"], "text.output", encoding)
+            reply = _count(counter, text["output"], "text.output")
     except TokenizeError as error:
         errors.add(error.path, error.message)
-        return {}
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        return _Source({})
+    metrics = {
+        "input_tokens": prompt.tokens if prompt else 0,
+        "output_tokens": reply.tokens if reply else 0,
+    }
+    estimated = any(count.estimated for count in (prompt, reply) if count)
+    return _Source(metrics, "tokenized", "", counter.tokenizer, estimated)
 
 
-def _count(model: str, value, path: str, encoding: str) -> int:
+def _count(counter: Counter, value, path: str) -> TokenCount:
     try:
-        return count_text(model=model, text=value, default_encoding=encoding).tokens
+        return count_text(counter=counter, text=value)
     except TokenizeError as error:
         raise TokenizeError(path, error.message) from error

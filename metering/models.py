@@ -89,6 +89,10 @@ class UsageEvent(AppendOnlyModel):
     properties = models.JSONField(default=dict, blank=True)
     counting = models.CharField(max_length=16, choices=Counting.choices)
     provider = models.CharField(max_length=16, blank=True)
+    # For a tokenized event: the tokenizer that counted it, and whether that count is an
+    # estimate (not the model's own tokenizer). Blank and false for reported counts.
+    tokenizer = models.CharField(max_length=100, blank=True, db_default="")
+    estimated = models.BooleanField(db_default=False)
     received_at = models.DateTimeField()
     content_hash = models.CharField(max_length=64)
     seal = models.ForeignKey(
@@ -197,3 +201,52 @@ class UnratedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} to rate"
+
+
+class TokenizerRule(models.Model):
+    """Which tokenizer counts the text of the models `pattern` matches (metering.tokenizers
+    says how patterns are matched and which wins). An uploaded tokenizer.json is kept in
+    the row itself, so every process reads it from the database it already shares; its
+    SHA-256 tells a process that its loaded copy is stale."""
+
+    class Kind(models.TextChoices):
+        TIKTOKEN = "tiktoken", "tiktoken"
+        PACKAGED = "packaged", "packaged"
+        UPLOADED = "uploaded", "uploaded"
+
+    class ChatFormat(models.TextChoices):
+        OPENAI = "openai", "OpenAI"
+        CHATML = "chatml", "ChatML (Qwen)"
+        MISTRAL = "mistral", "Mistral"
+        NONE = "none", "none (estimated)"
+
+    pattern = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        help_text="tiktoken: one of its encodings; packaged: a tokenizer whose files an "
+        "installed package ships; uploaded: a Hugging Face tokenizer.json sent with the rule.",
+    )
+    name = models.CharField(
+        max_length=100,
+        help_text="The tiktoken encoding, the packaged tokenizer, or an uploaded one's name.",
+    )
+    estimated = models.BooleanField(
+        default=False, help_text="Its counts are estimates: not the model's own tokenizer."
+    )
+    chat_format = models.CharField(
+        max_length=16,
+        choices=ChatFormat.choices,
+        help_text="How chat messages are framed: OpenAI's cookbook rule, Qwen's ChatML, "
+        "mistral-common's encoder; with none, messages are counted as their text, estimated.",
+    )
+    tokenizer_json = models.TextField(blank=True, editable=False)
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True, editable=False)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} → {self.name}"

@@ -67,6 +67,8 @@ _HASHED_FIELDS = (
     "properties",
     "counting",
     "provider",
+    "tokenizer",
+    "estimated",
     "content_hash",
 )
 
@@ -253,4 +255,6 @@ def _row_hash(row: dict[str, Any]) -> str:
         properties=row["properties"],
         counting=row["counting"],
         provider=row["provider"],
+        tokenizer=row["tokenizer"],
+        estimated=bool(row["estimated"]),
     )

@@ -40,6 +40,7 @@ from .canonical import event_content_hash
 from .intake import EventDraft, IntakeRules, ItemError, event_parse
 from .models import UnratedEvent, UnsealedBatch, UsageEvent, UsageEventKey
 from .partitions import partitions_ensure_span
+from .tokenizer_rules import counter_resolver
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 # PostgreSQL's SQLSTATEs for a transaction that lost a race and may simply be run again.
@@ -58,6 +59,8 @@ class ItemResult:
     event_id: str | None
     status: str = ACCEPTED
     errors: list[ItemError] = field(default_factory=list)
+    tokenizer: str = ""  # an event sent as text: the tokenizer that counted it
+    estimated: bool = False
 
     def reject(self, error: ItemError) -> None:
         self.status = REJECTED
@@ -71,6 +74,8 @@ class ItemResult:
         }
         if self.errors:
             answer["errors"] = [error.as_dict() for error in self.errors]
+        elif self.tokenizer:
+            answer |= {"tokenizer": self.tokenizer, "estimated": self.estimated}
         return answer
 
 
@@ -107,7 +112,7 @@ def intake_rules() -> IntakeRules:
         now=timezone.now(),
         lateness=timedelta(days=settings.TOKENTILL_LATENESS_WINDOW_DAYS),
         future_tolerance=timedelta(seconds=settings.TOKENTILL_FUTURE_TOLERANCE_SECONDS),
-        default_encoding=settings.TOKENTILL_DEFAULT_ENCODING,
+        counter_for=counter_resolver(),
     )
 
 
@@ -124,6 +129,7 @@ def events_ingest(*, items: list[Any]) -> IngestResult:
             result.status = REJECTED
             result.errors = parsed
         else:
+            result.tokenizer, result.estimated = parsed.tokenizer, parsed.estimated
             drafts.append((result, parsed))
 
     candidates, repeats = _candidates(drafts)
@@ -188,6 +194,8 @@ def _content_hash(customer_pk: int, draft: EventDraft) -> str:
         properties=draft.properties,
         counting=draft.counting,
         provider=draft.provider,
+        tokenizer=draft.tokenizer,
+        estimated=draft.estimated,
     )
 
 
@@ -266,6 +274,8 @@ _COLUMN_TYPES = {
     "properties": "jsonb",
     "counting": "text",
     "provider": "text",
+    "tokenizer": "text",
+    "estimated": "boolean",
     "content_hash": "text",
 }
 
@@ -282,6 +292,8 @@ def _row(candidate: _Candidate) -> Row:
         "properties": draft.properties,
         "counting": draft.counting,
         "provider": draft.provider,
+        "tokenizer": draft.tokenizer,
+        "estimated": draft.estimated,
         "content_hash": candidate.content_hash,
     }
 

@@ -1,33 +1,56 @@
-"""Token counts computed with tiktoken, for events sent as text (pure: no Django).
+"""Token counts of text and chat messages, for events sent as text (pure: no Django).
 
-Provider-reported counts are the source of truth for billing; these counts are estimates
-for callers that send text instead (streaming without usage, previews, verification).
-Models that tiktoken does not know (claude-*, gemini-*, llama…) are counted with a
-configured default encoding, so their counts are approximations.
+Provider-reported counts are the source of truth for billing; these counts serve callers
+that send text instead (streaming without usage, previews, an authorization's worst case).
+A `Counter` is the tokenizer the tokenizer table chose for a model (`metering.tokenizers`)
+with what it promises: ``estimated`` is true when the tokenizer is not the model's own
+(the fallback for Claude, Gemini and models no rule matches), and for chat messages of a
+family whose chat format tokentill does not know (format ``none``).
 
-Encodings load through tiktoken's own cache, the folder named by ``TIKTOKEN_CACHE_DIR``;
-without it tiktoken downloads them once. Text is encoded with ``disallowed_special=()``,
-so a user's "<|endoftext|>" is counted as the plain text it is rather than refused.
+Chat formats, each family's documented one:
+
+- ``openai``: OpenAI's cookbook rule (num_tokens_from_messages): 3 tokens per message plus
+  its role and content, 1 more per ``name`` (plus the name itself), 3 priming the reply;
+- ``chatml`` (Qwen): ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` per message, then
+  ``<|im_start|>assistant\\n``; a ``name``, which ChatML has no place for, counts as text;
+- ``mistral``: mistral-common's own chat encoder (``encode_chat_completion``), which also
+  refuses the conversations Mistral's models refuse (e.g. one that starts with the
+  assistant);
+- ``none``: the messages' texts alone, and the count says it is estimated.
+
+Content is a string or a list of parts, of which only ``{"type": "text", "text": ...}``
+parts can be counted; other message keys (``tool_calls``…) are not counted.
 """
 
 from dataclasses import dataclass
-from functools import cache
+from typing import NamedTuple
 
-import tiktoken
+from .tokenizers import Loaded
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_MESSAGES = 10_000
+OPENAI, CHATML, MISTRAL, NO_FORMAT = "openai", "chatml", "mistral", "none"
+CHAT_FORMATS = (OPENAI, CHATML, MISTRAL, NO_FORMAT)
 
-# OpenAI's cookbook rule (num_tokens_from_messages) for the chat format of current models.
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 TOKENS_REPLY_PRIMING = 3
 
 
 @dataclass(frozen=True)
-class TokenCount:
+class Counter:
+    """What counts one model's text: the tokenizer's name as answers report it."""
+
+    tokenizer: str
+    estimated: bool
+    chat_format: str
+    loaded: Loaded
+
+
+class TokenCount(NamedTuple):  # a tuple: made on every count, at a tenth of a dataclass's cost
     tokens: int
-    encoding: str  # e.g. "o200k_base"
+    tokenizer: str  # e.g. "o200k_base", "mistral-tekken-240911"
+    estimated: bool
 
 
 class TokenizeError(ValueError):
@@ -39,67 +62,82 @@ class TokenizeError(ValueError):
         self.message = message
 
 
-def encoding_name_for_model(model: str, *, default: str) -> str:
-    """The encoding tiktoken maps ``model`` to (prefixes included), else ``default``."""
-    try:
-        return tiktoken.encoding_name_for_model(model)
-    except KeyError:
-        return default
+@dataclass(frozen=True)
+class _Message:
+    role: str
+    texts: list[str]
+    name: str | None
+    raw: dict
 
 
-def count_text(*, model: str, text: str, default_encoding: str) -> TokenCount:
+def count_text(*, counter: Counter, text: str) -> TokenCount:
     """Tokens in one text, with no chat formatting."""
-    if not isinstance(text, str):
-        raise TokenizeError("text", "must be a string")
-    name = encoding_name_for_model(model, default=default_encoding)
-    encoding = _encoding(name)
-    return TokenCount(tokens=_tokens(encoding, text, "text"), encoding=name)
+    tokens = counter.loaded.count(_text(text, "text"))
+    return TokenCount(tokens, counter.tokenizer, counter.estimated)
 
 
-def count_messages(*, model: str, messages, default_encoding: str) -> TokenCount:
-    """Prompt tokens of a chat conversation, formatting overhead included.
+def count_messages(*, counter: Counter, messages) -> TokenCount:
+    """Prompt tokens of a chat conversation, its format's overhead included."""
+    parsed = _messages(messages)
+    fmt, tok = counter.chat_format, counter.loaded.count
+    if fmt == MISTRAL:
+        tokens = _mistral_chat(counter, parsed)
+    elif fmt == CHATML:
+        tokens = 1 + tok("assistant\n")
+        for m in parsed:
+            tokens += 2 + tok(f"{m.role}\n{''.join(m.texts)}") + tok("\n")
+            tokens += tok(m.name) if m.name is not None else 0
+    elif fmt == OPENAI:
+        tokens = TOKENS_REPLY_PRIMING
+        for m in parsed:
+            tokens += TOKENS_PER_MESSAGE + tok(m.role) + sum(tok(t) for t in m.texts)
+            tokens += TOKENS_PER_NAME + tok(m.name) if m.name is not None else 0
+    else:
+        tokens = sum(sum(tok(t) for t in m.texts) + tok(m.name or "") for m in parsed)
+    estimated = counter.estimated or fmt == NO_FORMAT
+    return TokenCount(tokens, counter.tokenizer, estimated)
 
-    Follows OpenAI's cookbook rule: 3 tokens per message plus its role and content, 1 more
-    per ``name`` (plus the name itself), and 3 for priming the assistant's reply. Content is
-    a string or a list of parts, of which only ``{"type": "text", "text": ...}`` parts can
-    be counted. Other message keys (``tool_calls``, ``tool_call_id``…) are not counted.
-    """
+
+def _mistral_chat(counter: Counter, messages: list[_Message]) -> int:
+    from mistral_common.exceptions import MistralCommonException
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+    native = counter.loaded.native
+    if native is None or not hasattr(native, "encode_chat_completion"):
+        raise TokenizeError("model", f"{counter.tokenizer} has no Mistral chat format")
+    try:
+        request = ChatCompletionRequest.from_openai(messages=[m.raw for m in messages])
+        return len(native.encode_chat_completion(request).tokens)
+    except (ValueError, MistralCommonException) as error:
+        raise TokenizeError("messages", str(error)[:300]) from error
+
+
+def _messages(messages) -> list[_Message]:
     if not isinstance(messages, list) or not messages:
         raise TokenizeError("messages", "must be a non-empty list of messages")
     if len(messages) > MAX_MESSAGES:
         raise TokenizeError("messages", f"must have at most {MAX_MESSAGES:,} messages")
-    name = encoding_name_for_model(model, default=default_encoding)
-    encoding = _encoding(name)
-    total = TOKENS_REPLY_PRIMING
-    for index, message in enumerate(messages):
-        total += _message_tokens(encoding, message, f"messages[{index}]")
-    return TokenCount(tokens=total, encoding=name)
+    return [_message(message, f"messages[{i}]") for i, message in enumerate(messages)]
 
 
-def _message_tokens(encoding: tiktoken.Encoding, message, path: str) -> int:
+def _message(message, path: str) -> _Message:
     if not isinstance(message, dict):
         raise TokenizeError(path, "must be an object with role and content")
     if "role" not in message:
         raise TokenizeError(f"{path}.role", "is required")
-    if not isinstance(message["role"], str):
-        raise TokenizeError(f"{path}.role", "must be a string")
+    role = _text(message["role"], f"{path}.role")
     if "content" not in message:
         raise TokenizeError(f"{path}.content", "is required")
-    tokens = TOKENS_PER_MESSAGE + _tokens(encoding, message["role"], f"{path}.role")
-    tokens += _content_tokens(encoding, message["content"], f"{path}.content")
-    if "name" in message:
-        if not isinstance(message["name"], str):
-            raise TokenizeError(f"{path}.name", "must be a string")
-        tokens += TOKENS_PER_NAME + _tokens(encoding, message["name"], f"{path}.name")
-    return tokens
+    name = _text(message["name"], f"{path}.name") if "name" in message else None
+    return _Message(role, _content(message["content"], f"{path}.content"), name, message)
 
 
-def _content_tokens(encoding: tiktoken.Encoding, content, path: str) -> int:
+def _content(content, path: str) -> list[str]:
     if isinstance(content, str):
-        return _tokens(encoding, content, path)
+        return [_text(content, path)]
     if not isinstance(content, list):
         raise TokenizeError(path, "must be a string or a list of text parts")
-    tokens = 0
+    texts = []
     for index, part in enumerate(content):
         part_path = f"{path}[{index}]"
         if not isinstance(part, dict):
@@ -109,32 +147,15 @@ def _content_tokens(encoding: tiktoken.Encoding, content, path: str) -> int:
                 part_path,
                 f"only text parts can be counted, not type {str(part.get('type'))[:40]!r}",
             )
-        tokens += _tokens(encoding, part.get("text"), f"{part_path}.text")
-    return tokens
+        texts.append(_text(part.get("text"), f"{part_path}.text"))
+    return texts
 
 
-def _tokens(encoding: tiktoken.Encoding, text, path: str) -> int:
+def _text(text, path: str) -> str:
     if not isinstance(text, str):
         raise TokenizeError(path, "must be a string")
     if len(text) > MAX_TEXT_CHARS:
         raise TokenizeError(
             path, f"is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} can be counted"
         )
-    return len(encoding.encode(text, disallowed_special=()))
-
-
-@cache
-def _loaded(name: str) -> tiktoken.Encoding:
-    return tiktoken.get_encoding(name)
-
-
-def _encoding(name: str) -> tiktoken.Encoding:
-    """The encoding called ``name``, loaded once per process (failures are not cached)."""
-    try:
-        return _loaded(name)
-    except (ValueError, OSError) as error:
-        # ValueError: a name tiktoken does not know; OSError: the file is neither in
-        # TIKTOKEN_CACHE_DIR nor downloadable (requests' errors are OSErrors).
-        raise TokenizeError(
-            "model", f"the {name} encoding is not available on this server"
-        ) from error
+    return text

@@ -68,7 +68,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, DecimalException, localcontext
+from decimal import ROUND_CEILING, Decimal, DecimalException, localcontext
 from itertools import pairwise
 from operator import attrgetter
 from types import MappingProxyType
@@ -292,6 +292,18 @@ def worst_case_amount(price: PriceTerms, metrics: Mapping[str, int | str]) -> De
             return (whole + (1 if remainder else 0)) * price.package_price
         dearest = max(tier.unit_price for tier in price.tiers)
         return rated(quantity * dearest + sum(tier.flat_fee for tier in price.tiers))
+
+
+def estimated_tokens_bound(tokens: int, safety_factor: Decimal) -> int:
+    """A worst case for a token count that is an estimate (text counted by a tokenizer not
+    the model's own): ``tokens`` * ``safety_factor``, exactly, rounded up to a whole token,
+    as a bound must never fall short. 1,000 tokens * 1.25 = 1,250; 7 * 1.25 = 8.75 → 9."""
+    if tokens < 0:
+        raise ValueError(f"a token count cannot be negative: {tokens}")
+    if not safety_factor.is_finite() or safety_factor < 1:
+        raise ValueError(f"the safety factor must be at least 1, not {safety_factor}")
+    with localcontext(EXACT):
+        return int((tokens * safety_factor).to_integral_value(rounding=ROUND_CEILING))
 
 
 def _evaluate(price: PriceTerms, metrics: Mapping[str, int | str], what: str) -> Decimal:

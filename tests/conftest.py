@@ -1,9 +1,11 @@
 """Fixtures shared by the whole suite."""
 
+import importlib
 import os
 
 import pytest
 import tiktoken
+from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
@@ -12,6 +14,7 @@ from billing.terms import price_terms_forget
 from common import tasks
 from contracts.selectors import customer_ids_forget
 from contracts.services import api_key_create, customer_create
+from metering.models import TokenizerRule
 from tests.db_split import runtime_split_end, runtime_split_start
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -64,6 +67,27 @@ def _fast_password_hashing(settings):
 def _plain_http(settings):
     """Tests talk plain HTTP to the test client; production redirects to HTTPS."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _tokenizer_table(request):
+    """Tests with the database see the tokenizer table as its migration seeds it, even
+    after a transactional test's flush emptied it."""
+    uses = {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    if not uses and not request.node.get_closest_marker("django_db"):
+        return
+    request.getfixturevalue("transactional_db" if _transactional(request) else "db")
+    if not TokenizerRule.objects.exists():
+        seed = importlib.import_module("metering.migrations.0013_seed_tokenizer_rules")
+        seed.seed(django_apps, None)
+
+
+def _transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    return bool({"transactional_db", "live_server"} & names) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
 
 
 def is_postgres() -> bool:

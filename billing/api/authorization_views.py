@@ -16,8 +16,10 @@ from common.api import ErrorSerializer, FieldErrorsSerializer, StrictSerializer
 from common.idempotency import idempotent
 from common.throttling import INGEST
 from metering.intake import MAX_METRIC
+from metering.tokenizer_rules import counter_resolver
 from metering.tokens import TokenizeError, count_messages, count_text
 from pricing.metrics import METRIC_NAME
+from pricing.rating import estimated_tokens_bound
 from wallets.models import Hold
 from wallets.services import hold_release
 
@@ -65,26 +67,25 @@ class AuthorizationInSerializer(StrictSerializer):
         return attrs
 
     def metrics(self) -> dict[str, int]:
-        """The worst-case token counts: the estimate, or the prompt counted with tiktoken
-        (all of it as uncached input) plus max_output_tokens as output."""
+        """The worst-case token counts: the estimate, or the prompt counted by the tokenizer
+        table (all of it as uncached input; an estimated count raised by the safety factor)
+        plus max_output_tokens as output."""
         data = self.validated_data
         if "estimate" in data:
             return dict(data["estimate"])
-        default = settings.TOKENTILL_DEFAULT_ENCODING
         try:
+            counter = counter_resolver()(data["model"])
             if "prompt" in data:
-                count = count_text(
-                    model=data["model"], text=data["prompt"], default_encoding=default
-                )
+                count = count_text(counter=counter, text=data["prompt"])
             else:
-                count = count_messages(
-                    model=data["model"], messages=self.initial_data["messages"],
-                    default_encoding=default,
-                )  # fmt: skip
+                count = count_messages(counter=counter, messages=self.initial_data["messages"])
         except TokenizeError as error:
             where = "prompt" if "prompt" in data else error.path or "messages"
             raise ValidationError({where: [error.message]}) from error
-        return {"input_tokens": count.tokens, "output_tokens": data["max_output_tokens"]}
+        tokens = count.tokens
+        if count.estimated:
+            tokens = estimated_tokens_bound(tokens, settings.TOKENTILL_ESTIMATE_SAFETY_FACTOR)
+        return {"input_tokens": tokens, "output_tokens": data["max_output_tokens"]}
 
 
 class AuthorizationsView(APIView):
@@ -95,15 +96,17 @@ class AuthorizationsView(APIView):
         summary="Ask before a model call: hold its worst-case cost, or refuse it",
         description=(
             "Prices the call's worst case with the customer's terms: the prompt (text or chat "
-            "messages, counted with tiktoken, all as uncached input) plus `max_output_tokens` "
-            "as output, or the token counts in `estimate`. The included allowance left this "
-            "period pays first. Under a `block` contract the call is allowed only when the "
-            "available credits (balance less active holds) cover the rest; under `arrears` it "
-            "is always allowed and the credits that can cover it are held. An allowed call "
-            "gets a `hold` (or none when there is nothing to hold), released when the usage "
-            "event carrying its id as the `hold_id` property is rated, or when it expires "
-            f"({settings.TOKENTILL_HOLD_SECONDS} s). A refused call has `allowed: false` and "
-            "a `reason`: unknown_customer, no_contract, no_price, contract_blocked or "
+            "messages, counted by the tokenizer table, all as uncached input; a count that is an "
+            "estimate, such as a Claude model's, raised by the safety factor "
+            f"{settings.TOKENTILL_ESTIMATE_SAFETY_FACTOR} and rounded up) plus `max_output_tokens` "
+            "as output, or the token counts in `estimate`. The included allowance left this period"
+            " pays first. Under a `block` contract the call is allowed only when the available "
+            "credits (balance less active holds) cover the rest; under `arrears` it is always "
+            "allowed and the credits that can cover it are held. An allowed call gets a `hold` (or"
+            " none when there is nothing to hold), released when the usage event carrying its id "
+            "as the `hold_id` property is rated, or when it expires "
+            f"({settings.TOKENTILL_HOLD_SECONDS} s). A refused call has `allowed: false` and a "
+            "`reason`: unknown_customer, no_contract, no_price, contract_blocked or "
             "insufficient_credits. Both answer 200."
         ),
         request=AuthorizationInSerializer,

@@ -52,12 +52,12 @@ class EventInSerializer(serializers.Serializer):
     text = serializers.DictField(
         child=serializers.CharField(),
         required=False,
-        help_text='{"input": "...", "output": "..."}: counted with tiktoken.',
+        help_text='{"input": "...", "output": "..."}: counted by the tokenizer table.',
     )
     messages = serializers.ListField(
         child=serializers.DictField(),
         required=False,
-        help_text="Chat messages, counted with tiktoken (with text.output for the reply).",
+        help_text="Chat messages, counted by the tokenizer table (with text.output for the reply).",
     )
     properties = serializers.DictField(child=serializers.CharField(), required=False)
 
@@ -78,6 +78,12 @@ class ItemResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(["accepted", "duplicate", "rejected"])
     # A field named `errors`: DRF takes it from the class, the stubs see Serializer.errors.
     errors = ItemErrorSerializer(many=True, required=False)  # type: ignore[assignment]
+    tokenizer = serializers.CharField(
+        required=False, help_text="An event sent as text: the tokenizer that counted it."
+    )
+    estimated = serializers.BooleanField(
+        required=False, help_text="Whether that count is an estimate (not the model's own)."
+    )
 
 
 class IngestResultSerializer(serializers.Serializer):
@@ -106,6 +112,8 @@ class EventOutSerializer(serializers.ModelSerializer):
             "properties",
             "counting",
             "provider",
+            "tokenizer",
+            "estimated",
             "received_at",
             "seal",
         ]
@@ -124,5 +132,9 @@ class TokenCountInSerializer(StrictSerializer):
 
 class TokenCountOutSerializer(serializers.Serializer):
     model = serializers.CharField()
-    encoding = serializers.CharField()
+    tokenizer = serializers.CharField(help_text="The tokenizer that counted, e.g. o200k_base.")
+    encoding = serializers.CharField(help_text="The same as tokenizer, for older clients.")
+    estimated = serializers.BooleanField(
+        help_text="True when the count is not by the model's own tokenizer and chat format."
+    )
     tokens = serializers.IntegerField()

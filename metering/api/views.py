@@ -25,6 +25,7 @@ from metering.intake import body_load
 from metering.metrics import ingest_count
 from metering.selectors import events_list
 from metering.services import events_ingest
+from metering.tokenizer_rules import counter_resolver
 from metering.tokens import TokenizeError, count_messages, count_text
 
 from . import serializers
@@ -128,7 +129,8 @@ class EventsView(ListAPIView):
             'One event, or `{"events": [...]}` with up to '
             f"{settings.TOKENTILL_INGEST_MAX_BATCH} events. Each event carries exactly one of "
             "`metrics`, `usage` (with `provider`: openai, anthropic or google), `text` or "
-            "`messages` (counted with tiktoken). Items are judged one by one: `accepted`, "
+            "`messages` (counted by the tokenizer table; the item says which `tokenizer`, and "
+            "whether the count is `estimated`). Items are judged one by one: `accepted`, "
             "`duplicate` (same customer, event_id and content: nothing changes) or "
             "`rejected` with reasons (`conflict` when the event_id was used with other "
             "content, `out_of_range` for a number too large to read, such as 1e400). 202 "
@@ -225,9 +227,12 @@ class TokenCountView(APIView):
         tags=["tokens"],
         summary="Count tokens before calling a model",
         description=(
-            "Counts `text`, or chat `messages` with their formatting overhead, with the "
-            "tiktoken encoding for `model` (models tiktoken does not know use the default "
-            f"encoding, {settings.TOKENTILL_DEFAULT_ENCODING})."
+            "Counts `text`, or chat `messages` with their family's formatting overhead, with "
+            "the tokenizer the tokenizer table chooses for `model` (`GET "
+            "/api/v1/tokenizer-rules`). The answer names it (`tokenizer`; `encoding` is the "
+            "same name, kept for older clients) and says whether the count is `estimated`: "
+            "a model no rule matches (Claude, Gemini…) is counted with the fallback, "
+            f"{settings.TOKENTILL_DEFAULT_ENCODING}, and estimated."
         ),
         request=serializers.TokenCountInSerializer,
         responses={
@@ -245,7 +250,13 @@ class TokenCountView(APIView):
             ),
             OpenApiExample(
                 "Answer",
-                value={"model": "gpt-4o", "encoding": "o200k_base", "tokens": 3},
+                value={
+                    "model": "gpt-4o",
+                    "tokenizer": "o200k_base",
+                    "encoding": "o200k_base",
+                    "estimated": False,
+                    "tokens": 3,
+                },
                 response_only=True,
             ),
         ],
@@ -254,16 +265,13 @@ class TokenCountView(APIView):
         serializer = serializers.TokenCountInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         model = serializer.validated_data["model"]
-        default = settings.TOKENTILL_DEFAULT_ENCODING
         try:
+            counter = counter_resolver()(model)
             if "text" in serializer.validated_data:
-                count = count_text(
-                    model=model, text=serializer.validated_data["text"], default_encoding=default
-                )
+                count = count_text(counter=counter, text=serializer.validated_data["text"])
             else:
-                count = count_messages(
-                    model=model, messages=request.data["messages"], default_encoding=default
-                )
+                count = count_messages(counter=counter, messages=request.data["messages"])
         except TokenizeError as error:
             raise ValidationError({error.path or "text": [error.message]}) from error
-        return Response({"model": model, "encoding": count.encoding, "tokens": count.tokens})
+        answer = {"model": model, "tokenizer": count.tokenizer, "encoding": count.tokenizer}
+        return Response(answer | {"estimated": count.estimated, "tokens": count.tokens})

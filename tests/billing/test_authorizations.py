@@ -11,12 +11,22 @@ from rest_framework.test import APIClient
 
 from billing.models import HoldSettlement, UsageDrawDown
 from contracts.models import ContractTerms
+from contracts.rate_cards import price_create
 from contracts.services import contract_create, customer_create
 from wallets.models import CreditGrant, Hold, LedgerEntry, Wallet
 from wallets.services import credit_grant
 
 from ..wallets.test_wallets import assert_consistent
-from .conftest import NOVEMBER, NOW, event, ingest, rate, tiered_card
+from .conftest import (
+    GPT_4O_FORMULA,
+    GPT_4O_RATES,
+    NOVEMBER,
+    NOW,
+    event,
+    ingest,
+    rate,
+    tiered_card,
+)
 
 BLOCK, ARREARS = ContractTerms.Overage.BLOCK, ContractTerms.Overage.ARREARS
 URL = "/api/v1/authorizations"
@@ -114,6 +124,45 @@ def test_the_prompt_is_counted_with_tiktoken_all_as_uncached_input(api, blocked)
     assert by_messages["tokens"] == {"input_tokens": chat_tokens, "output_tokens": 1000}
     cost = Decimal(tokens) * Decimal("0.0000025") + Decimal("0.01")
     assert Decimal(by_text["estimate"]) == cost
+
+
+@pytest.mark.parametrize(
+    ("factor", "claude_tokens", "claude_estimate"),
+    [
+        # 9 x 1.25 = 11.25 -> 12; 12 x 2.50/1M + 1,000 x 10.00/1M = 0.00003 + 0.01
+        ("1.25", 12, "0.010030000000"),
+        # 9 x 1.5 = 13.5 -> 14; 14 x 2.50/1M + 0.01 = 0.000035 + 0.01
+        ("1.5", 14, "0.010035000000"),
+        # a factor of 1 prices the estimate as counted: 9 x 2.50/1M + 0.01
+        ("1", 9, "0.010022500000"),
+    ],
+)
+def test_an_estimated_prompt_is_raised_by_the_safety_factor(
+    api, blocked, rate_card, settings, o200k, factor, claude_tokens, claude_estimate
+):
+    # given a price for Claude, whose text only the fallback counts (an estimate)
+    price_create(
+        version=rate_card.versions.get(),
+        name="claude",
+        model_pattern="claude-*",
+        rates=GPT_4O_RATES,
+        formula=GPT_4O_FORMULA,
+    )
+    settings.TOKENTILL_ESTIMATE_SAFETY_FACTOR = Decimal(factor)
+    text = "Summarise the attached contract in French."  # Summ|ar|ise| the| attached|...: 9
+    assert len(o200k.encode(text)) == 9
+
+    # when the same prompt is authorized for Claude and for gpt-4o
+    claude = authorize(
+        api, model="claude-sonnet-4-5", estimate=None, prompt=text, max_output_tokens=1000
+    )
+    gpt = authorize(api, model="gpt-4o", estimate=None, prompt=text, max_output_tokens=1000)
+
+    # then only Claude's count, an estimate, is raised, rounded up to a whole token
+    assert claude["tokens"] == {"input_tokens": claude_tokens, "output_tokens": 1000}
+    assert claude["estimate"] == claude_estimate
+    assert gpt["tokens"] == {"input_tokens": 9, "output_tokens": 1000}
+    assert gpt["estimate"] == "0.010022500000"
 
 
 def test_a_call_that_would_overspend_is_refused_and_nothing_is_held(api, blocked):

@@ -75,6 +75,7 @@ def url_of(route: str, customer: str, contract_id: int = 1) -> str:
         "price": "gpt-4o",
         "endpoint_id": "1",
         "delivery_id": "1",
+        "rule_id": "1",
     }
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: values[match.group(1)], route)
 

@@ -153,6 +153,23 @@ def test_every_page_reads_at_desktop_and_phone_widths(
     assert problems == []
 
 
+def pages_read(browser, base: str, pages: dict[str, str], prefix: str, artifacts) -> list[str]:
+    """Each page at both widths, signed in: what a person could not read on it, and a
+    screenshot of it in test-artifacts/ (``{prefix}_{name}_{size}.png``)."""
+    problems: list[str] = []
+    for size, (width, height) in SIZES.items():
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        admin_log_in(page, base)
+        for name, path in pages.items():
+            page.goto(base + path)
+            problems += _unreadable(page, f"{name} ({size})")
+            page.screenshot(path=artifacts / f"{prefix}_{name}_{size}.png", full_page=True)
+        context.close()
+    return problems
+
+
 #: What sticks out past the screen's right edge, to say where a page is too wide.
 WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8)

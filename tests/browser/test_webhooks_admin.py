@@ -14,7 +14,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import event_emit, webhook_deliveries_retry
 
 from .conftest import admin_log_in, staff_with
-from .test_price_corrections import SIZES, _unreadable
+from .test_price_corrections import pages_read
 
 try:
     from playwright.sync_api import expect
@@ -100,15 +100,4 @@ def test_every_webhooks_page_reads_at_desktop_and_phone_widths(
         "deliveries": "/admin/webhooks/webhookdelivery/",
         "delivery": f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/",
     }
-    problems: list[str] = []
-    for size, (width, height) in SIZES.items():
-        context = browser.new_context(viewport={"width": width, "height": height})
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        admin_log_in(page, base)
-        for name, path in pages.items():
-            page.goto(base + path)
-            problems += _unreadable(page, f"{name} ({size})")
-            page.screenshot(path=artifacts / f"webhooks_{name}_{size}.png", full_page=True)
-        context.close()
-    assert problems == []
+    assert pages_read(browser, base, pages, "webhooks", artifacts) == []

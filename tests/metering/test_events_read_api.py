@@ -84,7 +84,9 @@ def test_the_token_count_endpoint_matches_tiktoken(api, o200k):
     assert text.status_code == 200
     assert text.json() == {
         "model": "gpt-4o",
+        "tokenizer": "o200k_base",
         "encoding": "o200k_base",
+        "estimated": False,
         "tokens": len(o200k.encode(PROMPT)),
     }
     assert chat.json()["tokens"] == cookbook_message_tokens(o200k, messages)
@@ -147,6 +149,8 @@ def test_events_are_listed_newest_first_with_what_tokentill_made_of_them(api, so
             "properties": {"environment": "production", "inference": "batch"},
             "counting": "reported",
             "provider": "",
+            "tokenizer": "",
+            "estimated": False,
             "received_at": response.json()["results"][0]["received_at"],
             "seal": 1,
         }

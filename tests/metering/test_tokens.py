@@ -1,4 +1,5 @@
-"""Token counts with tiktoken: metering.tokens (no database).
+"""Token counts with tiktoken encodings and OpenAI's chat format: metering.tokens (no
+database). Which tokenizer counts which model is tests/metering/test_tokenizer_rules.py.
 
 Needs the o200k_base and cl100k_base encodings: from TIKTOKEN_CACHE_DIR (for example
 ../shared/tiktoken) or from the internet. Without either, the module is skipped.
@@ -7,14 +8,16 @@ Needs the o200k_base and cl100k_base encodings: from TIKTOKEN_CACHE_DIR (for exa
 import pytest
 import tiktoken
 
+from metering.tokenizers import TIKTOKEN, load
 from metering.tokens import (
     MAX_MESSAGES,
     MAX_TEXT_CHARS,
+    OPENAI,
+    Counter,
     TokenCount,
     TokenizeError,
     count_messages,
     count_text,
-    encoding_name_for_model,
 )
 
 try:
@@ -37,12 +40,15 @@ TEXTS = [
     pytest.param("before <|endoftext|> after <|fim_prefix|>", id="special-token-text"),
     pytest.param("def f(x):\n    return x * 2\n\n\n\t# tabs and  spaces", id="code"),
 ]
-MODELS = [
-    pytest.param("gpt-4o", "o200k_base", id="gpt-4o"),
-    pytest.param("gpt-4o-2024-08-06", "o200k_base", id="gpt-4o-dated"),
-    pytest.param("gpt-4", "cl100k_base", id="gpt-4"),
-    pytest.param("gpt-3.5-turbo", "cl100k_base", id="gpt-3.5-turbo"),
-]
+NAMES = ["o200k_base", "cl100k_base"]
+
+
+def openai(name: str) -> Counter:
+    """What the tokenizer table gives an OpenAI model counted with encoding ``name``."""
+    return Counter(name, False, OPENAI, load(TIKTOKEN, name))
+
+
+O200K_COUNTER = openai("o200k_base")
 
 
 def plain(encoding, text: str) -> int:
@@ -66,16 +72,16 @@ def cookbook(encoding, messages: list[dict]) -> int:
     return total
 
 
-@pytest.mark.parametrize(("model", "encoding_name"), MODELS)
+@pytest.mark.parametrize("encoding_name", NAMES)
 @pytest.mark.parametrize("text", TEXTS)
-def test_count_text_equals_tiktoken(model, encoding_name, text):
-    # given a text and an OpenAI model
+def test_count_text_equals_tiktoken(encoding_name, text):
+    # given a text and an OpenAI model's encoding
     # when it is counted
-    result = count_text(model=model, text=text, default_encoding="cl100k_base")
+    result = count_text(counter=openai(encoding_name), text=text)
 
-    # then the count is tiktoken's own, with the model's encoding
+    # then the count is tiktoken's own, exact
     assert result == TokenCount(
-        tokens=plain(ENCODINGS[encoding_name], text), encoding=encoding_name
+        tokens=plain(ENCODINGS[encoding_name], text), tokenizer=encoding_name, estimated=False
     )
 
 
@@ -84,39 +90,11 @@ def test_special_token_text_counts_as_plain_text():
     text = "<|endoftext|>"
 
     # when it is counted
-    result = count_text(model="gpt-4o", text=text, default_encoding="cl100k_base")
+    result = count_text(counter=O200K_COUNTER, text=text)
 
     # then it is several ordinary tokens, not the single special token
     assert result.tokens == len(O200K.encode(text, disallowed_special=()))
     assert result.tokens > 1
-
-
-@pytest.mark.parametrize(
-    "model", ["claude-sonnet-4-5", "gemini-2.5-flash", "llama-3.1-70b", "mistral-large"]
-)
-def test_unknown_models_use_the_default_encoding(model):
-    text = "Tokens for a model tiktoken does not know."
-
-    for default in ("o200k_base", "cl100k_base"):
-        result = count_text(model=model, text=text, default_encoding=default)
-
-        assert result == TokenCount(tokens=plain(ENCODINGS[default], text), encoding=default)
-
-
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        ("gpt-4o", "o200k_base"),
-        ("gpt-4o-mini-2024-07-18", "o200k_base"),
-        ("gpt-4", "cl100k_base"),
-        ("gpt-3.5-turbo-0125", "cl100k_base"),
-        ("claude-3-5-sonnet-20241022", "the-default"),
-        ("gemini-2.5-pro", "the-default"),
-        ("", "the-default"),
-    ],
-)
-def test_encoding_name_for_model(model, expected):
-    assert encoding_name_for_model(model, default="the-default") == expected
 
 
 CONVERSATIONS = [
@@ -164,16 +142,18 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("model", "encoding_name"), MODELS)
+@pytest.mark.parametrize("encoding_name", NAMES)
 @pytest.mark.parametrize("messages", CONVERSATIONS)
-def test_count_messages_follows_the_cookbook(model, encoding_name, messages):
+def test_count_messages_follows_the_cookbook(encoding_name, messages):
     # given a conversation
     # when its prompt is counted
-    result = count_messages(model=model, messages=messages, default_encoding="cl100k_base")
+    result = count_messages(counter=openai(encoding_name), messages=messages)
 
     # then it is the cookbook's formula with the model's encoding
     assert result == TokenCount(
-        tokens=cookbook(ENCODINGS[encoding_name], messages), encoding=encoding_name
+        tokens=cookbook(ENCODINGS[encoding_name], messages),
+        tokenizer=encoding_name,
+        estimated=False,
     )
 
 
@@ -183,24 +163,14 @@ def test_one_message_overhead_is_exact():
     assert plain(O200K, "hi") == plain(O200K, "user") == 1
 
     # when counted, then it is 3 (message) + 1 (role) + 1 (content) + 3 (reply priming)
-    assert count_messages(model="gpt-4o", messages=messages, default_encoding="x").tokens == 8
-
-
-def test_count_messages_with_unknown_model_uses_the_default():
-    messages = [{"role": "user", "content": "Hello there"}]
-
-    result = count_messages(
-        model="claude-haiku-4-5", messages=messages, default_encoding="o200k_base"
-    )
-
-    assert result == TokenCount(tokens=cookbook(O200K, messages), encoding="o200k_base")
+    assert count_messages(counter=O200K_COUNTER, messages=messages).tokens == 8
 
 
 def test_count_messages_leaves_the_messages_unchanged():
     messages = [{"role": "user", "name": "ann", "content": [{"type": "text", "text": "hi"}]}]
     before = repr(messages)
 
-    count_messages(model="gpt-4o", messages=messages, default_encoding="o200k_base")
+    count_messages(counter=O200K_COUNTER, messages=messages)
 
     assert repr(messages) == before
 
@@ -307,7 +277,7 @@ TOO_LONG = "a" * (MAX_TEXT_CHARS + 1)
 )
 def test_count_messages_refusals_name_the_path(messages, path, message):
     with pytest.raises(TokenizeError) as caught:
-        count_messages(model="gpt-4o", messages=messages, default_encoding="o200k_base")
+        count_messages(counter=O200K_COUNTER, messages=messages)
 
     assert (caught.value.path, caught.value.message) == (path, message)
 
@@ -325,7 +295,7 @@ def test_count_messages_refusals_name_the_path(messages, path, message):
 )
 def test_count_text_refusals(text, message):
     with pytest.raises(TokenizeError) as caught:
-        count_text(model="gpt-4o", text=text, default_encoding="o200k_base")
+        count_text(counter=O200K_COUNTER, text=text)
 
     assert (caught.value.path, caught.value.message) == ("text", message)
 
@@ -333,22 +303,9 @@ def test_count_text_refusals(text, message):
 def test_longest_allowed_text_is_counted():
     text = "a" * MAX_TEXT_CHARS
 
-    result = count_text(model="gpt-4o", text=text, default_encoding="o200k_base")
+    result = count_text(counter=O200K_COUNTER, text=text)
 
     assert result.tokens == plain(O200K, text)
-
-
-def test_an_encoding_that_cannot_be_loaded_is_a_clear_error():
-    # given a default encoding tiktoken does not have
-    # when a model that needs the default is counted
-    with pytest.raises(TokenizeError) as caught:
-        count_text(model="claude-x", text="hi", default_encoding="no_such_base")
-
-    # then the error names the encoding rather than leaking tiktoken's exception
-    assert (caught.value.path, caught.value.message) == (
-        "model",
-        "the no_such_base encoding is not available on this server",
-    )
 
 
 def test_tokenize_error_is_a_value_error_with_a_readable_text():
