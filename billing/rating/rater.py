@@ -35,7 +35,7 @@ from pricing.rating import RatingError, event_amount, event_quantity
 from ..models import TOKEN_COLUMNS, HoldSettlement, UsageRollup
 from ..periods import rerate_from
 from ..terms import TermsBook
-from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
+from .draw_down import usage_draw_down_slice, usage_shortfalls_cover
 from .store import (
     DayDelta,
     DayKey,
@@ -71,21 +71,24 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
     batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
     terms_changes_apply()
     usage_shortfalls_cover()
+    every = settings.TOKENTILL_DRAW_DOWN_SECONDS
     total, drawn_at, drawing = 0, time.monotonic(), 0.0
     while True:
         rated = _rate_batch(batch_size)
         total += rated
-        if rated < batch_size:  # empty, or the rest is being rated by another worker
-            usage_draw_down_pending()
-            return total
+        emptied = rated < batch_size  # empty, or the rest is being rated by another worker
         # Balances keep up with a queue that never empties: a pass at least every
         # TOKENTILL_DRAW_DOWN_SECONDS, but no more than a third of the time, as a pass over
         # many customers' periods can take longer than rating the batches that touched them.
-        if time.monotonic() - drawn_at >= max(settings.TOKENTILL_DRAW_DOWN_SECONDS, 2 * drawing):
+        # A pass lasts about that long too: events queued meanwhile are rated after it,
+        # not after every period waiting to be drawn (a thousand customers' take seconds).
+        if emptied or time.monotonic() - drawn_at >= max(every, 2 * drawing):
             started = time.monotonic()
-            usage_draw_down_pending()
+            drawn_all = usage_draw_down_slice(seconds=every)
             drawn_at = time.monotonic()
             drawing = drawn_at - started
+            if emptied and drawn_all:
+                return total
 
 
 def terms_changes_apply() -> int:

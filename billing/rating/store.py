@@ -29,6 +29,7 @@ from ..models import (
     UsageDrawDown,
     UsageRollup,
 )
+from ..periods import instants_read_fast
 
 _ZERO = Decimal(0)
 #: An event's metrics as the log stores them: token counts as ints, others as decimal text.
@@ -141,29 +142,122 @@ def _token_count(value: int | str) -> int:
     return int(number) if number == number.to_integral_value() else 0
 
 
-def queue_take(batch_size: int) -> list[int]:
-    """Take a batch off the queue, in this transaction: if it rolls back, they are back.
+def pg_array(values: Iterable[object]) -> str:
+    """An array parameter as PostgreSQL's array text, cast in the statement (`%s::bigint[]`).
 
-    On PostgreSQL, rows another rater has taken are skipped, never waited for.
+    Django binds parameters on the client, which quotes an array's elements one by one in
+    Python: about 3 ms per thousand, for each array of a statement, where one string costs
+    next to nothing. Numbers, instants and dates go as they print (a Decimal exactly);
+    text is quoted; None is NULL."""
+    return "{" + ",".join(map(_array_element, values)) + "}"
+
+
+def _array_element(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, date):  # datetimes too, in ISO 8601 with their offset
+        return value.isoformat()
+    return str(value)
+
+
+#: How deep a rater looks into the queue for a batch's customers: this many batches' worth
+#: of the oldest queued events. Deeper groups a backlog over many customers into fewer of
+#: them a batch, at the cost of reading more of the queue's index each batch.
+QUEUE_DEPTH = 20
+#: Customers in a batch's first look past which it looks deeper: so many already mean the
+#: queue interleaves customers, and one of a few customers' is grouped as it is.
+_GROUPED_ENOUGH = 10
+#: Times a batch chooses again after another rater took some of what it chose.
+_ROUNDS = 4
+
+
+def queue_take(batch_size: int) -> list[int]:
+    """Take a batch off the queue, in this transaction (if it rolls back, they are back),
+    grouped by customer: the customers of the oldest queued events, oldest first, each
+    with its events among the oldest `QUEUE_DEPTH` batches' worth (`batch_choose`).
+
+    A batch over a few customers writes a few rollups, per-day rows and draw-down rows,
+    and reads a few customers' terms, where the queue's own order (ingestion interleaves
+    customers) makes a batch of a thousand events touch a thousand customers. The oldest
+    event is always in the batch unless another rater holds it.
+
+    On PostgreSQL, rows another rater has taken are skipped, never waited for: a batch
+    that chose rows another holds chooses again among the rest of what it read, and
+    fills what is still missing with the oldest rows nobody holds, so a batch is short
+    only when no row is left to take, as the rater's loop expects.
     """
+    queued = _queue_read(batch_size)
+    if len(queued) == batch_size and len({c for _, c in queued}) > _GROUPED_ENOUGH:
+        queued = _queue_read(batch_size * QUEUE_DEPTH)
+    taken: list[int] = []
+    for _ in range(_ROUNDS):
+        chosen = batch_choose(queued, batch_size - len(taken))
+        if not chosen:
+            break
+        taken += _queue_delete(chosen)
+        if len(taken) >= batch_size or connection.vendor != "postgresql":
+            return taken
+        tried = set(chosen)
+        queued = [row for row in queued if row[0] not in tried]
+    if len(taken) < batch_size and connection.vendor == "postgresql":
+        taken += _queue_take_oldest(batch_size - len(taken))
+    return taken
+
+
+def batch_choose(queued: list[tuple[int, int]], size: int) -> list[int]:
+    """Up to `size` of the queued (event pk, customer pk), given in queue order: each
+    customer's in turn, by their oldest event, oldest first, the last customer's cut
+    short. The first event is always chosen."""
+    by_customer: dict[int, list[int]] = {}
+    for pk, customer in queued:
+        by_customer.setdefault(customer, []).append(pk)
+    chosen: list[int] = []
+    for pks in by_customer.values():  # in order of each customer's first event
+        chosen += pks[: size - len(chosen)]
+        if len(chosen) >= size:
+            break
+    return chosen
+
+
+def _queue_read(limit: int) -> list[tuple[int, int]]:
+    """The oldest `limit` queue rows, (event pk, customer pk), taking no lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT event_id, customer_id FROM {UnratedEvent._meta.db_table} "  # noqa: S608
+            "ORDER BY event_id LIMIT %s",
+            [limit],
+        )
+        return [(pk, customer) for pk, customer in cursor.fetchall()]
+
+
+def _queue_delete(pks: list[int]) -> list[int]:
+    """Delete these queue rows; on PostgreSQL, those no other rater holds. Which went."""
     table = UnratedEvent._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {table} "  # noqa: S608
-                "ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING event_id",
-                [batch_size],
+                "WHERE event_id = ANY(%s::bigint[]) FOR UPDATE SKIP LOCKED) RETURNING event_id",
+                [pg_array(pks)],
             )
             return [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            f"SELECT event_id FROM {table} ORDER BY event_id LIMIT %s",  # noqa: S608
-            [batch_size],
-        )
-        pks = [row[0] for row in cursor.fetchall()]
-        if pks:
-            marks = ", ".join(["%s"] * len(pks))
-            cursor.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", pks)  # noqa: S608
+        marks = ", ".join(["%s"] * len(pks))
+        cursor.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", pks)  # noqa: S608
         return pks
+
+
+def _queue_take_oldest(limit: int) -> list[int]:
+    """PostgreSQL: take the oldest `limit` rows no other rater holds."""
+    table = UnratedEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {table} "  # noqa: S608
+            "ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING event_id",
+            [limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def events_fetch(pks: list[int]) -> list[EventRow]:
@@ -172,10 +266,11 @@ def events_fetch(pks: list[int]) -> list[EventRow]:
         rows = UsageEvent.objects.filter(pk__in=pks).values_list(*EVENT_COLUMNS)
         return [EventRow(*row) for row in rows]
     with connection.cursor() as cursor:
+        instants_read_fast(cursor)
         cursor.execute(
             "SELECT id, customer_id, timestamp, model, feature, properties::text, "  # noqa: S608
-            f"metrics::text FROM {UsageEvent._meta.db_table} WHERE id = ANY(%s)",
-            [pks],
+            f"metrics::text FROM {UsageEvent._meta.db_table} WHERE id = ANY(%s::bigint[])",
+            [pg_array(pks)],
         )
         return [
             EventRow(
@@ -205,7 +300,7 @@ def draw_downs_queue(periods: Iterable[tuple[int, datetime]]) -> None:
             cursor.execute(
                 f"INSERT INTO {DrawDownDue._meta.db_table} (customer_id, period_start) "  # noqa: S608
                 "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])",
-                [[customer for customer, _ in queued], [start for _, start in queued]],
+                [pg_array(c for c, _ in queued), pg_array(start for _, start in queued)],
             )
 
 
@@ -231,10 +326,10 @@ def draw_down_records_save(records: list[UsageDrawDown], now: datetime) -> None:
             "AS d(id, drawn, short, allowance_left) WHERE r.id = d.id",
             [
                 now,
-                [record.pk for record in ordered],
-                [record.drawn for record in ordered],
-                [record.short for record in ordered],
-                [record.allowance_left for record in ordered],
+                pg_array(record.pk for record in ordered),
+                pg_array(record.drawn for record in ordered),
+                pg_array(record.short for record in ordered),
+                pg_array(record.allowance_left for record in ordered),
             ],
         )
 
@@ -283,9 +378,10 @@ def ratings_take_previous(event_pks: list[int]) -> dict[int, PreviousRating]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"DELETE FROM {RatedEvent._meta.db_table} WHERE event_id = ANY(%s) "  # noqa: S608
+                f"DELETE FROM {RatedEvent._meta.db_table} "  # noqa: S608
+                "WHERE event_id = ANY(%s::bigint[]) "
                 "RETURNING event_id, rollup_id, amount, quantity",
-                [event_pks],
+                [pg_array(event_pks)],
             )
             return {row[0]: row[1:] for row in cursor.fetchall()}
     earlier = RatedEvent.objects.filter(event_id__in=event_pks)
@@ -321,11 +417,11 @@ def ratings_insert(ratings: list[Rating], rollup_ids: dict[str, int], now: datet
             "%s::numeric[], %s::text[])",
             [
                 now,
-                [rating.event_pk for rating in ratings],
-                [rollup_ids[rating.key] for rating in ratings],
-                [rating.amount for rating in ratings],
-                [rating.quantity for rating in ratings],
-                [rating.reason for rating in ratings],
+                pg_array(rating.event_pk for rating in ratings),
+                pg_array(rollup_ids[rating.key] for rating in ratings),
+                pg_array(rating.amount for rating in ratings),
+                pg_array(rating.quantity for rating in ratings),
+                pg_array(rating.reason for rating in ratings),
             ],
         )
 
@@ -383,20 +479,20 @@ def _rollups_move_postgresql(deltas: dict[int, RollupDelta], now: datetime) -> N
     ordered = [deltas[pk] for pk in pks]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
-            [pks],
+            f"SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",  # noqa: S608
+            [pg_array(pks)],
         )
         cursor.execute(
             sql,
             [
                 now,
-                pks,
-                [delta.events for delta in ordered],
-                [delta.amount for delta in ordered],
-                [delta.quantity for delta in ordered],
-                *([delta.tokens[name] for delta in ordered] for name in TOKEN_COLUMNS),
-                [delta.first for delta in ordered],
-                [delta.last for delta in ordered],
+                pg_array(pks),
+                pg_array(delta.events for delta in ordered),
+                pg_array(delta.amount for delta in ordered),
+                pg_array(delta.quantity for delta in ordered),
+                *(pg_array(delta.tokens[name] for delta in ordered) for name in TOKEN_COLUMNS),
+                pg_array(delta.first for delta in ordered),
+                pg_array(delta.last for delta in ordered),
             ],
         )
 
@@ -427,9 +523,9 @@ def days_move(deltas: Mapping[DayKey, DayDelta]) -> None:
             cursor.execute(
                 _DAYS_SQL.format(table=UsageDay._meta.db_table),
                 [
-                    *([key[column] for key, _ in moved] for column in range(4)),
-                    [delta.events for _, delta in moved],
-                    [delta.amount for _, delta in moved],
+                    *(pg_array(key[column] for key, _ in moved) for column in range(4)),
+                    pg_array(delta.events for _, delta in moved),
+                    pg_array(delta.amount for _, delta in moved),
                 ],
             )
         return
