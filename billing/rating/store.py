@@ -166,9 +166,10 @@ def _array_element(value: object) -> str:
 #: of the oldest queued events. Deeper groups a backlog over many customers into fewer of
 #: them a batch, at the cost of reading more of the queue's index each batch.
 QUEUE_DEPTH = 20
-#: Customers in a batch's first look past which it looks deeper: so many already mean the
-#: queue interleaves customers, and one of a few customers' is grouped as it is.
-_GROUPED_ENOUGH = 10
+#: Events per customer in a batch's first look: with fewer on average (and more than one
+#: customer) the queue interleaves customers and the batch looks deeper; with as many, a
+#: batch of a few customers' events is grouped as it is.
+_GROUPED_ENOUGH = 100
 #: Times a batch chooses again after another rater took some of what it chose.
 _ROUNDS = 4
 
@@ -189,7 +190,8 @@ def queue_take(batch_size: int) -> list[int]:
     only when no row is left to take, as the rater's loop expects.
     """
     queued = _queue_read(batch_size)
-    if len(queued) == batch_size and len({c for _, c in queued}) > _GROUPED_ENOUGH:
+    customers = len({customer for _, customer in queued})
+    if len(queued) == batch_size and customers > max(1, batch_size // _GROUPED_ENOUGH):
         queued = _queue_read(batch_size * QUEUE_DEPTH)
     taken: list[int] = []
     for _ in range(_ROUNDS):
