@@ -57,13 +57,15 @@ def customers(rate_card):
 
 
 def test_choosing_takes_each_customer_in_turn_by_their_oldest_event():
-    # queue order: a b c a b a, as (event pk, customer pk)
-    queued = [(1, 10), (2, 20), (3, 30), (4, 10), (5, 20), (6, 10)]
+    # queue order: a b c a b a, as event pks by customer pk
+    queued = {10: [1, 4, 6], 20: [2, 5], 30: [3]}
 
-    assert batch_choose(queued, 4) == [1, 4, 6, 2]  # all of a's, then b's oldest
-    assert batch_choose(queued, 1) == [1]  # the oldest event, always
-    assert batch_choose(queued, 10) == [1, 4, 6, 2, 5, 3]
-    assert batch_choose([], 10) == []
+    assert batch_choose(queued, 4) == {10: [1, 4, 6], 20: [2]}  # all of a's, b's oldest
+    assert queued == {20: [5], 30: [3]}  # what is left
+    assert batch_choose(queued, 1) == {30: [3]}  # the oldest event left, always
+    assert batch_choose(queued, 10) == {20: [5]}
+    assert queued == {}
+    assert batch_choose({}, 10) == {}
 
 
 def test_a_batch_takes_the_customers_of_the_oldest_events_with_their_own_events(customers):
@@ -171,3 +173,30 @@ def test_a_second_rater_on_one_customers_queue_takes_the_events_after_those_held
     # it chose the held e0-e3, then nothing of another customer: the oldest free events
     assert ids(second) == ["e4", "e5", "e6", "e7"]
     assert UnratedEvent.objects.count() == 2
+
+
+@pytest.mark.usefixtures("_postgres_only")
+@pytest.mark.django_db
+def test_arrays_sent_as_text_come_back_exactly():
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from billing.rating.store import pg_array
+
+    texts = ['say "no"', "back\\slash", "NULL", "", "a,b{c}", None]
+    numbers = [Decimal("0.000000000001"), Decimal("-12.500000000000"), None, Decimal("1E+3")]
+    instants = [datetime(2026, 11, 15, 12, 0, 0, 1, tzinfo=UTC), None]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text[], %s::numeric[], %s::timestamptz[], %s::date[], %s::bigint[]",
+            [
+                pg_array(texts),
+                pg_array(numbers),
+                pg_array(instants),
+                pg_array([date(2026, 11, 1)]),
+                pg_array([2**40, -1]),
+            ],
+        )
+        row = cursor.fetchone()
+
+    assert row == (texts, numbers, instants, [date(2026, 11, 1)], [2**40, -1])
