@@ -50,6 +50,7 @@ from .store import (
     queue_take,
     ratings_insert,
     ratings_take_previous,
+    rollup_ids_read,
     rollups_move,
 )
 
@@ -272,7 +273,7 @@ def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:
     wanted: dict[str, Rating] = {}
     for rating in ratings:
         wanted.setdefault(rating.key, rating)
-    ids = dict(UsageRollup.objects.filter(key__in=list(wanted)).values_list("key", "pk"))
+    ids = rollup_ids_read(list(wanted))
     missing = sorted(set(wanted) - set(ids))
     if not missing:
         return ids
@@ -289,5 +290,5 @@ def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:
         ],
         ignore_conflicts=True,
     )
-    ids.update(UsageRollup.objects.filter(key__in=missing).values_list("key", "pk"))
+    ids.update(rollup_ids_read(missing))
     return ids
