@@ -47,6 +47,7 @@ from .store import (
     days_move,
     draw_downs_queue,
     events_fetch,
+    queue_forget,
     queue_take,
     ratings_insert,
     ratings_take_previous,
@@ -120,18 +121,22 @@ def _tokens_check(metrics: Metrics) -> None:
 
 
 def _rate_batch(batch_size: int) -> int:
-    with transaction.atomic():
-        pks = queue_take(batch_size)
-        if not pks:
-            return 0
-        events = events_fetch(pks)
-        book = TermsBook.load(
-            customer_ids={event.customer_id for event in events},
-            moments=[(event.customer_id, event.timestamp) for event in events],
-        )
-        ratings = [rate_event(book, event) for event in events]
-        _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
-        _holds_settle(events)
+    try:
+        with transaction.atomic():
+            pks = queue_take(batch_size)
+            if not pks:
+                return 0
+            events = events_fetch(pks)
+            book = TermsBook.load(
+                customer_ids={event.customer_id for event in events},
+                moments=[(event.customer_id, event.timestamp) for event in events],
+            )
+            ratings = [rate_event(book, event) for event in events]
+            _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
+            _holds_settle(events)
+    except BaseException:
+        queue_forget()  # the batch is back in the queue: read it again, oldest first
+        raise
     return len(pks)
 
 

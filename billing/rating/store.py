@@ -276,6 +276,12 @@ class _Horizon(threading.local):
 _kept = _Horizon()
 
 
+def queue_forget() -> None:
+    """Forget what this rater kept of the queue: after a batch rolled back, its events,
+    the oldest, are queued again."""
+    _kept.queued = {}
+
+
 def _queue_look(batch_size: int) -> dict[int, list[int]]:
     """The oldest batch's worth of the queue, or `QUEUE_DEPTH` of them when that first
     look shows it interleaves customers."""

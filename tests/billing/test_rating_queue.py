@@ -106,6 +106,25 @@ def test_a_single_customers_queue_is_taken_in_the_order_it_was_stored(customers)
     assert (first, second) == (["e0", "e1", "e2", "e3"], ["e4", "e5"])
 
 
+def test_a_batch_that_fails_is_taken_again_first(customers, monkeypatch):
+    from billing.rating import rater
+
+    customers("a", "b")
+    interleaved(["a", "b"], 3)
+    store = rater._ratings_store
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(rater, "_ratings_store", fail)
+    with pytest.raises(RuntimeError):
+        _rate_batch(3)
+    monkeypatch.setattr(rater, "_ratings_store", store)
+
+    assert _rate_batch(3) == 3  # a's again, the oldest: not b's after them
+    assert ids(RatedEvent.objects.values_list("event_id", flat=True)) == ["a-1", "a-2", "a-3"]
+
+
 # --- Two raters at once (PostgreSQL): each holds its batch while the other takes -------
 
 
