@@ -1,13 +1,14 @@
 """The rater: the event log turned into rated usage, continuously and exactly once.
 
 Events wait in metering's queue (`UnratedEvent`, written with the event). A rater takes a
-batch of them (`store.queue_take`: any number of raters share the queue), rates each with
-the terms in force at its timestamp (`pricing.rating`), writes a `RatedEvent` per event,
-adds the batch into the `UsageRollup` rows and the per-day `UsageDay` rows, and deletes
-the batch from the queue, all in one transaction. A crash anywhere rolls all of it back
+batch of them (`store.queue_take`: grouped by customer, the oldest event's first; any
+number of raters share the queue), rates each with the terms in force at its timestamp
+(`pricing.rating`), writes a `RatedEvent` per event, adds the batch into the
+`UsageRollup` rows and the per-day `UsageDay` rows, and deletes the batch from the
+queue, all in one transaction. A crash anywhere rolls all of it back
 and the events are still queued; an event is never in two batches at once, so it is
 rated exactly once. Each period a batch touches is queued for the credit draw-down
-(`draw_down`), which runs between batches.
+(`draw_down`), which runs between batches, in slices.
 
 Re-rating uses the same path: an event put back in the queue is rated again, its old
 contribution taken out of its old rollup and the new one added, in one transaction.
