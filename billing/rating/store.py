@@ -217,17 +217,20 @@ def queue_take(batch_size: int) -> list[int]:
                     pks,
                 )
         return pks
+    if not _kept.grouping:
+        return _take_in_order(batch_size)
     oldest = _queue_oldest()
     if oldest is None:
         return []
     fresh = not _kept.queued or not _kept.first <= oldest <= _kept.last
-    if fresh:
-        _kept.read(batch_size)
+    if fresh and not _kept.read(batch_size):
+        return _take_in_order(batch_size)
     taken: list[int] = []
     for _ in range(_ROUNDS):
         if not _kept.queued and not fresh:  # used up in this batch: what follows it
-            _kept.read(batch_size)
             fresh = True
+            if not _kept.read(batch_size):
+                break
         chosen = batch_choose(_kept.queued, batch_size - len(taken))
         if not chosen:
             break
@@ -239,7 +242,23 @@ def queue_take(batch_size: int) -> list[int]:
         for customer, pks in chosen.items():
             if missed.intersection(pks):  # another rater is on this customer
                 _kept.queued.pop(customer, None)
-    return taken + _queue_take_oldest(batch_size - len(taken))
+    return taken + [pk for pk, _ in _queue_take_oldest(batch_size - len(taken))]
+
+
+def _take_in_order(batch_size: int) -> list[int]:
+    """The oldest rows as they stand, while the queue's head is a few customers' (one
+    statement, as a batch of one customer's backlog needs no choosing); whether the next
+    batch looks again is told by the customers of these."""
+    rows = _queue_take_oldest(batch_size)
+    _kept.grouping = _interleaved(rows, batch_size)
+    return [pk for pk, _ in rows]
+
+
+def _interleaved(rows: list[tuple[int, int]], batch_size: int) -> bool:
+    """Whether these oldest (event pk, customer pk), a batch's worth, interleave customers:
+    more than one, and fewer than `_GROUPED_ENOUGH` events each on average."""
+    customers = len({customer for _, customer in rows})
+    return len(rows) == batch_size and customers > max(1, batch_size // _GROUPED_ENOUGH)
 
 
 def batch_choose(queued: dict[int, list[int]], size: int) -> dict[int, list[int]]:
@@ -261,42 +280,56 @@ def batch_choose(queued: dict[int, list[int]], size: int) -> dict[int, list[int]
 
 class _Horizon(threading.local):
     """What a rater thread read of the queue, kept between its batches: the oldest rows'
-    event pks by customer, and the smallest and largest pk read."""
+    event pks by customer, the smallest and largest pk read, and whether the queue's head
+    interleaved customers when last seen (`grouping`; a rater starts by looking)."""
 
     def __init__(self) -> None:
         self.queued: dict[int, list[int]] = {}
         self.first = self.last = 0
+        self.grouping = True
 
-    def read(self, batch_size: int) -> None:
-        self.queued = _queue_look(batch_size)
-        pks = [pk for pks in self.queued.values() for pk in (pks[0], pks[-1])]
-        self.first, self.last = (min(pks), max(pks)) if pks else (0, 0)
+    def read(self, batch_size: int) -> bool:
+        """Look at the queue again; keep `QUEUE_DEPTH` batches' worth if its head
+        interleaves customers. Whether it does."""
+        self.queued = {}
+        self.grouping = _interleaved(_queue_rows(batch_size), batch_size)
+        if self.grouping:
+            self.queued = _by_customer(_queue_rows(batch_size * QUEUE_DEPTH))
+            pks = [pk for pks in self.queued.values() for pk in (pks[0], pks[-1])]
+            self.first, self.last = (min(pks), max(pks)) if pks else (0, 0)
+        return self.grouping
 
 
 _kept = _Horizon()
 
 
 def queue_forget() -> None:
-    """Forget what this rater kept of the queue: after a batch rolled back, its events,
-    the oldest, are queued again."""
-    _kept.queued = {}
+    """Forget what this rater kept of the queue (after a batch rolled back, its events, the
+    oldest, are queued again): its next batch looks at the queue afresh."""
+    _kept.queued, _kept.grouping = {}, True
 
 
 def _queue_look(batch_size: int) -> dict[int, list[int]]:
-    """The oldest batch's worth of the queue, or `QUEUE_DEPTH` of them when that first
-    look shows it interleaves customers."""
-    queued = _queue_read(batch_size)
-    if sum(map(len, queued.values())) == batch_size and len(queued) > max(
-        1, batch_size // _GROUPED_ENOUGH
-    ):
-        queued = _queue_read(batch_size * QUEUE_DEPTH)
+    """The oldest batch's worth of the queue by customer, or `QUEUE_DEPTH` of them when
+    that first look shows it interleaves customers."""
+    rows = _queue_rows(batch_size)
+    if _interleaved(rows, batch_size):
+        rows = _queue_rows(batch_size * QUEUE_DEPTH)
+    return _by_customer(rows)
+
+
+def _by_customer(rows: list[tuple[int, int]]) -> dict[int, list[int]]:
+    """(event pk, customer pk) in queue order as event pks by customer, in queue order."""
+    queued: dict[int, list[int]] = {}
+    for pk, customer in rows:
+        queued.setdefault(customer, []).append(pk)
     return queued
 
 
-def _queue_read(limit: int) -> dict[int, list[int]]:
-    """The oldest `limit` queue rows' event pks by customer, in queue order, taking no
-    lock. On PostgreSQL as two arrays of text in one row: a hundred thousand rows come
-    into Python ten times faster so than row by row."""
+def _queue_rows(limit: int) -> list[tuple[int, int]]:
+    """The oldest `limit` queue rows, (event pk, customer pk), taking no lock. On
+    PostgreSQL as two arrays of text in one row: a hundred thousand rows come into Python
+    ten times faster so than row by row."""
     table = UnratedEvent._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -307,17 +340,12 @@ def _queue_read(limit: int) -> dict[int, list[int]]:
                 [limit],
             )
             pks_text, customers_text = cursor.fetchone()
-            rows = zip(_ints(pks_text), _ints(customers_text), strict=True)
-        else:
-            cursor.execute(
-                f"SELECT event_id, customer_id FROM {table} ORDER BY event_id LIMIT %s",  # noqa: S608
-                [limit],
-            )
-            rows = cursor.fetchall()
-        queued: dict[int, list[int]] = {}
-        for pk, customer in rows:
-            queued.setdefault(customer, []).append(pk)
-        return queued
+            return list(zip(_ints(pks_text), _ints(customers_text), strict=True))
+        cursor.execute(
+            f"SELECT event_id, customer_id FROM {table} ORDER BY event_id LIMIT %s",  # noqa: S608
+            [limit],
+        )
+        return [(pk, customer) for pk, customer in cursor.fetchall()]
 
 
 def _ints(text: str | None) -> list[int]:
@@ -345,16 +373,18 @@ def _queue_delete(pks: list[int]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _queue_take_oldest(limit: int) -> list[int]:
-    """PostgreSQL: take the oldest `limit` rows no other rater holds."""
+def _queue_take_oldest(limit: int) -> list[tuple[int, int]]:
+    """PostgreSQL: take the oldest `limit` rows no other rater holds, (event pk, customer
+    pk)."""
     table = UnratedEvent._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {table} "  # noqa: S608
-            "ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING event_id",
+            "ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING event_id, customer_id",
             [limit],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return [(pk, customer) for pk, customer in cursor.fetchall()]
 
 
 def events_fetch(pks: list[int]) -> list[EventRow]:

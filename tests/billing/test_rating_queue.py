@@ -10,7 +10,7 @@ from django.db import connection, connections, transaction
 
 from billing.models import RatedEvent
 from billing.rating.rater import _rate_batch, terms_changes_apply
-from billing.rating.store import batch_choose, queue_take
+from billing.rating.store import batch_choose, queue_forget, queue_take
 from contracts.services import contract_create, customer_create
 from metering import services as metering_services
 from metering.models import UnratedEvent, UsageEvent
@@ -22,6 +22,13 @@ from .conftest import NOVEMBER, NOW, event, ingest
 def _no_rating_on_commit(monkeypatch):
     """Ingestion asks for a rating run after commit: here the queue must stay full."""
     monkeypatch.setattr(metering_services, "rating_nudge", lambda: None)
+
+
+@pytest.fixture(autouse=True)
+def _rater_looks_afresh():
+    """A rater keeps what it saw of the queue between batches: each test starts as a new
+    rater would."""
+    queue_forget()
 
 
 def interleaved(names: list[str], each: int) -> None:
