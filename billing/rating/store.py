@@ -194,7 +194,8 @@ def queue_take(batch_size: int) -> list[int]:
 
     A batch over a few customers writes a few rollups, per-day rows and draw-down rows,
     and reads a few customers' terms, where the queue's own order (ingestion interleaves
-    customers) makes a batch of a thousand events touch a thousand customers.
+    customers) makes a batch of a thousand events touch a thousand customers. A queue
+    whose head is a few customers' (`_interleaved`: not) is taken in its order.
 
     On PostgreSQL a rater keeps what it read of the queue between its batches (`_kept`)
     and reads it again once used up, or once the queue's oldest event is outside it (an
