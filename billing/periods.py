@@ -491,6 +491,7 @@ def _read_many_postgresql(
         [since.get(customer_id) for customer_id, _ in periods],
     ]
     with connection.cursor() as cursor:
+        instants_read_fast(cursor)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     width = len(_ROLLUP_FIELDS)
@@ -517,6 +518,22 @@ def _read_many_postgresql(
     prices = Price.objects.select_related("version__rate_card")
     prefetch_related_objects(every, Prefetch("price", queryset=prices))
     return reads
+
+
+def instants_read_fast(cursor: Any) -> None:
+    """Read this cursor's timestamptz columns with psycopg's own loader (C) rather than
+    Django's, a Python subclass of it that costs about 25 µs a value: a third of a
+    draw-down pass over a thousand periods went to it. The same instants, in UTC: the
+    session's time zone, which Django's loader only relabels with its own UTC."""
+    if connection.vendor != "postgresql":
+        return
+    import psycopg  # only on PostgreSQL
+    from psycopg.pq import Format
+
+    timestamptz = psycopg.adapters.types["timestamptz"].oid
+    cursor.cursor.adapters.register_loader(
+        "timestamptz", psycopg.adapters.get_loader(timestamptz, Format.TEXT)
+    )
 
 
 def period_money(

@@ -13,6 +13,7 @@ always drawn again.
 
 import copy
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Collection
@@ -61,16 +62,32 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
     whose drawing fails is logged and queued again for the next pass (its holds stay
     held); it never stops the others.
     """
-    done, failed = 0, set()
+    return _draw_down(chunk, deadline=None)[0]
+
+
+def usage_draw_down_slice(*, seconds: float, chunk: int = 200) -> bool:
+    """`usage_draw_down_pending` for about `seconds`: it stops after the chunk that ends
+    past them and leaves the rest queued, so a rater gets back to its queue. Whether the
+    pass ran out of periods (those that failed are queued again all the same)."""
+    return _draw_down(chunk, deadline=time.monotonic() + seconds)[1]
+
+
+def _draw_down(chunk: int, *, deadline: float | None) -> tuple[int, bool]:
+    """Chunk after chunk until the queue is empty or `deadline` passes: how many periods,
+    and whether the queue ran out."""
+    done, failed, emptied = 0, set(), False
     while True:
         with transaction.atomic():
             periods = set(draw_downs_take(chunk))
             if not periods:
+                emptied = True
                 break
             failed |= _draw_downs_apply(periods)
         done += len(periods)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     draw_downs_queue(failed)
-    return done
+    return done, emptied
 
 
 def _draw_downs_apply(periods: set[tuple[int, datetime]]) -> set[tuple[int, datetime]]:

@@ -1,13 +1,14 @@
 """The rater: the event log turned into rated usage, continuously and exactly once.
 
 Events wait in metering's queue (`UnratedEvent`, written with the event). A rater takes a
-batch of them (`store.queue_take`: any number of raters share the queue), rates each with
-the terms in force at its timestamp (`pricing.rating`), writes a `RatedEvent` per event,
-adds the batch into the `UsageRollup` rows and the per-day `UsageDay` rows, and deletes
-the batch from the queue, all in one transaction. A crash anywhere rolls all of it back
+batch of them (`store.queue_take`: grouped by customer, the oldest event's first; any
+number of raters share the queue), rates each with the terms in force at its timestamp
+(`pricing.rating`), writes a `RatedEvent` per event, adds the batch into the
+`UsageRollup` rows and the per-day `UsageDay` rows, and deletes the batch from the
+queue, all in one transaction. A crash anywhere rolls all of it back
 and the events are still queued; an event is never in two batches at once, so it is
 rated exactly once. Each period a batch touches is queued for the credit draw-down
-(`draw_down`), which runs between batches.
+(`draw_down`), which runs between batches, in slices.
 
 Re-rating uses the same path: an event put back in the queue is rated again, its old
 contribution taken out of its old rollup and the new one added, in one transaction.
@@ -35,7 +36,7 @@ from pricing.rating import RatingError, event_amount, event_quantity
 from ..models import TOKEN_COLUMNS, HoldSettlement, UsageRollup
 from ..periods import rerate_from
 from ..terms import TermsBook
-from .draw_down import usage_draw_down_pending, usage_shortfalls_cover
+from .draw_down import usage_draw_down_slice, usage_shortfalls_cover
 from .store import (
     DayDelta,
     DayKey,
@@ -47,9 +48,11 @@ from .store import (
     days_move,
     draw_downs_queue,
     events_fetch,
+    queue_forget,
     queue_take,
     ratings_insert,
     ratings_take_previous,
+    rollup_ids_read,
     rollups_move,
 )
 
@@ -71,21 +74,24 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
     batch_size = batch_size or settings.TOKENTILL_RATING_BATCH
     terms_changes_apply()
     usage_shortfalls_cover()
+    every = settings.TOKENTILL_DRAW_DOWN_SECONDS
     total, drawn_at, drawing = 0, time.monotonic(), 0.0
     while True:
         rated = _rate_batch(batch_size)
         total += rated
-        if rated < batch_size:  # empty, or the rest is being rated by another worker
-            usage_draw_down_pending()
-            return total
+        emptied = rated < batch_size  # empty, or the rest is being rated by another worker
         # Balances keep up with a queue that never empties: a pass at least every
         # TOKENTILL_DRAW_DOWN_SECONDS, but no more than a third of the time, as a pass over
         # many customers' periods can take longer than rating the batches that touched them.
-        if time.monotonic() - drawn_at >= max(settings.TOKENTILL_DRAW_DOWN_SECONDS, 2 * drawing):
+        # A pass lasts about that long too: events queued meanwhile are rated after it,
+        # not after every period waiting to be drawn (a thousand customers' take seconds).
+        if emptied or time.monotonic() - drawn_at >= max(every, 2 * drawing):
             started = time.monotonic()
-            usage_draw_down_pending()
+            drawn_all = usage_draw_down_slice(seconds=every)
             drawn_at = time.monotonic()
             drawing = drawn_at - started
+            if emptied and drawn_all:
+                return total
 
 
 def terms_changes_apply() -> int:
@@ -116,18 +122,22 @@ def _tokens_check(metrics: Metrics) -> None:
 
 
 def _rate_batch(batch_size: int) -> int:
-    with transaction.atomic():
-        pks = queue_take(batch_size)
-        if not pks:
-            return 0
-        events = events_fetch(pks)
-        book = TermsBook.load(
-            customer_ids={event.customer_id for event in events},
-            moments=[(event.customer_id, event.timestamp) for event in events],
-        )
-        ratings = [rate_event(book, event) for event in events]
-        _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
-        _holds_settle(events)
+    try:
+        with transaction.atomic():
+            pks = queue_take(batch_size)
+            if not pks:
+                return 0
+            events = events_fetch(pks)
+            book = TermsBook.load(
+                customer_ids={event.customer_id for event in events},
+                moments=[(event.customer_id, event.timestamp) for event in events],
+            )
+            ratings = [rate_event(book, event) for event in events]
+            _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
+            _holds_settle(events)
+    except BaseException:
+        queue_forget()  # the batch is back in the queue: read it again, oldest first
+        raise
     return len(pks)
 
 
@@ -269,7 +279,7 @@ def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:
     wanted: dict[str, Rating] = {}
     for rating in ratings:
         wanted.setdefault(rating.key, rating)
-    ids = dict(UsageRollup.objects.filter(key__in=list(wanted)).values_list("key", "pk"))
+    ids = rollup_ids_read(list(wanted))
     missing = sorted(set(wanted) - set(ids))
     if not missing:
         return ids
@@ -286,5 +296,5 @@ def _rollups_ensure(ratings: Iterable[Rating], now: datetime) -> dict[str, int]:
         ],
         ignore_conflicts=True,
     )
-    ids.update(UsageRollup.objects.filter(key__in=missing).values_list("key", "pk"))
+    ids.update(rollup_ids_read(missing))
     return ids
