@@ -6,7 +6,9 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -91,6 +93,8 @@ class Tokentill:
             on_error=on_error or log_failure,
         )
         self._closed = False
+        self._response_times: OrderedDict[str, datetime] = OrderedDict()
+        self._response_times_lock = threading.Lock()
         atexit.register(self._close_at_exit)
 
     # --- recording --------------------------------------------------------------------
@@ -151,9 +155,10 @@ class Tokentill:
         its dict). The provider's usage object is sent as it is, for tokentill to map.
         The model defaults to the one the response names, the event id to the
         response's id and the timestamp to its creation time when it gives one (OpenAI),
-        so a response recorded twice is stored once: the second copy is a duplicate (a
-        ``conflict`` for ``on_error`` where the response has no time and the two copies'
-        timestamps differ)."""
+        else to when this client first recorded that id, so a response recorded twice is
+        stored once: the second copy is a duplicate. (Recorded again by another process,
+        a response with no time of its own differs in its timestamp: a ``conflict`` for
+        ``on_error``, and still stored once.)"""
         found = usage_from_response(response, provider=provider)
         return self.record(
             customer_id=customer_id,
@@ -162,7 +167,7 @@ class Tokentill:
             provider=found.provider,
             feature=feature,
             properties=properties,
-            timestamp=timestamp or found.created,
+            timestamp=timestamp or found.created or self._first_recorded(found.response_id),
             event_id=event_id or found.response_id,
         )
 
@@ -196,7 +201,7 @@ class Tokentill:
             "model": name,
             "feature": feature,
             "properties": properties,
-            "timestamp": timestamp or reading.created,
+            "timestamp": timestamp or reading.created or self._first_recorded(event_id),
             "event_id": event_id,
         }
         if reading.usage is not None:
@@ -354,6 +359,21 @@ class Tokentill:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    #: Response ids whose first recording time a client remembers, the newest kept.
+    RESPONSE_TIMES_KEPT = 10_000
+
+    def _first_recorded(self, response_id: str | None) -> datetime | None:
+        """When this client first recorded a response that carries no time of its own
+        (Anthropic, Gemini), so that recording it again sends the same event."""
+        if not response_id:
+            return None
+        with self._response_times_lock:
+            moment = self._response_times.setdefault(response_id, datetime.now(timezone.utc))
+            self._response_times.move_to_end(response_id)
+            while len(self._response_times) > self.RESPONSE_TIMES_KEPT:
+                self._response_times.popitem(last=False)
+            return moment
 
 
 def _required_text(name: str, value: str) -> str:
