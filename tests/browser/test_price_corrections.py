@@ -130,16 +130,12 @@ def test_every_page_reads_at_desktop_and_phone_widths(
         "rerate_card": f"/admin/billing/usagerollup/rerate/rate-card/{card.pk}/"
         "?at=2026-12-04T12:00",
     }
-    problems: list[str] = []
+    problems = pages_read(browser, base, pages, "corrections", artifacts)
     for size, (width, height) in SIZES.items():
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(10_000)
         page = context.new_page()
         admin_log_in(page, base)
-        for name, path in pages.items():
-            page.goto(base + path)
-            problems += _unreadable(page, f"{name} ({size})")
-            page.screenshot(path=artifacts / f"corrections_{name}_{size}.png", full_page=True)
         # The correction's diff, previewed (gpt-4o's input too, from last week)
         page.goto(base + pages["correct_form"])
         page.get_by_label("Input price:", exact=True).fill("2.00")
