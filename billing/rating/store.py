@@ -198,9 +198,9 @@ def queue_take(batch_size: int) -> list[int]:
     whose head is a few customers' (`_interleaved`: not) is taken in its order.
 
     On PostgreSQL a rater keeps what it read of the queue between its batches (`_kept`)
-    and reads it again once used up, or once the queue's oldest event is outside it (an
-    event queued again, a batch committed late, the rest taken by others): the oldest
-    queued event is among what it chooses from, first. Rows another rater holds are
+    and reads it again once used up, or once the queue's oldest event is not among what it
+    read (an event queued again, a batch committed late, the rest taken by others): the
+    oldest queued event is among what it chooses from, first. Rows another rater holds are
     skipped, never waited for, and so are the rest of their customers' (that rater is on
     them); the batch then chooses again, and fills what is still missing with the oldest
     rows nobody holds, so it is short only when no row is left to take, as the rater's
@@ -223,7 +223,7 @@ def queue_take(batch_size: int) -> list[int]:
     oldest = _queue_oldest()
     if oldest is None:
         return []
-    fresh = not _kept.queued or not _kept.first <= oldest <= _kept.last
+    fresh = not _kept.queued or oldest not in _kept.seen
     if fresh and not _kept.read(batch_size):
         return _take_in_order(batch_size)
     taken: list[int] = []
@@ -236,6 +236,7 @@ def queue_take(batch_size: int) -> list[int]:
         if not chosen:
             break
         got = _queue_delete([pk for pks in chosen.values() for pk in pks])
+        _kept.seen.difference_update(got)
         taken += got
         if len(taken) >= batch_size:
             return taken
@@ -243,7 +244,9 @@ def queue_take(batch_size: int) -> list[int]:
         for customer, pks in chosen.items():
             if missed.intersection(pks):  # another rater is on this customer
                 _kept.queued.pop(customer, None)
-    return taken + [pk for pk, _ in _queue_take_oldest(batch_size - len(taken))]
+    filled = [pk for pk, _ in _queue_take_oldest(batch_size - len(taken))]
+    _kept.seen.difference_update(filled)
+    return taken + filled
 
 
 def _take_in_order(batch_size: int) -> list[int]:
@@ -281,12 +284,14 @@ def batch_choose(queued: dict[int, list[int]], size: int) -> dict[int, list[int]
 
 class _Horizon(threading.local):
     """What a rater thread read of the queue, kept between its batches: the oldest rows'
-    event pks by customer, the smallest and largest pk read, and whether the queue's head
-    interleaved customers when last seen (`grouping`; a rater starts by looking)."""
+    event pks by customer; the pks read and not taken since (`seen`: an event queued again
+    by a re-rating keeps its old pk, which is not among them, so the rater reads again
+    and takes it first); and whether the queue's head interleaved customers when last
+    seen (`grouping`; a rater starts by looking)."""
 
     def __init__(self) -> None:
         self.queued: dict[int, list[int]] = {}
-        self.first = self.last = 0
+        self.seen: set[int] = set()
         self.grouping = True
 
     def read(self, batch_size: int) -> bool:
@@ -296,8 +301,7 @@ class _Horizon(threading.local):
         self.grouping = _interleaved(_queue_rows(batch_size), batch_size)
         if self.grouping:
             self.queued = _by_customer(_queue_rows(batch_size * QUEUE_DEPTH))
-            pks = [pk for pks in self.queued.values() for pk in (pks[0], pks[-1])]
-            self.first, self.last = (min(pks), max(pks)) if pks else (0, 0)
+            self.seen = {pk for pks in self.queued.values() for pk in pks}
         return self.grouping
 
 
@@ -307,7 +311,7 @@ _kept = _Horizon()
 def queue_forget() -> None:
     """Forget what this rater kept of the queue (after a batch rolled back, its events, the
     oldest, are queued again): its next batch looks at the queue afresh."""
-    _kept.queued, _kept.grouping = {}, True
+    _kept.queued, _kept.seen, _kept.grouping = {}, set(), True
 
 
 def _queue_look(batch_size: int) -> dict[int, list[int]]:

@@ -202,6 +202,25 @@ def test_a_second_rater_on_one_customers_queue_takes_the_events_after_those_held
 
 
 @pytest.mark.usefixtures("_postgres_only")
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_event_queued_again_is_taken_first_by_a_rater_that_kept_the_queue(customers):
+    customers("a", "b", "c")
+    interleaved(["a", "b", "c"], 3)  # a-1 b-1 c-1 a-2 b-2 c-2 a-3 b-3 c-3
+    with transaction.atomic():
+        first = queue_take(3)  # a's; the rater keeps the rest of what it read
+    # a-1 queued again, as a re-rating queues its events: its pk is older than the rest
+    again = UsageEvent.objects.get(event_id="a-1")
+    UnratedEvent.objects.create(event=again, customer_id=again.customer_id)
+
+    with transaction.atomic():
+        second = queue_take(3)
+
+    assert ids(first) == ["a-1", "a-2", "a-3"]
+    assert ids(second) == ["a-1", "b-1", "b-2"]  # the oldest first, then b's oldest
+
+
+@pytest.mark.usefixtures("_postgres_only")
 @pytest.mark.django_db
 def test_arrays_sent_as_text_come_back_exactly():
     from datetime import UTC, date, datetime
