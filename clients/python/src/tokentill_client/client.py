@@ -171,6 +171,21 @@ class Tokentill:
             event_id=event_id or found.response_id,
         )
 
+    #: Response ids whose first recording time a client remembers, the newest kept.
+    RESPONSE_TIMES_KEPT = 10_000
+
+    def _first_recorded(self, response_id: str | None) -> datetime | None:
+        """When this client first recorded a response that carries no time of its own
+        (Anthropic, Gemini), so that recording it again sends the same event."""
+        if not response_id:
+            return None
+        with self._response_times_lock:
+            moment = self._response_times.setdefault(response_id, datetime.now(timezone.utc))
+            self._response_times.move_to_end(response_id)
+            while len(self._response_times) > self.RESPONSE_TIMES_KEPT:
+                self._response_times.popitem(last=False)
+            return moment
+
     def record_stream(
         self,
         chunks: Iterable[Any],
@@ -359,21 +374,6 @@ class Tokentill:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-    #: Response ids whose first recording time a client remembers, the newest kept.
-    RESPONSE_TIMES_KEPT = 10_000
-
-    def _first_recorded(self, response_id: str | None) -> datetime | None:
-        """When this client first recorded a response that carries no time of its own
-        (Anthropic, Gemini), so that recording it again sends the same event."""
-        if not response_id:
-            return None
-        with self._response_times_lock:
-            moment = self._response_times.setdefault(response_id, datetime.now(timezone.utc))
-            self._response_times.move_to_end(response_id)
-            while len(self._response_times) > self.RESPONSE_TIMES_KEPT:
-                self._response_times.popitem(last=False)
-            return moment
 
 
 def _required_text(name: str, value: str) -> str:
