@@ -337,7 +337,7 @@ def test_a_bad_new_file_leaves_the_rule_and_its_file_as_they_were(api):
         ),
     ],
 )  # fmt: skip
-def test_rules_that_cannot_count_are_refused(api, body, errors):
+def test_rules_that_cannot_count_are_refused(api, body, errors, o200k):  # some name it
     before = TokenizerRule.objects.count()
 
     response = api.post(RULES, body, format="json")
@@ -346,7 +346,7 @@ def test_rules_that_cannot_count_are_refused(api, body, errors):
     assert TokenizerRule.objects.count() == before
 
 
-def test_a_more_specific_rule_takes_its_models_and_leaves_the_others(api):
+def test_a_more_specific_rule_takes_its_models_and_leaves_the_others(api, o200k, cl100k):
     # given the seeded gpt-4o* rule, ops add one for gpt-4o-mini
     response = api.post(
         RULES,
