@@ -213,6 +213,9 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", 0.5)
     CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 0.5)
 CACHES["default"].setdefault("KEY_PREFIX", "tokentill")
+# Seconds a process keeps an active API key's row rather than reading it on every call;
+# a key revoked elsewhere is refused by every process within this (0: read on every call).
+TOKENTILL_API_KEY_CACHE_SECONDS = env.float("TOKENTILL_API_KEY_CACHE_SECONDS", default=1.0)
 # Budgets per API key (and per portal user for exports), "N/second|minute|hour|day";
 # failed API keys per client address. docs/guide/api.md#rate-limits says why these.
 TOKENTILL_THROTTLE_INGEST = env.str("TOKENTILL_THROTTLE_INGEST", default="12000/minute")

@@ -1,9 +1,11 @@
 """Reads for customers, API keys, rate cards and contracts."""
 
 import hmac
+import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+from django.conf import settings
 from django.db import connection, models
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
@@ -25,18 +27,14 @@ from .models import (
 def api_key_get_active(*, key: str) -> ApiKey | None:
     """The active key matching `key`, or None for a malformed, unknown or revoked one.
 
-    Every API call asks, so this is one plain indexed SELECT: no ORM query to compile.
+    Every API call asks, so the active key's row is kept in the process for
+    TOKENTILL_API_KEY_CACHE_SECONDS (`_active_key_row`), and read with one plain indexed
+    SELECT, no ORM query to compile, when it is not. The secret is checked on every call.
     """
     match = KEY_PATTERN.match(key)
     if not match:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, name, key_hash, last_used_at, customer_id "  # noqa: S608
-            f"FROM {ApiKey._meta.db_table} WHERE prefix = %s AND revoked_at IS NULL",
-            [match.group(1)],
-        )
-        row = cursor.fetchone()
+    row = _active_key_row(match.group(1))
     if row is None or not hmac.compare_digest(row[2], api_key_hash(key)):
         return None
     pk, name, key_hash, last_used_at, customer_id = row
@@ -50,6 +48,41 @@ def api_key_get_active(*, key: str) -> ApiKey | None:
         last_used_at=last_used_at,
         customer_id=customer_id,
     )
+
+
+# prefix -> (time.monotonic() when read, the active key's row); only active keys are kept,
+# so a new key works at once everywhere, and a revoked one is refused by the process that
+# revoked it at once and by every other process within TOKENTILL_API_KEY_CACHE_SECONDS.
+_active_keys: dict[str, tuple[float, tuple]] = {}
+_ACTIVE_KEYS_KEPT = 10_000  # past this many keys the memory is emptied and filled again
+clock = time.monotonic  # tests move it
+
+
+def _active_key_row(prefix: str) -> tuple | None:
+    seconds = settings.TOKENTILL_API_KEY_CACHE_SECONDS
+    now = clock()
+    kept = _active_keys.get(prefix)
+    if kept is not None and now - kept[0] < seconds:
+        return kept[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, name, key_hash, last_used_at, customer_id "  # noqa: S608
+            f"FROM {ApiKey._meta.db_table} WHERE prefix = %s AND revoked_at IS NULL",
+            [prefix],
+        )
+        row = cursor.fetchone()
+    if row is None or seconds <= 0:
+        _active_keys.pop(prefix, None)
+    else:
+        if len(_active_keys) >= _ACTIVE_KEYS_KEPT:
+            _active_keys.clear()
+        _active_keys[prefix] = (now, tuple(row))
+    return row
+
+
+def api_key_forget(*, prefix: str) -> None:
+    """Read the key again on its next call (it was revoked, or its last use recorded)."""
+    _active_keys.pop(prefix, None)
 
 
 def customer_api_key_list(*, customer: Customer) -> QuerySet[ApiKey]:

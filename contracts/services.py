@@ -27,6 +27,7 @@ from .models import (
     TermsChange,
     api_key_hash,
 )
+from .selectors import api_key_forget
 from .validation import Errors, errors_of, instant_errors, when
 
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -100,6 +101,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.refresh_from_db(fields=["revoked_at"])
         if revoked:
             _api_key_audit("api_key.revoke", api_key)
+        transaction.on_commit(lambda: api_key_forget(prefix=api_key.prefix))
     return api_key
 
 
@@ -152,6 +154,7 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        api_key_forget(prefix=api_key.prefix)
 
 
 # --- Contracts and amendments -----------------------------------------------------------

@@ -5,8 +5,8 @@ events go in with one statement: an INSERT ... ON CONFLICT DO NOTHING into the k
 (`UsageEventKey`, unique on (customer, event_id) across every month's partition of the
 log) decides between a new event and a resend inside the statement itself, so two copies
 racing in from different processes can never both be stored, and only the events whose
-key was new are inserted in the log. The batch is queued for its seal in the same
-transaction (`UnsealedBatch`); the sealer (`metering.sealing`) chains it after commit, so
+key was new are inserted in the log. The batch is queued for its seal by the same
+statement (`UnsealedBatch`); the sealer (`metering.sealing`) chains it after commit, so
 no request waits for another's seal. The months of a batch have their partitions made
 before the transaction starts (`metering.partitions`).
 
@@ -17,6 +17,7 @@ serialization failure that still happens rolls the batch back and is tried again
 times, after a short random pause.
 """
 
+import contextlib
 import functools
 import logging
 import random
@@ -229,15 +230,22 @@ def _sqlstate(error: OperationalError) -> str | None:
 
 
 def _store(candidates: list[_Candidate], *, received_at: datetime) -> None:
-    """Insert, settle and queue the batch for its seal in one transaction; the unique
-    keys are locked in key order by the insert (see the module's docstring)."""
+    """Insert and queue the batch for its seal, then settle what was stored before; the
+    unique keys are locked in key order by the insert (see the module's docstring).
+
+    On PostgreSQL the insert is one statement, and so its own transaction: no BEGIN and
+    no COMMIT to wait for, two round trips that cost a single event a fifth of its time.
+    What the constraint turned away was committed before the statement ended (ON CONFLICT
+    waits for a racing insert's transaction), so it is read after. SQLite's insert takes
+    several statements and keeps the transaction."""
     seal_id = uuid.uuid4()
-    with transaction.atomic():
+    one_statement = connection.vendor == "postgresql"
+    with contextlib.nullcontext() if one_statement else transaction.atomic():
         inserted = _insert_events(candidates, seal_id=seal_id, received_at=received_at)
-        _settle_not_inserted([c for c in candidates if c.key not in inserted])
         if inserted:
             transaction.on_commit(sealing_nudge)
             transaction.on_commit(rating_nudge)
+    _settle_not_inserted([c for c in candidates if c.key not in inserted])
 
 
 def _settle_not_inserted(candidates: list[_Candidate]) -> None:

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from contracts import selectors as contract_selectors
 from contracts.models import ApiKey, Customer
 from contracts.services import api_key_create, api_key_revoke
 
@@ -167,3 +168,62 @@ def test_create_api_key_command_requires_a_name(db):
         call_command("create_api_key")
 
     assert api_keys_snapshot() == []
+
+
+def _revoked_by_another_process(api_key: ApiKey) -> None:
+    """The row as another web process's api_key_revoke leaves it; this process's memory
+    of the key is not told."""
+    ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=T0)
+
+
+def test_a_key_revoked_here_is_refused_at_once_though_it_was_just_used(db):
+    api_key, key = api_key_create(name="retiring")
+    client = client_with(f"Bearer {key}")
+    assert client.get(LIST_URL).status_code == 200
+
+    api_key_revoke(api_key=api_key)
+
+    assert client.get(LIST_URL).status_code == 401
+
+
+def test_a_key_revoked_by_another_process_is_refused_once_the_cache_seconds_pass(
+    db, settings, monkeypatch
+):
+    settings.TOKENTILL_API_KEY_CACHE_SECONDS = 1.0
+    now = [1000.0]
+    monkeypatch.setattr(contract_selectors, "clock", lambda: now[0])
+    api_key, key = api_key_create(name="retiring")
+    client = client_with(f"Bearer {key}")
+    # The first call records the key's first use, after which its row is read again once.
+    assert [client.get(LIST_URL).status_code for _ in range(2)] == [200, 200]
+
+    _revoked_by_another_process(api_key)
+    now[0] += 0.999
+    still_kept = client.get(LIST_URL)
+    now[0] += 0.001
+    refused = client.get(LIST_URL)
+
+    assert still_kept.status_code == 200
+    assert refused.status_code == 401
+    assert refused.json() == {"detail": BAD_KEY}
+
+
+def test_with_no_cache_seconds_every_call_reads_the_key(db, settings):
+    settings.TOKENTILL_API_KEY_CACHE_SECONDS = 0
+    api_key, key = api_key_create(name="retiring")
+    client = client_with(f"Bearer {key}")
+    assert client.get(LIST_URL).status_code == 200
+
+    _revoked_by_another_process(api_key)
+
+    assert client.get(LIST_URL).status_code == 401
+
+
+def test_a_wrong_secret_is_refused_while_its_key_is_kept(db):
+    _, key = api_key_create(name="kept")
+    assert client_with(f"Bearer {key}").get(LIST_URL).status_code == 200
+
+    response = client_with(f"Bearer {_wrong_secret(key)}").get(LIST_URL)
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": BAD_KEY}
