@@ -12,7 +12,8 @@ A budget is a fixed window: at most N requests in each period, counted in the sh
 cache with one atomic increment per request (Redis in production), never a database
 write. An API key's budget is keyed by the key's public prefix and counted at
 authentication, before the key is looked up, together with the read of the address's
-failed-key lock: one round trip to Redis per API call (`key_admit`). A refused request
+failed-key lock (`key_admit`). On Redis a process takes a busy key's budget a hundredth
+at a time, so its calls make one round trip per slice rather than one each. A refused request
 waits until its window ends, which `Retry-After` says in whole seconds. DRF's own
 `SimpleRateThrottle` keeps a list of every request's instant per key and rewrites it on
 each request, which costs too much for thousands of ingest calls a minute and loses
@@ -24,7 +25,9 @@ it must never stop ingestion by itself.
 
 import logging
 import math
+import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -214,42 +217,67 @@ def _locked_refusal(wait: int) -> BudgetExceeded:
 
 
 def auth_failure_count(request) -> None:
-    """Count a wrong, malformed or revoked key against the client's address (cache only)."""
-    window_take(client_address(request), AUTH_FAILURES)
+    """Count a wrong, malformed or revoked key against the client's address (cache only);
+    this process reads the address's lock again on its next call."""
+    address = client_address(request)
+    _unlocked.pop(address, None)
+    window_take(address, AUTH_FAILURES)
 
 
 # --- an API key's request: the address's lock and the key's budget in one round trip -------
 
 COUNTED = "_tokentill_budget_counted"  # on the DRF request: (scope, wait) from key_admit
+SLICES_PER_BUDGET = 100  # on Redis a process takes a key's budget a hundredth at a time
+ADDRESS_KNOWN_SECONDS = 1.0  # how long a process trusts that an address was not locked
+
+
+@dataclass
+class _Slice:
+    """Counts of a key's budget this process took from the cache and has not used yet."""
+
+    window: str  # the cache key of the window they were taken in
+    left: int
+
+
+_slices: dict[tuple[str, str], _Slice] = {}  # (scope, "key:<prefix>") -> this window's slice
+_unlocked: dict[str, float] = {}  # address -> until when it is known to be unlocked (clock)
+_KEPT = 10_000  # past this many keys or addresses a memory is emptied and filled again
+_slices_lock = threading.Lock()  # a process's threads (gthread workers) share the slices
 
 
 def key_admit(request, *, prefix: str) -> None:
     """Before the key `prefix` names is looked up: refuse (429) an address locked by failed
     keys, as `auth_failures_refuse` does, and count the request against that key's budget
     for the view and method, which `ApiBudgetThrottle` then applies. On Redis both are one
-    round trip (GET, SET NX, INCR pipelined) instead of two: every API call makes it.
+    round trip (GET, SET NX, INCRBY pipelined), made once per slice of the budget
+    (`_lock_read_and_take`): every API call asks.
 
-    The count is given back (`key_admit_undo`) when the address is locked or the key turns
-    out wrong, so a caller who knows a key's prefix but not its secret spends nothing of
-    its budget."""
+    The count is given back (`key_admit_undo`) when the key turns out wrong, and never
+    taken when the address is locked, so a caller who knows a key's prefix but not its
+    secret spends nothing of its budget."""
     view = (getattr(request, "parser_context", None) or {}).get("view")
     scope = budget_of(view, request.method)
-    ident = f"key:{prefix}"
-    locked, wait = _lock_read_and_take(client_address(request), ident, scope)
-    setattr(request, COUNTED, (scope, wait))
+    locked, wait = _lock_read_and_take(client_address(request), f"key:{prefix}", scope)
     if locked is not None:
-        key_admit_undo(request, prefix=prefix)
         raise _locked_refusal(locked)
+    setattr(request, COUNTED, (scope, wait))
 
 
 def key_admit_undo(request, *, prefix: str) -> None:
-    """Give back the count `key_admit` made (the key was wrong, or the address locked)."""
+    """Give back the count `key_admit` made (the key was wrong)."""
     counted = getattr(request, COUNTED, None)
     if counted is None:
         return
     delattr(request, COUNTED)
-    scope = counted[0]
+    scope, wait = counted
+    if wait is not None:  # refused: it used nothing
+        return
     key, _ = _window(f"{scope}:key:{prefix}", budget_rate(scope)[1])
+    with _slices_lock:
+        kept = _slices.get((scope, f"key:{prefix}"))
+        if kept is not None and kept.window == key:
+            kept.left += 1
+            return
     try:
         cache.decr(key)
     except Exception as error:  # gone already (the window ended), or the cache failed
@@ -258,27 +286,64 @@ def key_admit_undo(request, *, prefix: str) -> None:
 
 def _lock_read_and_take(address: str, ident: str, scope: str) -> tuple[int | None, int | None]:
     """(seconds until `address`'s lock ends, or None; seconds until `ident`'s budget window
-    ends if this request is past it, or None), counting the request."""
+    ends if this request is past it, or None), counting the request unless the address is
+    locked.
+
+    On Redis a process takes `ident`'s budget a slice at a time (a hundredth of it, at
+    least one request) with INCRBY, and spends the slice request by request in memory; the
+    address's lock is read with it and trusted for ADDRESS_KNOWN_SECONDS. So a busy key's
+    calls make one round trip per slice instead of one each. What a slice did not use is
+    given back with the next one taken in the same window; what is left in a slice when its
+    window ends stays counted (docs/guide/api.md, "Rate limits")."""
     lock_number, lock_period = budget_rate(AUTH_FAILURES)
     lock_key, lock_left = _window(f"{AUTH_FAILURES}:{address}", lock_period)
     number, period = budget_rate(scope)
     key, left = _window(f"{scope}:{ident}", period)
-    try:
-        backend = caches["default"]
-        if isinstance(backend, RedisCache):
-            full_lock, full_key = (backend.make_and_validate_key(k) for k in (lock_key, key))
-            client = backend._cache.get_client(full_key, write=True)
-            pipeline = client.pipeline(transaction=False)
-            pipeline.get(full_lock)
-            pipeline.set(full_key, 0, ex=period + 60, nx=True)
-            pipeline.incr(full_key)
-            failures, _, used = pipeline.execute()
-            failures = int(failures or 0)
-        else:
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        try:
             failures = cache.get(lock_key, 0)
+            if failures >= lock_number:
+                return max(1, math.ceil(lock_left)), None
             used = _increment(key, timeout=period + 60)
+        except Exception as error:
+            logger.warning("rate limits not read or counted, the cache failed: %r", error)
+            return None, None
+        return None, (None if used <= number else max(1, math.ceil(left)))
+
+    now = clock()
+    with _slices_lock:
+        kept = _slices.get((scope, ident))
+        if kept is not None and kept.window != key:
+            kept = None
+        if kept is not None and kept.left > 0 and _unlocked.get(address, 0.0) > now:
+            kept.left -= 1
+            return None, None
+    size = max(1, number // SLICES_PER_BUDGET)
+    take = size - (kept.left if kept is not None else 0)
+    try:
+        full_lock, full_key = (backend.make_and_validate_key(k) for k in (lock_key, key))
+        pipeline = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
+        pipeline.get(full_lock)
+        pipeline.set(full_key, 0, ex=period + 60, nx=True)
+        pipeline.incrby(full_key, take)
+        failures, _, used = pipeline.execute()
     except Exception as error:
         logger.warning("rate limits not read or counted, the cache failed: %r", error)
         return None, None
-    locked = max(1, math.ceil(lock_left)) if failures >= lock_number else None
-    return locked, (None if used <= number else max(1, math.ceil(left)))
+    # This process now holds the slice's `size` counts up to `used`: those within the budget.
+    within = max(0, min(size, number - (used - size)))
+    with _slices_lock:
+        if len(_slices) >= _KEPT:
+            _slices.clear()
+        _slices[(scope, ident)] = kept = _Slice(window=key, left=within)
+        if int(failures or 0) >= lock_number:
+            _unlocked.pop(address, None)
+            return max(1, math.ceil(lock_left)), None
+        if len(_unlocked) >= _KEPT:
+            _unlocked.clear()
+        _unlocked[address] = now + ADDRESS_KNOWN_SECONDS
+        if kept.left == 0:
+            return None, max(1, math.ceil(left))
+        kept.left -= 1
+        return None, None

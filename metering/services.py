@@ -365,6 +365,26 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
             "FROM numbered n JOIN inserted i ON i.id = n.id HAVING count(*) > 0) "
             "SELECT id, customer_id, event_id FROM inserted"
         )
+    if vendor == "postgresql-one":
+        # One event: the same statement with its values bound in place, which PostgreSQL
+        # plans and runs in about two thirds of the time of reading a JSON document.
+        values = ", ".join(f"%({name})s" for name in _COLUMN_TYPES)
+        return (
+            f"WITH keyed AS (INSERT INTO {keys} ({', '.join(map(quote, _KEY_COLUMNS))}) "  # noqa: S608
+            f"VALUES (%(customer_id)s, %(event_id)s, "
+            f"nextval(pg_get_serial_sequence('{table}', 'id')), %(seal_id)s, %(timestamp)s, "
+            "%(content_hash)s) ON CONFLICT (customer_id, event_id) DO NOTHING "
+            "RETURNING event_pk), "
+            f"inserted AS (INSERT INTO {table} (id, {', '.join(map(quote, names))}) "
+            f"SELECT event_pk, {values}, %(received_at)s, %(seal_id)s FROM keyed "
+            "RETURNING id, customer_id, event_id), "
+            f"queued AS (INSERT INTO {UnratedEvent._meta.db_table} (event_id, customer_id) "
+            "SELECT id, customer_id FROM inserted), "
+            f"unsealed AS (INSERT INTO {UnsealedBatch._meta.db_table} "
+            "(seal_id, received_at, content_hashes) "
+            "SELECT %(seal_id)s, %(received_at)s, %(content_hash)s FROM inserted) "
+            "SELECT id, customer_id, event_id FROM inserted"
+        )
     if vendor == "sqlite-keys":
         values = ", ".join(["(" + ", ".join(["%s"] * len(_KEY_COLUMNS)) + ")"] * rows)
         return f"INSERT INTO {keys} ({', '.join(map(quote, _KEY_COLUMNS))}) VALUES {values}"  # noqa: S608
@@ -379,12 +399,25 @@ def _insert_postgresql(
     rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime
 ) -> list[Inserted]:
     """The batch travels as one JSON document that orjson writes and PostgreSQL reads,
-    both in C: no per-value adaptation in Python."""
+    both in C: no per-value adaptation in Python. A single event is bound value by value."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _insert_sql("postgresql"),
-            [orjson.dumps(rows).decode(), seal_id, received_at, seal_id, seal_id, received_at],
-        )
+        if len(rows) == 1:
+            row = rows[0]
+            cursor.execute(
+                _insert_sql("postgresql-one"),
+                {
+                    **row,
+                    "metrics": orjson.dumps(row["metrics"]).decode(),
+                    "properties": orjson.dumps(row["properties"]).decode(),
+                    "seal_id": seal_id,
+                    "received_at": received_at,
+                },
+            )
+        else:
+            cursor.execute(
+                _insert_sql("postgresql"),
+                [orjson.dumps(rows).decode(), seal_id, received_at, seal_id, seal_id, received_at],
+            )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted
 

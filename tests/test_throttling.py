@@ -255,7 +255,7 @@ def test_a_locked_address_spends_nothing_of_the_keys_budget(operator_key, settin
     locked = [client_with(operator_key).get("/api/v1/customers").status_code for _ in range(2)]
 
     assert locked == [429, 429]
-    assert cache.get(counter) == 0
+    assert cache.get(counter) is None  # the lock is read first: nothing was counted
 
 
 def test_a_request_without_a_key_is_not_a_failed_attempt(operator_key, settings):
@@ -407,6 +407,122 @@ def test_on_redis_an_api_call_makes_one_round_trip_for_its_limits(api, settings,
         assert cache.get(counter) == 2
     finally:
         cache.delete(counter)
+
+
+@pytest.fixture
+def on_redis(settings):
+    """The shared cache on Redis, under a prefix of this test's own."""
+    if not redis_reachable():
+        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS,
+            "KEY_PREFIX": f"tokentill-test-{uuid.uuid4().hex}",
+        }
+    }
+
+
+class Process:
+    """What one web process keeps of the budgets (its slices and the addresses it knows
+    unlocked); a test runs calls "in" one by swapping them in."""
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch, self.slices, self.unlocked = monkeypatch, {}, {}
+
+    def call(self, client: APIClient, path: str = "/api/v1/customers") -> int:
+        self.monkeypatch.setattr(throttling, "_slices", self.slices)
+        self.monkeypatch.setattr(throttling, "_unlocked", self.unlocked)
+        return client.get(path).status_code
+
+
+def round_trips_counted(monkeypatch) -> list:
+    """Every command batch sent to Redis from now on."""
+    import redis
+
+    sends = []
+    send = redis.connection.Connection.send_packed_command
+
+    def counted(self, command, *args, **kwargs):
+        sends.append(command)
+        return send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+    return sends
+
+
+def test_on_redis_a_busy_key_makes_one_round_trip_per_hundredth_of_its_budget(
+    on_redis, operator_key, settings, monkeypatch
+):
+    settings.TOKENTILL_THROTTLE_READS = "1000/minute"  # slices of 10
+    prefix = ApiKey.objects.get().prefix
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+    process = Process(monkeypatch)
+    client = client_with(operator_key)
+    assert process.call(client) == 200  # connects; the key is read and kept
+    sends = round_trips_counted(monkeypatch)
+
+    answers = [process.call(client) for _ in range(24)]
+
+    # Calls 1-10 spend the first slice; calls 11 and 21 take the next ones.
+    assert answers == [200] * 24
+    assert len(sends) == 2
+    assert cache.get(counter) == 30
+    assert process.slices[("reads", f"key:{prefix}")].left == 5
+
+
+def test_on_redis_processes_sharing_a_key_admit_exactly_its_budget(
+    on_redis, operator_key, settings, monkeypatch
+):
+    settings.TOKENTILL_THROTTLE_READS = "300/minute"  # slices of 3
+    prefix = ApiKey.objects.get().prefix
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+    first, second = Process(monkeypatch), Process(monkeypatch)
+    client = client_with(operator_key)
+
+    answers = [process.call(client) for _ in range(160) for process in (first, second)]
+
+    # Each process spends slices of 3 in turn; the budget's 300th count is the last slice's
+    # last, then each call asks for a slice past the budget and is refused.
+    assert answers[:300] == [200] * 300
+    assert answers[300:] == [429] * 20
+    assert cache.get(counter) == 300 + 3 * 20
+
+
+def test_on_redis_a_slice_left_over_is_given_back_with_the_next(
+    on_redis, operator_key, settings, monkeypatch
+):
+    settings.TOKENTILL_THROTTLE_READS = "300/minute"  # slices of 3
+    prefix = ApiKey.objects.get().prefix
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+    process = Process(monkeypatch)
+    process.call(client_with(operator_key))  # takes 3, uses 1
+
+    # From an address this process has not seen, the lock is read, and the slice's two
+    # unused counts go back with the 3 taken: 3 + (3 - 2).
+    assert process.call(client_with(operator_key, "10.0.0.9")) == 200
+    assert cache.get(counter) == 4
+    assert process.slices[("reads", f"key:{prefix}")].left == 2
+
+
+def test_on_redis_an_address_locked_by_another_process_is_refused_within_a_second(
+    on_redis, operator_key, settings, monkeypatch, stopped_clock
+):
+    settings.TOKENTILL_THROTTLE_READS = "1000/minute"
+    settings.TOKENTILL_THROTTLE_AUTH_FAILURES = "2/minute"
+    serving, failing = Process(monkeypatch), Process(monkeypatch)
+    assert serving.call(client_with(operator_key)) == 200
+    wrong = client_with("tt_nosuchkey_0000000000")
+
+    assert [failing.call(wrong) for _ in range(2)] == [401, 401]
+    stopped_clock.at = NOW + 0.9
+    trusted = serving.call(client_with(operator_key))  # it read the lock 0.9 s ago
+    stopped_clock.at = NOW + 1.0
+    read_again = serving.call(client_with(operator_key))
+
+    assert trusted == 200
+    assert read_again == 429
+    assert failing.call(client_with(operator_key)) == 429  # the process that counted knows
 
 
 def test_a_cache_that_cannot_be_reached_lets_requests_through(api, settings):

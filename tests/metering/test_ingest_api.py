@@ -68,6 +68,33 @@ def test_a_single_event_is_accepted_and_stored_with_canonical_metrics(api, acme)
     assert queued_for_seal() == [[row.content_hash]]
 
 
+def test_an_event_sent_alone_is_stored_as_it_would_be_in_a_batch(api, acme):
+    # On PostgreSQL one event is bound value by value and a batch travels as JSON.
+    moment = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=999999)
+    fields = dict(
+        metrics={"input_tokens": 999_999_999_999, "output_tokens": 0, "gpu_seconds": "0.125"},
+        properties={"région": "eu-west", "note": "it's \"quoted\" \\ and %(s)s"},
+        timestamp=iso(moment),
+    )
+    compared = ("customer_id", "timestamp", "model", "feature", "metrics", "properties")
+
+    alone = post(api, an_event(event_id="alone", **fields))
+    batch = post(api, {"events": [an_event(event_id="in-batch", **fields), an_event()]})
+
+    assert (alone.status_code, batch.status_code) == (202, 202)
+    rows = {row["event_id"]: row for row in UsageEvent.objects.values("event_id", *compared)}
+    assert {name: rows["alone"][name] for name in compared} == {
+        name: rows["in-batch"][name] for name in compared
+    }
+    assert rows["alone"]["metrics"] == {
+        "input_tokens": 999_999_999_999,
+        "output_tokens": 0,
+        "gpu_seconds": "0.125",
+    }
+    assert rows["alone"]["timestamp"] == moment
+    assert event_log_verify().ok
+
+
 def test_decimal_metric_strings_are_kept_exactly(api, acme):
     response = post(api, an_event(metrics={"gpu_seconds": "12.500", "images": "3.0"}))
 

@@ -23,16 +23,17 @@ def _lost_race(cause: type[psycopg.Error]) -> OperationalError:
 
 
 def fail_after_insert(monkeypatch, cause: type[psycopg.Error], times: int) -> list[int]:
-    """The real insert runs (its rows then rolled back), then the first `times` attempts
-    fail; returns the attempts' sizes."""
+    """The real insert runs, then the first `times` attempts fail and their rows are rolled
+    back, as PostgreSQL rolls back a statement that lost; returns the attempts' sizes."""
     real_insert = services._insert_events
     attempts: list[int] = []
 
     def insert_then_fail(candidates, **kwargs):
-        inserted = real_insert(candidates, **kwargs)
-        attempts.append(len(inserted))
-        if len(attempts) <= times:
-            raise _lost_race(cause)
+        with transaction.atomic():
+            inserted = real_insert(candidates, **kwargs)
+            attempts.append(len(inserted))
+            if len(attempts) <= times:
+                raise _lost_race(cause)
         return inserted
 
     monkeypatch.setattr(services, "_insert_events", insert_then_fail)
