@@ -71,11 +71,11 @@ def test_a_single_event_is_accepted_and_stored_with_canonical_metrics(api, acme)
 def test_an_event_sent_alone_is_stored_as_it_would_be_in_a_batch(api, acme):
     # On PostgreSQL one event is bound value by value and a batch travels as JSON.
     moment = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=999999)
-    fields = dict(
-        metrics={"input_tokens": 999_999_999_999, "output_tokens": 0, "gpu_seconds": "0.125"},
-        properties={"région": "eu-west", "note": "it's \"quoted\" \\ and %(s)s"},
-        timestamp=iso(moment),
-    )
+    fields = {
+        "metrics": {"input_tokens": 999_999_999_999, "output_tokens": 0, "gpu_seconds": "0.125"},
+        "properties": {"région": "eu-west", "note": 'it\'s "quoted" \\ and %(s)s'},
+        "timestamp": iso(moment),
+    }
     compared = ("customer_id", "timestamp", "model", "feature", "metrics", "properties")
 
     alone = post(api, an_event(event_id="alone", **fields))
