@@ -65,8 +65,9 @@ class NumberOutOfRange:
     text: str
 
 
-def body_load(body: bytes) -> Any:
-    """The JSON body, with each number past a double's range as a `NumberOutOfRange`.
+def body_load(body: bytes) -> tuple[Any, bool]:
+    """The JSON body, with each number past a double's range as a `NumberOutOfRange`, and
+    whether it holds any (only then need its items be searched for them).
 
     orjson reads every body it can; one it refuses is read again by the standard
     library, which calls back on each number, but only to find such numbers: NaN and
@@ -74,7 +75,7 @@ def body_load(body: bytes) -> Any:
     else orjson would not have read (lone surrogates).
     """
     try:
-        return orjson.loads(body)
+        return orjson.loads(body), False
     except orjson.JSONDecodeError as error:
         try:
             data = json.loads(
@@ -86,7 +87,7 @@ def body_load(body: bytes) -> Any:
             orjson.dumps(data, default=lambda number: None)  # what orjson would refuse
         except (ValueError, TypeError, orjson.JSONEncodeError):
             raise error from None
-        return data
+        return data, True
 
 
 def _json_float(text: str) -> float | NumberOutOfRange:
@@ -150,13 +151,18 @@ class _Errors:
         self.items.append(ItemError(path, message, code))
 
 
-def event_parse(item, *, rules: IntakeRules) -> EventDraft | list[ItemError]:
+def event_parse(
+    item, *, rules: IntakeRules, out_of_range_possible: bool = True
+) -> EventDraft | list[ItemError]:
+    """The event, or what is wrong with it. `out_of_range_possible`: whether the item may
+    hold a `NumberOutOfRange` (`body_load` says when one cannot)."""
     if not isinstance(item, dict):
         return [ItemError("", "an event must be a JSON object")]
     errors = _Errors()
-    _out_of_range_numbers(item, "", errors)
-    if errors.items:
-        return errors.items  # no rule below expects such a number
+    if out_of_range_possible:
+        _out_of_range_numbers(item, "", errors)
+        if errors.items:
+            return errors.items  # no rule below expects such a number
     for name in sorted(item.keys() - EVENT_FIELDS):
         errors.add(name, f"unknown field '{name}'", "unknown_field")
 

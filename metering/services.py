@@ -117,15 +117,17 @@ def intake_rules() -> IntakeRules:
     )
 
 
-def events_ingest(*, items: list[Any]) -> IngestResult:
-    """Validate, deduplicate, store and seal a batch of events; nothing refused is stored."""
+def events_ingest(*, items: list[Any], out_of_range_possible: bool = True) -> IngestResult:
+    """Validate, deduplicate, store and seal a batch of events; nothing refused is stored.
+    `out_of_range_possible`: whether an item may hold a number too large to read
+    (`intake.body_load` says)."""
     rules = intake_rules()
     results, drafts = [], []
     for index, item in enumerate(items):
         event_id = item.get("event_id") if isinstance(item, dict) else None
         result = ItemResult(index=index, event_id=event_id if isinstance(event_id, str) else None)
         results.append(result)
-        parsed = event_parse(item, rules=rules)
+        parsed = event_parse(item, rules=rules, out_of_range_possible=out_of_range_possible)
         if isinstance(parsed, list):
             result.status = REJECTED
             result.errors = parsed

@@ -66,8 +66,9 @@ class PayloadTooLarge(ParseError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
-def _ingest_items(request) -> list:
-    """The body as a list of items: one event, or {"events": [...]}."""
+def _ingest_items(request) -> tuple[list, bool]:
+    """The body as a list of items (one event, or {"events": [...]}), and whether they may
+    hold a number too large to read (`body_load`)."""
     try:
         body = request.body
     except RequestDataTooBig as error:
@@ -75,13 +76,13 @@ def _ingest_items(request) -> list:
             f"the body is over {settings.TOKENTILL_INGEST_MAX_BODY_BYTES:,} bytes"
         ) from error
     try:
-        data = body_load(body)
+        data, out_of_range = body_load(body)
     except orjson.JSONDecodeError as error:
         raise ParseError(f"the body is not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise ParseError('the body must be one event object or {"events": [...]}')
     if "events" not in data:
-        return [data]
+        return [data], out_of_range
     if set(data) != {"events"} or not isinstance(data["events"], list):
         raise ParseError('a batch is {"events": [...]} with no other fields')
     items = data["events"]
@@ -92,7 +93,7 @@ def _ingest_items(request) -> list:
             f"a batch holds at most {settings.TOKENTILL_INGEST_MAX_BATCH:,} events "
             f"({len(items):,} sent)"
         )
-    return items
+    return items, out_of_range
 
 
 class EventPagination(CursorPagination):
@@ -179,7 +180,8 @@ class EventsView(ListAPIView):
         ],
     )
     def post(self, request):
-        result = events_ingest(items=_ingest_items(request))
+        items, out_of_range = _ingest_items(request)
+        result = events_ingest(items=items, out_of_range_possible=out_of_range)
         ingest_count(result=result)
         stored = result.count("accepted") + result.count("duplicate")
         code = status.HTTP_202_ACCEPTED if stored else status.HTTP_422_UNPROCESSABLE_ENTITY
