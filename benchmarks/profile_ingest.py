@@ -249,6 +249,8 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
     print(f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core")
     if profiler:
         stats = pstats.Stats(profiler)
+        calls = stats.total_calls / count  # type: ignore[attr-defined]
+        print(f"\n  {calls:,.0f} function calls a request (the stage timers' own included)")
         print("\n  top functions by internal time:")
         stream = io.StringIO()
         stats.stream = stream

@@ -4,6 +4,7 @@ import hmac
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from typing import TypeAlias
 
 from django.conf import settings
 from django.db import connection, models
@@ -53,12 +54,13 @@ def api_key_get_active(*, key: str) -> ApiKey | None:
 # prefix -> (time.monotonic() when read, the active key's row); only active keys are kept,
 # so a new key works at once everywhere, and a revoked one is refused by the process that
 # revoked it at once and by every other process within TOKENTILL_API_KEY_CACHE_SECONDS.
-_active_keys: dict[str, tuple[float, tuple]] = {}
+KeyRow: TypeAlias = tuple[int, str, str, datetime | None, int | None]
+_active_keys: dict[str, tuple[float, KeyRow]] = {}
 _ACTIVE_KEYS_KEPT = 10_000  # past this many keys the memory is emptied and filled again
 clock = time.monotonic  # tests move it
 
 
-def _active_key_row(prefix: str) -> tuple | None:
+def _active_key_row(prefix: str) -> KeyRow | None:
     seconds = settings.TOKENTILL_API_KEY_CACHE_SECONDS
     now = clock()
     kept = _active_keys.get(prefix)
@@ -70,13 +72,13 @@ def _active_key_row(prefix: str) -> tuple | None:
             f"FROM {ApiKey._meta.db_table} WHERE prefix = %s AND revoked_at IS NULL",
             [prefix],
         )
-        row = cursor.fetchone()
+        row: KeyRow | None = cursor.fetchone()
     if row is None or seconds <= 0:
         _active_keys.pop(prefix, None)
     else:
         if len(_active_keys) >= _ACTIVE_KEYS_KEPT:
             _active_keys.clear()
-        _active_keys[prefix] = (now, tuple(row))
+        _active_keys[prefix] = (now, row)
     return row
 
 

@@ -370,7 +370,7 @@ def _insert_sql(vendor: str, rows: int = 0) -> str:
     if vendor == "postgresql-one":
         # One event: the same statement with its values bound in place, which PostgreSQL
         # plans and runs in about two thirds of the time of reading a JSON document.
-        values = ", ".join(f"%({name})s" for name in _COLUMN_TYPES)
+        values = ", ".join(f"%({name})s::{kind}" for name, kind in _COLUMN_TYPES.items())
         return (
             f"WITH keyed AS (INSERT INTO {keys} ({', '.join(map(quote, _KEY_COLUMNS))}) "  # noqa: S608
             f"VALUES (%(customer_id)s, %(event_id)s, "
@@ -401,8 +401,13 @@ def _insert_postgresql(
     rows: list[Row], *, seal_id: uuid.UUID, received_at: datetime
 ) -> list[Inserted]:
     """The batch travels as one JSON document that orjson writes and PostgreSQL reads,
-    both in C: no per-value adaptation in Python. A single event is bound value by value."""
-    with connection.cursor() as cursor:
+    both in C: no per-value adaptation in Python. A single event is bound value by value.
+
+    The values are bound by the server (`common.postgresql`'s `server_bound_cursor`),
+    never prepared; errors reach the caller as Django's (`_store_retrying` tells a
+    deadlock by them)."""
+    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
+    with connection.wrap_database_errors, server_bound_cursor() as cursor:
         if len(rows) == 1:
             row = rows[0]
             cursor.execute(
@@ -414,11 +419,13 @@ def _insert_postgresql(
                     "seal_id": seal_id,
                     "received_at": received_at,
                 },
+                prepare=False,
             )
         else:
             cursor.execute(
                 _insert_sql("postgresql"),
                 [orjson.dumps(rows).decode(), seal_id, received_at, seal_id, seal_id, received_at],
+                prepare=False,
             )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted

@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with a cheaper connection health check.
+"""Django's PostgreSQL backend with a cheaper connection health check, and a cursor that
+binds values on the server for the hottest statement.
 
 With CONN_HEALTH_CHECKS, Django sends `SELECT 1` before the first query of every request
 on a kept connection, so that one the server or a proxy closed while it sat idle is
@@ -11,6 +12,7 @@ timeout, a proxy or firewall dropping it, a restarted server), is still caught.
 
 import time
 
+import psycopg
 from django.db.backends.postgresql import base
 
 # A connection that answered within this many seconds is not checked again.
@@ -38,3 +40,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def connect(self):
         super().connect()
         self._last_used = time.monotonic()
+
+    def server_bound_cursor(self) -> psycopg.Cursor:
+        """A psycopg cursor of this connection that sends values apart from the SQL, for
+        the server to bind. Django's own cursor quotes each value into the SQL text in
+        Python, the largest part of a single-event insert's Python time. Checked as
+        Django's cursors are (the connection's health, its thread); not wrapped, so
+        run it inside `wrap_database_errors` and never ask it to prepare (a pooler in
+        transaction mode would not keep the prepared statement)."""
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        self.validate_thread_sharing()
+        self._last_used = time.monotonic()
+        return psycopg.Cursor(self.connection)
