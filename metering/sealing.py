@@ -14,7 +14,9 @@ that writes its seal, and the seal's id is the batch's (unique).
 """
 
 import logging
+import uuid
 from datetime import datetime
+from typing import TypeAlias
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -25,6 +27,7 @@ from .models import EventSeal, UnsealedBatch
 
 SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key held by the one sealer at work
 SEAL_CHUNK = 500  # batches per transaction
+Batch: TypeAlias = tuple[int, uuid.UUID, str]  # a queued batch: id, seal id, content hashes
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +40,11 @@ def events_seal(*, chunk: int = SEAL_CHUNK) -> int:
         with transaction.atomic():
             if not _chain_lock_try():
                 break
-            batches = list(UnsealedBatch.objects.order_by("id")[:chunk])
+            batches = list(
+                UnsealedBatch.objects.order_by("id").values_list("id", "seal_id", "content_hashes")[
+                    :chunk
+                ]
+            )
             if not batches:
                 break
             head = _seal_batches(batches, sealed_at=timezone.now())
@@ -60,26 +67,28 @@ def _chain_lock_try() -> bool:
         return taken
 
 
-def _seal_batches(batches: list[UnsealedBatch], *, sealed_at: datetime) -> tuple[int, str]:
+def _seal_batches(batches: list[Batch], *, sealed_at: datetime) -> tuple[int, str]:
     """Chain the batches, in order, after the newest seal; return the new head."""
     last = EventSeal.objects.order_by("-sequence").values_list("sequence", "hash").first()
     sequence, previous_hash = last if last else (0, GENESIS_HASH)
     seals = []
-    for batch in batches:
-        hashes = batch.hashes
+    for _, seal_id, content_hashes in batches:
         sequence += 1
-        current = seal_hash(previous_hash=previous_hash, sequence=sequence, content_hashes=hashes)
+        # The digest of the hashes one after another is that of them all as one string.
+        current = seal_hash(
+            previous_hash=previous_hash, sequence=sequence, content_hashes=[content_hashes]
+        )
         seals.append(
             EventSeal(
-                id=batch.seal_id,
+                id=seal_id,
                 sequence=sequence,
                 previous_hash=previous_hash,
                 hash=current,
-                event_count=len(hashes),
+                event_count=len(content_hashes) // 64,
                 sealed_at=sealed_at,
             )
         )
         previous_hash = current
     EventSeal.objects.bulk_create(seals)
-    UnsealedBatch.objects.filter(id__in=[batch.id for batch in batches]).delete()
+    UnsealedBatch.objects.filter(id__in=[batch_id for batch_id, _, _ in batches]).delete()
     return sequence, previous_hash
