@@ -9,9 +9,10 @@ downloads, by the API and by the portal). A view names its budget per method in
 `throttle_scopes`; without one, safe methods are reads and the rest writes.
 
 A budget is a fixed window: at most N requests in each period, counted in the shared
-cache with atomic increments (Redis in production), never a database write. An API key's budget is keyed by the key's public prefix and counted at
-authentication, before the key is looked up, together with the read of the address's
-failed-key lock (`key_admit`). On Redis a process takes a busy key's budget a hundredth
+cache with atomic increments (Redis in production), never a database write. An API
+key's budget is keyed by the key's public prefix and counted at authentication, before
+the key is looked up, together with the read of the address's failed-key lock
+(`key_admit`). On Redis a process takes a busy key's budget a hundredth
 at a time, so its calls make one round trip per slice rather than one each. A refused
 request waits until its window ends, which `Retry-After` says in whole seconds. DRF's own
 `SimpleRateThrottle` keeps a list of every request's instant per key and rewrites it on
