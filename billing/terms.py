@@ -41,6 +41,9 @@ _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
 _PRICE_TERMS_CACHE_MAX = 10_000
 # (version pk, a customer's overrides) -> the version's PriceTerms; locked versions only.
 _version_prices_cache: dict[tuple[int, str], tuple[PriceTerms, ...]] = {}
+# version pk -> its price rows (with the version and its rate card); versions read locked.
+_price_rows_cache: dict[int, list[Price]] = {}
+_PRICE_ROWS_CACHE_MAX = 1_000
 
 
 def price_terms(price: Price, overrides: Overrides) -> PriceTerms:
@@ -112,14 +115,19 @@ class TermsBook:
             version = terms_row and book.version_at(terms_row.rate_card_id, at)
             if version:
                 used.add(version.pk)
-        if lock:
+        # A version read locked is locked for good: only those read open need the UPDATE
+        # (nearly always none, so no statement), and the rater keeps the price rows of
+        # those read locked between its batches (a dry run reads them, as it may show
+        # their rate card's name).
+        locked = {v.pk for rows in book._versions.values() for v in rows if v.locked_at}
+        if lock and used - locked:
             RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
                 locked_at=timezone.now()
             )
-        prices = Price.objects.filter(version_id__in=used).select_related("version__rate_card")
-        for price in prices.order_by("position", "pk"):
-            book._prices.setdefault(price.version_id, []).append(price)
-            book._price_rows[price.pk] = price
+        for version_id, rows in _price_rows_read(used, locked if lock else set()).items():
+            book._prices[version_id] = rows
+            for price in rows:
+                book._price_rows[price.pk] = price
         return book
 
     def terms_at(self, customer_id: int, at: datetime) -> ContractTerms | None:
@@ -197,10 +205,30 @@ class TermsBook:
         return self._price_rows[price_id]
 
 
+def _price_rows_read(used: set[int], locked: set[int]) -> dict[int, list[Price]]:
+    """The price rows of the versions `used`, by version pk, in (position, pk) order: those
+    of `locked` versions as this process keeps them (their prices can no longer change),
+    the rest read (and those of locked versions kept)."""
+    found = {pk: _price_rows_cache[pk] for pk in used & locked if pk in _price_rows_cache}
+    wanted = used - found.keys()
+    if not wanted:
+        return found
+    prices = Price.objects.filter(version_id__in=wanted).select_related("version__rate_card")
+    read: dict[int, list[Price]] = {}
+    for price in prices.order_by("position", "pk"):
+        read.setdefault(price.version_id, []).append(price)
+    if len(_price_rows_cache) >= _PRICE_ROWS_CACHE_MAX:
+        _price_rows_cache.clear()
+    for pk in wanted & locked:
+        _price_rows_cache[pk] = read.get(pk, [])
+    return found | read
+
+
 def price_terms_forget() -> None:
     """Drop the parsed prices kept by this process (tests that reuse primary keys)."""
     _price_terms_cache.clear()
     _version_prices_cache.clear()
+    _price_rows_cache.clear()
 
 
 @dataclass(frozen=True)

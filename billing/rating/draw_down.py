@@ -42,7 +42,13 @@ from wallets.services import (
 
 from ..models import HoldSettlement, UsageDrawDown, UsageRollup
 from ..periods import PeriodMoney, period_money, periods_rollups
-from .store import draw_down_records_save, draw_downs_queue, draw_downs_take
+from .store import (
+    draw_down_records_create,
+    draw_down_records_save,
+    draw_downs_queue,
+    draw_downs_take,
+    pg_array,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -191,11 +197,11 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
 def _records_lock(periods: list[tuple[int, datetime]]) -> dict[tuple[int, datetime], UsageDrawDown]:
     """The periods' draw-down records, created where missing, locked in (customer, start)
     order, by period."""
-    UsageDrawDown.objects.bulk_create(
-        [UsageDrawDown(customer_id=customer, period_start=start) for customer, start in periods],
-        ignore_conflicts=True,
-    )
     if connection.vendor != "postgresql":  # one writer at a time: nothing to lock
+        UsageDrawDown.objects.bulk_create(
+            [UsageDrawDown(customer_id=c, period_start=start) for c, start in periods],
+            ignore_conflicts=True,
+        )
         wanted = set(periods)
         rows = UsageDrawDown.objects.filter(customer_id__in={c for c, _ in periods})
         return {
@@ -203,13 +209,14 @@ def _records_lock(periods: list[tuple[int, datetime]]) -> dict[tuple[int, dateti
             for row in rows
             if (row.customer_id, row.period_start) in wanted
         }
+    draw_down_records_create(periods)
     table = UsageDrawDown._meta.db_table
     locked = UsageDrawDown.objects.raw(
         f"SELECT d.* FROM {table} AS d "  # noqa: S608
         "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS p(customer_id, period_start) "
         "ON d.customer_id = p.customer_id AND d.period_start = p.period_start "
         "ORDER BY d.customer_id, d.period_start FOR UPDATE OF d",
-        [[c for c, _ in periods], [start for _, start in periods]],
+        [pg_array(c for c, _ in periods), pg_array(start for _, start in periods)],
     )
     return {(row.customer_id, row.period_start): row for row in locked}
 
