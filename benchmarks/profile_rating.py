@@ -30,7 +30,12 @@ rater's code is not changed, only wrapped at run time:
     holds              rater._holds_settle
     store (the rest)   rater._ratings_store less the stages above (the deltas summed)
     COMMIT             DatabaseWrapper.commit
-    draw-down          draw_down.usage_draw_down_slice (between batches)
+    draw-down: ...     draw_down.usage_draw_down_slice (between batches), by part: the
+                       queue taken (take); the wallets, budgets and holds read (who); the
+                       records created and locked (records); the periods' rollups read
+                       (rollups); the wallets locked (wallets); each period's money
+                       worked out (money); budget alerts checked (alerts); the draws
+                       (wallets_draw_down: draw); the records saved (save)
     shortfalls, terms  usage_shortfalls_cover and terms_changes_apply (once per run)
 
 The backlogs' events stay in the database, rated: run ``bench_rating.py`` again for a
@@ -70,7 +75,16 @@ STAGES = [
     "holds",
     "store (the rest)",
     "COMMIT",
-    "draw-down",
+    "draw-down: take",
+    "draw-down: who",
+    "draw-down: records",
+    "draw-down: rollups",
+    "draw-down: wallets",
+    "draw-down: money",
+    "draw-down: alerts",
+    "draw-down: draw",
+    "draw-down: save",
+    "draw-down (the rest)",
     "shortfalls, terms",
 ]
 PRICED_MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
@@ -132,7 +146,17 @@ def instrument(clock: StageClock) -> None:
     patch(rater, "_holds_settle", "holds")
     patch(rater, "_ratings_store", "store (the rest)")
     patch(DatabaseWrapper, "commit", "COMMIT")
-    patch(rater, "usage_draw_down_slice", "draw-down")
+    patch(rater, "usage_draw_down_slice", "draw-down (the rest)")
+    patch(draw_down, "draw_downs_take", "draw-down: take")
+    patch(draw_down, "customers_with_budget", "draw-down: who")
+    patch(draw_down, "_calls_rated", "draw-down: who")
+    patch(draw_down, "_records_lock", "draw-down: records")
+    patch(draw_down, "periods_rollups", "draw-down: rollups")
+    patch(draw_down, "_wallets_of", "draw-down: wallets")
+    patch(draw_down, "period_money", "draw-down: money")
+    patch(draw_down, "alerts_check_usage", "draw-down: alerts")
+    patch(draw_down, "wallets_draw_down", "draw-down: draw")
+    patch(draw_down, "draw_down_records_save", "draw-down: save")
     patch(draw_down, "draw_downs_queue", "draw-down queue")
     patch(rater, "usage_shortfalls_cover", "shortfalls, terms")
     patch(rater, "terms_changes_apply", "shortfalls, terms")

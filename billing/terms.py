@@ -9,6 +9,7 @@ parsed prices of a locked version for good.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import (
@@ -116,15 +118,13 @@ class TermsBook:
             if version:
                 used.add(version.pk)
         # A version read locked is locked for good: only those read open need the UPDATE
-        # (nearly always none, so no statement), and the rater keeps the price rows of
-        # those read locked between its batches (a dry run reads them, as it may show
-        # their rate card's name).
+        # (nearly always none, so no statement).
         locked = {v.pk for rows in book._versions.values() for v in rows if v.locked_at}
         if lock and used - locked:
             RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
                 locked_at=timezone.now()
             )
-        for version_id, rows in _price_rows_read(used, locked if lock else set()).items():
+        for version_id, rows in _price_rows_read(used, locked, keep=lock).items():
             book._prices[version_id] = rows
             for price in rows:
                 book._price_rows[price.pk] = price
@@ -205,11 +205,17 @@ class TermsBook:
         return self._price_rows[price_id]
 
 
-def _price_rows_read(used: set[int], locked: set[int]) -> dict[int, list[Price]]:
-    """The price rows of the versions `used`, by version pk, in (position, pk) order: those
-    of `locked` versions as this process keeps them (their prices can no longer change),
-    the rest read (and those of locked versions kept)."""
-    found = {pk: _price_rows_cache[pk] for pk in used & locked if pk in _price_rows_cache}
+def _price_rows_read(used: set[int], locked: set[int], *, keep: bool) -> dict[int, list[Price]]:
+    """The price rows of the versions `used` (locked by this transaction where not
+    `locked` already, when `keep`), by version pk, in (position, pk) order.
+
+    When `keep` (the rater), the process keeps the rows of a locked version between its
+    batches, as they can no longer change (`contracts.rate_cards`: a price is edited
+    only under its version's row lock, and not once the version is locked): those of a
+    version read locked at once, those of a version this transaction locks once it
+    commits. A dry run (`keep` false) reads them every time, as it may show their rate
+    card's name, which can change."""
+    found = {pk: _price_rows_cache[pk] for pk in used & locked if keep and pk in _price_rows_cache}
     wanted = used - found.keys()
     if not wanted:
         return found
@@ -217,11 +223,18 @@ def _price_rows_read(used: set[int], locked: set[int]) -> dict[int, list[Price]]
     read: dict[int, list[Price]] = {}
     for price in prices.order_by("position", "pk"):
         read.setdefault(price.version_id, []).append(price)
-    if len(_price_rows_cache) >= _PRICE_ROWS_CACHE_MAX:
-        _price_rows_cache.clear()
-    for pk in wanted & locked:
-        _price_rows_cache[pk] = read.get(pk, [])
+    if keep:
+        _price_rows_keep({pk: read.get(pk, []) for pk in wanted & locked})
+        transaction.on_commit(
+            functools.partial(_price_rows_keep, {pk: read.get(pk, []) for pk in wanted - locked})
+        )
     return found | read
+
+
+def _price_rows_keep(rows: dict[int, list[Price]]) -> None:
+    if len(_price_rows_cache) + len(rows) > _PRICE_ROWS_CACHE_MAX:
+        _price_rows_cache.clear()
+    _price_rows_cache.update(rows)
 
 
 def price_terms_forget() -> None:
