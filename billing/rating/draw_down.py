@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -71,16 +71,21 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
     return _draw_down(chunk, deadline=None)[0]
 
 
-def usage_draw_down_slice(*, seconds: float, chunk: int = 200) -> bool:
+def usage_draw_down_slice(
+    *, seconds: float, chunk: int = 200, until: Callable[[], bool] | None = None
+) -> bool:
     """`usage_draw_down_pending` for about `seconds`: it stops after the chunk that ends
-    past them and leaves the rest queued, so a rater gets back to its queue. Whether the
-    pass ran out of periods (those that failed are queued again all the same)."""
-    return _draw_down(chunk, deadline=time.monotonic() + seconds)[1]
+    past them, or after the first chunk at which `until()` is true, and leaves the rest
+    queued, so a rater gets back to its queue. Whether the pass ran out of periods (those
+    that failed are queued again all the same)."""
+    return _draw_down(chunk, deadline=time.monotonic() + seconds, until=until)[1]
 
 
-def _draw_down(chunk: int, *, deadline: float | None) -> tuple[int, bool]:
-    """Chunk after chunk until the queue is empty or `deadline` passes: how many periods,
-    and whether the queue ran out."""
+def _draw_down(
+    chunk: int, *, deadline: float | None, until: Callable[[], bool] | None = None
+) -> tuple[int, bool]:
+    """Chunk after chunk until the queue is empty, `deadline` passes or `until()` is true:
+    how many periods, and whether the queue ran out."""
     done, failed, emptied = 0, set(), False
     while True:
         with transaction.atomic():
@@ -91,6 +96,8 @@ def _draw_down(chunk: int, *, deadline: float | None) -> tuple[int, bool]:
             failed |= _draw_downs_apply(periods)
         done += len(periods)
         if deadline is not None and time.monotonic() >= deadline:
+            break
+        if until is not None and until():
             break
     draw_downs_queue(failed)
     return done, emptied

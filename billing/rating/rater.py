@@ -51,6 +51,7 @@ from .store import (
     events_fetch,
     queue_forget,
     queue_take,
+    queue_waiting,
     ratings_insert,
     ratings_take_previous,
     rollup_ids_read,
@@ -65,6 +66,9 @@ _KeyParts: TypeAlias = tuple[int, datetime, str, int | str, int | str, str, str,
 
 
 _ZERO = Decimal(0)
+#: How long a rater that emptied the queue while events keep coming waits before its next
+#: batch, between draw-down passes: a batch gathers what arrived meanwhile.
+GATHER_SECONDS = 0.05
 
 
 def usage_rate_pending(*, batch_size: int | None = None) -> int:
@@ -86,9 +90,22 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
         # many customers' periods can take longer than rating the batches that touched them.
         # A pass lasts about that long too: events queued meanwhile are rated after it,
         # not after every period waiting to be drawn (a thousand customers' take seconds).
-        if emptied or time.monotonic() - drawn_at >= max(every, 2 * drawing):
+        # A rater that keeps up (its batch emptied the queue) holds to that share too while
+        # events keep coming (some were queued while it rated): between passes it waits a
+        # moment for the next batch to gather, leaving the processor to ingestion, where
+        # drawing whenever the queue is empty would take all of it (a thousand customers'
+        # periods are touched again as soon as they are drawn). A pass of a rater that keeps
+        # up stops as soon as events are queued again, after a chunk at least: they wait
+        # for one chunk of periods, not for a whole pass.
+        due = time.monotonic() - drawn_at >= max(every, 2 * drawing)
+        if emptied and rated and not due and queue_waiting():
+            time.sleep(GATHER_SECONDS)
+            continue
+        if emptied or due:
             started = time.monotonic()
-            drawn_all = usage_draw_down_slice(seconds=every)
+            drawn_all = usage_draw_down_slice(
+                seconds=every, until=queue_waiting if emptied else None
+            )
             drawn_at = time.monotonic()
             drawing = drawn_at - started
             if emptied and drawn_all:

@@ -361,6 +361,13 @@ def _ints(text: str | None) -> list[int]:
     return list(map(int, text[1:-1].split(","))) if text else []
 
 
+def queue_waiting() -> bool:
+    """Whether any event is queued for rating (rows other raters hold included)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {UnratedEvent._meta.db_table})")  # noqa: S608
+        return bool(cursor.fetchone()[0])
+
+
 def _queue_oldest() -> int | None:
     """The oldest queued event's pk, rows other raters hold included (None: empty)."""
     with connection.cursor() as cursor:
