@@ -124,7 +124,7 @@ class TermsBook:
             RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
                 locked_at=timezone.now()
             )
-        for version_id, rows in _price_rows_read(used, locked, keep=lock).items():
+        for version_id, rows in _price_rows_read(used, keep=lock).items():
             book._prices[version_id] = rows
             for price in rows:
                 book._price_rows[price.pk] = price
@@ -205,17 +205,18 @@ class TermsBook:
         return self._price_rows[price_id]
 
 
-def _price_rows_read(used: set[int], locked: set[int], *, keep: bool) -> dict[int, list[Price]]:
-    """The price rows of the versions `used` (locked by this transaction where not
-    `locked` already, when `keep`), by version pk, in (position, pk) order.
+def _price_rows_read(used: set[int], *, keep: bool) -> dict[int, list[Price]]:
+    """The price rows of the versions `used` (locked by this transaction or before it,
+    when `keep`), by version pk, in (position, pk) order.
 
     When `keep` (the rater), the process keeps the rows of a locked version between its
     batches, as they can no longer change (`contracts.rate_cards`: a price is edited
-    only under its version's row lock, and not once the version is locked): those of a
-    version read locked at once, those of a version this transaction locks once it
-    commits. A dry run (`keep` false) reads them every time, as it may show their rate
-    card's name, which can change."""
-    found = {pk: _price_rows_cache[pk] for pk in used & locked if keep and pk in _price_rows_cache}
+    only under its version's row lock, and not once the version is locked), from when
+    the transaction that read them commits: by then the version's lock has committed,
+    whether this transaction took it or found it (a lock read in a transaction may be its
+    own, taken earlier in it and rolled back with it). A dry run (`keep` false) reads them
+    every time, as it may show their rate card's name, which can change."""
+    found = {pk: _price_rows_cache[pk] for pk in used if keep and pk in _price_rows_cache}
     wanted = used - found.keys()
     if not wanted:
         return found
@@ -224,10 +225,8 @@ def _price_rows_read(used: set[int], locked: set[int], *, keep: bool) -> dict[in
     for price in prices.order_by("position", "pk"):
         read.setdefault(price.version_id, []).append(price)
     if keep:
-        _price_rows_keep({pk: read.get(pk, []) for pk in wanted & locked})
-        transaction.on_commit(
-            functools.partial(_price_rows_keep, {pk: read.get(pk, []) for pk in wanted - locked})
-        )
+        rows = {pk: read.get(pk, []) for pk in wanted}
+        transaction.on_commit(functools.partial(_price_rows_keep, rows))
     return found | read
 
 

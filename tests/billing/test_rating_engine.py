@@ -292,20 +292,19 @@ def test_an_event_that_fails_leaves_the_others_of_its_kind_rated(contract):
     assert UsageRollup.objects.get(status="failed").event_count == 1
 
 
-def test_a_rater_keeps_the_prices_of_a_locked_version(contract):
-    # A locked version's prices can no longer change: once a batch has read them from a
-    # version read locked, the rater's later batches read no price rows.
+def test_a_rater_keeps_the_prices_of_a_locked_version(contract, django_capture_on_commit_callbacks):
+    # A locked version's prices can no longer change: once the batch that locked the
+    # version has committed, the rater's later batches read no price rows.
     ingest(event("first", day(3)))
-    rate()  # locks the version
+    with django_capture_on_commit_callbacks(execute=True):
+        rate()  # locks the version, reads its prices, keeps them once committed
     ingest(event("second", day(4)))
-    rate()  # reads its prices from the version read locked, and keeps them
-    ingest(event("third", day(5)))
 
     with CaptureQueriesContext(connection) as queries:
         assert rate() == 1
 
     assert not [query for query in queries if 'FROM "contracts_price"' in query["sql"]]
-    assert ratings()["third"] == (CENT, None, "", "rated", "gpt-4o", 1)
+    assert ratings()["second"] == (CENT, None, "", "rated", "gpt-4o", 1)
 
 
 # -- exactly once ---------------------------------------------------------------------------
