@@ -7,6 +7,14 @@ project root:
     .venv/bin/python benchmarks/profile_rating.py --database tokentill_bench_rating
     .venv/bin/python benchmarks/profile_rating.py --cprofile       # and the top functions
     .venv/bin/python benchmarks/profile_rating.py --only many --events 50000
+    .venv/bin/python benchmarks/profile_rating.py --only many --events 20000 --rounds 10
+
+``--database`` names the database ``bench_rating.py`` was given (``tokentill_bench_rating``
+by default). ``--rounds N`` queues and rates the backlog in N parts, one after the other:
+2,000 events over the 1,000 customers a round gives batches that each touch them all, as
+when the raters keep up with ingestion, and a draw-down of every customer's period each
+round. Before each round the tables rating writes are vacuumed and analysed (outside the
+timing), so a round does not pay for the dead rows of the last.
 
 For each backlog (``one``: N events of "bench-big"; ``many``: N events spread over the
 1,000 customers in turn, as ingestion interleaves them) it writes the events straight
@@ -30,7 +38,7 @@ rater's code is not changed, only wrapped at run time:
     holds              rater._holds_settle
     store (the rest)   rater._ratings_store less the stages above (the deltas summed)
     COMMIT             DatabaseWrapper.commit
-    draw-down: ...     draw_down.usage_draw_down_slice (between batches), by part: the
+    draw-down: ...     rater.usage_draw_down_slice (between batches), by part: the
                        queue taken (take); the wallets, budgets and holds read (who); the
                        records created and locked (records); the periods' rollups read
                        (rollups); the wallets locked (wallets); each period's money
