@@ -9,6 +9,7 @@ parsed prices of a locked version for good.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import (
@@ -41,6 +43,9 @@ _price_terms_cache: dict[tuple[int, str], PriceTerms] = {}
 _PRICE_TERMS_CACHE_MAX = 10_000
 # (version pk, a customer's overrides) -> the version's PriceTerms; locked versions only.
 _version_prices_cache: dict[tuple[int, str], tuple[PriceTerms, ...]] = {}
+# version pk -> its price rows (with the version and its rate card); versions read locked.
+_price_rows_cache: dict[int, list[Price]] = {}
+_PRICE_ROWS_CACHE_MAX = 1_000
 
 
 def price_terms(price: Price, overrides: Overrides) -> PriceTerms:
@@ -112,14 +117,17 @@ class TermsBook:
             version = terms_row and book.version_at(terms_row.rate_card_id, at)
             if version:
                 used.add(version.pk)
-        if lock:
+        # A version read locked is locked for good: only those read open need the UPDATE
+        # (nearly always none, so no statement).
+        locked = {v.pk for rows in book._versions.values() for v in rows if v.locked_at}
+        if lock and used - locked:
             RateCardVersion.objects.filter(pk__in=used, locked_at__isnull=True).update(
                 locked_at=timezone.now()
             )
-        prices = Price.objects.filter(version_id__in=used).select_related("version__rate_card")
-        for price in prices.order_by("position", "pk"):
-            book._prices.setdefault(price.version_id, []).append(price)
-            book._price_rows[price.pk] = price
+        for version_id, rows in _price_rows_read(used, keep=lock).items():
+            book._prices[version_id] = rows
+            for price in rows:
+                book._price_rows[price.pk] = price
         return book
 
     def terms_at(self, customer_id: int, at: datetime) -> ContractTerms | None:
@@ -197,10 +205,42 @@ class TermsBook:
         return self._price_rows[price_id]
 
 
+def _price_rows_read(used: set[int], *, keep: bool) -> dict[int, list[Price]]:
+    """The price rows of the versions `used` (locked by this transaction or before it,
+    when `keep`), by version pk, in (position, pk) order.
+
+    When `keep` (the rater), the process keeps the rows of a locked version between its
+    batches, as they can no longer change (`contracts.rate_cards`: a price is edited
+    only under its version's row lock, and not once the version is locked), from when
+    the transaction that read them commits: by then the version's lock has committed,
+    whether this transaction took it or found it (a lock read in a transaction may be its
+    own, taken earlier in it and rolled back with it). A dry run (`keep` false) reads them
+    every time, as it may show their rate card's name, which can change."""
+    found = {pk: _price_rows_cache[pk] for pk in used if keep and pk in _price_rows_cache}
+    wanted = used - found.keys()
+    if not wanted:
+        return found
+    prices = Price.objects.filter(version_id__in=wanted).select_related("version__rate_card")
+    read: dict[int, list[Price]] = {}
+    for price in prices.order_by("position", "pk"):
+        read.setdefault(price.version_id, []).append(price)
+    if keep:
+        rows = {pk: read.get(pk, []) for pk in wanted}
+        transaction.on_commit(functools.partial(_price_rows_keep, rows))
+    return found | read
+
+
+def _price_rows_keep(rows: dict[int, list[Price]]) -> None:
+    if len(_price_rows_cache) + len(rows) > _PRICE_ROWS_CACHE_MAX:
+        _price_rows_cache.clear()
+    _price_rows_cache.update(rows)
+
+
 def price_terms_forget() -> None:
     """Drop the parsed prices kept by this process (tests that reuse primary keys)."""
     _price_terms_cache.clear()
     _version_prices_cache.clear()
+    _price_rows_cache.clear()
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,17 @@ class Formula:
         """The formula's value for these metrics and rates: exact, not rounded."""
         return self._run(self._root, values)
 
+    def evaluate_decimals(self, values: Mapping[str, Decimal]) -> Decimal:
+        """:meth:`evaluate` for values that are finite Decimals already, one for every name
+        the formula uses (as ``pricing.rating.event_values`` gives them), so they are not
+        checked again: the rating engine calls it for every event."""
+        with localcontext(_CONTEXT):
+            try:
+                return self._root(values)  # type: ignore[arg-type]  # read-only here
+            except DecimalException as error:
+                kind = type(error).__name__
+                raise FormulaError(f"a number is out of range ({kind})", text=self.text) from None
+
     def terms(self, values: Values) -> list[tuple[str, Decimal]]:
         """Each addend of a top-level sum as (its text, its signed value); they sum to the total.
 

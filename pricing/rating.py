@@ -250,7 +250,13 @@ def _inputs(
 ) -> dict[str, Decimal]:
     values = dict(rate_values)
     for name in metric_names:
-        values[name] = _metric(price_id, name, metrics.get(name, 0))
+        raw = metrics.get(name, 0)
+        # A whole number of at least 0 (nearly every metric, as the log stores token
+        # counts) is taken as it is; anything else is checked and refused as rule 2 says.
+        if type(raw) is int and raw >= 0:
+            values[name] = Decimal(raw)
+        else:
+            values[name] = _metric(price_id, name, raw)
     return values
 
 
@@ -307,8 +313,8 @@ def estimated_tokens_bound(tokens: int, safety_factor: Decimal) -> int:
 
 
 def _evaluate(price: PriceTerms, metrics: Mapping[str, int | str], what: str) -> Decimal:
-    try:
-        value = price.formula.evaluate(event_values(price, metrics))
+    try:  # every name the formula uses is a rate or a metric, each a finite Decimal
+        value = price.formula.evaluate_decimals(event_values(price, metrics))
     except FormulaError as error:  # e.g. a division by a metric that is 0 in this event
         raise RatingError(f"price {price.price_id}: {error}") from None
     if value < 0:

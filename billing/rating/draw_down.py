@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -42,7 +42,13 @@ from wallets.services import (
 
 from ..models import HoldSettlement, UsageDrawDown, UsageRollup
 from ..periods import PeriodMoney, period_money, periods_rollups
-from .store import draw_down_records_save, draw_downs_queue, draw_downs_take
+from .store import (
+    draw_down_records_create,
+    draw_down_records_save,
+    draw_downs_queue,
+    draw_downs_take,
+    pg_array,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +71,21 @@ def usage_draw_down_pending(*, chunk: int = 200) -> int:
     return _draw_down(chunk, deadline=None)[0]
 
 
-def usage_draw_down_slice(*, seconds: float, chunk: int = 200) -> bool:
+def usage_draw_down_slice(
+    *, seconds: float, chunk: int = 200, until: Callable[[], bool] | None = None
+) -> bool:
     """`usage_draw_down_pending` for about `seconds`: it stops after the chunk that ends
-    past them and leaves the rest queued, so a rater gets back to its queue. Whether the
-    pass ran out of periods (those that failed are queued again all the same)."""
-    return _draw_down(chunk, deadline=time.monotonic() + seconds)[1]
+    past them, or after the first chunk at which `until()` is true, and leaves the rest
+    queued, so a rater gets back to its queue. Whether the pass ran out of periods (those
+    that failed are queued again all the same)."""
+    return _draw_down(chunk, deadline=time.monotonic() + seconds, until=until)[1]
 
 
-def _draw_down(chunk: int, *, deadline: float | None) -> tuple[int, bool]:
-    """Chunk after chunk until the queue is empty or `deadline` passes: how many periods,
-    and whether the queue ran out."""
+def _draw_down(
+    chunk: int, *, deadline: float | None, until: Callable[[], bool] | None = None
+) -> tuple[int, bool]:
+    """Chunk after chunk until the queue is empty, `deadline` passes or `until()` is true:
+    how many periods, and whether the queue ran out."""
     done, failed, emptied = 0, set(), False
     while True:
         with transaction.atomic():
@@ -85,6 +96,8 @@ def _draw_down(chunk: int, *, deadline: float | None) -> tuple[int, bool]:
             failed |= _draw_downs_apply(periods)
         done += len(periods)
         if deadline is not None and time.monotonic() >= deadline:
+            break
+        if until is not None and until():
             break
     draw_downs_queue(failed)
     return done, emptied
@@ -191,11 +204,11 @@ def _usage_draw_down(periods: set[tuple[int, datetime]]) -> None:
 def _records_lock(periods: list[tuple[int, datetime]]) -> dict[tuple[int, datetime], UsageDrawDown]:
     """The periods' draw-down records, created where missing, locked in (customer, start)
     order, by period."""
-    UsageDrawDown.objects.bulk_create(
-        [UsageDrawDown(customer_id=customer, period_start=start) for customer, start in periods],
-        ignore_conflicts=True,
-    )
     if connection.vendor != "postgresql":  # one writer at a time: nothing to lock
+        UsageDrawDown.objects.bulk_create(
+            [UsageDrawDown(customer_id=c, period_start=start) for c, start in periods],
+            ignore_conflicts=True,
+        )
         wanted = set(periods)
         rows = UsageDrawDown.objects.filter(customer_id__in={c for c, _ in periods})
         return {
@@ -203,13 +216,14 @@ def _records_lock(periods: list[tuple[int, datetime]]) -> dict[tuple[int, dateti
             for row in rows
             if (row.customer_id, row.period_start) in wanted
         }
+    draw_down_records_create(periods)
     table = UsageDrawDown._meta.db_table
     locked = UsageDrawDown.objects.raw(
         f"SELECT d.* FROM {table} AS d "  # noqa: S608
         "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS p(customer_id, period_start) "
         "ON d.customer_id = p.customer_id AND d.period_start = p.period_start "
         "ORDER BY d.customer_id, d.period_start FOR UPDATE OF d",
-        [[c for c, _ in periods], [start for _, start in periods]],
+        [pg_array(c for c, _ in periods), pg_array(start for _, start in periods)],
     )
     return {(row.customer_id, row.period_start): row for row in locked}
 

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -29,9 +30,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from contracts.models import Contract, TermsChange
+from contracts.models import Contract, ContractTerms, RateCardVersion, TermsChange
 from metering.services import events_queue_for_rating
-from pricing.rating import RatingError, event_amount, event_quantity
+from pricing.rating import PriceTerms, RatingError, event_amount, event_quantity
 
 from ..models import TOKEN_COLUMNS, HoldSettlement, UsageRollup
 from ..periods import rerate_from
@@ -50,6 +51,7 @@ from .store import (
     events_fetch,
     queue_forget,
     queue_take,
+    queue_waiting,
     ratings_insert,
     ratings_take_previous,
     rollup_ids_read,
@@ -64,6 +66,9 @@ _KeyParts: TypeAlias = tuple[int, datetime, str, int | str, int | str, str, str,
 
 
 _ZERO = Decimal(0)
+#: How long a rater that emptied the queue while events keep coming waits before its next
+#: batch, between draw-down passes: a batch gathers what arrived meanwhile.
+GATHER_SECONDS = 0.05
 
 
 def usage_rate_pending(*, batch_size: int | None = None) -> int:
@@ -85,9 +90,22 @@ def usage_rate_pending(*, batch_size: int | None = None) -> int:
         # many customers' periods can take longer than rating the batches that touched them.
         # A pass lasts about that long too: events queued meanwhile are rated after it,
         # not after every period waiting to be drawn (a thousand customers' take seconds).
-        if emptied or time.monotonic() - drawn_at >= max(every, 2 * drawing):
+        # A rater that keeps up (its batch emptied the queue) holds to that share too while
+        # events keep coming (some were queued while it rated): between passes it waits a
+        # moment for the next batch to gather, leaving the processor to ingestion, where
+        # drawing whenever the queue is empty would take all of it (a thousand customers'
+        # periods are touched again as soon as they are drawn). A pass of a rater that keeps
+        # up stops as soon as events are queued again, after a chunk at least: they wait
+        # for one chunk of periods, not for a whole pass.
+        due = time.monotonic() - drawn_at >= max(every, 2 * drawing)
+        if emptied and rated and not due and queue_waiting():
+            time.sleep(GATHER_SECONDS)
+            continue
+        if emptied or due:
             started = time.monotonic()
-            drawn_all = usage_draw_down_slice(seconds=every)
+            drawn_all = usage_draw_down_slice(
+                seconds=every, until=queue_waiting if emptied else None
+            )
             drawn_at = time.monotonic()
             drawing = drawn_at - started
             if emptied and drawn_all:
@@ -132,7 +150,8 @@ def _rate_batch(batch_size: int) -> int:
                 customer_ids={event.customer_id for event in events},
                 moments=[(event.customer_id, event.timestamp) for event in events],
             )
-            ratings = [rate_event(book, event) for event in events]
+            kinds: dict[_KindKey, _Kind] = {}
+            ratings = [rate_event(book, event, kinds) for event in events]
             _ratings_store(ratings, metrics={event.pk: event.metrics for event in events})
             _holds_settle(events)
     except BaseException:
@@ -161,42 +180,109 @@ def _hold_id(value: object) -> uuid.UUID | None:
         return None
 
 
-def rate_event(book: TermsBook, event: EventRow) -> Rating:
+#: What rating decides once for a batch's events of one kind (`_Kind`), by
+#: (customer pk, terms pk, version pk, period start, model, feature, properties).
+_KindKey: TypeAlias = tuple[int, int, int, datetime, str, str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What every event of one kind in a batch shares: its price (None: unpriced, for
+    `reason`), and the rollup it is rated into with its key. The rollup dict is shared by
+    those events' ratings and never changed."""
+
+    price: PriceTerms | None
+    rollup: dict[str, Any]
+    key: str
+    reason: str = ""
+
+
+def rate_event(
+    book: TermsBook, event: EventRow, kinds: dict[_KindKey, _Kind] | None = None
+) -> Rating:
     """What one event costs under the terms and prices the book has for its timestamp,
-    or why it is unpriced, or why its price failed to rate it."""
+    or why it is unpriced, or why its price failed to rate it.
+
+    `kinds` (one dict per batch) keeps what is the same for every event of one kind (its
+    terms, version, period, model, feature and properties): the price, the rollup and its
+    key are then worked out once per kind, not per event; the money is per event."""
     pk, customer_id, timestamp, model, feature, properties, metrics = event
-    identity = {"customer_id": customer_id, "model": model, "feature": feature}
     terms = book.terms_at(customer_id, timestamp)
     if terms is None:
+        identity = {"customer_id": customer_id, "model": model, "feature": feature}
         start, end = book.period_at(customer_id, timestamp)
         return _unpriced(pk, timestamp, identity, start, end, "no contract in force")
     start, end = book.contract_period(terms.contract, timestamp)
-    identity["terms_id"] = terms.pk
     version = book.version_at(terms.rate_card_id, timestamp)
     if version is None:
+        identity = {"customer_id": customer_id, "model": model, "feature": feature}
+        identity["terms_id"] = terms.pk
         reason = f"{terms.rate_card.name} has no version in force"
         return _unpriced(pk, timestamp, identity, start, end, reason)
-    price = book.price_for(version, terms, model=model, feature=feature, properties=properties)
+    key: _KindKey = (
+        customer_id,
+        terms.pk,
+        version.pk,
+        start,
+        model,
+        feature,
+        tuple(sorted(properties.items())) if properties else (),
+    )
+    kind = kinds.get(key) if kinds is not None else None
+    if kind is None:
+        kind = _kind(book, event, terms, version, start, end)
+        if kinds is not None:
+            kinds[key] = kind
+    price = kind.price
     if price is None:
-        where = f" and feature '{feature}'" if feature else ""
-        reason = f"no price of {terms.rate_card.name} v{version.number} matches '{model}'{where}"
-        return _unpriced(pk, timestamp, identity, start, end, reason)
-    row = book.price_row(price.price_id)
-    identity.update(price_id=row.pk, line=row.name)
-    rating = Rating(pk, timestamp, "", {**identity, "period_start": start, "period_end": end})
+        return Rating(pk, timestamp, kind.key, kind.rollup, reason=kind.reason)
+    rating = Rating(pk, timestamp, kind.key, kind.rollup)
     try:
         _tokens_check(metrics)
         if price.kind == "per_event":
             rating.amount = event_amount(price, metrics)
         else:
             rating.quantity = event_quantity(price, metrics)
-        rating.rollup["status"] = UsageRollup.Status.RATED
     except RatingError as error:
+        rating.amount = rating.quantity = None
         rating.reason = str(error)[:500]
-        rating.rollup["status"] = UsageRollup.Status.FAILED
-        rating.rollup["reason"] = rating.reason
-    rating.key = _rollup_key(rating.rollup)
+        rating.rollup = {
+            **kind.rollup,
+            "status": UsageRollup.Status.FAILED,
+            "reason": rating.reason,
+        }
+        rating.key = _rollup_key(rating.rollup)
     return rating
+
+
+def _kind(
+    book: TermsBook,
+    event: EventRow,
+    terms: ContractTerms,
+    version: RateCardVersion,
+    start: datetime,
+    end: datetime,
+) -> _Kind:
+    """The price of an event of this kind and the rollup it is rated into (or, unpriced,
+    why, and its unpriced rollup)."""
+    _, customer_id, _, model, feature, properties, _ = event
+    identity: dict[str, Any] = {"customer_id": customer_id, "model": model, "feature": feature}
+    identity["terms_id"] = terms.pk
+    price = book.price_for(version, terms, model=model, feature=feature, properties=properties)
+    if price is None:
+        where = f" and feature '{feature}'" if feature else ""
+        reason = f"no price of {terms.rate_card.name} v{version.number} matches '{model}'{where}"
+        rollup = _unpriced_rollup(identity, start, end, reason)
+        return _Kind(None, rollup, _rollup_key(rollup, with_reason=True), reason)
+    row = book.price_row(price.price_id)
+    identity.update(price_id=row.pk, line=row.name)
+    rollup = {
+        **identity,
+        "period_start": start,
+        "period_end": end,
+        "status": UsageRollup.Status.RATED,
+    }
+    return _Kind(price, rollup, _rollup_key(rollup))
 
 
 def _unpriced(
@@ -207,14 +293,20 @@ def _unpriced(
     end: datetime,
     reason: str,
 ) -> Rating:
-    rollup = {
+    rollup = _unpriced_rollup(identity, start, end, reason)
+    return Rating(pk, timestamp, _rollup_key(rollup, with_reason=True), rollup, reason=reason)
+
+
+def _unpriced_rollup(
+    identity: dict[str, Any], start: datetime, end: datetime, reason: str
+) -> dict[str, Any]:
+    return {
         **identity,
         "period_start": start,
         "period_end": end,
         "status": UsageRollup.Status.UNPRICED,
         "reason": reason,
     }
-    return Rating(pk, timestamp, _rollup_key(rollup, with_reason=True), rollup, reason=reason)
 
 
 def _rollup_key(rollup: dict[str, Any], *, with_reason: bool = False) -> str:

@@ -10,6 +10,8 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -265,6 +267,44 @@ def test_a_fractional_token_count_fails_the_event_and_does_not_stop_the_queue(co
     # The whole counts are summed; the fractional one is left out, as the reason says.
     assert (failed.event_count, failed.input_tokens, failed.output_tokens) == (1, 0, 500)
     assert queued() == 0
+
+
+def test_an_event_that_fails_leaves_the_others_of_its_kind_rated(contract):
+    # Events of one kind (customer, terms, version, period, model, feature, properties)
+    # share their price and rollup within a batch: one that fails between two that rate
+    # goes to the failed rollup alone.
+    ingest(
+        event("before", day(3)),
+        event("half", day(3, 13), metrics={"input_tokens": "1000.5", "output_tokens": 500}),
+        event("after", day(3, 14)),
+    )
+
+    assert rate() == 3
+
+    reason = "input_tokens is 1000.5: token counts are whole numbers"
+    assert ratings() == {
+        "before": (CENT, None, "", "rated", "gpt-4o", 1),
+        "half": (None, None, reason, "failed", "gpt-4o", 1),
+        "after": (CENT, None, "", "rated", "gpt-4o", 1),
+    }
+    rated = UsageRollup.objects.get(status="rated")
+    assert (rated.event_count, rated.amount) == (2, D("0.020000000000"))
+    assert UsageRollup.objects.get(status="failed").event_count == 1
+
+
+def test_a_rater_keeps_the_prices_of_a_locked_version(contract, django_capture_on_commit_callbacks):
+    # A locked version's prices can no longer change: once the batch that locked the
+    # version has committed, the rater's later batches read no price rows.
+    ingest(event("first", day(3)))
+    with django_capture_on_commit_callbacks(execute=True):
+        rate()  # locks the version, reads its prices, keeps them once committed
+    ingest(event("second", day(4)))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert rate() == 1
+
+    assert not [query for query in queries if 'FROM "contracts_price"' in query["sql"]]
+    assert ratings()["second"] == (CENT, None, "", "rated", "gpt-4o", 1)
 
 
 # -- exactly once ---------------------------------------------------------------------------
