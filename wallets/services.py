@@ -619,11 +619,14 @@ def _add_many(
         return
     table, column = model._meta.db_table, field  # each column is named as its field
     pks = sorted(deltas)
-    with connection.cursor() as cursor:
+    # The arrays bound by the server, never prepared, as `_entries_insert`'s.
+    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
+    with connection.wrap_database_errors, server_bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS t SET {column} = t.{column} + d.delta "  # noqa: S608
             "FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE t.id = d.id",
             [pks, [deltas[pk] for pk in pks]],
+            prepare=False,
         )
 
 
