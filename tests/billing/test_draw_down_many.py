@@ -117,7 +117,7 @@ def test_a_rollup_loaded_for_the_pass_is_the_one_from_db_makes(rate_card):
     values = UsageRollup.objects.filter(pk=stored.pk).values_list(*names).get()
     price = Price.objects.select_related("version__rate_card").get(pk=stored.price_id)
 
-    loaded = rollup_loaded(names, values, price=price)
+    loaded = rollup_loaded(names, values, price=price, db=connection.alias)
     made = UsageRollup.from_db(connection.alias, names, values)
 
     def fields(rollup):
