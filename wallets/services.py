@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TypeAlias, cast
+from typing import NamedTuple, TypeAlias, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -263,7 +263,10 @@ def wallets_draw_down(*, asks: Sequence[DrawDownAsk]) -> list[DrawDown]:
         for wallet_id, grants in by_wallet.items():
             _grants_credit(wallets[wallet_id], grants)
         live: dict[int, list[CreditGrant]] = {pk: [] for pk in wallets}
-        for grant in grants_live_of(wallet_ids=list(wallets), at=now):
+        # What _grants_take reads of a grant, and no more: a thousand grants' instants
+        # and texts cost more than their draws.
+        rows = grants_live_of(wallet_ids=list(wallets), at=now)
+        for grant in rows.only("pk", "wallet_id", "remaining"):
             live[grant.wallet_id].append(grant)
         return _grants_take(
             wallets,
@@ -285,10 +288,9 @@ def _grants_take(
     wallet's live grants, in draw-down order, under the wallets' locks the caller holds:
     a ledger entry per grant touched, the grants' remaining amounts and the balances moved
     by the same sums (one statement each on PostgreSQL), then the wallets' alerts."""
-    entries: list[LedgerEntry] = []
+    entries: list[_Entry] = []
     grants_moved: dict[int, Decimal] = {}
     balances_moved: dict[int, Decimal] = {}
-    grant_rows: dict[int, CreditGrant] = {}
     results = []
     for wallet_id, amount, by in asks:
         left = amount
@@ -298,25 +300,74 @@ def _grants_take(
             if grant.remaining <= 0:
                 continue  # spent by an earlier ask of this wallet
             take = min(grant.remaining, left)
-            entries.append(
-                LedgerEntry(
-                    wallet_id=wallet_id, grant=grant, kind=kind, amount=-take, created_at=now,
-                    **by,
-                )
-            )  # fmt: skip
+            entries.append(_Entry(wallet_id, grant.pk, -take, by))
             grant.remaining -= take
             grants_moved[grant.pk] = grants_moved.get(grant.pk, _ZERO) - take
-            grant_rows[grant.pk] = grant
             left -= take
         balances_moved[wallet_id] = balances_moved.get(wallet_id, _ZERO) - (amount - left)
         results.append(DrawDown(drawn=amount - left, short=left))
-    LedgerEntry.objects.bulk_create(entries)
+    _entries_insert(entries, kind, now)
     _add_many(CreditGrant, "remaining", grants_moved)
     _add_many(Wallet, "balance", balances_moved)
     for wallet_id, delta in balances_moved.items():
         wallets[wallet_id].balance += delta
     alerts_check_wallets(wallets=[wallets[pk] for pk in sorted(balances_moved)])
     return results
+
+
+class _Entry(NamedTuple):
+    """A ledger entry of a grant taken (`_grants_take`): `by` names its reference, reason
+    and author (each empty when not given)."""
+
+    wallet_id: int
+    grant_id: int
+    amount: Decimal
+    by: Mapping[str, str]
+
+
+_ENTRY_TEXTS = ("reference", "reason", "created_by")
+
+
+def _entries_insert(entries: Sequence[_Entry], kind: str, now: datetime) -> None:
+    """Write the entries of grants taken, in their order, as `bulk_create` would: on
+    PostgreSQL one INSERT over arrays bound by the server (`common.postgresql`'s
+    `server_bound_cursor`, never prepared), where `bulk_create` made a model instance
+    of each entry and quoted each of its values in Python."""
+    if not entries:
+        return
+    if connection.vendor != "postgresql":
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    wallet_id=entry.wallet_id, grant_id=entry.grant_id, kind=kind,
+                    amount=entry.amount, created_at=now, **entry.by,
+                )
+                for entry in entries
+            ]
+        )  # fmt: skip
+        return
+    table = LedgerEntry._meta.db_table
+    texts = [[entry.by.get(name, "") for entry in entries] for name in _ENTRY_TEXTS]
+    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
+    with connection.wrap_database_errors, server_bound_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (wallet_id, grant_id, hold_id, kind, amount, "  # noqa: S608
+            "reference, reason, created_by, created_at) "
+            "SELECT e.wallet_id, e.grant_id, NULL, %s, e.amount, e.reference, e.reason, "
+            "e.created_by, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::text[], %s::text[], "
+            "%s::text[]) WITH ORDINALITY AS e(wallet_id, grant_id, amount, reference, reason, "
+            "created_by, n) ORDER BY e.n",
+            [
+                kind,
+                now,
+                [entry.wallet_id for entry in entries],
+                [entry.grant_id for entry in entries],
+                [entry.amount for entry in entries],
+                *texts,
+            ],
+            prepare=False,
+        )
 
 
 def wallet_adjust(
@@ -569,11 +620,14 @@ def _add_many(
         return
     table, column = model._meta.db_table, field  # each column is named as its field
     pks = sorted(deltas)
-    with connection.cursor() as cursor:
+    # The arrays bound by the server, never prepared, as `_entries_insert`'s.
+    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
+    with connection.wrap_database_errors, server_bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS t SET {column} = t.{column} + d.delta "  # noqa: S608
             "FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE t.id = d.id",
             [pks, [deltas[pk] for pk in pks]],
+            prepare=False,
         )
 
 

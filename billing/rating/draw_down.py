@@ -233,12 +233,14 @@ def _wallets_of(customers: dict[int, Customer], with_wallets: set[int]) -> dict[
     order, by customer pk. A customer whose wallets are all in other currencies gets one
     when there is something to draw or give back (`_records_reconcile`), as before."""
     found = [
-        wallet
-        for wallet in Wallet.objects.filter(customer_id__in=with_wallets)
-        if wallet.currency == customers[wallet.customer_id].currency
+        (pk, customer_id)
+        for pk, customer_id, currency in Wallet.objects.filter(
+            customer_id__in=with_wallets
+        ).values_list("pk", "customer_id", "currency")
+        if currency == customers[customer_id].currency
     ]
-    locked = wallets_lock(wallet_ids=[wallet.pk for wallet in found])
-    return {wallet.customer_id: locked[wallet.pk] for wallet in found}
+    locked = wallets_lock(wallet_ids=[pk for pk, _ in found])
+    return {customer_id: locked[pk] for pk, customer_id in found}
 
 
 @dataclass

@@ -9,8 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import UsageDrawDown
+from billing.models import UsageDrawDown, UsageRollup
+from billing.periods import rollup_loaded
 from billing.rating.rater import terms_changes_apply
+from contracts.models import Price
 from contracts.services import contract_create, customer_create
 from wallets.alerts import alert_settings_update
 from wallets.models import Alert, CreditGrant, Wallet
@@ -104,3 +106,34 @@ def test_a_pass_over_more_customers_takes_no_more_statements(rate_card):
     # The rater's first batch locks the card's version: the passes compared do not.
     statements(["first-0"])
     assert statements([f"two-{n}" for n in range(2)]) == statements([f"six-{n}" for n in range(6)])
+
+
+def test_a_rollup_loaded_for_the_pass_is_the_one_from_db_makes(rate_card):
+    (acme,) = customers(rate_card, ["acme"])
+    ingest(*calls("acme", 3))
+    assert rate() == 3
+    stored = UsageRollup.objects.get(customer=acme)
+    names = [field.attname for field in UsageRollup._meta.concrete_fields]
+    values = UsageRollup.objects.filter(pk=stored.pk).values_list(*names).get()
+    price = Price.objects.select_related("version__rate_card").get(pk=stored.price_id)
+
+    loaded = rollup_loaded(names, values, price=price, db=connection.alias)
+    made = UsageRollup.from_db(connection.alias, names, values)
+
+    def fields(rollup):
+        return {name: value for name, value in vars(rollup).items() if name != "_state"}
+
+    assert fields(loaded) == fields(made)
+    assert loaded.amount == Decimal("0.03")  # three calls at 0.01
+    assert (loaded._state.adding, loaded._state.db) == (False, connection.alias)
+    with CaptureQueriesContext(connection) as queries:
+        assert loaded.price is price
+        assert loaded.price.version.rate_card == rate_card
+    assert len(queries) == 0
+    # its terms are read as from_db's are
+    assert loaded.terms == made.terms == stored.terms
+    # and it saves as any rollup: an UPDATE of its own row
+    loaded.reason = "checked"
+    loaded.save(update_fields=["reason"])
+    assert UsageRollup.objects.get(pk=stored.pk).reason == "checked"
+    assert UsageRollup.objects.count() == 1

@@ -10,7 +10,13 @@ from django.utils import timezone
 from contracts.services import customer_create
 from wallets.alerts import alert_settings_update
 from wallets.models import Alert, CreditGrant, LedgerEntry, Wallet
-from wallets.services import DrawDown, DrawDownAsk, credit_grant, wallets_draw_down
+from wallets.services import (
+    DrawDown,
+    DrawDownAsk,
+    credit_grant,
+    wallet_adjust,
+    wallets_draw_down,
+)
 
 T = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 PURCHASED = CreditGrant.Source.PURCHASED
@@ -86,3 +92,40 @@ def test_a_refused_amount_draws_nothing_from_any_wallet(wallets):
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DRAW_DOWN).exists()
     assert Wallet.objects.get(pk=high.wallet.pk).balance == Decimal("15")
     assert not Alert.objects.exists()
+
+
+def test_the_entries_are_written_whole_in_the_order_taken(wallets):
+    # On PostgreSQL one INSERT over arrays writes them (bulk_create on SQLite): every
+    # column as an entry saved by itself would have it.
+    high, low, other = wallets
+    acme, globex = high.wallet, other.wallet
+    reference = 'usage "2026-11" \\ été, {a,b}'
+
+    wallets_draw_down(
+        asks=[
+            DrawDownAsk(wallet=globex, amount=Decimal("0.000000000001"), reference=reference),
+            DrawDownAsk(wallet=acme, amount=Decimal("5.000000000001")),
+            DrawDownAsk(wallet=globex, amount=Decimal("1.999999999999"), reference="x"),
+        ]
+    )
+    wallet_adjust(wallet=acme, amount="-0.5", reason="goodwill 'taken back'", created_by="ops")
+
+    entries = LedgerEntry.objects.exclude(kind=LedgerEntry.Kind.GRANT).order_by("pk")
+    assert [
+        (e.wallet_id, e.grant_id, e.hold_id, e.kind, e.amount, e.reference, e.reason,
+         e.created_by, e.created_at)
+        for e in entries
+    ] == [
+        (globex.pk, other.pk, None, "draw_down", Decimal("-0.000000000001"), reference, "", "", T),
+        (acme.pk, high.pk, None, "draw_down", Decimal("-5"), "", "", "", T),
+        (acme.pk, low.pk, None, "draw_down", Decimal("-0.000000000001"), "", "", "", T),
+        (globex.pk, other.pk, None, "draw_down", Decimal("-1.999999999999"), "x", "", "", T),
+        (acme.pk, low.pk, None, "adjustment", Decimal("-0.5"), "", "goodwill 'taken back'",
+         "ops", T),
+    ]  # fmt: skip
+    assert Wallet.objects.get(pk=acme.pk).balance == Decimal("9.499999999999")
+    assert Wallet.objects.get(pk=globex.pk).balance == Decimal(0)
+    for wallet in (acme, globex):
+        assert sum(e.amount for e in LedgerEntry.objects.filter(wallet=wallet)) == Decimal(
+            Wallet.objects.get(pk=wallet.pk).balance
+        )
