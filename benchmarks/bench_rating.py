@@ -482,7 +482,10 @@ def latency_phase(key: str, logdir: Path, options) -> str:
     return (
         f"{len(latencies)} probes at {rate:,.0f} events/s ingested over {options.customers:,} "
         f"customers: ingest to money in usage p50 {lat50 * 1000:.0f} ms, p99 {lat99 * 1000:.0f} "
-        f"ms, max {max(latencies) * 1000:.0f} ms (target p99 < {TARGET_LATENCY_P99_S * 1000:.0f}"
+        f"ms, max {max(latencies) * 1000:.0f} ms (the slowest five: "
+        f"{', '.join(f'{s * 1000:.0f}' for s in sorted(latencies)[-5:])} ms; p90 "
+        f"{percentile(latencies, 0.9) * 1000:.0f} ms; target p99 < "
+        f"{TARGET_LATENCY_P99_S * 1000:.0f}"
         f" ms at {options.rate:,}): {'met' if met else 'MISSED'}; in the balance p50 "
         f"{drawn50 * 1000:.0f} ms, p99 {drawn99 * 1000:.0f} ms; rater processes' RSS "
         f"{result['rss_before']:.0f} MB before, {result['rss_after']:.0f} MB after, peak "
