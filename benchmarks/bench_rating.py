@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
     CUSTOMERS,
+    PRICED_MODELS,
     RATER,
     Api,
     CeleryWorker,
@@ -64,6 +65,7 @@ from harness import (
     children_of,
     database_fresh,
     django_env,
+    events_spread_sql,
     log_dir,
     machine_info,
     p50_p99_ms,
@@ -79,7 +81,6 @@ DB_NAME = "tokentill_bench_rating"
 BIG = "bench-big"
 PROBE = "bench-probe"
 BROKER = "redis://127.0.0.1:6379/12"
-PRICED_MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
 TARGET_LATENCY_P99_S = 1.0
 LOADERS, BATCH = 4, 500
 POLL_SECONDS = 0.05  # the probe's reads cost the server CPU too: not more often than this
@@ -136,25 +137,13 @@ print("BENCH-KEY " + key)
 def backlog_load(events: int) -> float:
     """N events for BIG in its current period, written and queued in SQL; seconds taken."""
     started = time.perf_counter()
-    models = "ARRAY[" + ", ".join(f"'{model}'" for model in PRICED_MODELS) + "]"
     with pg_connect(DB_NAME) as conn:
         (customer,) = conn.execute(
             "SELECT id FROM contracts_customer WHERE external_id = %s", [BIG]
         ).fetchone()
         conn.execute(
-            f"""
-            INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature,
-                metrics, properties, counting, provider, received_at, content_hash, seal_id)
-            SELECT %(customer)s, 'big-' || n,
-                   now() - (n::float / %(events)s) * interval '9 days',
-                   ({models})[1 + n %% 4], (ARRAY['chat', 'search', 'agent'])[1 + n %% 3],
-                   jsonb_build_object('input_tokens', 200 + n %% 1800,
-                                      'output_tokens', 50 + n %% 700,
-                                      'cached_input_tokens', (n %% 5) * 300),
-                   '{{}}'::jsonb, 'reported', '', now(), md5(n::text), gen_random_uuid()
-            FROM generate_series(1, %(events)s) AS n
-            """,
-            {"customer": customer, "events": events},
+            events_spread_sql(),
+            {"ids": [customer], "count": 1, "events": events, "tag": "big-"},
         )
         conn.execute(
             "INSERT INTO metering_unratedevent (event_id, customer_id) "
@@ -171,7 +160,6 @@ def many_load(events: int, customers: int) -> float:
     4 models and 3 features each, over their current period, written and queued in SQL;
     seconds taken."""
     started = time.perf_counter()
-    models = "ARRAY[" + ", ".join(f"'{model}'" for model in PRICED_MODELS) + "]"
     with pg_connect(DB_NAME) as conn:
         ids = [
             row[0]
@@ -180,20 +168,8 @@ def many_load(events: int, customers: int) -> float:
             ).fetchall()
         ][:customers]
         conn.execute(
-            f"""
-            INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature,
-                metrics, properties, counting, provider, received_at, content_hash, seal_id)
-            SELECT (%(ids)s::bigint[])[1 + n %% %(count)s], 'many-' || n,
-                   now() - (n::float / %(events)s) * interval '9 days',
-                   ({models})[1 + (n / %(count)s) %% 4],
-                   (ARRAY['chat', 'search', 'agent'])[1 + (n / %(count)s) %% 3],
-                   jsonb_build_object('input_tokens', 200 + n %% 1800,
-                                      'output_tokens', 50 + n %% 700,
-                                      'cached_input_tokens', (n %% 5) * 300),
-                   '{{}}'::jsonb, 'reported', '', now(), md5(n::text), gen_random_uuid()
-            FROM generate_series(1, %(events)s) AS n
-            """,
-            {"ids": ids, "count": len(ids), "events": events},
+            events_spread_sql(),
+            {"ids": ids, "count": len(ids), "events": events, "tag": "many-"},
         )
         conn.execute(
             "INSERT INTO metering_unratedevent (event_id, customer_id) "

@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -439,3 +440,66 @@ def summary_print(figures: dict[str, str], width: int) -> None:
     print("\nSummary")
     for name, value in figures.items():
         print(f"  {name:<{width}} {value}")
+
+
+# --- for the profiles and the rating benchmark --------------------------------------------
+
+PRICED_MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
+
+
+def events_spread_sql() -> str:
+    """INSERT ... SELECT of %(events)s events spread over the customers %(ids)s in turn (as
+    ingestion interleaves them), 4 priced models and 3 features each, over the last 9 days,
+    event ids %(tag)s followed by a number; for a backlog written straight into the log."""
+    models = "ARRAY[" + ", ".join(f"'{model}'" for model in PRICED_MODELS) + "]"
+    return f"""
+        INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature,
+            metrics, properties, counting, provider, received_at, content_hash, seal_id)
+        SELECT (%(ids)s::bigint[])[1 + n %% %(count)s], %(tag)s || n,
+               now() - (n::float / %(events)s) * interval '9 days',
+               ({models})[1 + (n / %(count)s) %% 4],
+               (ARRAY['chat', 'search', 'agent'])[1 + (n / %(count)s) %% 3],
+               jsonb_build_object('input_tokens', 200 + n %% 1800,
+                                  'output_tokens', 50 + n %% 700,
+                                  'cached_input_tokens', (n %% 5) * 300),
+               '{{}}'::jsonb, 'reported', '', now(), md5(n::text), gen_random_uuid()
+        FROM generate_series(1, %(events)s) AS n
+    """
+
+
+class StageClock:
+    """Exclusive wall and CPU time per stage: a nested stage's time leaves its parent's.
+
+    Wall minus CPU is time spent waiting, in practice on PostgreSQL (the round trip and
+    the statement's execution in the backend).
+    """
+
+    def __init__(self):
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.stack: list[list] = []  # [wall started, cpu started, child wall, child cpu]
+
+    def wrap(self, label: str, function):
+        clock = self
+
+        def timed(*args, **kwargs):
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            clock.stack.append([started, cpu_started, 0.0, 0.0])
+            try:
+                return function(*args, **kwargs)
+            finally:
+                ended, cpu_ended = time.perf_counter(), time.thread_time()
+                _, _, child_wall, child_cpu = clock.stack.pop()
+                wall, cpu = ended - started, cpu_ended - cpu_started
+                clock.wall[label] += wall - child_wall
+                clock.cpu[label] += cpu - child_cpu
+                if clock.stack:
+                    clock.stack[-1][2] += wall
+                    clock.stack[-1][3] += cpu
+
+        timed.__wrapped__ = function
+        return timed
+
+    def reset(self):
+        self.wall.clear()
+        self.cpu.clear()

@@ -46,7 +46,6 @@ import os
 import pstats
 import sys
 import time
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,7 +53,16 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BROKER, CUSTOMERS, INGEST_DB, ROOT, broker_flush, django_env, event_make
+from harness import (
+    BROKER,
+    CUSTOMERS,
+    INGEST_DB,
+    ROOT,
+    StageClock,
+    broker_flush,
+    django_env,
+    event_make,
+)
 
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
@@ -104,44 +112,6 @@ STAGES = [
     "result as_dict",
     "render (orjson)",
 ]
-
-
-class StageClock:
-    """Exclusive wall and CPU time per stage: a nested stage's time leaves its parent's.
-
-    Wall minus CPU is time spent waiting, in practice on PostgreSQL (the round trip and
-    the statement's execution in the backend).
-    """
-
-    def __init__(self):
-        self.wall: dict[str, float] = defaultdict(float)
-        self.cpu: dict[str, float] = defaultdict(float)
-        self.stack: list[list] = []  # [wall started, cpu started, child wall, child cpu]
-
-    def wrap(self, label: str, function):
-        clock = self
-
-        def timed(*args, **kwargs):
-            started, cpu_started = time.perf_counter(), time.thread_time()
-            clock.stack.append([started, cpu_started, 0.0, 0.0])
-            try:
-                return function(*args, **kwargs)
-            finally:
-                ended, cpu_ended = time.perf_counter(), time.thread_time()
-                _, _, child_wall, child_cpu = clock.stack.pop()
-                wall, cpu = ended - started, cpu_ended - cpu_started
-                clock.wall[label] += wall - child_wall
-                clock.cpu[label] += cpu - child_cpu
-                if clock.stack:
-                    clock.stack[-1][2] += wall
-                    clock.stack[-1][3] += cpu
-
-        timed.__wrapped__ = function
-        return timed
-
-    def reset(self):
-        self.wall.clear()
-        self.cpu.clear()
 
 
 def instrument(clock: StageClock) -> None:

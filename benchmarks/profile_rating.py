@@ -59,12 +59,11 @@ import os
 import pstats
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, django_env
+from harness import ROOT, StageClock, django_env, events_spread_sql
 
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
@@ -95,41 +94,6 @@ STAGES = [
     "draw-down (the rest)",
     "shortfalls, terms",
 ]
-PRICED_MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
-
-
-class StageClock:
-    """Exclusive wall and CPU time per stage: a nested stage's time leaves its parent's."""
-
-    def __init__(self):
-        self.wall: dict[str, float] = defaultdict(float)
-        self.cpu: dict[str, float] = defaultdict(float)
-        self.stack: list[list] = []  # [wall started, cpu started, child wall, child cpu]
-
-    def wrap(self, label: str, function):
-        clock = self
-
-        def timed(*args, **kwargs):
-            started, cpu_started = time.perf_counter(), time.thread_time()
-            clock.stack.append([started, cpu_started, 0.0, 0.0])
-            try:
-                return function(*args, **kwargs)
-            finally:
-                ended, cpu_ended = time.perf_counter(), time.thread_time()
-                _, _, child_wall, child_cpu = clock.stack.pop()
-                wall, cpu = ended - started, cpu_ended - cpu_started
-                clock.wall[label] += wall - child_wall
-                clock.cpu[label] += cpu - child_cpu
-                if clock.stack:
-                    clock.stack[-1][2] += wall
-                    clock.stack[-1][3] += cpu
-
-        timed.__wrapped__ = function
-        return timed
-
-    def reset(self):
-        self.wall.clear()
-        self.cpu.clear()
 
 
 def instrument(clock: StageClock) -> None:
@@ -192,7 +156,6 @@ def backlog_queue(kind: str, events: int, tag: str) -> None:
     customers in turn (each batch's worth holding one of each customer)."""
     from django.db import connection
 
-    models = "ARRAY[" + ", ".join(f"'{model}'" for model in PRICED_MODELS) + "]"
     with connection.cursor() as cursor:
         if kind == "one":
             cursor.execute("SELECT id FROM contracts_customer WHERE external_id = 'bench-big'")
@@ -204,19 +167,7 @@ def backlog_queue(kind: str, events: int, tag: str) -> None:
         if not ids:
             raise SystemExit("no bench customers: run benchmarks/bench_rating.py first")
         cursor.execute(
-            f"""
-            INSERT INTO metering_usageevent (customer_id, event_id, timestamp, model, feature,
-                metrics, properties, counting, provider, received_at, content_hash, seal_id)
-            SELECT (%(ids)s::bigint[])[1 + n %% %(count)s], %(tag)s || n,
-                   now() - (n::float / %(events)s) * interval '9 days',
-                   ({models})[1 + (n / %(count)s) %% 4],
-                   (ARRAY['chat', 'search', 'agent'])[1 + (n / %(count)s) %% 3],
-                   jsonb_build_object('input_tokens', 200 + n %% 1800,
-                                      'output_tokens', 50 + n %% 700,
-                                      'cached_input_tokens', (n %% 5) * 300),
-                   '{{}}'::jsonb, 'reported', '', now(), md5(n::text), gen_random_uuid()
-            FROM generate_series(1, %(events)s) AS n
-            """,
+            events_spread_sql(),
             {"ids": ids, "count": len(ids), "events": events, "tag": tag},
         )
         cursor.execute(
