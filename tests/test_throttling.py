@@ -308,107 +308,6 @@ def redis_reachable() -> bool:
         return False
 
 
-def test_on_redis_two_clients_share_one_budget(api, settings):
-    if not redis_reachable():
-        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
-    prefix = f"tokentill-test-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    settings.TOKENTILL_THROTTLE_READS = "2/minute"
-    api_key = ApiKey.objects.get()
-    counter = f"throttle:reads:key:{api_key.prefix}:60:{int(WINDOW_START)}"
-    try:
-        # Two clients with the same key, as two web processes would see it.
-        key = api._credentials["HTTP_AUTHORIZATION"].split()[1]
-        answers = [client_with(key).get("/api/v1/customers").status_code for _ in range(3)]
-
-        assert answers == [200, 200, 429]
-        assert cache.get(counter) == 3
-    finally:
-        cache.delete(counter)
-
-
-def test_on_redis_a_count_is_one_round_trip_and_the_counter_expires(settings, monkeypatch):
-    if not redis_reachable():
-        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
-    import redis
-
-    prefix = f"tokentill-test-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    settings.TOKENTILL_THROTTLE_INGEST = "2/minute"
-    counter = f"throttle:ingest:key:7:60:{int(WINDOW_START)}"
-    raw = redis.Redis.from_url(REDIS)
-    stored_as = cache.make_and_validate_key(counter)
-    sends = []
-    send = redis.connection.Connection.send_packed_command
-
-    def counted(self, command, *args, **kwargs):
-        sends.append(command)
-        return send(self, command, *args, **kwargs)
-
-    try:
-        assert cache.get(counter) is None  # connected: the handshake is not counted
-        monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
-        waits = [throttling.window_take("key:7", throttling.INGEST) for _ in range(3)]
-        monkeypatch.undo()
-
-        # Each count is SET NX and INCR, sent together: one send each (Django's own incr
-        # sends EXISTS, then INCR: two, and three for a window's first request).
-        assert len(sends) == 3
-        assert waits == [None, None, 50]
-        assert cache.get(counter) == 3
-        assert 60 < raw.ttl(stored_as) <= 120  # the window's minute, and a minute more
-    finally:
-        cache.delete(counter)
-
-
-def test_on_redis_an_api_call_makes_one_round_trip_for_its_limits(api, settings, monkeypatch):
-    if not redis_reachable():
-        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
-    import redis
-
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS,
-            "KEY_PREFIX": f"tokentill-test-{uuid.uuid4().hex}",
-        }
-    }
-    settings.TOKENTILL_THROTTLE_READS = "1/minute"
-    prefix = ApiKey.objects.get().prefix
-    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
-    sends = []
-    send = redis.connection.Connection.send_packed_command
-
-    def counted(self, command, *args, **kwargs):
-        sends.append(command)
-        return send(self, command, *args, **kwargs)
-
-    try:
-        assert cache.get(counter) is None  # connected: the handshake is not counted
-        monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
-        answers = [api.get("/api/v1/customers").status_code for _ in range(2)]
-        monkeypatch.undo()
-
-        # Each call: the address's lock read and the key's count, pipelined in one send.
-        assert answers == [200, 429]
-        assert len(sends) == 2
-        assert cache.get(counter) == 2
-    finally:
-        cache.delete(counter)
-
-
 @pytest.fixture
 def on_redis(settings):
     """The shared cache on Redis, under a prefix of this test's own."""
@@ -449,6 +348,74 @@ def round_trips_counted(monkeypatch) -> list:
 
     monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
     return sends
+
+
+def test_on_redis_two_clients_share_one_budget(api, settings):
+    if not redis_reachable():
+        pytest.skip(f"no Redis answers at {REDIS}: the shared cache cannot be tested here")
+    prefix = f"tokentill-test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    settings.TOKENTILL_THROTTLE_READS = "2/minute"
+    api_key = ApiKey.objects.get()
+    counter = f"throttle:reads:key:{api_key.prefix}:60:{int(WINDOW_START)}"
+    try:
+        # Two clients with the same key, as two web processes would see it.
+        key = api._credentials["HTTP_AUTHORIZATION"].split()[1]
+        answers = [client_with(key).get("/api/v1/customers").status_code for _ in range(3)]
+
+        assert answers == [200, 200, 429]
+        assert cache.get(counter) == 3
+    finally:
+        cache.delete(counter)
+
+
+def test_on_redis_a_count_is_one_round_trip_and_the_counter_expires(
+    on_redis, settings, monkeypatch
+):
+    import redis
+
+    settings.TOKENTILL_THROTTLE_INGEST = "2/minute"
+    counter = f"throttle:ingest:key:7:60:{int(WINDOW_START)}"
+    raw = redis.Redis.from_url(REDIS)
+    stored_as = cache.make_and_validate_key(counter)
+    try:
+        assert cache.get(counter) is None  # connected: the handshake is not counted
+        sends = round_trips_counted(monkeypatch)
+        waits = [throttling.window_take("key:7", throttling.INGEST) for _ in range(3)]
+
+        # Each count is SET NX and INCR, sent together: one send each (Django's own incr
+        # sends EXISTS, then INCR: two, and three for a window's first request).
+        assert len(sends) == 3
+        assert waits == [None, None, 50]
+        assert cache.get(counter) == 3
+        assert 60 < raw.ttl(stored_as) <= 120  # the window's minute, and a minute more
+    finally:
+        cache.delete(counter)
+
+
+def test_on_redis_an_api_call_makes_one_round_trip_for_its_limits(
+    api, on_redis, settings, monkeypatch
+):
+    settings.TOKENTILL_THROTTLE_READS = "1/minute"  # slices of one request
+    prefix = ApiKey.objects.get().prefix
+    counter = f"throttle:reads:key:{prefix}:60:{int(WINDOW_START)}"
+    try:
+        assert cache.get(counter) is None  # connected: the handshake is not counted
+        sends = round_trips_counted(monkeypatch)
+        answers = [api.get("/api/v1/customers").status_code for _ in range(2)]
+
+        # Each call: the address's lock read and the key's count, pipelined in one send.
+        assert answers == [200, 429]
+        assert len(sends) == 2
+        assert cache.get(counter) == 2
+    finally:
+        cache.delete(counter)
 
 
 def test_on_redis_a_busy_key_makes_one_round_trip_per_hundredth_of_its_budget(
