@@ -29,16 +29,19 @@ What it does, in order:
    endpoint, through gunicorn over HTTP: p50 and p99 of 200 reads each.
 4. Re-rating preview of that period (reads all N events in bounded batches): time and
    peak memory.
-5. Latency: gunicorn (3 sync workers) and a Celery worker on Redis (db 12, 2 processes)
-   run as in production. Four client threads POST batches of 500 fresh events, at the
-   target rate in all (5,000 events/s), spread over the 1,000 customers; meanwhile
-   three probes, each with probe customers of its own, send one event at a time (every
-   0.25 s at most) to their customers in turn, each with a feature of its own, and poll
-   every 50 ms until that feature's money shows in the usage endpoint, then until the
-   customer's balance has fallen (so a probe waits for the draw-down before its next
-   event, and three of them give a p99 from more than a handful of events). Prints the
-   achieved ingest rate, both latencies' p50/p99/max from the 202, and the Celery pool
-   processes' memory before and after the load and at their peak (VmHWM).
+5. Latency: gunicorn (3 sync workers) and Celery workers on Redis (db 12) run as in
+   production: the raters' (the `rating` queue, 2 processes) and one process for the
+   sealer and the rest (`sealing`, `celery`), so a seal run never holds up a rater.
+   Four client threads POST batches of 500 fresh events, at the target rate in all
+   (5,000 events/s), spread over the 1,000 customers; meanwhile three probes, each with
+   probe customers of its own, send one event at a time (every 0.25 s at most) to their
+   customers in turn, each with a feature of its own, and poll every 50 ms until that
+   feature's money shows in the usage endpoint, then until the customer's balance has
+   fallen (so a probe waits for the draw-down before its next event, and three of them
+   give a p99 from more than a handful of events). Prints the achieved ingest rate, both
+   latencies' p50/p99/max from the 202, and the raters' memory before and after the
+   load and at their peak (VmHWM). The probes start 5 s into the load, once the raters
+   have met every customer (the first moments measure a cold start, not the pace).
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ TARGET_RATIO = 0.7  # rating over many customers with credits, against one custo
 #: usage, so a probe's money shows both in their usage and as a fall of their balance.
 PROBES = [f"bench-probe-{n}" for n in range(10)]
 PROBE_THREADS = 3  # each probes its own customers; more would load the server with reads
+# The probes start this long after the load: the raters' first batches and draw-down pass
+# meet a thousand customers' terms, prices and draw-down records for the first time.
+WARM_UP_SECONDS = 5.0
 
 
 def many_names(count: int) -> list[str]:
@@ -263,6 +269,7 @@ def probe_run(
     the time from the 202 (the ingest committed) until its money shows in the customer's
     usage (its rollup), and until their balance has fallen by it (the draw-down)."""
     api, number, customers = Api(port, key), -1, PROBES[probe::PROBE_THREADS]
+    stop.wait(WARM_UP_SECONDS)
     while not stop.is_set():
         number += 1
         customer = customers[number % len(customers)]
@@ -321,7 +328,8 @@ def latency_measure(key: str, rate: int, seconds: float, logdir: Path, customers
     broker_flush(BROKER, capture_output=True)
     names = many_names(customers)
     with (
-        CeleryWorker(env, logdir) as worker,
+        CeleryWorker(env, logdir, queues=("rating",)) as worker,
+        CeleryWorker(env, logdir, queues=("sealing", "celery"), concurrency=1),
         Gunicorn(env, {"worker_class": "sync", "workers": 3, "threads": 1}, logdir) as server,
     ):
         time.sleep(3)  # the worker connects to the broker
