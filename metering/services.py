@@ -403,9 +403,9 @@ def _insert_postgresql(
     """The batch travels as one JSON document that orjson writes and PostgreSQL reads,
     both in C: no per-value adaptation in Python. A single event is bound value by value.
 
-    The values are bound by the server (`common.postgresql`'s `server_bound_cursor`),
-    never prepared; errors reach the caller as Django's (`_store_retrying` tells a
-    deadlock by them)."""
+    The values are bound by the server, and the statement prepared where the database
+    allows (`common.postgresql`'s `server_bound_cursor`); errors reach the caller as
+    Django's (`_store_retrying` tells a deadlock by them)."""
     server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
     with connection.wrap_database_errors, server_bound_cursor() as cursor:
         if len(rows) == 1:
@@ -419,13 +419,11 @@ def _insert_postgresql(
                     "seal_id": seal_id,
                     "received_at": received_at,
                 },
-                prepare=False,
             )
         else:
             cursor.execute(
                 _insert_sql("postgresql"),
                 [orjson.dumps(rows).decode(), seal_id, received_at, seal_id, seal_id, received_at],
-                prepare=False,
             )
         inserted: list[Inserted] = cursor.fetchall()
         return inserted

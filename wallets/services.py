@@ -331,8 +331,8 @@ _ENTRY_TEXTS = ("reference", "reason", "created_by")
 def _entries_insert(entries: Sequence[_Entry], kind: str, now: datetime) -> None:
     """Write the entries of grants taken, in their order, as `bulk_create` would: on
     PostgreSQL one INSERT over arrays bound by the server (`common.postgresql`'s
-    `server_bound_cursor`, never prepared), where `bulk_create` made a model instance
-    of each entry and quoted each of its values in Python."""
+    `server_bound_cursor`, prepared where the database allows), where `bulk_create` made
+    a model instance of each entry and quoted each of its values in Python."""
     if not entries:
         return
     if connection.vendor != "postgresql":
@@ -366,7 +366,6 @@ def _entries_insert(entries: Sequence[_Entry], kind: str, now: datetime) -> None
                 [entry.amount for entry in entries],
                 *texts,
             ],
-            prepare=False,
         )
 
 
@@ -620,14 +619,13 @@ def _add_many(
         return
     table, column = model._meta.db_table, field  # each column is named as its field
     pks = sorted(deltas)
-    # The arrays bound by the server, never prepared, as `_entries_insert`'s.
+    # The arrays bound by the server, as `_entries_insert`'s.
     server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
     with connection.wrap_database_errors, server_bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS t SET {column} = t.{column} + d.delta "  # noqa: S608
             "FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE t.id = d.id",
             [pks, [deltas[pk] for pk in pks]],
-            prepare=False,
         )
 
 

@@ -1,5 +1,5 @@
 """Django's PostgreSQL backend with a cheaper connection health check, and a cursor that
-binds values on the server for the hottest statement.
+binds values on the server, and prepares, for the hottest statements.
 
 With CONN_HEALTH_CHECKS, Django sends `SELECT 1` before the first query of every request
 on a kept connection, so that one the server or a proxy closed while it sat idle is
@@ -46,8 +46,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         the server to bind. Django's own cursor quotes each value into the SQL text in
         Python, the largest part of a single-event insert's Python time. Checked as
         Django's cursors are (the connection's health, its thread); not wrapped, so
-        run it inside `wrap_database_errors` and never ask it to prepare (a pooler in
-        transaction mode would not keep the prepared statement)."""
+        run it inside `wrap_database_errors`.
+
+        Unlike Django's cursors, it prepares a statement run often enough, when the
+        connection's `prepare_threshold` allows (settings: DATABASE_PREPARED_STATEMENTS):
+        PostgreSQL then plans it once per connection instead of on every call."""
         self.close_if_health_check_failed()
         self.ensure_connection()
         self.validate_thread_sharing()

@@ -1,6 +1,7 @@
 """tokentill's PostgreSQL backend (common.postgresql): the connection health check is
 skipped for a connection that answered within the last second, and still made, and
-still replaces a closed connection, after that."""
+still replaces a closed connection, after that; the hottest statements are prepared,
+Django's own never."""
 
 import pytest
 from django.db import connection, connections
@@ -90,8 +91,18 @@ def test_a_connection_closed_while_idle_is_replaced(kept):
     assert second != first
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, False), ("true", True)])
-def test_server_side_cursors_are_turned_off_from_the_environment(value, expected):
+@pytest.mark.parametrize(
+    ("disable_cursors", "prepared", "expected"),
+    [
+        (None, None, [False, 5]),
+        ("true", None, [True, None]),  # a pooler in transaction mode: nothing prepared
+        ("true", "true", [True, 5]),  # PgBouncer >= 1.21 keeps prepared statements
+        (None, "false", [False, None]),
+    ],
+)
+def test_server_side_cursors_and_prepared_statements_come_from_the_environment(
+    disable_cursors, prepared, expected
+):
     import json
     import os
     import subprocess
@@ -101,11 +112,14 @@ def test_server_side_cursors_are_turned_off_from_the_environment(value, expected
 
     env = {"SECRET_KEY": "x", "PATH": os.environ.get("PATH", "")}
     env["DATABASE_URL"] = "postgres://tokentill@db.internal:5432/tokentill"
-    if value is not None:
-        env["DISABLE_SERVER_SIDE_CURSORS"] = value
+    if disable_cursors is not None:
+        env["DISABLE_SERVER_SIDE_CURSORS"] = disable_cursors
+    if prepared is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = prepared
     code = (
         "import json, config.settings as s; d = s.DATABASES['default']; "
-        "print(json.dumps([d['ENGINE'], d['DISABLE_SERVER_SIDE_CURSORS']]))"
+        "print(json.dumps([d['ENGINE'], d['DISABLE_SERVER_SIDE_CURSORS'], "
+        "d['OPTIONS']['prepare_threshold']]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -116,4 +130,57 @@ def test_server_side_cursors_are_turned_off_from_the_environment(value, expected
         check=True,
     )
 
-    assert json.loads(result.stdout) == ["common.postgresql", expected]
+    assert json.loads(result.stdout) == ["common.postgresql", *expected]
+
+
+def prepared_statements(wrapper) -> list[str]:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def ingest_and_read(times: int, first: int = 0) -> None:
+    """`times` single events through the ingest insert (`server_bound_cursor`), and as
+    many reads through Django's own cursor, all on the default connection."""
+    from contracts.models import Customer
+    from metering import services
+    from metering.models import UsageEvent
+    from tests.metering.test_ingest_api import an_event
+
+    for n in range(first, first + times):
+        result = services.events_ingest(items=[an_event(event_id=f"prepared-{n}")])
+        assert result.count("accepted") == 1
+        assert Customer.objects.filter(external_id="acme").count() == 1
+    assert UsageEvent.objects.filter(event_id__startswith="prepared-").count() == first + times
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_ingest_insert_is_prepared_after_five_runs_and_django_queries_never(acme):
+    from django.db import connection
+
+    connection.close()  # a fresh connection: nothing prepared on it yet
+    ingest_and_read(5)  # five runs, each planned on its own
+    assert prepared_statements(connection) == []
+
+    ingest_and_read(3, first=5)
+
+    (statement,) = prepared_statements(connection)
+    assert statement.startswith("WITH keyed AS (INSERT INTO metering_usageeventkey")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_with_prepared_statements_off_nothing_is_prepared(acme):
+    from django.db import connection
+
+    options = connection.settings_dict["OPTIONS"]
+    threshold = options["prepare_threshold"]
+    connection.close()
+    options["prepare_threshold"] = None
+    try:
+        ingest_and_read(8)
+        assert prepared_statements(connection) == []
+    finally:
+        options["prepare_threshold"] = threshold
+        connection.close()
