@@ -1,4 +1,5 @@
-"""A real Celery worker, in its own process, runs `event_log_verify` over the test's data.
+"""A real Celery worker, in its own process, runs `event_log_verify` over the test's data,
+and keeps its database connection from one task to the next.
 
 The worker talks to Redis (a high database number, a queue of its own) and opens the
 test database itself, so this runs on PostgreSQL only: pytest-django's SQLite test
@@ -70,7 +71,13 @@ def celery_client():
 
 
 @pytest.fixture
-def worker(transactional_db, celery_client, tmp_path):
+def worker_env() -> dict[str, str]:
+    """What a test changes in the worker's environment (parametrize it by this name)."""
+    return {}
+
+
+@pytest.fixture
+def worker(transactional_db, celery_client, tmp_path, worker_env):
     """Start `celery -A config worker` on a queue of its own; always stop it afterwards."""
     if connection.vendor != "postgresql":
         pytest.skip("needs a database a second process can open (runs on PostgreSQL)")
@@ -90,6 +97,7 @@ def worker(transactional_db, celery_client, tmp_path):
         "CELERY_RESULT_BACKEND": RESULT_BACKEND,
         "DATABASE_URL": database_url_for_test_db(),
         "CONN_MAX_AGE": "0",
+        **worker_env,
     }
     log_path = tmp_path / "celery-worker.log"
     command = [
@@ -176,3 +184,42 @@ def test_a_real_worker_verifies_the_event_log_the_test_wrote(worker, celery_clie
     # then
     assert answer == {"ok": True, "seals": 2, "events": 5, "problem": ""}
     assert "metering.tasks.event_log_verify" in log_path.read_text()
+
+
+def worker_backends() -> list[int]:
+    """The server processes of the test database's other connections: the worker's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() ORDER BY pid"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("worker_env", [{"CONN_MAX_AGE": "600"}])
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(
+    worker, celery_client, worker_env
+):
+    process, queue, log_path = worker
+    backends = []
+    for _ in range(3):
+        result = celery_client.send_task("metering.tasks.event_log_verify", queue=queue)
+        answer = wait_for_result(result, process, log_path, seconds=TASK_SECONDS)
+        result.forget()
+        assert answer["ok"] is True
+        backends.append(worker_backends())
+
+    (first,) = backends[0]  # one connection, still open after its task
+    assert backends == [[first], [first], [first]]
+
+
+def test_with_conn_max_age_0_a_worker_closes_its_connection_after_each_task(worker, celery_client):
+    process, queue, log_path = worker
+    result = celery_client.send_task("metering.tasks.event_log_verify", queue=queue)
+    wait_for_result(result, process, log_path, seconds=TASK_SECONDS)
+    result.forget()
+
+    deadline = time.monotonic() + 5  # the server notices the closed socket at once
+    while worker_backends() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker_backends() == []
