@@ -8,8 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
+from django.utils import timezone
 
 from metering import sealing
+from metering.canonical import GENESIS_HASH
 from metering.checkpoint import Checkpoint, CheckpointError, checkpoint_read
 from metering.models import EventSeal, UnsealedBatch, UsageEvent
 from metering.sealing import SEAL_CHAIN_LOCK, events_seal
@@ -43,9 +45,14 @@ def test_stored_batches_await_the_sealer_which_chains_them_in_queue_order(acme):
     before = event_log_verify()
 
     assert (before.ok, before.seals, before.events, before.awaiting_seal) == (True, 0, 0, 6)
+    started = timezone.now()
     assert events_seal() == 3
     assert chain() == [(1, 2), (2, 3), (3, 1)]
     assert list(EventSeal.objects.order_by("sequence").values_list("id", flat=True)) == queued
+    seals = list(EventSeal.objects.order_by("sequence"))
+    assert [seal.previous_hash for seal in seals] == [GENESIS_HASH] + [s.hash for s in seals[:2]]
+    assert len({seal.sealed_at for seal in seals}) == 1  # one run, one moment
+    assert started <= seals[0].sealed_at <= timezone.now()
     assert UnsealedBatch.objects.count() == 0
     assert events_seal() == 0  # nothing left: a second run seals nothing again
     assert chain() == [(1, 2), (2, 3), (3, 1)]
