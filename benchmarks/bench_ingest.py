@@ -129,6 +129,7 @@ from harness import (
     machine_info,
     manage,
     pg_connect,
+    process_cpu_seconds,
     shell_answer,
 )
 
@@ -199,13 +200,6 @@ def server_label(server: dict) -> str:
 
 
 # --- CPU accounting from /proc -------------------------------------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-    return 0.0
 
 
 def postgres_pids() -> list[int]:

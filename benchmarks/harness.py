@@ -285,6 +285,14 @@ def children_of(ppid: int) -> list[int]:
     return found
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """The CPU seconds (user + system) a process has used; 0 once it is gone."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def group_stop(proc: subprocess.Popen | None, grace: float, after_kill: float) -> None:
     """SIGTERM to a server we started in its own group, `grace` seconds to finish, then
     SIGKILL to that group (ours, no other) and `after_kill` seconds to go."""

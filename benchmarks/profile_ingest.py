@@ -5,6 +5,7 @@ behind), from the project root:
 
     .venv/bin/python benchmarks/profile_ingest.py               # stage table
     .venv/bin/python benchmarks/profile_ingest.py --cprofile    # and the top functions
+    .venv/bin/python benchmarks/profile_ingest.py --reference   # and the minimal app beside it
 
 It calls the real WSGI application (``config.wsgi.application``: middleware, DRF,
 authentication, the view, the service, the renderer) in-process, one request after
@@ -33,6 +34,13 @@ claims). The service code is not changed, only wrapped at run time:
     result as_dict           metering.services.IngestResult.as_dict
     render (orjson)          config.renderers.ORJSONRenderer.render
 
+Each single-event measure also prints the CPU its PostgreSQL backend used, read from
+/proc. `--reference` then serves the same single events, in alternating rounds, to
+`benchmarks/ingest_reference.py` (the minimal WSGI app `bench_ingest.py` compares with)
+in this process too, and prints both apps' Python and PostgreSQL CPU a request: the
+ratio `bench_ingest.py` measures, without HTTP and gunicorn. The reference's rows are
+queued for the sealer afterwards, so the log stays verifiable.
+
 The seal itself is no longer in the request: the sealer (metering.sealing) chains the
 queued batches after commit, so no request waits for another's seal.
 """
@@ -46,6 +54,7 @@ import os
 import pstats
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,6 +71,7 @@ from harness import (
     broker_flush,
     django_env,
     event_make,
+    process_cpu_seconds,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -83,7 +93,9 @@ import django  # noqa: E402
 django.setup()
 
 
+from django.db import connection  # noqa: E402
 from django.db.backends.postgresql.base import DatabaseWrapper  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 import common.postgresql.base  # noqa: E402
 import common.throttling  # noqa: E402
@@ -93,6 +105,8 @@ import metering.api.views  # noqa: E402
 import metering.services  # noqa: E402
 from config.wsgi import application  # noqa: E402  what gunicorn serves
 from contracts.services import api_key_create  # noqa: E402
+from metering.models import UnsealedBatch, UsageEvent  # noqa: E402
+from metering.sealing import events_seal  # noqa: E402
 
 STAGES = [
     "connection health check",
@@ -142,7 +156,7 @@ def instrument(clock: StageClock) -> None:
     patch(config.renderers.ORJSONRenderer, "render", "render (orjson)")
 
 
-def wsgi_call(body: bytes, key: str) -> None:
+def wsgi_call(body: bytes, key: str, app=application) -> None:
     environ = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/api/v1/events",
@@ -158,9 +172,10 @@ def wsgi_call(body: bytes, key: str) -> None:
         "HTTP_AUTHORIZATION": f"Bearer {key}",
     }
     statuses = []
-    response = application(environ, lambda status, headers: statuses.append(status))
+    response = app(environ, lambda status, headers: statuses.append(status))
     b"".join(response)
-    response.close()
+    if hasattr(response, "close"):  # Django's; the reference answers a plain list
+        response.close()
     if not statuses[0].startswith("202"):
         raise SystemExit(f"unexpected answer {statuses[0]}")
 
@@ -185,6 +200,8 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
     prepared = bodies(kind, count, tag)
     clock.reset()
     profiler = cProfile.Profile() if profile else None
+    backend = connection.connection.info.backend_pid
+    backend_started = process_cpu_seconds(backend)
     started, cpu_started = time.perf_counter(), time.thread_time()
     if profiler:
         profiler.enable()
@@ -193,6 +210,7 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
     if profiler:
         profiler.disable()
     total, total_cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+    backend_used = process_cpu_seconds(backend) - backend_started
     per = 1e6 / count
     events = 1 if kind == "single" else 1000
     print(f"\n{kind}: {count} requests of {events} event(s), one at a time, in-process")
@@ -217,6 +235,7 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
     line("Django + DRF (the rest)", total - claimed_wall, total_cpu - claimed_cpu)
     line("total (WSGI call)", total, total_cpu)
     print(f"  -> {count / total:,.0f} req/s ({count * events / total:,.0f} events/s) on one core")
+    print(f"  PostgreSQL backend CPU: {backend_used * scale:,.1f} {unit}")
     if profiler:
         stats = pstats.Stats(profiler)
         calls = stats.total_calls / count  # type: ignore[attr-defined]
@@ -228,11 +247,65 @@ def measure(kind: str, count: int, key: str, clock: StageClock, profile: bool) -
         print("\n".join("  " + line for line in stream.getvalue().splitlines()[6:]))
 
 
+def reference_compare(count: int, key: str, rounds: int = 5) -> None:
+    """tokentill's WSGI app and the minimal one, the same single events in alternating
+    rounds, in this process: Python CPU (thread time) and PostgreSQL backend CPU a request,
+    the median round of each."""
+    seal_id = uuid.uuid4()
+    os.environ["REFERENCE_SEAL_ID"] = str(seal_id)
+    import ingest_reference  # reads REFERENCE_SEAL_ID (and DATABASE_URL) when imported
+
+    apps = {"tokentill": (application, lambda: connection.connection.info.backend_pid)}
+    apps["reference"] = (
+        ingest_reference.application, lambda: ingest_reference.connection().info.backend_pid
+    )  # fmt: skip
+    tag = f"ref{os.getpid()}-{time.time_ns()}"
+    for name, (app, _) in apps.items():  # warm both, and prepare what each prepares
+        for body in bodies("single", 50, f"{tag}w{name}"):
+            wsgi_call(body, key, app)
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
+    for number in range(rounds):
+        for name, (app, backend_pid) in apps.items():
+            prepared = bodies("single", count, f"{tag}{number}{name}")
+            backend = backend_pid()
+            backend_started, cpu_started = process_cpu_seconds(backend), time.thread_time()
+            for body in prepared:
+                wsgi_call(body, key, app)
+            python = (time.thread_time() - cpu_started) / count
+            figures[name].append((python, (process_cpu_seconds(backend) - backend_started) / count))
+    print(f"\nsingle events beside the minimal app: {rounds} alternating rounds of {count}")
+    print(f"  {'app':<10} {'Python CPU us/request':>22} {'PostgreSQL CPU us/request':>26}")
+    medians = {}
+    for name, rows in figures.items():
+        python = sorted(row[0] for row in rows)[rounds // 2]
+        postgres = sorted(row[1] for row in rows)[rounds // 2]
+        medians[name] = python + postgres
+        print(f"  {name:<10} {python * 1e6:>22,.0f} {postgres * 1e6:>26,.0f}")
+    ratio = medians["reference"] / medians["tokentill"]
+    print(f"  reference / tokentill, Python and PostgreSQL together: {ratio:.2f}")
+    _reference_rows_queue(seal_id)
+
+
+def _reference_rows_queue(seal_id: uuid.UUID) -> None:
+    """Queue the reference's rows (one seal id, as bench_ingest.py gives them) for the
+    sealer, their hashes in id order, and seal them."""
+    hashes = UsageEvent.objects.filter(seal_id=seal_id).order_by("id")
+    content_hashes = "".join(hashes.values_list("content_hash", flat=True))
+    if content_hashes:
+        UnsealedBatch.objects.create(
+            seal_id=seal_id, received_at=timezone.now(), content_hashes=content_hashes
+        )
+        events_seal()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--single", type=int, default=2000, help="single-event requests")
     parser.add_argument("--batch", type=int, default=40, help="1,000-event requests")
     parser.add_argument("--cprofile", action="store_true", help="also print the top functions")
+    parser.add_argument(
+        "--reference", action="store_true", help="also the minimal WSGI app, in this process"
+    )
     args = parser.parse_args()
     _, key = api_key_create(name=f"profile {os.getpid()}")
     clock = StageClock()
@@ -243,6 +316,8 @@ def main() -> None:
     if args.cprofile:
         measure("single", args.single, key, clock, profile=True)
         measure("batch", args.batch, key, clock, profile=True)
+    if args.reference:
+        reference_compare(args.single // 2, key)
     broker_flush(BROKER)  # the nudges no worker took
 
 

@@ -63,7 +63,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, StageClock, django_env, events_spread_sql
+from harness import ROOT, StageClock, django_env, events_spread_sql, process_cpu_seconds
 
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
@@ -145,12 +145,6 @@ class Statements:
         return execute(sql, params, many, context)
 
 
-def backend_cpu(pid: int) -> float:
-    """The CPU seconds (user + system) a local PostgreSQL backend has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def backlog_queue(kind: str, events: int, tag: str) -> None:
     """`events` fresh events in the log, queued: bench-big's, or spread over the many
     customers in turn (each batch's worth holding one of each customer)."""
@@ -215,7 +209,7 @@ def measure(kind: str, events: int, rounds: int, clock: StageClock, profile: boo
     rated = 0
     for number in range(rounds):
         backlog_queue(kind, events // rounds, f"{tag}{number}-")
-        backend_started = backend_cpu(backend)
+        backend_started = process_cpu_seconds(backend)
         started, cpu_started = time.perf_counter(), time.thread_time()
         with connection.execute_wrapper(statements):
             if profiler:
@@ -225,7 +219,7 @@ def measure(kind: str, events: int, rounds: int, clock: StageClock, profile: boo
                 profiler.disable()
         total += time.perf_counter() - started
         total_cpu += time.thread_time() - cpu_started
-        backend_used += backend_cpu(backend) - backend_started
+        backend_used += process_cpu_seconds(backend) - backend_started
     scale = 1e6 / rated
     print(
         f"\n{kind}: {rated:,} events rated by one rater in-process, in {rounds} round(s), "
