@@ -28,6 +28,7 @@ from .models import EventSeal, UnsealedBatch
 SEAL_CHAIN_LOCK = 7_401_002  # pg_advisory_xact_lock key held by the one sealer at work
 SEAL_CHUNK = 500  # batches per transaction
 Batch: TypeAlias = tuple[int, uuid.UUID, str]  # a queued batch: id, seal id, content hashes
+Seal: TypeAlias = tuple[uuid.UUID, int, str, str, int]  # id, sequence, previous, hash, events
 logger = logging.getLogger(__name__)
 
 
@@ -82,9 +83,6 @@ def _seal_batches(batches: list[Batch], *, sealed_at: datetime) -> tuple[int, st
         previous_hash = current
     _seals_write(seals, [batch_id for batch_id, _, _ in batches], sealed_at=sealed_at)
     return sequence, previous_hash
-
-
-Seal: TypeAlias = tuple[uuid.UUID, int, str, str, int]  # id, sequence, previous, hash, events
 
 
 def _seals_write(seals: list[Seal], batch_ids: list[int], *, sealed_at: datetime) -> None:
