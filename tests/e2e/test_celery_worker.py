@@ -186,14 +186,15 @@ def test_a_real_worker_verifies_the_event_log_the_test_wrote(worker, celery_clie
     assert "metering.tasks.event_log_verify" in log_path.read_text()
 
 
-def worker_backends() -> list[int]:
-    """The server processes of the test database's other connections: the worker's."""
+def worker_backends(besides: frozenset[int] = frozenset()) -> list[int]:
+    """The server processes of the test database's other connections, but `besides`
+    (those open before the worker's first task): the worker's."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() ORDER BY pid"
         )
-        return [pid for (pid,) in cursor.fetchall()]
+        return [pid for (pid,) in cursor.fetchall() if pid not in besides]
 
 
 @pytest.mark.parametrize("worker_env", [{"CONN_MAX_AGE": "600"}])
@@ -201,13 +202,13 @@ def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(
     worker, celery_client, worker_env
 ):
     process, queue, log_path = worker
-    backends = []
+    before, backends = frozenset(worker_backends()), []
     for _ in range(3):
         result = celery_client.send_task("metering.tasks.event_log_verify", queue=queue)
         answer = wait_for_result(result, process, log_path, seconds=TASK_SECONDS)
         result.forget()
         assert answer["ok"] is True
-        backends.append(worker_backends())
+        backends.append(worker_backends(before))
 
     (first,) = backends[0]  # one connection, still open after its task
     assert backends == [[first], [first], [first]]
@@ -215,11 +216,12 @@ def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(
 
 def test_with_conn_max_age_0_a_worker_closes_its_connection_after_each_task(worker, celery_client):
     process, queue, log_path = worker
+    before = frozenset(worker_backends())
     result = celery_client.send_task("metering.tasks.event_log_verify", queue=queue)
     wait_for_result(result, process, log_path, seconds=TASK_SECONDS)
     result.forget()
 
     deadline = time.monotonic() + 5  # the server notices the closed socket at once
-    while worker_backends() and time.monotonic() < deadline:
+    while worker_backends(before) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert worker_backends() == []
+    assert worker_backends(before) == []
