@@ -101,8 +101,7 @@ def _seals_write(seals: list[Seal], batch_ids: list[int], *, sealed_at: datetime
         UnsealedBatch.objects.filter(id__in=batch_ids).delete()
         return
     columns = list(zip(*seals, strict=True))
-    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
-    with connection.wrap_database_errors, server_bound_cursor() as cursor:
+    with connection.server_bound_cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(
             f"WITH taken AS (DELETE FROM {UnsealedBatch._meta.db_table} "  # noqa: S608
             "WHERE id = ANY(%s::bigint[])) "

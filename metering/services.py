@@ -406,8 +406,7 @@ def _insert_postgresql(
     The values are bound by the server, and the statement prepared where the database
     allows (`common.postgresql`'s `server_bound_cursor`); errors reach the caller as
     Django's (`_store_retrying` tells a deadlock by them)."""
-    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
-    with connection.wrap_database_errors, server_bound_cursor() as cursor:
+    with connection.server_bound_cursor() as cursor:  # type: ignore[attr-defined]
         if len(rows) == 1:
             row = rows[0]
             cursor.execute(

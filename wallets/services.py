@@ -348,8 +348,7 @@ def _entries_insert(entries: Sequence[_Entry], kind: str, now: datetime) -> None
         return
     table = LedgerEntry._meta.db_table
     texts = [[entry.by.get(name, "") for entry in entries] for name in _ENTRY_TEXTS]
-    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
-    with connection.wrap_database_errors, server_bound_cursor() as cursor:
+    with connection.server_bound_cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(
             f"INSERT INTO {table} (wallet_id, grant_id, hold_id, kind, amount, "  # noqa: S608
             "reference, reason, created_by, created_at) "
@@ -620,8 +619,7 @@ def _add_many(
     table, column = model._meta.db_table, field  # each column is named as its field
     pks = sorted(deltas)
     # The arrays bound by the server, as `_entries_insert`'s.
-    server_bound_cursor = connection.server_bound_cursor  # type: ignore[attr-defined]
-    with connection.wrap_database_errors, server_bound_cursor() as cursor:
+    with connection.server_bound_cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(
             f"UPDATE {table} AS t SET {column} = t.{column} + d.delta "  # noqa: S608
             "FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE t.id = d.id",

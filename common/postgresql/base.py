@@ -10,7 +10,9 @@ HEALTH_CHECK_IDLE_SECONDS: what it is for, a connection closed while idle (an id
 timeout, a proxy or firewall dropping it, a restarted server), is still caught.
 """
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import psycopg
 from django.db.backends.postgresql import base
@@ -41,12 +43,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().connect()
         self._last_used = time.monotonic()
 
-    def server_bound_cursor(self) -> psycopg.Cursor:
+    @contextlib.contextmanager
+    def server_bound_cursor(self) -> Iterator[psycopg.Cursor]:
         """A psycopg cursor of this connection that sends values apart from the SQL, for
         the server to bind. Django's own cursor quotes each value into the SQL text in
         Python, the largest part of a single-event insert's Python time. Checked as
-        Django's cursors are (the connection's health, its thread); not wrapped, so
-        run it inside `wrap_database_errors`.
+        Django's cursors are (the connection's health, its thread), and its errors reach
+        the caller as Django's (`_store_retrying` tells a deadlock by them).
 
         Unlike Django's cursors, it prepares a statement run often enough, when the
         connection's `prepare_threshold` allows (settings: DATABASE_PREPARED_STATEMENTS):
@@ -55,4 +58,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.ensure_connection()
         self.validate_thread_sharing()
         self._last_used = time.monotonic()
-        return psycopg.Cursor(self.connection)
+        with self.wrap_database_errors, psycopg.Cursor(self.connection) as cursor:
+            yield cursor

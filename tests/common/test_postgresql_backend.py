@@ -189,3 +189,20 @@ def test_with_prepared_statements_off_nothing_is_prepared(acme):
     finally:
         options["prepare_threshold"] = threshold
         connection.close()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_server_bound_statements_error_arrives_as_djangos_and_the_connection_goes_on():
+    from django.db import ProgrammingError, connection
+
+    with (
+        pytest.raises(ProgrammingError, match="no_such_column"),
+        connection.server_bound_cursor() as cursor,
+    ):
+        cursor.execute("SELECT no_such_column")
+
+    assert connection.errors_occurred  # Django checks the connection before reusing it
+    with connection.server_bound_cursor() as cursor:
+        cursor.execute("SELECT %s::int + 1", [41])
+        assert cursor.fetchone() == (42,)
