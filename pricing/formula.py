@@ -166,12 +166,7 @@ class Formula:
         """:meth:`evaluate` for values that are finite Decimals already, one for every name
         the formula uses (as ``pricing.rating.event_values`` gives them), so they are not
         checked again: the rating engine calls it for every event."""
-        with localcontext(_CONTEXT):
-            try:
-                return self._root(values)  # type: ignore[arg-type]  # read-only here
-            except DecimalException as error:
-                kind = type(error).__name__
-                raise FormulaError(f"a number is out of range ({kind})", text=self.text) from None
+        return self._computed(self._root, values)  # type: ignore[arg-type]  # only read
 
     def terms(self, values: Values) -> list[tuple[str, Decimal]]:
         """Each addend of a top-level sum as (its text, its signed value); they sum to the total.
@@ -193,6 +188,10 @@ class Formula:
                 env[name] = _decimal(name, value, self.text)
         if missing:
             raise FormulaError(f"no value for {', '.join(sorted(missing))}", text=self.text)
+        return self._computed(fn, env)
+
+    def _computed(self, fn: Callable[[Env], R], env: Env) -> R:
+        """`fn` of these checked values, in the formula's decimal context."""
         with localcontext(_CONTEXT):
             try:
                 return fn(env)
