@@ -215,8 +215,9 @@ def rate_event(
     start, end = book.contract_period(terms.contract, timestamp)
     version = book.version_at(terms.rate_card_id, timestamp)
     if version is None:
-        identity = {"customer_id": customer_id, "model": model, "feature": feature}
-        identity["terms_id"] = terms.pk
+        identity = {
+            "customer_id": customer_id, "model": model, "feature": feature, "terms_id": terms.pk
+        }  # fmt: skip
         reason = f"{terms.rate_card.name} has no version in force"
         return _unpriced(pk, timestamp, identity, start, end, reason)
     key: _KindKey = (
@@ -266,8 +267,9 @@ def _kind(
     """The price of an event of this kind and the rollup it is rated into (or, unpriced,
     why, and its unpriced rollup)."""
     _, customer_id, _, model, feature, properties, _ = event
-    identity: dict[str, Any] = {"customer_id": customer_id, "model": model, "feature": feature}
-    identity["terms_id"] = terms.pk
+    identity: dict[str, Any] = {
+        "customer_id": customer_id, "model": model, "feature": feature, "terms_id": terms.pk
+    }  # fmt: skip
     price = book.price_for(version, terms, model=model, feature=feature, properties=properties)
     if price is None:
         where = f" and feature '{feature}'" if feature else ""

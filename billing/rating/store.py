@@ -137,11 +137,10 @@ def day_key(rating: Rating) -> DayKey:
 
 
 def _token_count(value: int | str) -> int:
-    """A token metric as the whole number a rollup sums. Ingestion takes a decimal string
+    """A token metric that is not an int (nearly all are, and `RollupDelta.add` takes
+    those as they are) as the whole number a rollup sums. Ingestion takes a decimal string
     for any metric, so a token count can arrive as "12.5": it counts 0 here, and its event
     fails to rate and says why (`rater._tokens_check`), rather than stopping the queue."""
-    if type(value) is int:  # nearly always: skip the Decimal
-        return value
     number = Decimal(value)
     return int(number) if number == number.to_integral_value() else 0
 
