@@ -508,6 +508,10 @@ class StageClock:
         timed.__wrapped__ = function
         return timed
 
+    def patch(self, owner, name: str, label: str) -> None:
+        """Time `owner.name` (a module's function, a class's method) as stage `label`."""
+        setattr(owner, name, self.wrap(label, getattr(owner, name)))
+
     def reset(self):
         self.wall.clear()
         self.cpu.clear()

@@ -25,12 +25,12 @@ claims). The service code is not changed, only wrapped at run time:
     customer lookup          metering.services.customer_ids_by_external_id (SELECT)
     content hash             metering.services._content_hash (orjson + sha256 per event)
     INSERT: build rows       metering.services._row (metric values, orjson of metrics/properties)
-    INSERT: execute          metering.services._insert_events less its rows: column arrays,
-                             psycopg adaptation, the statement's round trip and execution
-    seal queue               the batch's UnsealedBatch row (the sealer seals it after commit)
-    COMMIT                   DatabaseWrapper.commit (WAL flush)
+    INSERT: execute          metering.services._insert_events less its rows: psycopg
+                             adaptation, the statement's round trip and execution (one
+                             statement in autocommit: the events, their keys, the rating
+                             queue rows and the batch's seal queue row, and the commit)
     service bookkeeping      events_ingest, _candidates and _store less the stages above
-                             (ItemResult/_Candidate objects, dicts, sorting, the atomic block)
+                             (ItemResult/_Candidate objects, dicts, the nudges after commit)
     result as_dict           metering.services.IngestResult.as_dict
     render (orjson)          config.renderers.ORJSONRenderer.render
 
@@ -94,7 +94,6 @@ django.setup()
 
 
 from django.db import connection  # noqa: E402
-from django.db.backends.postgresql.base import DatabaseWrapper  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 import common.postgresql.base  # noqa: E402
@@ -120,8 +119,6 @@ STAGES = [
     "INSERT: build rows",
     "INSERT: execute",
     "duplicate settle",
-    "seal queue",
-    "COMMIT",
     "service bookkeeping",
     "result as_dict",
     "render (orjson)",
@@ -129,9 +126,7 @@ STAGES = [
 
 
 def instrument(clock: StageClock) -> None:
-    def patch(owner, name, label):
-        setattr(owner, name, clock.wrap(label, getattr(owner, name)))
-
+    patch = clock.patch
     patch(common.postgresql.base.DatabaseWrapper, "close_if_health_check_failed",
           "connection health check")  # fmt: skip
     patch(contracts.authentication, "key_admit", "rate limits")
@@ -150,8 +145,6 @@ def instrument(clock: StageClock) -> None:
     patch(metering.services, "_row", "INSERT: build rows")
     patch(metering.services, "_insert_events", "INSERT: execute")
     patch(metering.services, "_settle_not_inserted", "duplicate settle")
-    patch(metering.services.UnsealedBatch.objects, "create", "seal queue")
-    patch(DatabaseWrapper, "commit", "COMMIT")
     patch(metering.services.IngestResult, "as_dict", "result as_dict")
     patch(config.renderers.ORJSONRenderer, "render", "render (orjson)")
 

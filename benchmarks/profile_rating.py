@@ -102,9 +102,7 @@ def instrument(clock: StageClock) -> None:
     from billing import terms
     from billing.rating import draw_down, rater
 
-    def patch(owner, name, label):
-        setattr(owner, name, clock.wrap(label, getattr(owner, name)))
-
+    patch = clock.patch
     patch(rater, "queue_take", "queue take")
     patch(rater, "events_fetch", "events read")
     patch(terms.TermsBook, "load", "terms")  # the bound classmethod, wrapped
