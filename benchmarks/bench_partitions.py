@@ -36,7 +36,7 @@ PARTITIONED, PLAIN = "tokentill_bench_parts", "tokentill_bench_parts_plain"
 # The statement of metering/services.py before the partitions (one table, its unique index).
 PLAIN_SQL = """
 WITH numbered AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('metering_usageevent', 'id')) AS id, {select}
+    SELECT nextval('metering_usageevent_id_seq'::regclass) AS id, {select}
     FROM ROWS FROM (json_to_recordset(%s::json) AS ({record}))
     WITH ORDINALITY AS r({select}, position) ORDER BY position),
 inserted AS (

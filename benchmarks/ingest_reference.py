@@ -54,7 +54,7 @@ INSERT = (
     "WITH keyed AS (INSERT INTO metering_usageeventkey "
     "(customer_id, event_id, event_pk, seal_id, timestamp, content_hash) "
     "VALUES (%(customer)s, %(event_id)s, "
-    "nextval(pg_get_serial_sequence('metering_usageevent', 'id')), %(seal)s, %(timestamp)s, "
+    "nextval('metering_usageevent_id_seq'::regclass), %(seal)s, %(timestamp)s, "
     "%(hash)s) ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING event_pk) "
     "INSERT INTO metering_usageevent (id, customer_id, event_id, timestamp, model, feature, "
     "metrics, properties, counting, provider, content_hash, received_at, seal_id) "
