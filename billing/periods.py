@@ -321,7 +321,7 @@ def _read_sqlite(
             sums.quantity += _ZERO if quantity is None else Decimal(quantity)
             counts = json.loads(metrics)
             for name in TOKEN_COLUMNS:
-                sums.tokens[name] += _token_count(counts.get(name, 0))
+                sums.tokens[name] += token_count(counts.get(name, 0))
         pending = 0
         if end is not None:
             cursor.execute(
@@ -333,9 +333,11 @@ def _read_sqlite(
     return stored, taken, pending
 
 
-def _token_count(value: object) -> int:
-    """A token metric as a rollup sums it (`billing.rating.store._token_count`): a whole
-    number as itself, anything else as 0."""
+def token_count(value: object) -> int:
+    """A token metric as a rollup sums it: a whole number as itself, anything else as 0.
+    Ingestion takes a decimal string for any metric, so a token count can arrive as
+    "12.5": it counts 0, and its event fails to rate and says why
+    (`billing.rating.rater._tokens_check`), rather than stopping the queue."""
     if type(value) is int:
         return value
     try:
@@ -346,7 +348,7 @@ def _token_count(value: object) -> int:
 
 
 def _token_sql(name: str) -> str:
-    """`_token_count` in SQL, for one token metric of `m`, the event's metrics as numbers
+    """`token_count` in SQL, for one token metric of `m`, the event's metrics as numbers
     (ingestion stores whole numbers as JSON numbers and others as decimal text)."""
     return f"CASE WHEN m.{name} = trunc(m.{name}) THEN m.{name} ELSE 0 END"
 

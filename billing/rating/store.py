@@ -31,7 +31,7 @@ from ..models import (
     UsageDrawDown,
     UsageRollup,
 )
-from ..periods import instants_read_fast
+from ..periods import instants_read_fast, token_count
 
 _ZERO = Decimal(0)
 #: An event's metrics as the log stores them: token counts as ints, others as decimal text.
@@ -107,7 +107,7 @@ class RollupDelta:
         tokens = self.tokens
         for name in TOKEN_COLUMNS:
             value = metrics.get(name, 0)
-            tokens[name] += sign * (value if type(value) is int else _token_count(value))
+            tokens[name] += sign * (value if type(value) is int else token_count(value))
         if sign > 0:
             self.first = timestamp if self.first is None else min(self.first, timestamp)
             self.last = timestamp if self.last is None else max(self.last, timestamp)
@@ -134,15 +134,6 @@ def day_key(rating: Rating) -> DayKey:
     rollup = rating.rollup
     day = rating.timestamp.astimezone(UTC).date()
     return rollup["customer_id"], day, rollup["model"], rollup["feature"]
-
-
-def _token_count(value: int | str) -> int:
-    """A token metric that is not an int (nearly all are, and `RollupDelta.add` takes
-    those as they are) as the whole number a rollup sums. Ingestion takes a decimal string
-    for any metric, so a token count can arrive as "12.5": it counts 0 here, and its event
-    fails to rate and says why (`rater._tokens_check`), rather than stopping the queue."""
-    number = Decimal(value)
-    return int(number) if number == number.to_integral_value() else 0
 
 
 def pg_array(values: Iterable[object]) -> str:
