@@ -133,7 +133,9 @@ def instrument(clock: StageClock) -> None:
 
 
 class Statements:
-    """Counts the statements the connection sends (an execute wrapper)."""
+    """Counts the statements the connection sends through Django's cursors (an execute
+    wrapper, which sees neither the draw-down's server-bound writes nor any other
+    `server_bound_cursor` statement: a query log would, at the cost of timing it)."""
 
     def __init__(self):
         self.count = 0

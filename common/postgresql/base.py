@@ -12,6 +12,7 @@ timeout, a proxy or firewall dropping it, a restarted server), is still caught.
 
 import contextlib
 import time
+from collections import deque
 from collections.abc import Iterator
 
 import psycopg
@@ -58,5 +59,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.ensure_connection()
         self.validate_thread_sharing()
         self._last_used = time.monotonic()
-        with self.wrap_database_errors, psycopg.Cursor(self.connection) as cursor:
+        cursor = (
+            _LoggedCursor(self.connection, self.queries_log)
+            if self.queries_logged
+            else psycopg.Cursor(self.connection)
+        )
+        with self.wrap_database_errors, cursor:
             yield cursor
+
+
+class _LoggedCursor(psycopg.Cursor):
+    """A server-bound cursor that records its statements in Django's query log, as
+    Django's own cursors do when queries are logged (DEBUG, or a test's
+    `CaptureQueriesContext`), so that they count with the rest."""
+
+    def __init__(self, connection: psycopg.Connection, queries_log: deque):
+        super().__init__(connection)
+        self.queries_log = queries_log
+
+    def execute(self, query, params=None, **kwargs):
+        started = time.monotonic()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            elapsed = time.monotonic() - started
+            self.queries_log.append({"sql": str(query), "time": f"{elapsed:.3f}"})

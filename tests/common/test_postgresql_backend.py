@@ -3,6 +3,7 @@ skipped for a connection that answered within the last second, and still made, a
 still replaces a closed connection, after that; the hottest statements are prepared,
 Django's own never."""
 
+import psycopg
 import pytest
 from django.db import connection, connections
 
@@ -206,3 +207,22 @@ def test_a_server_bound_statements_error_arrives_as_djangos_and_the_connection_g
     with connection.server_bound_cursor() as cursor:
         cursor.execute("SELECT %s::int + 1", [41])
         assert cursor.fetchone() == (42,)
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_server_bound_statements_count_with_djangos_where_queries_are_logged():
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        with connection.server_bound_cursor() as cursor:
+            cursor.execute("SELECT %s::int + 1", [41])
+            assert cursor.fetchone() == (42,)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    assert [query["sql"] for query in queries] == ["SELECT %s::int + 1", "SELECT 1"]
+    # Where nothing is logged (production), the cursor is psycopg's own.
+    assert not connection.queries_logged
+    with connection.server_bound_cursor() as cursor:
+        assert type(cursor) is psycopg.Cursor
