@@ -106,8 +106,7 @@ class RollupDelta:
         self.quantity += sign * (quantity or _ZERO)
         tokens = self.tokens
         for name in TOKEN_COLUMNS:
-            value = metrics.get(name, 0)
-            tokens[name] += sign * (value if type(value) is int else token_count(value))
+            tokens[name] += sign * token_count(metrics.get(name, 0))
         if sign > 0:
             self.first = timestamp if self.first is None else min(self.first, timestamp)
             self.last = timestamp if self.last is None else max(self.last, timestamp)
