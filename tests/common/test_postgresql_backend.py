@@ -1,7 +1,7 @@
 """tokentill's PostgreSQL backend (common.postgresql): the connection health check is
 skipped for a connection that answered within the last second, and still made, and
 still replaces a closed connection, after that; the hottest statements are prepared,
-Django's own never."""
+Django's own never, and they go into Django's query log where queries are logged."""
 
 import psycopg
 import pytest
